@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Install what dcd-broker (and the patched QEMU) need on Debian 12.
+# meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
+# a private apt list is used so the system's apt configuration is untouched.
+set -euo pipefail
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing packages ($*); run as root or install them" >&2
+		exit 1
+	fi
+}
+
+pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
+      libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	need_root $missing
+	echo "install-deps: apt-get install$missing"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+meson_ok() {
+	command -v meson >/dev/null &&
+		python3 - "$(meson --version)" <<'PY'
+import sys
+v = tuple(int(x) for x in sys.argv[1].split(".")[:2])
+sys.exit(0 if v >= (1, 5) else 1)
+PY
+}
+
+if ! meson_ok; then
+	need_root meson
+	echo "install-deps: fetching meson from bookworm-backports"
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT
+	mkdir -p "$work/lists/partial" "$work/debs"
+	cat >"$work/sources.list" <<'SRC'
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
+SRC
+	opts=(-o "Dir::Etc::SourceList=$work/sources.list"
+	      -o "Dir::Etc::SourceParts=/dev/null"
+	      -o "Dir::State::Lists=$work/lists")
+	apt-get "${opts[@]}" update -qq
+	(cd "$work/debs" && apt-get "${opts[@]}" download meson)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$work"/debs/meson_*.deb >/dev/null
+fi
+echo "install-deps: ok (meson $(meson --version))"
