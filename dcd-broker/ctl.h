@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctl.h - the control socket: JSON commands from dcdctl and scripts.
+ *
+ * Owns: control connections, parsing and checking every argument, turning
+ * commands into broker calls and broker objects into JSON.  The protocol
+ * is specified in docs/control.md.
+ */
+#ifndef DCD_CTL_H
+#define DCD_CTL_H
+
+#include "broker.h"
+#include "peer.h"
+
+typedef struct DcdCtl DcdCtl;
+
+DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
+                    const DcdPeerPolicy *pol, GError **errp);
+void dcd_ctl_free(DcdCtl *ctl);
+
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctlclient.c - one JSON line out, one JSON line back.
+ */
+#include <string.h>
+#include <gio/gunixsocketaddress.h>
+
+#include "ctlclient.h"
+
+struct DcdCtlClient {
+    GSocketConnection *conn;
+    GDataInputStream *in;
+    gint64 next_id;
+};
+
+DcdCtlClient *dcd_ctl_client_connect(const char *path, GError **errp)
+{
+    g_autoptr(GSocketClient) sc = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+    g_autoptr(GError) err = NULL;
+    DcdCtlClient *c;
+    GSocketConnection *conn;
+
+    conn = g_socket_client_connect(sc, G_SOCKET_CONNECTABLE(addr), NULL,
+                                   &err);
+    if (!conn) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
+                    "cannot reach the broker at %s: %s", path, err->message);
+        return NULL;
+    }
+    c = g_new0(DcdCtlClient, 1);
+    c->conn = conn;
+    c->in = g_data_input_stream_new(
+        g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+    g_data_input_stream_set_newline_type(c->in, G_DATA_STREAM_NEWLINE_TYPE_LF);
+    return c;
+}
+
+void dcd_ctl_client_free(DcdCtlClient *c)
+{
+    if (!c) {
+        return;
+    }
+    g_object_unref(c->in);
+    g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
+    g_object_unref(c->conn);
+    g_free(c);
+}
+
+static JsonNode *parse_reply(const char *line, gint64 id, GError **errp)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonObject *o, *e;
+    JsonNode *root;
+
+    if (!json_parser_load_from_data(p, line, -1, NULL) ||
+        !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_PROTO,
+                    "the broker sent a reply that is not JSON");
+        return NULL;
+    }
+    o = json_node_get_object(root);
+    if ((e = json_object_get_object_member(o, "error"))) {
+        g_set_error(errp, DCD_ERROR,
+                    dcd_err_parse(json_object_get_string_member_with_default(
+                                      e, "class", "inval")),
+                    "%s", json_object_get_string_member_with_default(
+                              e, "desc", "(no description)"));
+        return NULL;
+    }
+    if (json_object_get_int_member_with_default(o, "id", -1) != id ||
+        !json_object_has_member(o, "return")) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_PROTO,
+                    "the broker's reply does not answer request %" G_GINT64_FORMAT,
+                    id);
+        return NULL;
+    }
+    return json_node_copy(json_object_get_member(o, "return"));
+}
+
+JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
+                              JsonObject *args, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonNode) req = NULL;
+    g_autofree char *text = NULL, *line = NULL;
+    g_autoptr(GError) err = NULL;
+    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
+    gint64 id = ++c->next_id;
+
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "id");
+    json_builder_add_int_value(jb, id);
+    json_builder_set_member_name(jb, "command");
+    json_builder_add_string_value(jb, command);
+    if (args) {
+        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+        json_node_set_object(n, args);
+        json_builder_set_member_name(jb, "arguments");
+        json_builder_add_value(jb, n);
+    }
+    json_builder_end_object(jb);
+    req = json_builder_get_root(jb);
+    text = json_to_string(req, FALSE);
+    line = g_strconcat(text, "\n", NULL);
+    g_free(text);
+    text = NULL;
+    if (!g_output_stream_write_all(out, line, strlen(line), NULL, NULL,
+                                   &err)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
+                    "sending to the broker: %s", err->message);
+        return NULL;
+    }
+    text = g_data_input_stream_read_line(c->in, NULL, NULL, &err);
+    if (!text) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
+                    "the broker closed the connection%s%s",
+                    err ? ": " : "", err ? err->message : "");
+        return NULL;
+    }
+    return parse_reply(text, id, errp);
+}
+
+JsonNode *dcd_ctl_client_callf(DcdCtlClient *c, const char *command,
+                               GError **errp, const char *fmt, ...)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    g_autofree char *text = NULL;
+    va_list ap;
+    JsonNode *root;
+
+    va_start(ap, fmt);
+    text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (!json_parser_load_from_data(p, text, -1, NULL) ||
+        !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "bad arguments: %s",
+                    text);
+        return NULL;
+    }
+    return dcd_ctl_client_call(c, command, json_node_get_object(root), errp);
+}

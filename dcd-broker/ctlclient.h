@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctlclient.h - a blocking client of the broker's control socket.
+ *
+ * Owns: the connection, request ids, and turning an error reply into a
+ * GError in DCD_ERROR whose code is the reply's class.  Used by dcdctl,
+ * tests and the benchmark.
+ */
+#ifndef DCD_CTLCLIENT_H
+#define DCD_CTLCLIENT_H
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "dcd/types.h"
+
+typedef struct DcdCtlClient DcdCtlClient;
+
+DcdCtlClient *dcd_ctl_client_connect(const char *path, GError **errp);
+void dcd_ctl_client_free(DcdCtlClient *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DcdCtlClient, dcd_ctl_client_free)
+
+/*
+ * Run command with args (NULL for none; a reference is taken) and return
+ * its result, or NULL with errp set.
+ */
+JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
+                              JsonObject *args, GError **errp);
+
+/* Shorthand: build args from a JSON text, e.g. "{\"size\": 4096}". */
+JsonNode *dcd_ctl_client_callf(DcdCtlClient *c, const char *command,
+                               GError **errp, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+
+#endif

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * hostsrv.h - the host socket.
+ *
+ * Owns: one session per connected host (its DcdWire and DcdHost), the
+ * HELLO handshake and version choice, turning host messages into broker
+ * calls and broker decisions into POOL, OFFER and RELEASE messages.
+ */
+#ifndef DCD_HOSTSRV_H
+#define DCD_HOSTSRV_H
+
+#include "broker.h"
+#include "peer.h"
+#include "wire.h"
+
+typedef struct DcdHostSrv DcdHostSrv;
+
+DcdHostSrv *dcd_hostsrv_new(DcdBroker *b, const char *path,
+                            const DcdPeerPolicy *pol,
+                            const DcdWireLimits *limits, GError **errp);
+void dcd_hostsrv_free(DcdHostSrv *s);
+unsigned dcd_hostsrv_sessions(const DcdHostSrv *s);
+
+#endif

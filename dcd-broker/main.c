@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * main.c - dcd-broker: options, then the core library does the work.
+ */
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <glib-unix.h>
+
+#include "broker.h"
+#include "ctl.h"
+#include "hostsrv.h"
+#include "paths.h"
+
+static gboolean on_signal(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_CONTINUE;
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *host_path = NULL, *ctl_path = NULL;
+    g_autofree char *state_dir = NULL, *pool_dir = NULL, *group = NULL;
+    g_auto(GStrv) allow = NULL;
+    gboolean no_state = FALSE;
+    gint idle_ms = 30000;
+    GOptionEntry entries[] = {
+        { "host-socket", 0, 0, G_OPTION_ARG_FILENAME, &host_path,
+          "Socket for hosts (QEMU, dcd-hostsim)", "PATH" },
+        { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &ctl_path,
+          "Socket for dcdctl", "PATH" },
+        { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+          "Where pools, hosts and extents are saved", "DIR" },
+        { "no-state", 0, 0, G_OPTION_ARG_NONE, &no_state,
+          "Save nothing (state is lost on exit)", NULL },
+        { "pool-dir", 0, 0, G_OPTION_ARG_FILENAME, &pool_dir,
+          "Directory for file pools (tmpfs or hugetlbfs)", "DIR" },
+        { "allow-uid", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow,
+          "Let this uid connect (repeatable; default: our own uid)", "UID" },
+        { "socket-group", 0, 0, G_OPTION_ARG_STRING, &group,
+          "Make the sockets 0660 for this group and let it connect", "NAME" },
+        { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_ms,
+          "Drop a host silent this long, in ms (0: never)", "MS" },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) octx = g_option_context_new(
+        "- tagged memory pools for CXL Dynamic Capacity Devices");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GMainLoop) loop = NULL;
+    DcdPeerPolicy pol = { .uids = g_array_new(FALSE, FALSE, sizeof(uid_t)) };
+    DcdWireLimits limits = { 0 };
+    DcdBrokerConfig cfg = { 0 };
+    DcdBroker *b;
+    DcdHostSrv *hs;
+    DcdCtl *ctl;
+
+    g_option_context_add_main_entries(octx, entries, NULL);
+    if (!g_option_context_parse(octx, &argc, &argv, &err)) {
+        fprintf(stderr, "dcd-broker: %s\n", err->message);
+        return 2;
+    }
+    for (char **u = allow; u && *u; u++) {
+        guint64 v;
+
+        if (!g_ascii_string_to_unsigned(*u, 10, 0, G_MAXUINT32 - 1, &v, NULL)) {
+            fprintf(stderr, "dcd-broker: --allow-uid: '%s' is not a uid\n", *u);
+            return 2;
+        }
+        g_array_append_val(pol.uids, (uid_t){ v });
+    }
+    if (pol.uids->len) {
+        uid_t self = geteuid();
+
+        g_array_append_val(pol.uids, self);
+    }
+    if (group) {
+        struct group *gr = getgrnam(group);
+
+        if (!gr) {
+            fprintf(stderr, "dcd-broker: no group '%s'\n", group);
+            return 2;
+        }
+        pol.gid = gr->gr_gid;
+        pol.has_gid = true;
+    }
+    if (!host_path) {
+        host_path = dcd_default_host_socket();
+    }
+    if (!ctl_path) {
+        ctl_path = dcd_default_control_socket();
+    }
+    if (!state_dir && !no_state) {
+        state_dir = dcd_default_state_dir();
+    }
+    cfg.state_dir = no_state ? NULL : state_dir;
+    cfg.pool_dir = pool_dir;
+    limits.idle_timeout_ms = MAX(idle_ms, 0);
+
+    b = dcd_broker_new(&cfg, &err);
+    if (!b) {
+        fprintf(stderr, "dcd-broker: %s\n", err->message);
+        return 1;
+    }
+    hs = dcd_hostsrv_new(b, host_path, &pol, &limits, &err);
+    ctl = hs ? dcd_ctl_new(b, ctl_path, host_path, &pol, &err) : NULL;
+    if (!ctl) {
+        fprintf(stderr, "dcd-broker: %s\n", err->message);
+        dcd_hostsrv_free(hs);
+        dcd_broker_free(b);
+        return 1;
+    }
+    loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGINT, on_signal, loop);
+    g_unix_signal_add(SIGTERM, on_signal, loop);
+    /* Tests and scripts wait for this line. */
+    printf("dcd-broker: ready: host-socket %s control-socket %s state %s\n",
+           host_path, ctl_path, cfg.state_dir ? cfg.state_dir : "(none)");
+    fflush(stdout);
+    g_main_loop_run(loop);
+
+    g_message("shutting down");
+    dcd_ctl_free(ctl);
+    dcd_hostsrv_free(hs);
+    dcd_broker_free(b);
+    g_array_unref(pol.uids);
+    return 0;
+}

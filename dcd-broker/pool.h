@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pool.h - a tagged memory pool and its backing.
+ *
+ * Owns: the pool's fd (memfd, file in the pool dir, or hugetlb memfd),
+ * sealing, the tag's layout (which pool bytes each shared_seq covers) and
+ * the count of extents that hold the pool.  A pool whose memory was lost
+ * in a broker restart (memfd) has fd -1 until a host hands it back.
+ */
+#ifndef DCD_POOL_H
+#define DCD_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+#include "dcd/types.h"
+
+typedef struct DcdSegment {
+    uint16_t seq;
+    uint64_t offset;   /* in the pool */
+    uint64_t len;
+} DcdSegment;
+
+typedef struct DcdPool {
+    DcdTag tag;
+    char tag_str[DCD_TAG_STR_LEN];
+    uint64_t size;
+    DcdBacking backing;
+    char *path;          /* file backing only */
+    int fd;              /* -1: memory lost, waiting for a host */
+    bool sealed;
+    GArray *segments;    /* DcdSegment, index == shared_seq */
+    unsigned holders;    /* extents on hosts not yet released */
+    bool dead;           /* destroyed; freed after an RCU grace period */
+
+    struct cds_lfht_node node;
+    struct rcu_head rcu;
+} DcdPool;
+
+/* Make a pool with fresh memory of size bytes. */
+DcdPool *dcd_pool_create(const DcdTag *tag, uint64_t size, DcdBacking backing,
+                         const char *pool_dir, GError **errp);
+/* A pool known from saved state: reopen its file, or wait for a host. */
+DcdPool *dcd_pool_restore(const DcdTag *tag, uint64_t size, DcdBacking backing,
+                          const char *path, GError **errp);
+/*
+ * Take memory a host hands back (a pool whose fd was lost): fd must be a
+ * memfd or regular file of at least size bytes.  Takes fd on success.
+ */
+bool dcd_pool_adopt_fd(DcdPool *p, int fd, GError **errp);
+/* Remove the file backing from the pool dir (destroy). */
+void dcd_pool_unlink(DcdPool *p);
+void dcd_pool_free(DcdPool *p);
+
+bool dcd_pool_has_memory(const DcdPool *p);
+/* Sum of the layout's lengths: 0 before the first add. */
+uint64_t dcd_pool_laid_out(const DcdPool *p);
+/* Set the layout from lengths in shared_seq order (sum must be size). */
+bool dcd_pool_set_layout(DcdPool *p, const uint64_t *lens, unsigned n,
+                         GError **errp);
+const DcdSegment *dcd_pool_segment(const DcdPool *p, unsigned seq);
+unsigned dcd_pool_nsegments(const DcdPool *p);
+
+#endif

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * registry.c - liburcu lfht tables.  Tags are caller-chosen UUIDs, so hash
+ * all 16 bytes rather than trust them to be random.
+ */
+#include <string.h>
+
+#include "registry.h"
+
+static unsigned long tag_hash(const DcdTag *t)
+{
+    uint64_t h = 1469598103934665603ull;  /* FNV-1a */
+
+    for (unsigned i = 0; i < sizeof(t->b); i++) {
+        h = (h ^ t->b[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static unsigned long host_hash(uint16_t id)
+{
+    return (id + 1) * 0x9e3779b97f4a7c15ull;
+}
+
+static int pool_match(struct cds_lfht_node *node, const void *key)
+{
+    return dcd_tag_equal(&caa_container_of(node, DcdPool, node)->tag, key);
+}
+
+static int host_match(struct cds_lfht_node *node, const void *key)
+{
+    return caa_container_of(node, DcdHost, node)->id == *(const uint16_t *)key;
+}
+
+void dcd_registry_init(DcdRegistry *r)
+{
+    r->pools = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+    r->hosts = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+}
+
+void dcd_registry_fini(DcdRegistry *r)
+{
+    struct cds_lfht_iter it;
+    DcdPool *p;
+    DcdHost *h;
+
+    synchronize_rcu();
+    cds_lfht_for_each_entry(r->hosts, &it, h, node) {
+        cds_lfht_del(r->hosts, &h->node);
+        /* Extents hold pools; drop them before the pools. */
+        dcd_host_free(h);
+    }
+    cds_lfht_for_each_entry(r->pools, &it, p, node) {
+        cds_lfht_del(r->pools, &p->node);
+        dcd_pool_free(p);
+    }
+    cds_lfht_destroy(r->pools, NULL);
+    cds_lfht_destroy(r->hosts, NULL);
+}
+
+DcdPool *dcd_registry_pool(DcdRegistry *r, const DcdTag *tag)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+
+    rcu_read_lock();
+    cds_lfht_lookup(r->pools, tag_hash(tag), pool_match, tag, &it);
+    n = cds_lfht_iter_get_node(&it);
+    rcu_read_unlock();
+    return n ? caa_container_of(n, DcdPool, node) : NULL;
+}
+
+bool dcd_registry_add_pool(DcdRegistry *r, DcdPool *p)
+{
+    struct cds_lfht_node *n;
+
+    rcu_read_lock();
+    n = cds_lfht_add_unique(r->pools, tag_hash(&p->tag), pool_match, &p->tag,
+                            &p->node);
+    rcu_read_unlock();
+    return n == &p->node;
+}
+
+static void pool_free_rcu(struct rcu_head *head)
+{
+    dcd_pool_free(caa_container_of(head, DcdPool, rcu));
+}
+
+void dcd_registry_del_pool(DcdRegistry *r, DcdPool *p)
+{
+    rcu_read_lock();
+    cds_lfht_del(r->pools, &p->node);
+    rcu_read_unlock();
+    p->dead = true;
+    call_rcu(&p->rcu, pool_free_rcu);
+}
+
+DcdHost *dcd_registry_host(DcdRegistry *r, uint16_t id)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+
+    rcu_read_lock();
+    cds_lfht_lookup(r->hosts, host_hash(id), host_match, &id, &it);
+    n = cds_lfht_iter_get_node(&it);
+    rcu_read_unlock();
+    return n ? caa_container_of(n, DcdHost, node) : NULL;
+}
+
+bool dcd_registry_add_host(DcdRegistry *r, DcdHost *h)
+{
+    struct cds_lfht_node *n;
+
+    rcu_read_lock();
+    n = cds_lfht_add_unique(r->hosts, host_hash(h->id), host_match, &h->id,
+                            &h->node);
+    rcu_read_unlock();
+    return n == &h->node;
+}
+
+static gint pool_cmp(gconstpointer a, gconstpointer b)
+{
+    const DcdPool *x = *(DcdPool * const *)a, *y = *(DcdPool * const *)b;
+
+    return memcmp(x->tag.b, y->tag.b, sizeof(x->tag.b));
+}
+
+static gint host_cmp(gconstpointer a, gconstpointer b)
+{
+    const DcdHost *x = *(DcdHost * const *)a, *y = *(DcdHost * const *)b;
+
+    return (int)x->id - (int)y->id;
+}
+
+GPtrArray *dcd_registry_pools(DcdRegistry *r)
+{
+    GPtrArray *out = g_ptr_array_new();
+    struct cds_lfht_iter it;
+    DcdPool *p;
+
+    rcu_read_lock();
+    cds_lfht_for_each_entry(r->pools, &it, p, node) {
+        g_ptr_array_add(out, p);
+    }
+    rcu_read_unlock();
+    g_ptr_array_sort(out, pool_cmp);
+    return out;
+}
+
+GPtrArray *dcd_registry_hosts(DcdRegistry *r)
+{
+    GPtrArray *out = g_ptr_array_new();
+    struct cds_lfht_iter it;
+    DcdHost *h;
+
+    rcu_read_lock();
+    cds_lfht_for_each_entry(r->hosts, &it, h, node) {
+        g_ptr_array_add(out, h);
+    }
+    rcu_read_unlock();
+    g_ptr_array_sort(out, host_cmp);
+    return out;
+}

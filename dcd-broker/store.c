@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.c - checksummed JSON lines.  Each line is "<16 hex> <json>\n", the
+ * hex being the start of the SHA-256 of the JSON text, so a torn append or
+ * a flipped bit is caught on load rather than believed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define SUM_HEX 16
+#define COMPACT_MIN_LINES 4096
+
+struct DcdStore {
+    char *dir;
+    char *journal_path;
+    char *snapshot_path;
+    int lock_fd;
+    int journal_fd;
+    unsigned journal_lines;
+    bool unsynced;
+    GString *snapshot;   /* non-NULL between compact_begin and commit */
+};
+
+static char *line_for(JsonNode *node)
+{
+    g_autofree char *json = json_to_string(node, FALSE);
+    g_autofree char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256,
+                                                         json, -1);
+
+    return g_strdup_printf("%.*s %s\n", SUM_HEX, sum, json);
+}
+
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        buf += n;
+        len -= n;
+    }
+    return true;
+}
+
+static void emit(DcdStore *s, JsonBuilder *jb)
+{
+    g_autoptr(JsonNode) node = json_builder_get_root(jb);
+    g_autofree char *line = line_for(node);
+
+    if (s->snapshot) {
+        g_string_append(s->snapshot, line);
+        return;
+    }
+    if (!write_all(s->journal_fd, line, strlen(line))) {
+        g_warning("appending to %s: %s", s->journal_path, g_strerror(errno));
+        return;
+    }
+    s->journal_lines++;
+    s->unsynced = true;
+}
+
+static JsonBuilder *record(const char *op, const char *key)
+{
+    JsonBuilder *jb = json_builder_new();
+
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "op");
+    json_builder_add_string_value(jb, op);
+    json_builder_set_member_name(jb, "key");
+    json_builder_add_string_value(jb, key);
+    return jb;
+}
+
+static void member_int(JsonBuilder *jb, const char *k, int64_t v)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_add_int_value(jb, v);
+}
+
+static void member_str(JsonBuilder *jb, const char *k, const char *v)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_add_string_value(jb, v);
+}
+
+static void finish(DcdStore *s, JsonBuilder *jb)
+{
+    json_builder_end_object(jb);
+    emit(s, jb);
+    g_object_unref(jb);
+}
+
+static char *extent_key(const DcdHost *h, const DcdExtent *e)
+{
+    return g_strdup_printf("extent:%u:%" G_GUINT64_FORMAT, h->id, e->dpa);
+}
+
+void dcd_store_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch)
+{
+    JsonBuilder *jb = record("put", "meta");
+    char tag[DCD_TAG_STR_LEN];
+
+    dcd_tag_unparse((const DcdTag *)id, tag);
+    member_str(jb, "id", tag);
+    member_int(jb, "epoch", epoch);
+    finish(s, jb);
+}
+
+void dcd_store_put_pool(DcdStore *s, const DcdPool *p)
+{
+    g_autofree char *key = g_strconcat("pool:", p->tag_str, NULL);
+    JsonBuilder *jb = record("put", key);
+
+    member_str(jb, "tag", p->tag_str);
+    member_int(jb, "size", p->size);
+    member_str(jb, "backing", dcd_backing_name(p->backing));
+    if (p->path) {
+        member_str(jb, "path", p->path);
+    }
+    json_builder_set_member_name(jb, "segments");
+    json_builder_begin_array(jb);
+    for (unsigned i = 0; i < dcd_pool_nsegments(p); i++) {
+        json_builder_add_int_value(jb, dcd_pool_segment(p, i)->len);
+    }
+    json_builder_end_array(jb);
+    finish(s, jb);
+}
+
+void dcd_store_del_pool(DcdStore *s, const DcdPool *p)
+{
+    g_autofree char *key = g_strconcat("pool:", p->tag_str, NULL);
+
+    finish(s, record("del", key));
+}
+
+void dcd_store_put_host(DcdStore *s, const DcdHost *h)
+{
+    g_autofree char *key = g_strdup_printf("host:%u", h->id);
+    JsonBuilder *jb = record("put", key);
+
+    member_int(jb, "host-id", h->id);
+    member_str(jb, "name", h->name);
+    json_builder_set_member_name(jb, "regions");
+    json_builder_begin_array(jb);
+    for (unsigned i = 0; i < h->nregions; i++) {
+        const DcdSpace *r = &h->regions[i];
+
+        json_builder_begin_object(jb);
+        member_int(jb, "base", r->base);
+        member_int(jb, "len", r->len);
+        member_int(jb, "block-size", r->block);
+        json_builder_set_member_name(jb, "sharable");
+        json_builder_add_boolean_value(jb, r->sharable);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    finish(s, jb);
+}
+
+void dcd_store_put_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e)
+{
+    g_autofree char *key = extent_key(h, e);
+    JsonBuilder *jb = record("put", key);
+    char tag[DCD_TAG_STR_LEN];
+
+    dcd_tag_unparse(&e->tag, tag);
+    member_int(jb, "host-id", h->id);
+    member_int(jb, "dpa", e->dpa);
+    member_int(jb, "len", e->len);
+    member_int(jb, "region", e->region);
+    member_str(jb, "tag", tag);
+    member_int(jb, "shared-seq", e->seq);
+    member_str(jb, "state", dcd_extent_state_name(e->state));
+    finish(s, jb);
+}
+
+void dcd_store_del_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e)
+{
+    g_autofree char *key = extent_key(h, e);
+
+    finish(s, record("del", key));
+}
+
+DcdStore *dcd_store_open(const char *dir, GError **errp)
+{
+    DcdStore *s = g_new0(DcdStore, 1);
+    g_autofree char *lock = g_build_filename(dir, "lock", NULL);
+
+    s->lock_fd = s->journal_fd = -1;
+    s->dir = g_strdup(dir);
+    s->journal_path = g_build_filename(dir, "journal", NULL);
+    s->snapshot_path = g_build_filename(dir, "snapshot", NULL);
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "creating state dir %s: %s",
+                    dir, g_strerror(errno));
+        goto fail;
+    }
+    s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        g_set_error(errp, DCD_ERROR, errno == EWOULDBLOCK ? DCD_ERR_BUSY :
+                    DCD_ERR_IO, "state dir %s: %s", dir,
+                    errno == EWOULDBLOCK ? "in use by another dcd-broker" :
+                    g_strerror(errno));
+        goto fail;
+    }
+    return s;
+
+fail:
+    dcd_store_close(s);
+    return NULL;
+}
+
+void dcd_store_close(DcdStore *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->journal_fd >= 0) {
+        close(s->journal_fd);
+    }
+    if (s->lock_fd >= 0) {
+        close(s->lock_fd);
+    }
+    if (s->snapshot) {
+        g_string_free(s->snapshot, TRUE);
+    }
+    g_free(s->dir);
+    g_free(s->journal_path);
+    g_free(s->snapshot_path);
+    g_free(s);
+}
+
+/* A line's JSON object if its checksum holds, else NULL. */
+static JsonObject *parse_line(const char *line, size_t len)
+{
+    g_autofree char *sum = NULL;
+    g_autoptr(JsonParser) parser = NULL;
+    JsonNode *root;
+
+    if (len < SUM_HEX + 2 || line[SUM_HEX] != ' ') {
+        return NULL;
+    }
+    sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256,
+                                      (const guchar *)line + SUM_HEX + 1,
+                                      len - SUM_HEX - 1);
+    if (strncmp(sum, line, SUM_HEX) != 0) {
+        return NULL;
+    }
+    parser = json_parser_new();
+    if (!json_parser_load_from_data(parser, line + SUM_HEX + 1,
+                                    len - SUM_HEX - 1, NULL) ||
+        !(root = json_parser_get_root(parser)) || !JSON_NODE_HOLDS_OBJECT(root)) {
+        return NULL;
+    }
+    return json_object_ref(json_node_get_object(root));
+}
+
+static void apply(JsonObject *all, JsonObject *rec)
+{
+    const char *op = json_object_get_string_member_with_default(rec, "op", "");
+    const char *key = json_object_get_string_member_with_default(rec, "key",
+                                                                 NULL);
+
+    if (!key) {
+        return;
+    }
+    if (g_str_equal(op, "put")) {
+        json_object_set_object_member(all, key, json_object_ref(rec));
+    } else if (g_str_equal(op, "del")) {
+        json_object_remove_member(all, key);
+    }
+}
+
+/*
+ * Replay one file.  In the journal, stop at the first bad line and return
+ * the length of the good prefix so the tail can be cut off.
+ */
+static size_t replay(const char *path, JsonObject *all, bool stop_at_bad,
+                     unsigned *lines, unsigned *dropped)
+{
+    g_autofree char *data = NULL;
+    size_t len = 0, pos = 0;
+
+    if (!g_file_get_contents(path, &data, &len, NULL)) {
+        return 0;
+    }
+    while (pos < len) {
+        char *nl = memchr(data + pos, '\n', len - pos);
+        JsonObject *rec;
+
+        if (!nl) {
+            (*dropped)++; /* torn last line */
+            break;
+        }
+        rec = parse_line(data + pos, nl - (data + pos));
+        if (!rec) {
+            (*dropped)++;
+            if (stop_at_bad) {
+                break;
+            }
+        } else {
+            apply(all, rec);
+            json_object_unref(rec);
+            (*lines)++;
+        }
+        pos = nl + 1 - data;
+    }
+    return pos;
+}
+
+JsonObject *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
+{
+    JsonObject *all = json_object_new();
+    unsigned snap_lines = 0;
+    size_t good;
+
+    *dropped = 0;
+    replay(s->snapshot_path, all, false, &snap_lines, dropped);
+    s->journal_lines = 0;
+    good = replay(s->journal_path, all, true, &s->journal_lines, dropped);
+
+    s->journal_fd = open(s->journal_path,
+                         O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (s->journal_fd < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "opening %s: %s",
+                    s->journal_path, g_strerror(errno));
+        json_object_unref(all);
+        return NULL;
+    }
+    /* New records must not follow a torn line, or they'd be lost too. */
+    if (ftruncate(s->journal_fd, good) < 0) {
+        g_warning("trimming %s: %s", s->journal_path, g_strerror(errno));
+    }
+    return all;
+}
+
+bool dcd_store_wants_compact(const DcdStore *s, unsigned live_records)
+{
+    return s->journal_lines > MAX(COMPACT_MIN_LINES, 2 * live_records);
+}
+
+void dcd_store_compact_begin(DcdStore *s)
+{
+    g_return_if_fail(!s->snapshot);
+    s->snapshot = g_string_new(NULL);
+}
+
+static void sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+bool dcd_store_compact_commit(DcdStore *s, GError **errp)
+{
+    g_autofree char *tmp = g_strconcat(s->snapshot_path, ".tmp", NULL);
+    g_autoptr(GString) snap = s->snapshot;
+    int fd;
+    bool ok;
+
+    s->snapshot = NULL;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "%s: %s", tmp,
+                    g_strerror(errno));
+        return false;
+    }
+    ok = write_all(fd, snap->str, snap->len) && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, s->snapshot_path) < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "writing %s: %s",
+                    s->snapshot_path, g_strerror(errno));
+        unlink(tmp);
+        return false;
+    }
+    sync_dir(s->dir);
+    /* The snapshot holds everything the journal said; start it afresh. */
+    if (ftruncate(s->journal_fd, 0) == 0) {
+        s->journal_lines = 0;
+        fsync(s->journal_fd);
+    }
+    s->unsynced = false;
+    return true;
+}
+
+void dcd_store_sync(DcdStore *s)
+{
+    if (s && s->unsynced && s->journal_fd >= 0) {
+        fdatasync(s->journal_fd);
+        s->unsynced = false;
+    }
+}

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The broker core without sockets: every selection policy, shared_seq
+ * assignment, and the extent state machine, with fake host links that
+ * record what the broker would send.
+ */
+#include "broker.h"
+
+#define MB (1ull << 20)
+
+typedef struct FakeLink {
+    unsigned pools;
+    unsigned offers;
+    unsigned releases;
+    bool last_release_forced;
+    GArray *last_offer;       /* struct dcd_extent */
+    bool fail;
+} FakeLink;
+
+static bool fake_pool(gpointer link, DcdPool *p)
+{
+    FakeLink *f = link;
+
+    f->pools++;
+    return !f->fail;
+}
+
+static bool fake_offer(gpointer link, uint64_t group, GPtrArray *ext)
+{
+    FakeLink *f = link;
+
+    f->offers++;
+    g_array_set_size(f->last_offer, 0);
+    for (guint i = 0; i < ext->len; i++) {
+        struct dcd_extent w;
+
+        dcd_extent_to_wire(ext->pdata[i], &w);
+        g_array_append_val(f->last_offer, w);
+    }
+    return !f->fail;
+}
+
+static bool fake_release(gpointer link, uint64_t id, bool forced,
+                         GPtrArray *ext)
+{
+    FakeLink *f = link;
+
+    f->releases++;
+    f->last_release_forced = forced;
+    return true;
+}
+
+static const DcdHostLinkOps fake_ops = {
+    .send_pool = fake_pool,
+    .send_offer = fake_offer,
+    .send_release = fake_release,
+};
+
+typedef struct Fixture {
+    DcdBroker *b;
+    FakeLink link[4];
+    DcdHost *host[4];
+} Fixture;
+
+static DcdHost *connect_host(Fixture *f, uint16_t id, bool sharable,
+                             bool reconnect)
+{
+    struct dcd_region r = {
+        .base = 0, .len = 64 * MB, .block_size = 2 * MB,
+        .flags = sharable ? DCD_REGION_SHARABLE : 0,
+    };
+    DcdHelloArgs a = {
+        .host_id = id, .name = "test", .regions = &r, .nregions = 1,
+        .reconnect = reconnect,
+    };
+    g_autoptr(GError) err = NULL;
+
+    f->host[id] = dcd_broker_host_attach(f->b, &a, &fake_ops, &f->link[id],
+                                         &err);
+    g_assert_no_error(err);
+    return f->host[id];
+}
+
+static void fixture_setup(Fixture *f, gconstpointer data)
+{
+    DcdBrokerConfig cfg = { 0 };
+
+    f->b = dcd_broker_new(&cfg, NULL);
+    for (int i = 0; i < 4; i++) {
+        f->link[i].last_offer = g_array_new(FALSE, FALSE,
+                                            sizeof(struct dcd_extent));
+        connect_host(f, i, i != 3, false); /* host 3: region not sharable */
+    }
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data)
+{
+    dcd_broker_free(f->b);
+    for (int i = 0; i < 4; i++) {
+        g_array_unref(f->link[i].last_offer);
+    }
+}
+
+static DcdPool *new_pool(Fixture *f, uint64_t size)
+{
+    g_autoptr(GError) err = NULL;
+    DcdPool *p = dcd_broker_pool_create(f->b, NULL, size, DCD_BACKING_MEMFD,
+                                        &err);
+
+    g_assert_no_error(err);
+    return p;
+}
+
+static DcdGroup *add(Fixture *f, uint16_t host, DcdPool *p, DcdPolicy pol,
+                     const DcdDpaRange *r, unsigned n, DcdErr want)
+{
+    g_autoptr(GError) err = NULL;
+    DcdAddArgs a = {
+        .host_id = host, .tag = p->tag, .policy = pol, .ranges = r,
+        .nranges = n,
+    };
+    DcdGroup *g = dcd_broker_extent_add(f->b, &a, &err);
+
+    if (want == DCD_ERR_OK) {
+        g_assert_no_error(err);
+        g_assert_nonnull(g);
+    } else {
+        g_assert_error(err, DCD_ERROR, want);
+        g_assert_null(g);
+    }
+    return g;
+}
+
+/* Accept every extent of the host's only open group. */
+static void accept_all(Fixture *f, uint16_t host, DcdGroup *g)
+{
+    g_autoptr(GArray) r = g_array_new(FALSE, FALSE, sizeof(struct dcd_range));
+    g_autoptr(GError) err = NULL;
+    uint64_t id = g->id;
+
+    for (guint i = 0; i < g->extents->len; i++) {
+        DcdExtent *e = g->extents->pdata[i];
+        struct dcd_range x = { .dpa = e->dpa, .len = e->len };
+
+        g_array_append_val(r, x);
+    }
+    g_assert_true(dcd_broker_host_accept(f->b, f->host[host], id,
+                                         (struct dcd_range *)r->data, r->len,
+                                         &err));
+    g_assert_no_error(err);
+}
+
+static DcdExtentState state_at(Fixture *f, uint16_t host, uint64_t dpa)
+{
+    DcdExtent *e = dcd_host_extent(f->host[host], dpa);
+
+    return e ? e->state : DCD_EXTENT_STATE__MAX;
+}
+
+static void test_prescriptive(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 8 * MB);
+    DcdDpaRange r[] = { { 0, 4 * MB }, { 10 * MB, 4 * MB } };
+    DcdGroup *g = add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK);
+    struct dcd_extent *w = (struct dcd_extent *)f->link[0].last_offer->data;
+
+    g_assert_cmpuint(g->extents->len, ==, 2);
+    g_assert_cmpuint(f->link[0].pools, ==, 1);
+    g_assert_cmpuint(f->link[0].offers, ==, 1);
+    g_assert_cmpuint(f->link[0].last_offer->len, ==, 2);
+    g_assert_cmpuint(w[0].dpa, ==, 0);
+    g_assert_cmpuint(w[0].shared_seq, ==, 0);
+    g_assert_cmpuint(w[0].pool_offset, ==, 0);
+    g_assert_cmpuint(w[1].dpa, ==, 10 * MB);
+    g_assert_cmpuint(w[1].shared_seq, ==, 1);
+    g_assert_cmpuint(w[1].pool_offset, ==, 4 * MB);
+    g_assert_cmpmem(w[1].tag, 16, p->tag.b, 16);
+    g_assert_cmpuint(p->holders, ==, 2);
+    g_assert_cmpuint(dcd_pool_nsegments(p), ==, 2);
+}
+
+static void test_prescriptive_errors(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    DcdPool *q = new_pool(f, 4 * MB);
+    DcdDpaRange misaligned[] = { { 1 * MB, 4 * MB } };
+    DcdDpaRange outside[] = { { 62 * MB, 4 * MB } };
+    DcdDpaRange self_overlap[] = { { 0, 2 * MB }, { 0, 2 * MB } };
+    DcdDpaRange short_sum[] = { { 0, 2 * MB } };
+    DcdDpaRange ok[] = { { 8 * MB, 4 * MB } };
+    DcdDpaRange overlap_pending[] = { { 10 * MB, 4 * MB } };
+    DcdDpaRange wrap[] = { { UINT64_MAX - MB, 4 * MB } };
+
+    add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, misaligned, 1, DCD_ERR_INVAL);
+    add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, outside, 1, DCD_ERR_INVAL);
+    add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, wrap, 1, DCD_ERR_INVAL);
+    add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, self_overlap, 2, DCD_ERR_EXIST);
+    add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, short_sum, 1, DCD_ERR_INVAL);
+    add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, NULL, 0, DCD_ERR_INVAL);
+    add(f, 0, p, DCD_POLICY_CONTIGUOUS, ok, 1, DCD_ERR_INVAL);
+    /* nothing refused above left a trace */
+    g_assert_cmpuint(p->holders, ==, 0);
+    g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 32);
+    g_assert_cmpuint(f->link[0].offers, ==, 0);
+
+    add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, ok, 1, DCD_ERR_OK);
+    /* a pending offer's DPA is taken */
+    add(f, 0, q, DCD_POLICY_PRESCRIPTIVE, overlap_pending, 1, DCD_ERR_EXIST);
+    /* the same tag twice on one host */
+    add(f, 0, p, DCD_POLICY_ENABLE_SHARED, NULL, 0, DCD_ERR_EXIST);
+}
+
+static void test_unknowns(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    g_autoptr(GError) err = NULL;
+    DcdAddArgs a = { .host_id = 9, .tag = p->tag,
+                     .policy = DCD_POLICY_FREE };
+
+    g_assert_null(dcd_broker_extent_add(f->b, &a, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_NOENT);
+    g_clear_error(&err);
+    a.host_id = 0;
+    a.region = 1;
+    g_assert_null(dcd_broker_extent_add(f->b, &a, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    g_clear_error(&err);
+    a.region = 0;
+    dcd_tag_generate(&a.tag);
+    g_assert_null(dcd_broker_extent_add(f->b, &a, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_NOENT);
+    g_clear_error(&err);
+    a.tag = p->tag;
+    dcd_broker_host_detach(f->b, f->host[0]);
+    g_assert_null(dcd_broker_extent_add(f->b, &a, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
+    g_clear_error(&err);
+    /* a pool whose size does not fit the block size */
+    p = new_pool(f, 3 * MB);
+    add(f, 1, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_INVAL);
+    /* same tag twice */
+    g_assert_null(dcd_broker_pool_create(f->b, &p->tag, MB,
+                                         DCD_BACKING_MEMFD, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_EXIST);
+}
+
+static void test_free_fragments(Fixture *f, gconstpointer data)
+{
+    DcdPool *a = new_pool(f, 4 * MB);
+    DcdPool *b = new_pool(f, 8 * MB);
+    DcdPool *c = new_pool(f, 8 * MB);
+    DcdDpaRange holes[] = { { 2 * MB, 2 * MB }, { 6 * MB, 2 * MB } };
+    DcdGroup *g;
+
+    add(f, 0, a, DCD_POLICY_PRESCRIPTIVE, holes, 2, DCD_ERR_OK);
+    g = add(f, 0, b, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    /* free blocks first-fit: [0,2M) [4M,6M) [8M,12M) */
+    g_assert_cmpuint(g->extents->len, ==, 3);
+    g_assert_cmpuint(((DcdExtent *)g->extents->pdata[0])->dpa, ==, 0);
+    g_assert_cmpuint(((DcdExtent *)g->extents->pdata[1])->dpa, ==, 4 * MB);
+    g_assert_cmpuint(((DcdExtent *)g->extents->pdata[2])->dpa, ==, 8 * MB);
+    g_assert_cmpuint(((DcdExtent *)g->extents->pdata[2])->len, ==, 4 * MB);
+    g_assert_cmpuint(dcd_pool_segment(b, 2)->offset, ==, 4 * MB);
+    /* contiguous: one extent, first run that fits */
+    g = add(f, 0, c, DCD_POLICY_CONTIGUOUS, NULL, 0, DCD_ERR_OK);
+    g_assert_cmpuint(g->extents->len, ==, 1);
+    g_assert_cmpuint(((DcdExtent *)g->extents->pdata[0])->dpa, ==, 12 * MB);
+    /* nothing left that fits 64M */
+    add(f, 1, new_pool(f, 64 * MB), DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    add(f, 1, new_pool(f, 2 * MB), DCD_POLICY_FREE, NULL, 0, DCD_ERR_NOSPC);
+}
+
+static void test_shared(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 8 * MB);
+    DcdPool *filler = new_pool(f, 6 * MB);
+    DcdDpaRange r[] = { { 0, 2 * MB }, { 20 * MB, 6 * MB } };
+    DcdDpaRange fill[] = { { 0, 6 * MB } };
+    DcdDpaRange mine[] = { { 40 * MB, 2 * MB }, { 50 * MB, 6 * MB } };
+    DcdDpaRange wrong_len[] = { { 40 * MB, 6 * MB }, { 50 * MB, 2 * MB } };
+    DcdGroup *g0, *g1, *g2;
+
+    add(f, 1, p, DCD_POLICY_ENABLE_SHARED, NULL, 0, DCD_ERR_STATE);
+    g0 = add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK);
+    accept_all(f, 0, g0);
+    /* host 1 has its first 6M taken, so its DPAs differ */
+    add(f, 1, filler, DCD_POLICY_PRESCRIPTIVE, fill, 1, DCD_ERR_OK);
+    add(f, 1, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_EXIST);
+    add(f, 3, p, DCD_POLICY_ENABLE_SHARED, NULL, 0, DCD_ERR_INVAL);
+    g1 = add(f, 1, p, DCD_POLICY_ENABLE_SHARED, NULL, 0, DCD_ERR_OK);
+    g_assert_cmpuint(g1->extents->len, ==, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        DcdExtent *e = g1->extents->pdata[i];
+        struct dcd_extent w;
+
+        dcd_extent_to_wire(e, &w);
+        g_assert_cmpuint(e->seq, ==, i);
+        g_assert_cmpuint(e->len, ==, r[i].len);
+        g_assert_cmpuint(w.pool_offset, ==, i ? 2 * MB : 0);
+    }
+    g_assert_cmpuint(((DcdExtent *)g1->extents->pdata[0])->dpa, ==, 6 * MB);
+    g_assert_cmpuint(((DcdExtent *)g1->extents->pdata[1])->dpa, ==, 8 * MB);
+    /* given DPAs must match the segments' lengths in order */
+    add(f, 2, p, DCD_POLICY_ENABLE_SHARED, wrong_len, 2, DCD_ERR_INVAL);
+    add(f, 2, p, DCD_POLICY_ENABLE_SHARED, mine, 1, DCD_ERR_INVAL);
+    g2 = add(f, 2, p, DCD_POLICY_ENABLE_SHARED, mine, 2, DCD_ERR_OK);
+    g_assert_cmpuint(((DcdExtent *)g2->extents->pdata[1])->dpa, ==, 50 * MB);
+    g_assert_cmpuint(p->holders, ==, 6);
+}
+
+static void test_accept_reject(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 8 * MB);
+    DcdDpaRange r[] = { { 0, 4 * MB }, { 8 * MB, 4 * MB } };
+    DcdGroup *g = add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK);
+    struct dcd_range bad[] = { { 0, 2 * MB } };
+    struct dcd_range twice[] = { { 0, 4 * MB }, { 0, 4 * MB } };
+    struct dcd_range first[] = { { 0, 4 * MB } };
+    g_autoptr(GError) err = NULL;
+    uint64_t id = g->id;
+
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, bad, 1,
+                                          &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    g_clear_error(&err);
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, twice, 2,
+                                          &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    g_clear_error(&err);
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id + 7, first, 1,
+                                          &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_NOENT);
+    g_clear_error(&err);
+    g_assert_cmpint(state_at(f, 0, 0), ==, DCD_EXTENT_PENDING);
+
+    g_assert_true(dcd_broker_host_accept(f->b, f->host[0], id, first, 1,
+                                         &err));
+    g_assert_cmpint(state_at(f, 0, 0), ==, DCD_EXTENT_ACCEPTED);
+    g_assert_cmpint(state_at(f, 0, 8 * MB), ==, DCD_EXTENT_STATE__MAX);
+    g_assert_cmpint(((DcdExtent *)f->host[0]->history.tail->data)->state, ==,
+                    DCD_EXTENT_REJECTED);
+    g_assert_cmpuint(p->holders, ==, 1);
+    g_assert_true(dcd_space_is_free(&f->host[0]->regions[0], 8 * MB, 4 * MB));
+    /* the group is closed */
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, NULL, 0,
+                                          &err));
+}
+
+static GPtrArray *release(Fixture *f, uint16_t host, DcdPool *p,
+                          DcdRemoval how, const DcdDpaRange *r, unsigned n,
+                          bool forced, DcdErr want)
+{
+    g_autoptr(GError) err = NULL;
+    DcdReleaseArgs a = {
+        .host_id = host, .tag = p->tag, .removal = how, .ranges = r,
+        .nranges = n, .forced = forced,
+    };
+    GPtrArray *out = dcd_broker_extent_release(f->b, &a, &err);
+
+    if (want == DCD_ERR_OK) {
+        g_assert_no_error(err);
+    } else {
+        g_assert_error(err, DCD_ERROR, want);
+    }
+    return out;
+}
+
+static void test_release(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 8 * MB);
+    DcdPool *q = new_pool(f, 2 * MB);
+    DcdDpaRange r[] = { { 0, 4 * MB }, { 4 * MB, 4 * MB } };
+    DcdDpaRange part[] = { { 0, 2 * MB } };
+    DcdDpaRange both[] = { { 0, 8 * MB } };
+    DcdDpaRange gap[] = { { 0, 10 * MB } };
+    struct dcd_range done[] = { { 0, 4 * MB }, { 4 * MB, 4 * MB } };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) out = NULL;
+    g_autoptr(GError) destroy_err = NULL;
+    DcdTag tag;
+
+    release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, false, DCD_ERR_NOENT);
+    accept_all(f, 0, add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK));
+    add(f, 0, q, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    release(f, 0, q, DCD_REMOVAL_TAG, NULL, 0, false, DCD_ERR_STATE);
+    g_assert_null(release(f, 0, p, DCD_REMOVAL_PRESCRIPTIVE, part, 1, false,
+                          DCD_ERR_INVAL));
+    g_assert_null(release(f, 0, p, DCD_REMOVAL_PRESCRIPTIVE, gap, 1, false,
+                          DCD_ERR_NOENT));
+    g_assert_cmpint(state_at(f, 0, 0), ==, DCD_EXTENT_ACCEPTED);
+
+    /* one range may cover several whole extents */
+    out = release(f, 0, p, DCD_REMOVAL_PRESCRIPTIVE, both, 1, false,
+                  DCD_ERR_OK);
+    g_assert_cmpuint(out->len, ==, 2);
+    g_assert_cmpuint(f->link[0].releases, ==, 1);
+    g_assert_false(f->link[0].last_release_forced);
+    g_assert_cmpint(state_at(f, 0, 0), ==, DCD_EXTENT_RELEASING);
+    release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, false, DCD_ERR_STATE);
+    g_assert_false(dcd_broker_pool_destroy(f->b, &p->tag, &destroy_err));
+    g_assert_error(destroy_err, DCD_ERROR, DCD_ERR_BUSY);
+
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], done, 2, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(state_at(f, 0, 0), ==, DCD_EXTENT_STATE__MAX);
+    g_assert_cmpuint(p->holders, ==, 0);
+    g_assert_false(dcd_broker_host_released(f->b, f->host[0], done, 1, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    tag = p->tag;
+    g_assert_true(dcd_broker_pool_destroy(f->b, &tag, NULL));
+    g_assert_null(dcd_registry_pool(&f->b->reg, &tag));
+    g_assert_nonnull(dcd_registry_pool(&f->b->reg, &q->tag));
+}
+
+static void test_forced_and_detach(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    DcdPool *q = new_pool(f, 4 * MB);
+    g_autoptr(GPtrArray) out = NULL;
+
+    accept_all(f, 0, add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK));
+    add(f, 0, q, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    /* the host goes: its offer is reclaimed, its accepted extent kept */
+    dcd_broker_host_detach(f->b, f->host[0]);
+    g_assert_cmpuint(q->holders, ==, 0);
+    g_assert_cmpuint(p->holders, ==, 1);
+    g_assert_cmpint(((DcdExtent *)f->host[0]->history.tail->data)->state, ==,
+                    DCD_EXTENT_RECLAIMED);
+    release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, false, DCD_ERR_UNAVAIL);
+    out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
+    g_assert_cmpuint(out->len, ==, 1);
+    g_assert_cmpint(((DcdExtent *)out->pdata[0])->state, ==,
+                    DCD_EXTENT_RELEASED);
+    g_assert_cmpuint(p->holders, ==, 0);
+    g_assert_true(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+}
+
+static void test_duplicate_host(Fixture *f, gconstpointer data)
+{
+    struct dcd_region r = { .len = 64 * MB, .block_size = 2 * MB };
+    DcdHelloArgs a = { .host_id = 1, .name = "x", .regions = &r,
+                       .nregions = 1 };
+    g_autoptr(GError) err = NULL;
+
+    g_assert_null(dcd_broker_host_attach(f->b, &a, &fake_ops, &f->link[1],
+                                         &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_EXIST);
+}
+
+static void test_reconnect_hold(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    DcdPool *q = new_pool(f, 4 * MB);
+    DcdGroup *g;
+    struct dcd_extent held[2];
+    unsigned releases;
+
+    g = add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    dcd_extent_to_wire(g->extents->pdata[0], &held[0]);
+    accept_all(f, 0, g);
+    accept_all(f, 0, add(f, 0, q, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK));
+    dcd_broker_host_detach(f->b, f->host[0]);
+
+    connect_host(f, 0, true, true);
+    g_assert_true(f->host[0]->reconnecting);
+    /* a bogus extent (wrong pool offset) is refused with a forced release */
+    held[1] = held[0];
+    held[1].dpa = 40 * MB;
+    held[1].pool_offset = 2 * MB;
+    releases = f->link[0].releases;
+    dcd_broker_host_hold(f->b, f->host[0], held, 2, true);
+    g_assert_cmpuint(f->link[0].releases, ==, releases + 1);
+    g_assert_true(f->link[0].last_release_forced);
+    /* it kept p; q was not reported, so it is gone */
+    g_assert_cmpuint(p->holders, ==, 1);
+    g_assert_cmpuint(q->holders, ==, 0);
+    g_assert_false(f->host[0]->reconnecting);
+
+    /* a fresh (non-reconnecting) HELLO means the host holds nothing */
+    dcd_broker_host_detach(f->b, f->host[0]);
+    connect_host(f, 0, true, false);
+    g_assert_cmpuint(p->holders, ==, 0);
+}
+
+static void test_send_failure(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+
+    f->link[0].fail = true;
+    add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_UNAVAIL);
+    g_assert_cmpuint(p->holders, ==, 0);
+    g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 32);
+}
+
+#define ADD(path, fn) \
+    g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    ADD("/broker/add/prescriptive", test_prescriptive);
+    ADD("/broker/add/prescriptive-errors", test_prescriptive_errors);
+    ADD("/broker/add/unknowns", test_unknowns);
+    ADD("/broker/add/free-and-contiguous", test_free_fragments);
+    ADD("/broker/add/shared-seq", test_shared);
+    ADD("/broker/add/send-failure", test_send_failure);
+    ADD("/broker/state/accept-reject", test_accept_reject);
+    ADD("/broker/state/release", test_release);
+    ADD("/broker/state/forced-and-detach", test_forced_and_detach);
+    ADD("/broker/host/duplicate", test_duplicate_host);
+    ADD("/broker/host/reconnect-hold", test_reconnect_hold);
+    return g_test_run();
+}

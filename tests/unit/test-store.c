@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Saved state: a broker restarted on the same state dir gets back its
+ * pools, hosts and accepted extents; a torn journal tail is dropped, not
+ * believed; a second broker cannot open a state dir in use.
+ */
+#include <fcntl.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+
+#include "broker.h"
+#include "store.h"
+
+#define MB (1ull << 20)
+
+static bool no_send(gpointer link, DcdPool *p)
+{
+    return true;
+}
+
+static bool no_offer(gpointer link, uint64_t g, GPtrArray *e)
+{
+    return true;
+}
+
+static bool no_release(gpointer link, uint64_t id, bool f, GPtrArray *e)
+{
+    return true;
+}
+
+static const DcdHostLinkOps ops = { no_send, no_offer, no_release };
+
+static char *make_dir(void)
+{
+    return g_dir_make_tmp("dcd-store-XXXXXX", NULL);
+}
+
+static void rm_rf(const char *dir)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
+/* A broker with one pool of two extents accepted by host 5. */
+static void populate(DcdBroker *b, DcdTag *tag, DcdTag *unheld)
+{
+    struct dcd_region r = { .len = 64 * MB, .block_size = 2 * MB,
+                            .flags = DCD_REGION_SHARABLE };
+    DcdHelloArgs h = { .host_id = 5, .name = "vm5", .regions = &r,
+                       .nregions = 1 };
+    DcdDpaRange place[] = { { 4 * MB, 2 * MB }, { 10 * MB, 2 * MB } };
+    struct dcd_range acc[] = { { 4 * MB, 2 * MB }, { 10 * MB, 2 * MB } };
+    DcdHost *host = dcd_broker_host_attach(b, &h, &ops, b, NULL);
+    DcdPool *p = dcd_broker_pool_create(b, NULL, 4 * MB, DCD_BACKING_MEMFD,
+                                        NULL);
+    DcdPool *q = dcd_broker_pool_create(b, NULL, 2 * MB, DCD_BACKING_MEMFD,
+                                        NULL);
+    DcdAddArgs a = { .host_id = 5, .tag = p->tag,
+                     .policy = DCD_POLICY_PRESCRIPTIVE, .ranges = place,
+                     .nranges = 2 };
+    DcdGroup *g = dcd_broker_extent_add(b, &a, NULL);
+
+    g_assert_nonnull(host);
+    g_assert_nonnull(g);
+    g_assert_true(dcd_broker_host_accept(b, host, g->id, acc, 2, NULL));
+    *tag = p->tag;
+    *unheld = q->tag;
+}
+
+static void check_restored(DcdBroker *b, const DcdTag *tag,
+                           const DcdTag *unheld)
+{
+    DcdHost *h = dcd_registry_host(&b->reg, 5);
+    DcdPool *p = dcd_registry_pool(&b->reg, tag);
+    DcdExtent *e;
+
+    g_assert_nonnull(h);
+    g_assert_false(dcd_host_connected(h));
+    g_assert_cmpstr(h->name, ==, "vm5");
+    g_assert_nonnull(p);
+    g_assert_nonnull(dcd_registry_pool(&b->reg, unheld));
+    /* memfd memory died with the old broker */
+    g_assert_false(dcd_pool_has_memory(p));
+    g_assert_cmpuint(dcd_pool_nsegments(p), ==, 2);
+    g_assert_cmpuint(p->holders, ==, 2);
+    e = dcd_host_extent(h, 10 * MB);
+    g_assert_nonnull(e);
+    g_assert_cmpint(e->state, ==, DCD_EXTENT_ACCEPTED);
+    g_assert_cmpuint(e->seq, ==, 1);
+    g_assert_false(dcd_space_is_free(&h->regions[0], 4 * MB, 2 * MB));
+}
+
+static void test_restart(void)
+{
+    g_autofree char *dir = make_dir();
+    DcdBrokerConfig cfg = { .state_dir = dir };
+    DcdBroker *b = dcd_broker_new(&cfg, NULL);
+    g_autoptr(GError) err = NULL;
+    DcdTag tag, unheld;
+    uint64_t epoch = b->epoch;
+    uint8_t id[16];
+
+    populate(b, &tag, &unheld);
+    memcpy(id, b->id, 16);
+    dcd_broker_free(b);
+
+    b = dcd_broker_new(&cfg, &err);
+    g_assert_no_error(err);
+    g_assert_cmpmem(b->id, 16, id, 16);
+    g_assert_cmpuint(b->epoch, ==, epoch + 1);
+    check_restored(b, &tag, &unheld);
+    dcd_broker_free(b);
+    /* and again, now from the snapshot the second start wrote */
+    b = dcd_broker_new(&cfg, &err);
+    g_assert_no_error(err);
+    check_restored(b, &tag, &unheld);
+    dcd_broker_free(b);
+    rm_rf(dir);
+}
+
+static void test_torn_journal(void)
+{
+    g_autofree char *dir = make_dir();
+    g_autofree char *journal = g_build_filename(dir, "journal", NULL);
+    DcdBrokerConfig cfg = { .state_dir = dir };
+    DcdBroker *b = dcd_broker_new(&cfg, NULL);
+    const char *bad_line = "0123456789abcdef {\"op\":\"put\",\"key\":\"x\"}\n";
+    DcdTag tag, unheld;
+    int fd;
+
+    populate(b, &tag, &unheld);
+    dcd_broker_free(b);
+    /* a crash mid-append, then a flipped byte in a whole line */
+    fd = open(journal, O_WRONLY | O_APPEND);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(write(fd, bad_line, strlen(bad_line)), ==,
+                    (ssize_t)strlen(bad_line));
+    g_assert_cmpint(write(fd, "deadbeef", 8), ==, 8);
+    close(fd);
+    b = dcd_broker_new(&cfg, NULL);
+    g_assert_nonnull(b);
+    check_restored(b, &tag, &unheld);
+    dcd_broker_free(b);
+    rm_rf(dir);
+}
+
+static void test_lock(void)
+{
+    g_autofree char *dir = make_dir();
+    DcdBrokerConfig cfg = { .state_dir = dir };
+    DcdBroker *b = dcd_broker_new(&cfg, NULL);
+    g_autoptr(GError) err = NULL;
+
+    g_assert_nonnull(b);
+    g_assert_null(dcd_store_open(dir, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_BUSY);
+    dcd_broker_free(b);
+    rm_rf(dir);
+}
+
+static void test_compact(void)
+{
+    g_autofree char *dir = make_dir();
+    g_autoptr(GError) err = NULL;
+    DcdStore *s = dcd_store_open(dir, &err);
+    g_autoptr(JsonObject) all = NULL;
+    DcdTag t;
+    g_autofree char *key = NULL;
+    DcdPool *p;
+    unsigned dropped;
+
+    g_assert_no_error(err);
+    json_object_unref(dcd_store_load(s, &dropped, &err));
+    dcd_tag_generate(&t);
+    p = dcd_pool_restore(&t, MB, DCD_BACKING_MEMFD, NULL, NULL);
+    key = g_strconcat("pool:", p->tag_str, NULL);
+    for (int i = 0; i < 5000; i++) {
+        dcd_store_put_pool(s, p);
+    }
+    g_assert_true(dcd_store_wants_compact(s, 1));
+    dcd_store_compact_begin(s);
+    dcd_store_put_pool(s, p);
+    g_assert_true(dcd_store_compact_commit(s, &err));
+    g_assert_false(dcd_store_wants_compact(s, 1));
+    dcd_store_close(s);
+    s = dcd_store_open(dir, &err);
+    all = dcd_store_load(s, &dropped, &err);
+    g_assert_cmpuint(dropped, ==, 0);
+    g_assert_cmpuint(json_object_get_size(all), ==, 1);
+    g_assert_true(json_object_has_member(all, key));
+    dcd_store_close(s);
+    dcd_pool_free(p);
+    rm_rf(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/store/restart", test_restart);
+    g_test_add_func("/store/torn-journal", test_torn_journal);
+    g_test_add_func("/store/lock", test_lock);
+    g_test_add_func("/store/compact", test_compact);
+    return g_test_run();
+}
