@@ -274,7 +274,18 @@ bool dcd_hdr_decode(const uint8_t *buf, struct dcd_hdr *h, GError **errp);
 DcdMsg *dcd_msg_decode(const struct dcd_hdr *h, const uint8_t *payload,
                        int *fds, GError **errp);
 
-/* Typed views of a checked payload. */
+/*
+ * Version negotiation for a checked HELLO request: the highest version
+ * both the host (version_min..version_max) and we speak.  Fails with
+ * DCD_ERR_VERSION when there is none.
+ */
+bool dcd_hello_pick_version(const struct dcd_hello *h, uint16_t *version,
+                            GError **errp);
+
+/*
+ * Typed views of a checked payload.  The payload buffer has one spare
+ * NUL byte after hdr.len, so an ERROR's text can be printed as a string.
+ */
 #define DCD_MSG_VIEW(m, T) ((T *)(m)->payload)
 
 /* Number of entries a variable-size message holds (0 for others). */
