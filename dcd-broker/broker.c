@@ -117,6 +117,21 @@ static void broker_dirty(DcdBroker *b)
 
 /* ---- loading ---------------------------------------------------------- */
 
+/* Optional members: json-glib's getters complain about missing ones. */
+static JsonArray *json_array_of(JsonObject *o, const char *k)
+{
+    JsonNode *n = json_object_get_member(o, k);
+
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+static JsonObject *json_object_of(JsonObject *o, const char *k)
+{
+    JsonNode *n = json_object_get_member(o, k);
+
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
 static bool json_u64(JsonObject *o, const char *k, uint64_t *v)
 {
     JsonNode *n = json_object_get_member(o, k);
@@ -145,7 +160,7 @@ static void restore_pool(DcdBroker *b, JsonObject *o)
     DcdBacking backing;
     const char *path = json_object_get_string_member_with_default(o, "path",
                                                                   NULL);
-    JsonArray *segs = json_object_get_array_member(o, "segments");
+    JsonArray *segs = json_array_of(o, "segments");
     DcdPool *p;
 
     if (!json_tag(o, "tag", &tag) || !json_u64(o, "size", &size) ||
@@ -181,7 +196,7 @@ static void restore_pool(DcdBroker *b, JsonObject *o)
 static void restore_host(DcdBroker *b, JsonObject *o)
 {
     struct dcd_region r[DCD_MAX_REGIONS] = { 0 };
-    JsonArray *regions = json_object_get_array_member(o, "regions");
+    JsonArray *regions = json_array_of(o, "regions");
     uint64_t id;
     guint n;
 
@@ -255,7 +270,7 @@ static bool load_state(DcdBroker *b, GError **errp)
     if (dropped) {
         g_warning("saved state: %u corrupt line(s) dropped", dropped);
     }
-    meta = json_object_get_object_member(all, "meta");
+    meta = json_object_of(all, "meta");
     if (meta && json_tag(meta, "id", (DcdTag *)b->id) &&
         json_u64(meta, "epoch", &b->epoch)) {
         b->epoch++;
@@ -271,8 +286,10 @@ static bool load_state(DcdBroker *b, GError **errp)
             if (!g_str_has_prefix(l->data, order[k])) {
                 continue;
             }
-            o = json_object_get_object_member(all, l->data);
-            if (k == 0) {
+            o = json_object_of(all, l->data);
+            if (!o) {
+                continue;
+            } else if (k == 0) {
                 restore_pool(b, o);
             } else if (k == 1) {
                 restore_host(b, o);

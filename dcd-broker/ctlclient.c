@@ -50,8 +50,8 @@ void dcd_ctl_client_free(DcdCtlClient *c)
 static JsonNode *parse_reply(const char *line, gint64 id, GError **errp)
 {
     g_autoptr(JsonParser) p = json_parser_new();
-    JsonObject *o, *e;
-    JsonNode *root;
+    JsonObject *o, *e = NULL;
+    JsonNode *root, *en;
 
     if (!json_parser_load_from_data(p, line, -1, NULL) ||
         !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root)) {
@@ -60,7 +60,9 @@ static JsonNode *parse_reply(const char *line, gint64 id, GError **errp)
         return NULL;
     }
     o = json_node_get_object(root);
-    if ((e = json_object_get_object_member(o, "error"))) {
+    en = json_object_get_member(o, "error");
+    if (en && JSON_NODE_HOLDS_OBJECT(en)) {
+        e = json_node_get_object(en);
         g_set_error(errp, DCD_ERROR,
                     dcd_err_parse(json_object_get_string_member_with_default(
                                       e, "class", "inval")),

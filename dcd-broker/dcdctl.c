@@ -248,7 +248,7 @@ static gint64 need_uint(const char *what, const char *s, guint64 max)
 {
     guint64 v;
 
-    if (!g_ascii_string_to_unsigned(s, 0, 0, max, &v, NULL)) {
+    if (!g_ascii_string_to_unsigned(s, 10, 0, max, &v, NULL)) {
         die(2, "%s: '%s' is not a number from 0 to %" G_GUINT64_FORMAT,
             what, s, max);
     }

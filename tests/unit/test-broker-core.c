@@ -125,7 +125,7 @@ static DcdGroup *add(Fixture *f, uint16_t host, DcdPool *p, DcdPolicy pol,
         g_assert_no_error(err);
         g_assert_nonnull(g);
     } else {
-        g_assert_error(err, DCD_ERROR, want);
+        g_assert_error(err, DCD_ERROR, (gint)want);
         g_assert_null(g);
     }
     return g;
@@ -360,7 +360,7 @@ static GPtrArray *release(Fixture *f, uint16_t host, DcdPool *p,
     if (want == DCD_ERR_OK) {
         g_assert_no_error(err);
     } else {
-        g_assert_error(err, DCD_ERROR, want);
+        g_assert_error(err, DCD_ERROR, (gint)want);
     }
     return out;
 }

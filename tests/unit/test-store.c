@@ -138,7 +138,10 @@ static void test_torn_journal(void)
                     (ssize_t)strlen(bad_line));
     g_assert_cmpint(write(fd, "deadbeef", 8), ==, 8);
     close(fd);
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING,
+                          "saved state: 1 corrupt line(s) dropped");
     b = dcd_broker_new(&cfg, NULL);
+    g_test_assert_expected_messages();
     g_assert_nonnull(b);
     check_restored(b, &tag, &unheld);
     dcd_broker_free(b);
