@@ -69,6 +69,7 @@ typedef struct ReqCtx {
     uint64_t group;
     DcdHostDoneFn cb;
     gpointer opaque;
+    const char *what;          /* request type, for the log */
 } ReqCtx;
 
 static void connect_now(DcdHost *h);
@@ -483,7 +484,7 @@ static void released_done(DcdWire *w, DcdMsg *reply, const GError *err,
     dcd_msg_free(reply);
     if (!c->h->freeing) {
         if (fail) {
-            g_info("RELEASED refused: %s", fail->message);
+            g_info("%s refused: %s", c->what, fail->message);
         }
         if (c->cb) {
             c->cb(c->h, fail, c->opaque);
@@ -502,6 +503,7 @@ static bool send_released(DcdHost *h, GArray *ranges, DcdHostDoneFn cb,
         ReqCtx *c = g_new0(ReqCtx, 1);
 
         c->h = h;
+        c->what = "RELEASED";
         c->cb = last ? cb : NULL;
         c->opaque = opaque;
         if (!h->w || !dcd_wire_request(h->w, dcd_msg_new_released(
@@ -965,6 +967,7 @@ static bool send_request(DcdHost *h, DcdMsg *m, DcdHostDoneFn cb,
     c->h = h;
     c->cb = cb;
     c->opaque = opaque;
+    c->what = dcd_msg_type_name(m->hdr.type);
     if (!dcd_wire_request(h->w, m, request_done, c)) {
         g_free(c);
         g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "connection closing");
