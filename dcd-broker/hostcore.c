@@ -8,7 +8,6 @@
  * logical view of a tag assembled in shared_seq order.  Nothing the broker
  * sends is trusted: an extent that does not fit this host is rejected.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -33,21 +32,21 @@ typedef struct Pool {
 
 /* A held extent and where it is mapped; x comes first for the API. */
 typedef struct Held {
-    DcdHostExtent x;
+    DcdHostCoreExtent x;
     uint8_t *map;
 } Held;
 
-struct DcdHost {
+struct DcdHostCore {
     char *socket_path;
     uint16_t host_id;
     char *name;
     struct dcd_region regions[DCD_MAX_REGIONS];
     unsigned nregions;
-    DcdHostPolicy policy;
+    DcdHostCorePolicy policy;
     GArray *reject_tags;       /* of DcdTag */
     bool reconnect;
     GMainContext *ctx;
-    DcdHostEvents ev;
+    DcdHostCoreEvents ev;
     gpointer opaque;
 
     GCancellable *cancel;      /* the connect in flight */
@@ -59,20 +58,20 @@ struct DcdHost {
 
     GHashTable *pools;         /* tag string -> Pool */
     GPtrArray *extents;        /* of Held */
-    GPtrArray *groups;         /* of DcdHostGroup */
+    GPtrArray *groups;         /* of DcdHostCoreGroup */
     GArray *release_acc;       /* ranges released by a RELEASE chain */
 };
 
 /* Context of one request: the host may go away before the reply. */
 typedef struct ReqCtx {
-    DcdHost *h;
+    DcdHostCore *h;
     uint64_t group;
-    DcdHostDoneFn cb;
+    DcdHostCoreDoneFn cb;
     gpointer opaque;
     const char *what;          /* request type, for the log */
 } ReqCtx;
 
-static void connect_now(DcdHost *h);
+static void connect_now(DcdHostCore *h);
 
 /* ---- small helpers ------------------------------------------------- */
 
@@ -84,7 +83,7 @@ static char *tag_str(const uint8_t *b)
     return g_strdup(s);
 }
 
-static Pool *find_pool(const DcdHost *h, const uint8_t *tag)
+static Pool *find_pool(const DcdHostCore *h, const uint8_t *tag)
 {
     g_autofree char *key = tag_str(tag);
 
@@ -123,7 +122,7 @@ static void held_free(gpointer data)
 
 static void group_free(gpointer data)
 {
-    DcdHostGroup *g = data;
+    DcdHostCoreGroup *g = data;
 
     g_array_unref(g->extents);
     g_free(g);
@@ -143,7 +142,7 @@ static GError *reply_error(const DcdMsg *reply, const GError *err)
     return NULL;
 }
 
-static void drop_extent(DcdHost *h, Held *x)
+static void drop_extent(DcdHostCore *h, Held *x)
 {
     g_ptr_array_remove_fast(h->extents, x);
 }
@@ -193,7 +192,7 @@ static bool check_pool_fd(int fd, const struct dcd_pool *p, GError **errp)
     return true;
 }
 
-static void handle_pool(DcdHost *h, DcdMsg *m)
+static void handle_pool(DcdHostCore *h, DcdMsg *m)
 {
     const struct dcd_pool *p = DCD_MSG_VIEW(m, struct dcd_pool);
     g_autoptr(GError) err = NULL;
@@ -209,7 +208,7 @@ static void handle_pool(DcdHost *h, DcdMsg *m)
         dcd_wire_error_gerror(h->w, m, err);
         return;
     }
-    if (find_pool(h, p->tag) && dcd_host_holds_tag(h, &tag)) {
+    if (find_pool(h, p->tag) && dcd_hostcore_holds_tag(h, &tag)) {
         close(fd);
         dcd_wire_error(h->w, m, DCD_ERR_BUSY,
                        "pool %s is in use by this host", key);
@@ -228,7 +227,7 @@ static void handle_pool(DcdHost *h, DcdMsg *m)
 /* ---- offers -------------------------------------------------------- */
 
 /* Why e cannot be held by this host, or NULL if it can. */
-static char *extent_invalid(const DcdHost *h, const struct dcd_extent *e)
+static char *extent_invalid(const DcdHostCore *h, const struct dcd_extent *e)
 {
     const struct dcd_region *r;
     const Pool *pool = find_pool(h, e->tag);
@@ -266,10 +265,10 @@ static char *extent_invalid(const DcdHost *h, const struct dcd_extent *e)
     return NULL;
 }
 
-static bool policy_wants(const DcdHost *h, const struct dcd_extent *e)
+static bool policy_wants(const DcdHostCore *h, const struct dcd_extent *e)
 {
     if (h->ev.decide) {
-        return h->ev.decide((DcdHost *)h, e, h->opaque);
+        return h->ev.decide((DcdHostCore *)h, e, h->opaque);
     }
     switch (h->policy) {
     case DCD_HOST_REJECT_ALL:
@@ -286,7 +285,7 @@ static bool policy_wants(const DcdHost *h, const struct dcd_extent *e)
     }
 }
 
-static void reject_event(DcdHost *h, const struct dcd_extent *e,
+static void reject_event(DcdHostCore *h, const struct dcd_extent *e,
                          const char *why)
 {
     if (h->ev.rejected) {
@@ -298,7 +297,7 @@ static void accept_done(DcdWire *w, DcdMsg *reply, const GError *err,
                         gpointer opaque)
 {
     ReqCtx *c = opaque;
-    DcdHost *h = c->h;
+    DcdHostCore *h = c->h;
     g_autoptr(GError) fail = reply_error(reply, err);
     g_autoptr(GPtrArray) done = g_ptr_array_new();
 
@@ -345,7 +344,7 @@ static bool in_list(uint64_t dpa, const uint64_t *list, unsigned n)
 }
 
 /* Map e from its pool; it becomes a pending extent of the group. */
-static bool map_extent(DcdHost *h, const struct dcd_extent *e, uint64_t group,
+static bool map_extent(DcdHostCore *h, const struct dcd_extent *e, uint64_t group,
                        char **why)
 {
     Pool *pool = find_pool(h, e->tag);
@@ -372,7 +371,7 @@ static bool map_extent(DcdHost *h, const struct dcd_extent *e, uint64_t group,
  * 0 by policy, 1 the listed DPAs (all valid ones if none listed),
  * -1 reject everything.
  */
-static void answer_group(DcdHost *h, DcdHostGroup *g, int mode,
+static void answer_group(DcdHostCore *h, DcdHostCoreGroup *g, int mode,
                          const uint64_t *dpa, unsigned ndpa)
 {
     g_autoptr(GArray) ranges = g_array_new(FALSE, FALSE,
@@ -415,10 +414,10 @@ static void answer_group(DcdHost *h, DcdHostGroup *g, int mode,
     }
 }
 
-static DcdHostGroup *find_group(const DcdHost *h, uint64_t group)
+static DcdHostCoreGroup *find_group(const DcdHostCore *h, uint64_t group)
 {
     for (unsigned i = 0; i < h->groups->len; i++) {
-        DcdHostGroup *g = g_ptr_array_index(h->groups, i);
+        DcdHostCoreGroup *g = g_ptr_array_index(h->groups, i);
 
         if (g->group == group) {
             return g;
@@ -427,10 +426,10 @@ static DcdHostGroup *find_group(const DcdHost *h, uint64_t group)
     return NULL;
 }
 
-static void handle_offer(DcdHost *h, DcdMsg *m)
+static void handle_offer(DcdHostCore *h, DcdMsg *m)
 {
     const struct dcd_offer *o = DCD_MSG_VIEW(m, struct dcd_offer);
-    DcdHostGroup *g = find_group(h, o->group);
+    DcdHostCoreGroup *g = find_group(h, o->group);
 
     if (g && g->complete) {
         dcd_wire_error(h->w, NULL, DCD_ERR_PROTO,
@@ -440,7 +439,7 @@ static void handle_offer(DcdHost *h, DcdMsg *m)
         return;
     }
     if (!g) {
-        g = g_new0(DcdHostGroup, 1);
+        g = g_new0(DcdHostCoreGroup, 1);
         g->group = o->group;
         g->extents = g_array_new(FALSE, FALSE, sizeof(struct dcd_extent));
         g_ptr_array_add(h->groups, g);
@@ -462,7 +461,7 @@ static void handle_offer(DcdHost *h, DcdMsg *m)
 
 /* ---- releases ------------------------------------------------------ */
 
-static Held *find_held(const DcdHost *h, const struct dcd_extent *e)
+static Held *find_held(const DcdHostCore *h, const struct dcd_extent *e)
 {
     for (unsigned i = 0; i < h->extents->len; i++) {
         Held *x = g_ptr_array_index(h->extents, i);
@@ -494,7 +493,7 @@ static void released_done(DcdWire *w, DcdMsg *reply, const GError *err,
 }
 
 /* Send RELEASED for ranges, in chunks; cb follows the last chunk. */
-static bool send_released(DcdHost *h, GArray *ranges, DcdHostDoneFn cb,
+static bool send_released(DcdHostCore *h, GArray *ranges, DcdHostCoreDoneFn cb,
                           gpointer opaque)
 {
     for (unsigned off = 0; off < ranges->len; off += DCD_MAX_RANGES) {
@@ -519,9 +518,9 @@ static bool send_released(DcdHost *h, GArray *ranges, DcdHostDoneFn cb,
 }
 
 /* Unmap and forget x, telling the caller. */
-static void release_one(DcdHost *h, Held *x, bool forced)
+static void release_one(DcdHostCore *h, Held *x, bool forced)
 {
-    DcdHostExtent copy = x->x;
+    DcdHostCoreExtent copy = x->x;
 
     drop_extent(h, x);
     copy.state = DCD_EXTENT_RELEASED;
@@ -531,7 +530,7 @@ static void release_one(DcdHost *h, Held *x, bool forced)
     }
 }
 
-static void handle_release(DcdHost *h, DcdMsg *m)
+static void handle_release(DcdHostCore *h, DcdMsg *m)
 {
     const struct dcd_release *r = DCD_MSG_VIEW(m, struct dcd_release);
     bool forced = r->flags & DCD_RELEASE_FORCED;
@@ -561,7 +560,7 @@ static void handle_release(DcdHost *h, DcdMsg *m)
 
 static void on_msg(DcdWire *w, DcdMsg *m, gpointer opaque)
 {
-    DcdHost *h = opaque;
+    DcdHostCore *h = opaque;
 
     switch (m->hdr.type) {
     case DCD_MSG_POOL:
@@ -582,10 +581,10 @@ static void on_msg(DcdWire *w, DcdMsg *m, gpointer opaque)
     dcd_msg_free(m);
 }
 
-static void schedule_retry(DcdHost *h);
+static void schedule_retry(DcdHostCore *h);
 
 /* Groups never answered die with the session that offered them. */
-static void forget_session(DcdHost *h)
+static void forget_session(DcdHostCore *h)
 {
     g_ptr_array_set_size(h->groups, 0);
     g_array_set_size(h->release_acc, 0);
@@ -600,7 +599,7 @@ static void forget_session(DcdHost *h)
 
 static void on_closed(DcdWire *w, const GError *why, gpointer opaque)
 {
-    DcdHost *h = opaque;
+    DcdHostCore *h = opaque;
     bool was = h->connected;
 
     h->w = NULL;
@@ -619,7 +618,7 @@ static void on_closed(DcdWire *w, const GError *why, gpointer opaque)
 static void handback_done(DcdWire *w, DcdMsg *reply, const GError *err,
                           gpointer opaque)
 {
-    DcdHost *h = opaque;
+    DcdHostCore *h = opaque;
     g_autoptr(GError) fail = reply_error(reply, err);
 
     /* Called with an error while freeing too: only log. */
@@ -630,7 +629,7 @@ static void handback_done(DcdWire *w, DcdMsg *reply, const GError *err,
 }
 
 /* After a reconnect HELLO: every pool fd, then every held extent. */
-static void hand_back(DcdHost *h)
+static void hand_back(DcdHostCore *h)
 {
     GHashTableIter it;
     gpointer value;
@@ -673,7 +672,7 @@ static void hello_done(DcdWire *w, DcdMsg *reply, const GError *err,
                        gpointer opaque)
 {
     ReqCtx *c = opaque;
-    DcdHost *h = c->h;
+    DcdHostCore *h = c->h;
     bool reconnecting = c->group;
     g_autoptr(GError) fail = reply_error(reply, err);
 
@@ -696,7 +695,7 @@ static void hello_done(DcdWire *w, DcdMsg *reply, const GError *err,
     }
 }
 
-static void send_hello(DcdHost *h)
+static void send_hello(DcdHostCore *h)
 {
     ReqCtx *c = g_new0(ReqCtx, 1);
     bool holds = g_hash_table_size(h->pools) || h->extents->len;
@@ -716,7 +715,7 @@ static void connect_done(GObject *src, GAsyncResult *res, gpointer opaque)
 {
     g_autoptr(GError) err = NULL;
     GSocketConnection *conn;
-    DcdHost *h;
+    DcdHostCore *h;
 
     conn = g_socket_client_connect_finish(G_SOCKET_CLIENT(src), res, &err);
     if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
@@ -742,7 +741,7 @@ static void connect_done(GObject *src, GAsyncResult *res, gpointer opaque)
     send_hello(h);
 }
 
-static void connect_now(DcdHost *h)
+static void connect_now(DcdHostCore *h)
 {
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(h->socket_path);
@@ -759,7 +758,7 @@ static void connect_now(DcdHost *h)
 
 static gboolean retry_cb(gpointer opaque)
 {
-    DcdHost *h = opaque;
+    DcdHostCore *h = opaque;
 
     g_source_unref(h->retry_src);
     h->retry_src = NULL;
@@ -767,7 +766,7 @@ static gboolean retry_cb(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void schedule_retry(DcdHost *h)
+static void schedule_retry(DcdHostCore *h)
 {
     if (h->retry_src || h->freeing) {
         return;
@@ -779,10 +778,10 @@ static void schedule_retry(DcdHost *h)
 
 /* ---- public -------------------------------------------------------- */
 
-DcdHost *dcd_host_new(const DcdHostConfig *cfg, const DcdHostEvents *ev,
+DcdHostCore *dcd_hostcore_new(const DcdHostCoreConfig *cfg, const DcdHostCoreEvents *ev,
                       gpointer opaque)
 {
-    DcdHost *h = g_new0(DcdHost, 1);
+    DcdHostCore *h = g_new0(DcdHostCore, 1);
 
     g_return_val_if_fail(cfg->nregions >= 1 &&
                          cfg->nregions <= DCD_MAX_REGIONS, NULL);
@@ -812,12 +811,12 @@ DcdHost *dcd_host_new(const DcdHostConfig *cfg, const DcdHostEvents *ev,
     return h;
 }
 
-void dcd_host_start(DcdHost *h)
+void dcd_hostcore_start(DcdHostCore *h)
 {
     connect_now(h);
 }
 
-void dcd_host_free(DcdHost *h)
+void dcd_hostcore_free(DcdHostCore *h)
 {
     if (!h) {
         return;
@@ -846,27 +845,27 @@ void dcd_host_free(DcdHost *h)
     g_free(h);
 }
 
-bool dcd_host_is_connected(const DcdHost *h)
+bool dcd_hostcore_is_connected(const DcdHostCore *h)
 {
     return h->connected;
 }
 
-uint16_t dcd_host_id(const DcdHost *h)
+uint16_t dcd_hostcore_id(const DcdHostCore *h)
 {
     return h->host_id;
 }
 
-const GPtrArray *dcd_host_extents(const DcdHost *h)
+const GPtrArray *dcd_hostcore_extents(const DcdHostCore *h)
 {
     return h->extents;
 }
 
-const GPtrArray *dcd_host_groups(const DcdHost *h)
+const GPtrArray *dcd_hostcore_groups(const DcdHostCore *h)
 {
     return h->groups;
 }
 
-unsigned dcd_host_count_extents(const DcdHost *h, const DcdTag *tag)
+unsigned dcd_hostcore_count_extents(const DcdHostCore *h, const DcdTag *tag)
 {
     unsigned n = 0;
 
@@ -879,7 +878,7 @@ unsigned dcd_host_count_extents(const DcdHost *h, const DcdTag *tag)
     return n;
 }
 
-unsigned dcd_host_holds_tag(const DcdHost *h, const DcdTag *tag)
+unsigned dcd_hostcore_holds_tag(const DcdHostCore *h, const DcdTag *tag)
 {
     unsigned n = 0;
 
@@ -891,10 +890,10 @@ unsigned dcd_host_holds_tag(const DcdHost *h, const DcdTag *tag)
     return n;
 }
 
-static DcdHostGroup *complete_group(DcdHost *h, uint64_t group,
+static DcdHostCoreGroup *complete_group(DcdHostCore *h, uint64_t group,
                                     GError **errp)
 {
-    DcdHostGroup *g = find_group(h, group);
+    DcdHostCoreGroup *g = find_group(h, group);
 
     if (!g || !g->complete) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_NOENT,
@@ -908,10 +907,10 @@ static DcdHostGroup *complete_group(DcdHost *h, uint64_t group,
     return g;
 }
 
-bool dcd_host_accept(DcdHost *h, uint64_t group, const uint64_t *dpa,
+bool dcd_hostcore_accept(DcdHostCore *h, uint64_t group, const uint64_t *dpa,
                      unsigned ndpa, GError **errp)
 {
-    DcdHostGroup *g = complete_group(h, group, errp);
+    DcdHostCoreGroup *g = complete_group(h, group, errp);
 
     if (!g) {
         return false;
@@ -935,9 +934,9 @@ bool dcd_host_accept(DcdHost *h, uint64_t group, const uint64_t *dpa,
     return true;
 }
 
-bool dcd_host_reject(DcdHost *h, uint64_t group, GError **errp)
+bool dcd_hostcore_reject(DcdHostCore *h, uint64_t group, GError **errp)
 {
-    DcdHostGroup *g = complete_group(h, group, errp);
+    DcdHostCoreGroup *g = complete_group(h, group, errp);
 
     if (!g) {
         return false;
@@ -953,7 +952,7 @@ static void request_done(DcdWire *w, DcdMsg *reply, const GError *err,
     released_done(w, reply, err, opaque);
 }
 
-static bool send_request(DcdHost *h, DcdMsg *m, DcdHostDoneFn cb,
+static bool send_request(DcdHostCore *h, DcdMsg *m, DcdHostCoreDoneFn cb,
                          gpointer opaque, GError **errp)
 {
     ReqCtx *c;
@@ -976,10 +975,10 @@ static bool send_request(DcdHost *h, DcdMsg *m, DcdHostDoneFn cb,
     return true;
 }
 
-bool dcd_host_add_request(DcdHost *h, const DcdTag *tag, uint64_t length,
+bool dcd_hostcore_add_request(DcdHostCore *h, const DcdTag *tag, uint64_t length,
                           DcdPolicy policy, uint8_t region,
                           const struct dcd_range *r, unsigned count,
-                          DcdHostDoneFn cb, gpointer opaque, GError **errp)
+                          DcdHostCoreDoneFn cb, gpointer opaque, GError **errp)
 {
     if (count > DCD_MAX_RANGES) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "too many ranges");
@@ -989,10 +988,10 @@ bool dcd_host_add_request(DcdHost *h, const DcdTag *tag, uint64_t length,
                                                r, count), cb, opaque, errp);
 }
 
-bool dcd_host_release_request(DcdHost *h, const DcdTag *tag,
+bool dcd_hostcore_release_request(DcdHostCore *h, const DcdTag *tag,
                               DcdRemoval removal, uint8_t region,
                               uint16_t flags, const struct dcd_range *r,
-                              unsigned count, DcdHostDoneFn cb,
+                              unsigned count, DcdHostCoreDoneFn cb,
                               gpointer opaque, GError **errp)
 {
     if (count > DCD_MAX_RANGES) {
@@ -1004,7 +1003,7 @@ bool dcd_host_release_request(DcdHost *h, const DcdTag *tag,
                         cb, opaque, errp);
 }
 
-bool dcd_host_drop(DcdHost *h, const DcdTag *tag, DcdHostDoneFn cb,
+bool dcd_hostcore_drop(DcdHostCore *h, const DcdTag *tag, DcdHostCoreDoneFn cb,
                    gpointer opaque, GError **errp)
 {
     g_autoptr(GArray) ranges = g_array_new(FALSE, FALSE,
@@ -1045,7 +1044,7 @@ static gint by_seq(gconstpointer a, gconstpointer b)
 }
 
 /* Accepted extents of tag in shared_seq order, up to the first gap. */
-static GPtrArray *layout(const DcdHost *h, const DcdTag *tag)
+static GPtrArray *layout(const DcdHostCore *h, const DcdTag *tag)
 {
     GPtrArray *l = g_ptr_array_new();
 
@@ -1067,7 +1066,7 @@ static GPtrArray *layout(const DcdHost *h, const DcdTag *tag)
     return l;
 }
 
-uint64_t dcd_host_tag_size(const DcdHost *h, const DcdTag *tag)
+uint64_t dcd_hostcore_tag_size(const DcdHostCore *h, const DcdTag *tag)
 {
     g_autoptr(GPtrArray) l = layout(h, tag);
     uint64_t size = 0;
@@ -1079,11 +1078,11 @@ uint64_t dcd_host_tag_size(const DcdHost *h, const DcdTag *tag)
 }
 
 /* Copy between buf and the tag's logical bytes [off, off+len). */
-static bool access_tag(DcdHost *h, const DcdTag *tag, uint64_t off,
+static bool access_tag(DcdHostCore *h, const DcdTag *tag, uint64_t off,
                        uint8_t *buf, size_t len, bool write, GError **errp)
 {
     g_autoptr(GPtrArray) l = layout(h, tag);
-    uint64_t size = dcd_host_tag_size(h, tag);
+    uint64_t size = dcd_hostcore_tag_size(h, tag);
     uint64_t start = 0;
 
     /* Check first, so a write never lands half. */
@@ -1116,19 +1115,19 @@ static bool access_tag(DcdHost *h, const DcdTag *tag, uint64_t off,
     return true;
 }
 
-bool dcd_host_read(DcdHost *h, const DcdTag *tag, uint64_t off, void *buf,
+bool dcd_hostcore_read(DcdHostCore *h, const DcdTag *tag, uint64_t off, void *buf,
                    size_t len, GError **errp)
 {
     return access_tag(h, tag, off, buf, len, false, errp);
 }
 
-bool dcd_host_write(DcdHost *h, const DcdTag *tag, uint64_t off,
+bool dcd_hostcore_write(DcdHostCore *h, const DcdTag *tag, uint64_t off,
                     const void *buf, size_t len, GError **errp)
 {
     return access_tag(h, tag, off, (uint8_t *)buf, len, true, errp);
 }
 
-int dcd_host_pool_fd(const DcdHost *h, const DcdTag *tag)
+int dcd_hostcore_pool_fd(const DcdHostCore *h, const DcdTag *tag)
 {
     Pool *p = find_pool(h, tag->b);
 

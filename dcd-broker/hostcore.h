@@ -20,104 +20,104 @@
 
 G_BEGIN_DECLS
 
-typedef struct DcdHost DcdHost;
+typedef struct DcdHostCore DcdHostCore;
 
 /* What to do with valid offered extents when no decide callback is set. */
-typedef enum DcdHostPolicy {
+typedef enum DcdHostCorePolicy {
     DCD_HOST_ACCEPT_ALL,
     DCD_HOST_REJECT_ALL,
     DCD_HOST_REJECT_TAGS,  /* reject the listed tags, accept the rest */
-    DCD_HOST_MANUAL,       /* keep groups until dcd_host_accept/reject */
-} DcdHostPolicy;
+    DCD_HOST_MANUAL,       /* keep groups until dcd_hostcore_accept/reject */
+} DcdHostCorePolicy;
 
-typedef struct DcdHostConfig {
+typedef struct DcdHostCoreConfig {
     const char *socket_path;
     uint16_t host_id;
     const char *name;
     const struct dcd_region *regions;
     unsigned nregions;
-    DcdHostPolicy policy;
+    DcdHostCorePolicy policy;
     const DcdTag *reject_tags;
     unsigned n_reject_tags;
     bool reconnect;
     GMainContext *ctx;     /* NULL: the thread-default context */
-} DcdHostConfig;
+} DcdHostCoreConfig;
 
 /* An extent as this host sees it. */
-typedef struct DcdHostExtent {
+typedef struct DcdHostCoreExtent {
     struct dcd_extent e;
     DcdExtentState state;  /* pending (offered or awaiting ack), accepted */
     uint64_t group;
     bool mapped;
-} DcdHostExtent;
+} DcdHostCoreExtent;
 
 /* An offered group this host has not answered yet. */
-typedef struct DcdHostGroup {
+typedef struct DcdHostCoreGroup {
     uint64_t group;
     bool complete;         /* the last part (no DCD_GROUP_MORE) arrived */
     GArray *extents;       /* of struct dcd_extent, as offered */
-} DcdHostGroup;
+} DcdHostCoreGroup;
 
-typedef struct DcdHostEvents {
-    void (*connected)(DcdHost *h, bool reconnected, gpointer opaque);
-    void (*disconnected)(DcdHost *h, const GError *why, gpointer opaque);
+typedef struct DcdHostCoreEvents {
+    void (*connected)(DcdHostCore *h, bool reconnected, gpointer opaque);
+    void (*disconnected)(DcdHostCore *h, const GError *why, gpointer opaque);
     /* A group is complete and waits for a decision (manual policy). */
-    void (*offered)(DcdHost *h, const DcdHostGroup *g, gpointer opaque);
-    void (*accepted)(DcdHost *h, const DcdHostExtent *x, gpointer opaque);
-    void (*rejected)(DcdHost *h, const struct dcd_extent *e,
+    void (*offered)(DcdHostCore *h, const DcdHostCoreGroup *g, gpointer opaque);
+    void (*accepted)(DcdHostCore *h, const DcdHostCoreExtent *x, gpointer opaque);
+    void (*rejected)(DcdHostCore *h, const struct dcd_extent *e,
                      const char *why, gpointer opaque);
-    void (*released)(DcdHost *h, const DcdHostExtent *x, bool forced,
+    void (*released)(DcdHostCore *h, const DcdHostCoreExtent *x, bool forced,
                      gpointer opaque);
     /*
      * Decide one valid offered extent (true accepts); overrides the
      * policy unless it is manual.  Invalid extents never get here.
      */
-    bool (*decide)(DcdHost *h, const struct dcd_extent *e, gpointer opaque);
-} DcdHostEvents;
+    bool (*decide)(DcdHostCore *h, const struct dcd_extent *e, gpointer opaque);
+} DcdHostCoreEvents;
 
 /* A request finished: err NULL on success, else the broker's answer. */
-typedef void (*DcdHostDoneFn)(DcdHost *h, const GError *err,
+typedef void (*DcdHostCoreDoneFn)(DcdHostCore *h, const GError *err,
                               gpointer opaque);
 
-DcdHost *dcd_host_new(const DcdHostConfig *cfg, const DcdHostEvents *ev,
+DcdHostCore *dcd_hostcore_new(const DcdHostCoreConfig *cfg, const DcdHostCoreEvents *ev,
                       gpointer opaque);
 /* Start connecting (asynchronously); events report the outcome. */
-void dcd_host_start(DcdHost *h);
+void dcd_hostcore_start(DcdHostCore *h);
 /* Disconnect, unmap everything, close every fd.  No events after this. */
-void dcd_host_free(DcdHost *h);
+void dcd_hostcore_free(DcdHostCore *h);
 
-bool dcd_host_is_connected(const DcdHost *h);
-uint16_t dcd_host_id(const DcdHost *h);
+bool dcd_hostcore_is_connected(const DcdHostCore *h);
+uint16_t dcd_hostcore_id(const DcdHostCore *h);
 
 /* Extents held or pending, in no particular order (owned by h). */
-const GPtrArray *dcd_host_extents(const DcdHost *h);
+const GPtrArray *dcd_hostcore_extents(const DcdHostCore *h);
 /* Groups waiting for a decision (manual policy; owned by h). */
-const GPtrArray *dcd_host_groups(const DcdHost *h);
+const GPtrArray *dcd_hostcore_groups(const DcdHostCore *h);
 /* Accepted and mapped extents of tag. */
-unsigned dcd_host_count_extents(const DcdHost *h, const DcdTag *tag);
+unsigned dcd_hostcore_count_extents(const DcdHostCore *h, const DcdTag *tag);
 /* Extents of tag in any state (pending, accepted). */
-unsigned dcd_host_holds_tag(const DcdHost *h, const DcdTag *tag);
+unsigned dcd_hostcore_holds_tag(const DcdHostCore *h, const DcdTag *tag);
 
 /*
  * Answer a complete pending group: accept the extents starting at the
  * listed DPAs (all valid ones if ndpa is 0), or reject it all.
  */
-bool dcd_host_accept(DcdHost *h, uint64_t group, const uint64_t *dpa,
+bool dcd_hostcore_accept(DcdHostCore *h, uint64_t group, const uint64_t *dpa,
                      unsigned ndpa, GError **errp);
-bool dcd_host_reject(DcdHost *h, uint64_t group, GError **errp);
+bool dcd_hostcore_reject(DcdHostCore *h, uint64_t group, GError **errp);
 
 /* ADD_REQ / RELEASE_REQ; cb gets the broker's answer. */
-bool dcd_host_add_request(DcdHost *h, const DcdTag *tag, uint64_t length,
+bool dcd_hostcore_add_request(DcdHostCore *h, const DcdTag *tag, uint64_t length,
                           DcdPolicy policy, uint8_t region,
                           const struct dcd_range *r, unsigned count,
-                          DcdHostDoneFn cb, gpointer opaque, GError **errp);
-bool dcd_host_release_request(DcdHost *h, const DcdTag *tag,
+                          DcdHostCoreDoneFn cb, gpointer opaque, GError **errp);
+bool dcd_hostcore_release_request(DcdHostCore *h, const DcdTag *tag,
                               DcdRemoval removal, uint8_t region,
                               uint16_t flags, const struct dcd_range *r,
-                              unsigned count, DcdHostDoneFn cb,
+                              unsigned count, DcdHostCoreDoneFn cb,
                               gpointer opaque, GError **errp);
 /* Host-initiated release of every accepted extent of tag (RELEASED). */
-bool dcd_host_drop(DcdHost *h, const DcdTag *tag, DcdHostDoneFn cb,
+bool dcd_hostcore_drop(DcdHostCore *h, const DcdTag *tag, DcdHostCoreDoneFn cb,
                    gpointer opaque, GError **errp);
 
 /*
@@ -125,13 +125,13 @@ bool dcd_host_drop(DcdHost *h, const DcdTag *tag, DcdHostDoneFn cb,
  * accepted extent follows in shared_seq order.  Fails on bytes this host
  * does not hold.
  */
-uint64_t dcd_host_tag_size(const DcdHost *h, const DcdTag *tag);
-bool dcd_host_read(DcdHost *h, const DcdTag *tag, uint64_t off, void *buf,
+uint64_t dcd_hostcore_tag_size(const DcdHostCore *h, const DcdTag *tag);
+bool dcd_hostcore_read(DcdHostCore *h, const DcdTag *tag, uint64_t off, void *buf,
                    size_t len, GError **errp);
-bool dcd_host_write(DcdHost *h, const DcdTag *tag, uint64_t off,
+bool dcd_hostcore_write(DcdHostCore *h, const DcdTag *tag, uint64_t off,
                     const void *buf, size_t len, GError **errp);
 /* The pool fd of tag (owned by h), or -1. */
-int dcd_host_pool_fd(const DcdHost *h, const DcdTag *tag);
+int dcd_hostcore_pool_fd(const DcdHostCore *h, const DcdTag *tag);
 
 G_END_DECLS
 

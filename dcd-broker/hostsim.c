@@ -30,7 +30,7 @@ typedef enum WaitKind {
 } WaitKind;
 
 typedef struct Sim {
-    DcdHost *h;
+    DcdHostCore *h;
     uint16_t host_id;
     bool verbose;
     GMainLoop *loop;
@@ -97,17 +97,17 @@ static void check_wait(Sim *s)
 {
     switch (s->wait) {
     case WAIT_CONNECTED:
-        if (dcd_host_is_connected(s->h)) {
+        if (dcd_hostcore_is_connected(s->h)) {
             answer(s, "ok");
         }
         break;
     case WAIT_EXTENTS:
-        if (dcd_host_count_extents(s->h, &s->wait_tag) >= s->wait_n) {
-            answer(s, "ok %u", dcd_host_count_extents(s->h, &s->wait_tag));
+        if (dcd_hostcore_count_extents(s->h, &s->wait_tag) >= s->wait_n) {
+            answer(s, "ok %u", dcd_hostcore_count_extents(s->h, &s->wait_tag));
         }
         break;
     case WAIT_RELEASED:
-        if (!dcd_host_holds_tag(s->h, &s->wait_tag)) {
+        if (!dcd_hostcore_holds_tag(s->h, &s->wait_tag)) {
             answer(s, "ok");
         }
         break;
@@ -116,7 +116,7 @@ static void check_wait(Sim *s)
     }
 }
 
-static void ev_connected(DcdHost *h, bool reconnected, gpointer opaque)
+static void ev_connected(DcdHostCore *h, bool reconnected, gpointer opaque)
 {
     Sim *s = opaque;
 
@@ -124,12 +124,19 @@ static void ev_connected(DcdHost *h, bool reconnected, gpointer opaque)
     check_wait(s);
 }
 
-static void ev_disconnected(DcdHost *h, const GError *why, gpointer opaque)
+static void ev_disconnected(DcdHostCore *h, const GError *why, gpointer opaque)
 {
-    logev(opaque, "disconnected: %s", why ? why->message : "closed");
+    Sim *s = opaque;
+
+    logev(s, "disconnected: %s", why ? why->message : "closed");
+    /* A refusal (not a lost connection) is the answer to wait-connected. */
+    if (s->wait == WAIT_CONNECTED && why && why->domain == DCD_ERROR &&
+        why->code != DCD_ERR_UNAVAIL) {
+        answer_error(s, why);
+    }
 }
 
-static void ev_offered(DcdHost *h, const DcdHostGroup *g, gpointer opaque)
+static void ev_offered(DcdHostCore *h, const DcdHostCoreGroup *g, gpointer opaque)
 {
     logev(opaque, "group %" G_GUINT64_FORMAT " offered (%u extents), "
           "waiting for accept/reject", g->group, g->extents->len);
@@ -146,19 +153,19 @@ static void log_extent(Sim *s, const char *what, const struct dcd_extent *e,
           e->shared_seq, why ? ": " : "", why ? why : "");
 }
 
-static void ev_accepted(DcdHost *h, const DcdHostExtent *x, gpointer opaque)
+static void ev_accepted(DcdHostCore *h, const DcdHostCoreExtent *x, gpointer opaque)
 {
     log_extent(opaque, "accepted", &x->e, NULL);
     check_wait(opaque);
 }
 
-static void ev_rejected(DcdHost *h, const struct dcd_extent *e,
+static void ev_rejected(DcdHostCore *h, const struct dcd_extent *e,
                         const char *why, gpointer opaque)
 {
     log_extent(opaque, "rejected", e, why);
 }
 
-static void ev_released(DcdHost *h, const DcdHostExtent *x, bool forced,
+static void ev_released(DcdHostCore *h, const DcdHostCoreExtent *x, bool forced,
                         gpointer opaque)
 {
     log_extent(opaque, forced ? "released (forced)" : "released", &x->e,
@@ -181,7 +188,7 @@ static void start_wait(Sim *s, WaitKind kind, guint timeout_ms)
     check_wait(s);
 }
 
-static void request_done(DcdHost *h, const GError *err, gpointer opaque)
+static void request_done(DcdHostCore *h, const GError *err, gpointer opaque)
 {
     Sim *s = opaque;
 
@@ -336,17 +343,17 @@ static char *to_json(JsonBuilder *b)
 static char *extents_json(Sim *s)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    const GPtrArray *ext = dcd_host_extents(s->h);
-    const GPtrArray *groups = dcd_host_groups(s->h);
+    const GPtrArray *ext = dcd_hostcore_extents(s->h);
+    const GPtrArray *groups = dcd_hostcore_groups(s->h);
 
     json_builder_begin_array(b);
     for (unsigned i = 0; i < ext->len; i++) {
-        const DcdHostExtent *x = g_ptr_array_index(ext, i);
+        const DcdHostCoreExtent *x = g_ptr_array_index(ext, i);
 
         add_extent_json(b, &x->e, x->state, x->group);
     }
     for (unsigned i = 0; i < groups->len; i++) {
-        const DcdHostGroup *g = g_ptr_array_index(groups, i);
+        const DcdHostCoreGroup *g = g_ptr_array_index(groups, i);
 
         for (unsigned j = 0; j < g->extents->len; j++) {
             add_extent_json(b, &g_array_index(g->extents, struct dcd_extent,
@@ -361,11 +368,11 @@ static char *extents_json(Sim *s)
 static char *pending_json(Sim *s)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    const GPtrArray *groups = dcd_host_groups(s->h);
+    const GPtrArray *groups = dcd_hostcore_groups(s->h);
 
     json_builder_begin_array(b);
     for (unsigned i = 0; i < groups->len; i++) {
-        const DcdHostGroup *g = g_ptr_array_index(groups, i);
+        const DcdHostCoreGroup *g = g_ptr_array_index(groups, i);
 
         if (!g->complete) {
             continue;
@@ -410,7 +417,7 @@ static bool cmd_read(Sim *s, char *p, bool as_text, GError **errp)
         return false;
     }
     buf = g_malloc0(len + 1);
-    if (!dcd_host_read(s->h, &tag, off, buf, len, errp)) {
+    if (!dcd_hostcore_read(s->h, &tag, off, buf, len, errp)) {
         return false;
     }
     if (as_text) {
@@ -449,7 +456,7 @@ static bool cmd_write(Sim *s, char *p, bool as_text, GError **errp)
     } else if (!parse_hex(next_token(&p), data, errp)) {
         return false;
     }
-    if (!dcd_host_write(s->h, &tag, off, data->data, data->len, errp)) {
+    if (!dcd_hostcore_write(s->h, &tag, off, data->data, data->len, errp)) {
         return false;
     }
     answer(s, "ok");
@@ -473,7 +480,7 @@ static bool cmd_fill(Sim *s, char *p, GError **errp)
                     " out of range", byte);
         return false;
     }
-    if (off + len < off || off + len > dcd_host_tag_size(s->h, &tag)) {
+    if (off + len < off || off + len > dcd_hostcore_tag_size(s->h, &tag)) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
                     "range is beyond the tag this host holds");
         return false;
@@ -483,7 +490,7 @@ static bool cmd_fill(Sim *s, char *p, GError **errp)
     while (len) {
         size_t n = MIN(len, CHUNK);
 
-        if (!dcd_host_write(s->h, &tag, off, buf, n, errp)) {
+        if (!dcd_hostcore_write(s->h, &tag, off, buf, n, errp)) {
             return false;
         }
         off += n;
@@ -505,7 +512,7 @@ static bool cmd_checksum(Sim *s, char *p, GError **errp)
         !parse_u64(next_token(&p), "length", &len, errp)) {
         return false;
     }
-    if (off + len < off || off + len > dcd_host_tag_size(s->h, &tag)) {
+    if (off + len < off || off + len > dcd_hostcore_tag_size(s->h, &tag)) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
                     "range is beyond the tag this host holds");
         return false;
@@ -514,7 +521,7 @@ static bool cmd_checksum(Sim *s, char *p, GError **errp)
     while (len) {
         size_t n = MIN(len, CHUNK);
 
-        if (!dcd_host_read(s->h, &tag, off, buf, n, errp)) {
+        if (!dcd_hostcore_read(s->h, &tag, off, buf, n, errp)) {
             return false;
         }
         g_checksum_update(sum, buf, n);
@@ -542,9 +549,9 @@ static bool cmd_accept(Sim *s, char *p, bool accept, GError **errp)
         }
         g_array_append_val(dpas, d);
     }
-    if (accept ? !dcd_host_accept(s->h, group, (uint64_t *)dpas->data,
+    if (accept ? !dcd_hostcore_accept(s->h, group, (uint64_t *)dpas->data,
                                   dpas->len, errp)
-               : !dcd_host_reject(s->h, group, errp)) {
+               : !dcd_hostcore_reject(s->h, group, errp)) {
         return false;
     }
     answer(s, "ok");
@@ -580,7 +587,7 @@ static bool cmd_add(Sim *s, char *p, GError **errp)
         return false;
     }
     s->wait = WAIT_REQUEST;
-    if (!dcd_host_add_request(s->h, &tag, 0, policy, region,
+    if (!dcd_hostcore_add_request(s->h, &tag, 0, policy, region,
                               (void *)ranges->data, ranges->len,
                               request_done, s, errp)) {
         s->wait = WAIT_NONE;
@@ -592,10 +599,10 @@ static bool cmd_add(Sim *s, char *p, GError **errp)
 /* Region of the first extent of tag this host holds, else 0. */
 static uint8_t region_of(Sim *s, const DcdTag *tag)
 {
-    const GPtrArray *ext = dcd_host_extents(s->h);
+    const GPtrArray *ext = dcd_hostcore_extents(s->h);
 
     for (unsigned i = 0; i < ext->len; i++) {
-        const DcdHostExtent *x = g_ptr_array_index(ext, i);
+        const DcdHostCoreExtent *x = g_ptr_array_index(ext, i);
 
         if (memcmp(x->e.tag, tag->b, 16) == 0) {
             return x->e.region;
@@ -617,7 +624,7 @@ static bool cmd_release(Sim *s, char *p, GError **errp)
         return false;
     }
     s->wait = WAIT_REQUEST;
-    if (!dcd_host_release_request(s->h, &tag,
+    if (!dcd_hostcore_release_request(s->h, &tag,
                                   ranges->len ? DCD_REMOVAL_PRESCRIPTIVE
                                               : DCD_REMOVAL_TAG,
                                   region_of(s, &tag), 0,
@@ -637,7 +644,7 @@ static bool cmd_drop(Sim *s, char *p, GError **errp)
         return false;
     }
     s->wait = WAIT_REQUEST;
-    if (!dcd_host_drop(s->h, &tag, request_done, s, errp)) {
+    if (!dcd_hostcore_drop(s->h, &tag, request_done, s, errp)) {
         s->wait = WAIT_NONE;
         return false;
     }
@@ -654,7 +661,7 @@ static bool cmd_truncate(Sim *s, char *p, GError **errp)
         !parse_u64(next_token(&p), "size", &size, errp)) {
         return false;
     }
-    fd = dcd_host_pool_fd(s->h, &tag);
+    fd = dcd_hostcore_pool_fd(s->h, &tag);
     if (fd < 0) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_NOENT, "no pool for this tag");
         return false;
@@ -842,7 +849,7 @@ int main(int argc, char **argv)
                                             sizeof(struct dcd_region));
     g_autoptr(GArray) reject_tags = g_array_new(FALSE, FALSE, sizeof(DcdTag));
     g_autoptr(GInputStream) stdin_stream = NULL;
-    DcdHostEvents ev = {
+    DcdHostCoreEvents ev = {
         .connected = ev_connected,
         .disconnected = ev_disconnected,
         .offered = ev_offered,
@@ -850,7 +857,7 @@ int main(int argc, char **argv)
         .rejected = ev_rejected,
         .released = ev_released,
     };
-    DcdHostConfig cfg = { 0 };
+    DcdHostCoreConfig cfg = { 0 };
     Sim s = { 0 };
 
     g_option_context_add_main_entries(oc, entries, NULL);
@@ -918,15 +925,15 @@ int main(int argc, char **argv)
     cfg.reconnect = reconnect;
 
     s.loop = g_main_loop_new(NULL, FALSE);
-    s.h = dcd_host_new(&cfg, &ev, &s);
+    s.h = dcd_hostcore_new(&cfg, &ev, &s);
     stdin_stream = g_unix_input_stream_new(STDIN_FILENO, FALSE);
     s.in = g_data_input_stream_new(stdin_stream);
-    dcd_host_start(s.h);
+    dcd_hostcore_start(s.h);
     read_next(&s);
     g_main_loop_run(s.loop);
 
     finish_wait(&s);
-    dcd_host_free(s.h);
+    dcd_hostcore_free(s.h);
     g_object_unref(s.in);
     g_main_loop_unref(s.loop);
     return 0;

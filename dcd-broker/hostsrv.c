@@ -27,11 +27,6 @@ typedef struct Session {
     guint hello_timer;
 } Session;
 
-typedef struct OfferCtx {
-    Session *sess;
-    uint64_t group;
-} OfferCtx;
-
 static void session_free(Session *s)
 {
     if (s->hello_timer) {
@@ -87,21 +82,6 @@ static bool link_send_pool(gpointer link, DcdPool *p)
     return dcd_wire_request(s->wire, m, log_reply, s) != 0;
 }
 
-/* The host refused a whole offer: that is a rejection of every extent. */
-static void offer_reply(DcdWire *w, DcdMsg *reply, const GError *err,
-                        gpointer opaque)
-{
-    OfferCtx *c = opaque;
-    Session *s = c->sess;
-
-    if (reply && reply->hdr.type == DCD_MSG_ERROR && s->host &&
-        dcd_host_group(s->host, c->group)) {
-        dcd_broker_host_accept(s->srv->b, s->host, c->group, NULL, 0, NULL);
-    }
-    log_reply(w, reply, err, s);
-    g_free(c);
-}
-
 /* Split extents into messages of at most DCD_MAX_EXTENTS, chained by MORE. */
 static bool send_extents(Session *s, GPtrArray *extents, bool offer,
                          uint64_t id, uint16_t flags)
@@ -112,27 +92,14 @@ static bool send_extents(Session *s, GPtrArray *extents, bool offer,
     for (unsigned i = 0; i < n; i++) {
         dcd_extent_to_wire(extents->pdata[i], &w[i]);
     }
+    /* No reply comes: the host answers with ACCEPT or RELEASED. */
     for (unsigned i = 0; i < n; i += DCD_MAX_EXTENTS) {
         unsigned cnt = MIN(n - i, DCD_MAX_EXTENTS);
         uint16_t f = flags | (i + cnt < n ? DCD_GROUP_MORE : 0);
-        DcdMsg *m;
-        uint32_t rid;
+        DcdMsg *m = offer ? dcd_msg_new_offer(0, id, f, w + i, cnt) :
+                            dcd_msg_new_release(0, id, f, w + i, cnt);
 
-        if (offer) {
-            OfferCtx *c = g_new(OfferCtx, 1);
-
-            c->sess = s;
-            c->group = id;
-            m = dcd_msg_new_offer(0, id, f, w + i, cnt);
-            rid = dcd_wire_request(s->wire, m, offer_reply, c);
-            if (!rid) {
-                g_free(c);
-            }
-        } else {
-            m = dcd_msg_new_release(0, id, f, w + i, cnt);
-            rid = dcd_wire_request(s->wire, m, log_reply, s);
-        }
-        if (!rid) {
+        if (!dcd_wire_send(s->wire, m)) {
             return false;
         }
     }
@@ -174,14 +141,11 @@ static void on_hello(Session *s, DcdMsg *m)
     struct dcd_hello *h = DCD_MSG_VIEW(m, struct dcd_hello);
     g_autoptr(GError) err = NULL;
     char name[DCD_NAME_LEN + 1];
-    uint16_t version = MIN(h->version_max, DCD_PROTO_VERSION);
+    uint16_t version;
     DcdHelloArgs a;
 
-    if (version < MAX(h->version_min, DCD_PROTO_VERSION_MIN)) {
-        dcd_wire_error(s->wire, m, DCD_ERR_VERSION, "this broker speaks"
-                       " versions %u to %u; host offers %u to %u",
-                       DCD_PROTO_VERSION_MIN, DCD_PROTO_VERSION,
-                       h->version_min, h->version_max);
+    if (!dcd_hello_pick_version(h, &version, &err)) {
+        dcd_wire_error_gerror(s->wire, m, err);
         dcd_wire_close_after_flush(s->wire, NULL);
         return;
     }
@@ -327,14 +291,12 @@ static void on_msg(DcdWire *w, DcdMsg *m, gpointer opaque)
 {
     Session *s = opaque;
 
-    if (m->hdr.flags & DCD_HDR_REPLY) {
-        /* Unsolicited replies: only an ERROR (id 0) before the peer goes. */
-        if (m->hdr.type == DCD_MSG_ERROR) {
-            struct dcd_error *e = DCD_MSG_VIEW(m, struct dcd_error);
+    if (m->hdr.type == DCD_MSG_ERROR) {
+        /* Unsolicited: the peer says why it is about to hang up. */
+        struct dcd_error *e = DCD_MSG_VIEW(m, struct dcd_error);
 
-            g_message("%s says: %s: %.*s", who(s), dcd_err_name(e->code),
-                      (int)e->text_len, e->text);
-        }
+        g_message("%s says: %s: %.*s", who(s), dcd_err_name(e->code),
+                  (int)e->text_len, e->text);
     } else if (!s->host) {
         if (m->hdr.type == DCD_MSG_HELLO) {
             on_hello(s, m);
@@ -396,7 +358,6 @@ static void on_refuse(GSocket *sock, const GError *why, gpointer opaque)
     g_autofree uint8_t *buf = NULL;
     size_t len;
 
-    m->hdr.flags |= DCD_HDR_REPLY;
     buf = dcd_msg_encode(m, &len);
     g_socket_set_blocking(sock, FALSE);
     g_socket_send(sock, (const char *)buf, len, NULL, NULL);

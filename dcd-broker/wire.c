@@ -8,7 +8,6 @@
  * inside dcd_wire_send() or dcd_wire_request(), so a caller can send
  * from anywhere without being re-entered.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

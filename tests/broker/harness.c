@@ -4,6 +4,7 @@
  * sets (DCD_BROKER, DCD_HOSTSIM), so tests run the build's own programs.
  */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <glib/gstdio.h>
 
@@ -17,6 +18,25 @@ static const char *need_env(const char *name)
         g_error("%s is not set: run the tests with meson test", name);
     }
     return v;
+}
+
+/* Children die with the test, so a failed assertion cannot hang the run. */
+static void die_with_parent(gpointer unused)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static GSubprocess *spawn(GPtrArray *argv, GSubprocessFlags flags)
+{
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(flags);
+    g_autoptr(GError) err = NULL;
+    GSubprocess *p;
+
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata,
+                                     &err);
+    g_assert_no_error(err);
+    return p;
 }
 
 static GPtrArray *argv_from(const char *first, va_list ap)
@@ -57,9 +77,7 @@ TBroker *tbroker_start(const char *dir, ...)
         g_ptr_array_add(argv, g_strdup(extra->pdata[i]));
     }
     g_ptr_array_add(argv, NULL);
-    b->proc = g_subprocess_newv((const char *const *)argv->pdata,
-                                G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err);
-    g_assert_no_error(err);
+    b->proc = spawn(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
     /* The broker prints one line when both sockets listen. */
     out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
     line = g_data_input_stream_read_line(out, NULL, NULL, &err);
@@ -161,7 +179,6 @@ THost *thost_start(TBroker *b, unsigned id, ...)
     THost *h = g_new0(THost, 1);
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) extra = NULL;
-    g_autoptr(GError) err = NULL;
     va_list ap;
 
     h->id = id;
@@ -176,10 +193,8 @@ THost *thost_start(TBroker *b, unsigned id, ...)
         g_ptr_array_add(argv, g_strdup(extra->pdata[i]));
     }
     g_ptr_array_add(argv, NULL);
-    h->proc = g_subprocess_newv((const char *const *)argv->pdata,
-                                G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err);
-    g_assert_no_error(err);
+    h->proc = spawn(argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                    G_SUBPROCESS_FLAGS_STDOUT_PIPE);
     h->in = g_subprocess_get_stdin_pipe(h->proc);
     h->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(h->proc));
     return h;
@@ -264,4 +279,14 @@ unsigned textents(TBroker *b, unsigned host, const char *tag,
                              state);
     }
     return count;
+}
+
+void twait_extents(TBroker *b, unsigned host, const char *tag,
+                   const char *state, unsigned n)
+{
+    /* Hosts answer asynchronously: poll for up to 5 s. */
+    for (int i = 0; i < 250 && textents(b, host, tag, state) != n; i++) {
+        g_usleep(20000);
+    }
+    g_assert_cmpuint(textents(b, host, tag, state), ==, n);
 }

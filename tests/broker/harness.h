@@ -60,4 +60,8 @@ void thost_kill(THost *h);
 unsigned textents(TBroker *b, unsigned host, const char *tag,
                   const char *state);
 
+/* Wait until exactly n extents are in state (fails after 5 s). */
+void twait_extents(TBroker *b, unsigned host, const char *tag,
+                   const char *state, unsigned n);
+
 #endif

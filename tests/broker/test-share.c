@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -158,11 +159,7 @@ static void test_reclaim_on_disconnect(void)
     g_assert_cmpuint(textents(b, 3, tag, "pending"), ==, 1);
     tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     thost_kill(h);
-    /* the broker sees the hang-up on its next loop turn */
-    for (int i = 0; i < 100 && textents(b, 3, tag, "reclaimed") == 0; i++) {
-        g_usleep(20000);
-    }
-    g_assert_cmpuint(textents(b, 3, tag, "reclaimed"), ==, 1);
+    twait_extents(b, 3, tag, "reclaimed", 1);
     g_assert_cmpuint(textents(b, 3, tag, "pending"), ==, 0);
     json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag));
     tbroker_free(b);
@@ -216,16 +213,14 @@ static void test_release_and_destroy(void)
     json_node_unref(tcall(b, "extent-release",
                           "{\"host-id\": 0, \"tag\": \"%s\"}", tag));
     g_free(thost_ok(h0, "wait-released %s 5000", tag));
-    g_assert_cmpuint(textents(b, 0, tag, "released"), ==, 1);
+    twait_extents(b, 0, tag, "released", 1);
     r = thost_ok(h1, "read-str %s 100 8", tag);
     g_assert_cmpstr(r, ==, "survives");
     tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     json_node_unref(tcall(b, "extent-release",
                           "{\"host-id\": 1, \"tag\": \"%s\"}", tag));
     g_free(thost_ok(h1, "wait-released %s 5000", tag));
-    for (int i = 0; i < 100 && textents(b, 1, tag, "released") == 0; i++) {
-        g_usleep(20000);
-    }
+    twait_extents(b, 1, tag, "released", 1);
     json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag));
     thost_quit(h0);
     thost_quit(h1);
@@ -328,7 +323,7 @@ static void test_restart_memfd_readopt(void)
         g_usleep(20000);
     }
     g_assert_nonnull(pools);
-    g_assert_cmpuint(textents(b, 0, tag, "accepted"), ==, 1);
+    twait_extents(b, 0, tag, "accepted", 1);
     h1 = thost_start(b, 1, NULL);
     wait_connected(h1);
     add_wait(b, 1, tag, "enable-shared-access", NULL);

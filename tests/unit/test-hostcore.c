@@ -5,7 +5,6 @@
  * order, releases (plain and forced), requests, and reconnect with the
  * pool hand-back and HOLD.
  */
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -212,7 +211,7 @@ static struct dcd_extent ext(const DcdTag *tag, uint64_t dpa, uint64_t len,
 
 /* ---- host events ---- */
 
-static void h_connected(DcdHost *h, bool re, gpointer opaque)
+static void h_connected(DcdHostCore *h, bool re, gpointer opaque)
 {
     HostEv *e = opaque;
 
@@ -220,24 +219,24 @@ static void h_connected(DcdHost *h, bool re, gpointer opaque)
     e->reconnected += re;
 }
 
-static void h_disconnected(DcdHost *h, const GError *why, gpointer opaque)
+static void h_disconnected(DcdHostCore *h, const GError *why, gpointer opaque)
 {
     ((HostEv *)opaque)->disconnected++;
 }
 
-static void h_accepted(DcdHost *h, const DcdHostExtent *x, gpointer opaque)
+static void h_accepted(DcdHostCore *h, const DcdHostCoreExtent *x, gpointer opaque)
 {
     ((HostEv *)opaque)->accepted++;
 }
 
-static void h_rejected(DcdHost *h, const struct dcd_extent *e,
+static void h_rejected(DcdHostCore *h, const struct dcd_extent *e,
                        const char *why, gpointer opaque)
 {
     g_test_message("rejected 0x%" G_GINT64_MODIFIER "x: %s", e->dpa, why);
     ((HostEv *)opaque)->rejected++;
 }
 
-static void h_released(DcdHost *h, const DcdHostExtent *x, bool forced,
+static void h_released(DcdHostCore *h, const DcdHostCoreExtent *x, bool forced,
                        gpointer opaque)
 {
     HostEv *e = opaque;
@@ -246,7 +245,7 @@ static void h_released(DcdHost *h, const DcdHostExtent *x, bool forced,
     e->forced += forced;
 }
 
-static void h_done(DcdHost *h, const GError *err, gpointer opaque)
+static void h_done(DcdHostCore *h, const GError *err, gpointer opaque)
 {
     HostEv *e = opaque;
 
@@ -254,7 +253,7 @@ static void h_done(DcdHost *h, const GError *err, gpointer opaque)
     e->done_err = err ? g_error_copy(err) : NULL;
 }
 
-static const DcdHostEvents host_events = {
+static const DcdHostCoreEvents host_events = {
     .connected = h_connected,
     .disconnected = h_disconnected,
     .accepted = h_accepted,
@@ -268,17 +267,17 @@ static const struct dcd_region regions[2] = {
     { .base = 1024 * MiB, .len = 64 * MiB, .block_size = 4096 },
 };
 
-static DcdHost *new_host(Fake *f, HostEv *ev, DcdHostPolicy policy,
+static DcdHostCore *new_host(Fake *f, HostEv *ev, DcdHostCorePolicy policy,
                          bool reconnect)
 {
-    DcdHostConfig cfg = {
+    DcdHostCoreConfig cfg = {
         .socket_path = f->path, .host_id = 4, .name = "test-host",
         .regions = regions, .nregions = 2, .policy = policy,
         .reject_tags = &tag_b, .n_reject_tags = 1, .reconnect = reconnect,
     };
-    DcdHost *h = dcd_host_new(&cfg, &host_events, ev);
+    DcdHostCore *h = dcd_hostcore_new(&cfg, &host_events, ev);
 
-    dcd_host_start(h);
+    dcd_hostcore_start(h);
     RUN_UNTIL(ev->connected == 1 && f->w);
     return h;
 }
@@ -298,7 +297,7 @@ static void test_offer_and_layout(void)
 {
     Fake f;
     HostEv ev = { 0 };
-    DcdHost *h;
+    DcdHostCore *h;
     int pool = sealed_pool(8 * MiB);
     g_autoptr(DcdMsg) hello = NULL, acc = NULL, rel = NULL;
     const struct dcd_hello *hv;
@@ -335,25 +334,25 @@ static void test_offer_and_layout(void)
     g_assert_cmpuint(a->ranges[0].dpa, ==, 0);
     g_assert_cmpuint(a->ranges[1].dpa, ==, 8 * MiB);
     g_assert_cmpuint(ev.rejected, ==, 5);
-    RUN_UNTIL(dcd_host_count_extents(h, &tag_a) == 2);
+    RUN_UNTIL(dcd_hostcore_count_extents(h, &tag_a) == 2);
     g_assert_cmpuint(ev.accepted, ==, 2);
-    g_assert_cmpuint(dcd_host_tag_size(h, &tag_a), ==, 8 * MiB);
+    g_assert_cmpuint(dcd_hostcore_tag_size(h, &tag_a), ==, 8 * MiB);
 
     /* Logical 4M-2 straddles seq 0 and seq 1: pool bytes 4M-2..4M+2. */
-    g_assert_true(dcd_host_write(h, &tag_a, 4 * MiB - 2, "abcd", 4, NULL));
+    g_assert_true(dcd_hostcore_write(h, &tag_a, 4 * MiB - 2, "abcd", 4, NULL));
     g_assert_cmpint(pread(pool, buf, 4, 4 * MiB - 2), ==, 4);
     g_assert_cmpstr(buf, ==, "abcd");
     g_assert_cmpint(pwrite(pool, "WXYZ", 4, 6 * MiB), ==, 4);
-    g_assert_true(dcd_host_read(h, &tag_a, 6 * MiB, buf, 4, NULL));
+    g_assert_true(dcd_hostcore_read(h, &tag_a, 6 * MiB, buf, 4, NULL));
     g_assert_cmpstr(buf, ==, "WXYZ");
-    g_assert_false(dcd_host_read(h, &tag_a, 8 * MiB - 2, buf, 4, &err));
+    g_assert_false(dcd_hostcore_read(h, &tag_a, 8 * MiB - 2, buf, 4, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
     /* The pool is sealed: the host cannot resize it. */
-    g_assert_cmpint(ftruncate(dcd_host_pool_fd(h, &tag_a), MiB), <, 0);
+    g_assert_cmpint(ftruncate(dcd_hostcore_pool_fd(h, &tag_a), MiB), <, 0);
 
     /* ADD_REQ: the broker's refusal comes back as its error. */
     f.add_reply = DCD_ERR_NOSPC;
-    g_assert_true(dcd_host_add_request(h, &tag_b, 0, DCD_POLICY_FREE, 0,
+    g_assert_true(dcd_hostcore_add_request(h, &tag_b, 0, DCD_POLICY_FREE, 0,
                                        NULL, 0, h_done, &ev, NULL));
     RUN_UNTIL(ev.done);
     g_assert_error(ev.done_err, DCD_ERROR, DCD_ERR_NOSPC);
@@ -365,20 +364,20 @@ static void test_offer_and_layout(void)
     g_assert_cmpuint(DCD_MSG_VIEW(rel, struct dcd_released)->count, ==, 1);
     g_assert_cmpuint(DCD_MSG_VIEW(rel, struct dcd_released)->ranges[0].len,
                      ==, 4 * MiB);
-    g_assert_cmpuint(dcd_host_count_extents(h, &tag_a), ==, 1);
-    g_assert_cmpuint(dcd_host_tag_size(h, &tag_a), ==, 4 * MiB);
+    g_assert_cmpuint(dcd_hostcore_count_extents(h, &tag_a), ==, 1);
+    g_assert_cmpuint(dcd_hostcore_tag_size(h, &tag_a), ==, 4 * MiB);
 
     /* A forced one is dropped with no answer. */
     dcd_wire_send(f.w, dcd_msg_new_release(0, 2, DCD_RELEASE_FORCED,
                                            part2, 1));
     RUN_UNTIL(ev.forced == 1);
     run_for(50);
-    g_assert_cmpuint(dcd_host_holds_tag(h, &tag_a), ==, 0);
+    g_assert_cmpuint(dcd_hostcore_holds_tag(h, &tag_a), ==, 0);
     for (GList *l = f.msgs.head; l; l = l->next) {
         g_assert_cmpuint(((DcdMsg *)l->data)->hdr.type, !=, DCD_MSG_RELEASED);
     }
 
-    dcd_host_free(h);
+    dcd_hostcore_free(h);
     fake_fini(&f);
     close(pool);
 }
@@ -387,7 +386,7 @@ static void test_policies(void)
 {
     Fake f;
     HostEv ev = { 0 };
-    DcdHost *h;
+    DcdHostCore *h;
     int pa = sealed_pool(4 * MiB), pb = sealed_pool(4 * MiB);
     g_autoptr(DcdMsg) acc1 = NULL, acc2 = NULL;
     struct dcd_extent ea = ext(&tag_a, 0, 4 * MiB, 0, 0);
@@ -405,7 +404,7 @@ static void test_policies(void)
     g_assert_cmpuint(DCD_MSG_VIEW(acc1, struct dcd_accept)->count, ==, 1);
     g_assert_cmpuint(DCD_MSG_VIEW(acc1, struct dcd_accept)->ranges[0].dpa,
                      ==, 0);
-    dcd_host_free(h);
+    dcd_hostcore_free(h);
     fake_fini(&f);
 
     /* Manual: nothing is answered until told; reject sends count 0. */
@@ -414,19 +413,19 @@ static void test_policies(void)
     h = new_host(&f, &ev, DCD_HOST_MANUAL, false);
     send_pool(&f, &tag_a, pa, 4 * MiB);
     dcd_wire_send(f.w, dcd_msg_new_offer(0, 9, 0, &ea, 1));
-    groups = dcd_host_groups(h);
+    groups = dcd_hostcore_groups(h);
     RUN_UNTIL(groups->len == 1);
     run_for(50);
     for (GList *l = f.msgs.head; l; l = l->next) {
         g_assert_cmpuint(((DcdMsg *)l->data)->hdr.type, !=, DCD_MSG_ACCEPT);
     }
-    g_assert_false(dcd_host_reject(h, 10, NULL));
-    g_assert_true(dcd_host_reject(h, 9, NULL));
+    g_assert_false(dcd_hostcore_reject(h, 10, NULL));
+    g_assert_true(dcd_hostcore_reject(h, 9, NULL));
     acc2 = fake_next(&f, DCD_MSG_ACCEPT);
     g_assert_cmpuint(DCD_MSG_VIEW(acc2, struct dcd_accept)->group, ==, 9);
     g_assert_cmpuint(DCD_MSG_VIEW(acc2, struct dcd_accept)->count, ==, 0);
     g_assert_cmpuint(groups->len, ==, 0);
-    dcd_host_free(h);
+    dcd_hostcore_free(h);
     fake_fini(&f);
     close(pa);
     close(pb);
@@ -436,7 +435,7 @@ static void test_reconnect(void)
 {
     Fake f;
     HostEv ev = { 0 };
-    DcdHost *h;
+    DcdHostCore *h;
     int pool = sealed_pool(4 * MiB);
     struct dcd_extent e = ext(&tag_a, 2 * MiB, 4 * MiB, 0, 0);
     g_autoptr(DcdMsg) hello = NULL, pm = NULL, hold = NULL;
@@ -447,13 +446,13 @@ static void test_reconnect(void)
     h = new_host(&f, &ev, DCD_HOST_ACCEPT_ALL, true);
     send_pool(&f, &tag_a, pool, 4 * MiB);
     dcd_wire_send(f.w, dcd_msg_new_offer(0, 1, 0, &e, 1));
-    RUN_UNTIL(dcd_host_count_extents(h, &tag_a) == 1);
+    RUN_UNTIL(dcd_hostcore_count_extents(h, &tag_a) == 1);
 
     /* The broker goes away; the host keeps its mapping. */
     fake_drop(&f);
     g_queue_clear_full(&f.msgs, (GDestroyNotify)dcd_msg_free);
     RUN_UNTIL(ev.disconnected == 1);
-    g_assert_true(dcd_host_write(h, &tag_a, 0, "xyz", 3, NULL));
+    g_assert_true(dcd_hostcore_write(h, &tag_a, 0, "xyz", 3, NULL));
 
     /* It comes back: HELLO(reconnect), then the pool fd, then HOLD. */
     RUN_UNTIL(ev.reconnected == 1);
@@ -472,9 +471,9 @@ static void test_reconnect(void)
     g_assert_cmpuint(DCD_MSG_VIEW(hold, struct dcd_hold)->extents[0].dpa, ==,
                      2 * MiB);
     g_assert_cmpuint(DCD_MSG_VIEW(hold, struct dcd_hold)->flags, ==, 0);
-    g_assert_cmpuint(dcd_host_count_extents(h, &tag_a), ==, 1);
+    g_assert_cmpuint(dcd_hostcore_count_extents(h, &tag_a), ==, 1);
 
-    dcd_host_free(h);
+    dcd_hostcore_free(h);
     fake_fini(&f);
     close(pool);
 }

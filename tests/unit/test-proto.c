@@ -3,7 +3,6 @@
  * test-proto.c - the host protocol codec: round trips of every message
  * and the structural checks a receiver relies on.
  */
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>

@@ -4,7 +4,6 @@
  * fd passing, malformed input, hang-up, queue overflow, timeouts and
  * keepalive, and that no fd leaks on any of those paths.
  */
-#define _GNU_SOURCE
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
