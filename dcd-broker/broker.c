@@ -925,39 +925,44 @@ void dcd_broker_host_detach(DcdBroker *b, DcdHost *h)
     h->reconnecting = false;
 }
 
+/*
+ * A host's answer to an offer.  A malformed answer rejects the whole group:
+ * the host treats an ERROR reply that way too, and a group left pending
+ * would hold its DPAs until the host disconnects.
+ */
 bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
                             const struct dcd_range *ranges, unsigned n,
                             GError **errp)
 {
     g_autoptr(GHashTable) chosen = g_hash_table_new(NULL, NULL);
     DcdGroup *g = dcd_host_group(h, group);
+    bool ok = true;
 
     if (!g) {
         ERR(errp, DCD_ERR_NOENT, "no pending extent group %" G_GUINT64_FORMAT,
             group);
         return false;
     }
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; ok && i < n; i++) {
         DcdExtent *e = dcd_host_extent(h, ranges[i].dpa);
 
         if (!e || e->group != group || e->state != DCD_EXTENT_PENDING ||
             e->len != ranges[i].len) {
             ERR(errp, DCD_ERR_INVAL, "accepted range DPA 0x%"
                 G_GINT64_MODIFIER "x length 0x%" G_GINT64_MODIFIER "x is not"
-                " an extent of group %" G_GUINT64_FORMAT, ranges[i].dpa,
-                ranges[i].len, group);
-            return false;
-        }
-        if (!g_hash_table_add(chosen, e)) {
+                " an extent of group %" G_GUINT64_FORMAT "; the group is"
+                " rejected", ranges[i].dpa, ranges[i].len, group);
+            ok = false;
+        } else if (!g_hash_table_add(chosen, e)) {
             ERR(errp, DCD_ERR_INVAL, "DPA 0x%" G_GINT64_MODIFIER "x is"
-                " accepted twice", ranges[i].dpa);
-            return false;
+                " accepted twice; the group is rejected", ranges[i].dpa);
+            ok = false;
         }
     }
     for (guint i = 0; i < g->extents->len; i++) {
         DcdExtent *e = g->extents->pdata[i];
 
-        if (g_hash_table_contains(chosen, e)) {
+        if (ok && g_hash_table_contains(chosen, e)) {
             e->state = DCD_EXTENT_ACCEPTED;
             save_extent(b, h, e);
         } else {
@@ -965,7 +970,7 @@ bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
         }
     }
     dcd_host_close_group(h, g);
-    return true;
+    return ok;
 }
 
 bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,

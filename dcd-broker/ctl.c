@@ -171,8 +171,8 @@ static bool arg_ranges(JsonObject *a, GArray *out, GError **errp)
         return false;
     }
     arr = json_node_get_array(n);
-    if (json_array_get_length(arr) > G_MAXUINT16 + 1u) {
-        ERR(errp, DCD_ERR_INVAL, "at most 65536 extents");
+    if (json_array_get_length(arr) > DCD_MAX_RANGES) {
+        ERR(errp, DCD_ERR_INVAL, "at most %u extents", DCD_MAX_RANGES);
         return false;
     }
     for (guint i = 0; i < json_array_get_length(arr); i++) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dcd/proto.h"
 #include "pool.h"
 
 #define POOL_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -218,9 +219,10 @@ bool dcd_pool_set_layout(DcdPool *p, const uint64_t *lens, unsigned n,
 {
     uint64_t off = 0;
 
-    if (n == 0 || n > G_MAXUINT16 + 1u) {
+    /* A host accepts a group in one ACCEPT of at most DCD_MAX_RANGES. */
+    if (n == 0 || n > DCD_MAX_RANGES) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
-                    "a tag holds 1 to 65536 extents, not %u", n);
+                    "a tag holds 1 to %u extents, not %u", DCD_MAX_RANGES, n);
         return false;
     }
     for (unsigned i = 0; i < n; i++) {

@@ -313,20 +313,10 @@ static void test_accept_reject(Fixture *f, gconstpointer data)
     DcdPool *p = new_pool(f, 8 * MB);
     DcdDpaRange r[] = { { 0, 4 * MB }, { 8 * MB, 4 * MB } };
     DcdGroup *g = add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK);
-    struct dcd_range bad[] = { { 0, 2 * MB } };
-    struct dcd_range twice[] = { { 0, 4 * MB }, { 0, 4 * MB } };
     struct dcd_range first[] = { { 0, 4 * MB } };
     g_autoptr(GError) err = NULL;
     uint64_t id = g->id;
 
-    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, bad, 1,
-                                          &err));
-    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
-    g_clear_error(&err);
-    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, twice, 2,
-                                          &err));
-    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
-    g_clear_error(&err);
     g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id + 7, first, 1,
                                           &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_NOENT);
@@ -344,6 +334,53 @@ static void test_accept_reject(Fixture *f, gconstpointer data)
     /* the group is closed */
     g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, NULL, 0,
                                           &err));
+}
+
+/* A malformed answer rejects the group, as the host then assumes. */
+static void test_bad_accept(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 8 * MB);
+    DcdDpaRange r[] = { { 0, 4 * MB }, { 8 * MB, 4 * MB } };
+    struct dcd_range bad[] = { { 0, 2 * MB } };
+    struct dcd_range twice[] = { { 0, 4 * MB }, { 0, 4 * MB } };
+    g_autoptr(GError) err = NULL;
+    DcdGroup *g;
+
+    g = add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK);
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], g->id, bad, 1,
+                                          &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    g_clear_error(&err);
+    g_assert_cmpuint(p->holders, ==, 0);
+    g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 32);
+
+    g = add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK);
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], g->id, twice, 2,
+                                          &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    g_assert_cmpint(state_at(f, 0, 0), ==, DCD_EXTENT_STATE__MAX);
+    g_assert_cmpuint(p->holders, ==, 0);
+}
+
+/* One ACCEPT carries at most DCD_MAX_RANGES, so no tag has more extents. */
+static void test_extent_limit(Fixture *f, gconstpointer data)
+{
+    struct dcd_region big = { .len = 8192 * 2 * MB, .block_size = 2 * MB,
+                              .flags = DCD_REGION_SHARABLE };
+    DcdHelloArgs a = { .host_id = 9, .name = "big", .regions = &big,
+                       .nregions = 1 };
+    g_autofree DcdDpaRange *r = g_new(DcdDpaRange, DCD_MAX_RANGES + 1);
+    DcdPool *p = new_pool(f, (DCD_MAX_RANGES + 1) * 2 * MB);
+
+    f->host[0] = dcd_broker_host_attach(f->b, &a, &fake_ops, &f->link[0],
+                                        NULL);
+    for (unsigned i = 0; i <= DCD_MAX_RANGES; i++) {
+        r[i].dpa = i * 4 * MB;  /* every other block: no two adjacent */
+        r[i].len = 2 * MB;
+    }
+    add(f, 9, p, DCD_POLICY_PRESCRIPTIVE, r, DCD_MAX_RANGES + 1,
+        DCD_ERR_INVAL);
+    g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 8192);
 }
 
 static GPtrArray *release(Fixture *f, uint16_t host, DcdPool *p,
@@ -505,6 +542,8 @@ int main(int argc, char **argv)
     ADD("/broker/add/shared-seq", test_shared);
     ADD("/broker/add/send-failure", test_send_failure);
     ADD("/broker/state/accept-reject", test_accept_reject);
+    ADD("/broker/state/bad-accept", test_bad_accept);
+    ADD("/broker/add/extent-limit", test_extent_limit);
     ADD("/broker/state/release", test_release);
     ADD("/broker/state/forced-and-detach", test_forced_and_detach);
     ADD("/broker/host/duplicate", test_duplicate_host);
