@@ -110,6 +110,11 @@ JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
     text = NULL;
     if (!g_output_stream_write_all(out, line, strlen(line), NULL, NULL,
                                    &err)) {
+        /* A broker that refuses us says why before it hangs up. */
+        text = g_data_input_stream_read_line(c->in, NULL, NULL, NULL);
+        if (text) {
+            return parse_reply(text, id, errp);
+        }
         g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
                     "sending to the broker: %s", err->message);
         return NULL;
