@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ctl.h"
+#include "jsonout.h"
 
 #define MAX_LINE (1u << 20)
 #define MAX_OUT (16u << 20)
@@ -198,46 +199,28 @@ static bool arg_ranges(JsonObject *a, GArray *out, GError **errp)
 
 /* ---- results ---------------------------------------------------------- */
 
-static void add_int(JsonBuilder *jb, const char *k, int64_t v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_int_value(jb, v);
-}
-
-static void add_str(JsonBuilder *jb, const char *k, const char *v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_string_value(jb, v);
-}
-
-static void add_bool(JsonBuilder *jb, const char *k, bool v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_boolean_value(jb, v);
-}
-
 static void build_pool(DcdCtl *ctl, JsonBuilder *jb, const DcdPool *p)
 {
     g_autoptr(GArray) holders = dcd_broker_pool_holders(ctl->b, p);
 
     json_builder_begin_object(jb);
-    add_str(jb, "tag", p->tag_str);
-    add_int(jb, "size", p->size);
-    add_str(jb, "backing", dcd_backing_name(p->backing));
+    dcd_json_str(jb, "tag", p->tag_str);
+    dcd_json_int(jb, "size", p->size);
+    dcd_json_str(jb, "backing", dcd_backing_name(p->backing));
     if (p->path) {
-        add_str(jb, "path", p->path);
+        dcd_json_str(jb, "path", p->path);
     }
-    add_bool(jb, "sealed", p->sealed);
-    add_bool(jb, "memory", dcd_pool_has_memory(p));
+    dcd_json_bool(jb, "sealed", p->sealed);
+    dcd_json_bool(jb, "memory", dcd_pool_has_memory(p));
     json_builder_set_member_name(jb, "segments");
     json_builder_begin_array(jb);
     for (unsigned i = 0; i < dcd_pool_nsegments(p); i++) {
         const DcdSegment *s = dcd_pool_segment(p, i);
 
         json_builder_begin_object(jb);
-        add_int(jb, "shared-seq", s->seq);
-        add_int(jb, "offset", s->offset);
-        add_int(jb, "len", s->len);
+        dcd_json_int(jb, "shared-seq", s->seq);
+        dcd_json_int(jb, "offset", s->offset);
+        dcd_json_int(jb, "len", s->len);
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
@@ -258,29 +241,29 @@ static void build_extent(JsonBuilder *jb, const DcdHost *h,
 
     dcd_tag_unparse(&e->tag, tag);
     json_builder_begin_object(jb);
-    add_int(jb, "host-id", h->id);
-    add_int(jb, "region", e->region);
-    add_int(jb, "dpa", e->dpa);
-    add_int(jb, "offset", e->dpa - base);
-    add_int(jb, "len", e->len);
-    add_str(jb, "tag", tag);
-    add_int(jb, "shared-seq", e->seq);
+    dcd_json_int(jb, "host-id", h->id);
+    dcd_json_int(jb, "region", e->region);
+    dcd_json_int(jb, "dpa", e->dpa);
+    dcd_json_int(jb, "offset", e->dpa - base);
+    dcd_json_int(jb, "len", e->len);
+    dcd_json_str(jb, "tag", tag);
+    dcd_json_int(jb, "shared-seq", e->seq);
     if (e->pool) {
-        add_int(jb, "pool-offset", dcd_pool_segment(e->pool, e->seq)->offset);
+        dcd_json_int(jb, "pool-offset", dcd_pool_segment(e->pool, e->seq)->offset);
     }
-    add_str(jb, "state", dcd_extent_state_name(e->state));
-    add_int(jb, "group", e->group);
+    dcd_json_str(jb, "state", dcd_extent_state_name(e->state));
+    dcd_json_int(jb, "group", e->group);
     json_builder_end_object(jb);
 }
 
 static void build_host(JsonBuilder *jb, const DcdHost *h)
 {
     json_builder_begin_object(jb);
-    add_int(jb, "host-id", h->id);
-    add_str(jb, "name", h->name);
-    add_bool(jb, "connected", dcd_host_connected(h));
+    dcd_json_int(jb, "host-id", h->id);
+    dcd_json_str(jb, "name", h->name);
+    dcd_json_bool(jb, "connected", dcd_host_connected(h));
     if (dcd_host_connected(h)) {
-        add_int(jb, "pid", h->pid);
+        dcd_json_int(jb, "pid", h->pid);
     }
     json_builder_set_member_name(jb, "regions");
     json_builder_begin_array(jb);
@@ -288,16 +271,16 @@ static void build_host(JsonBuilder *jb, const DcdHost *h)
         const DcdSpace *s = &h->regions[i];
 
         json_builder_begin_object(jb);
-        add_int(jb, "index", i);
-        add_int(jb, "base", s->base);
-        add_int(jb, "len", s->len);
-        add_int(jb, "block-size", s->block);
-        add_bool(jb, "sharable", s->sharable);
-        add_int(jb, "free", s->nfree * s->block);
+        dcd_json_int(jb, "index", i);
+        dcd_json_int(jb, "base", s->base);
+        dcd_json_int(jb, "len", s->len);
+        dcd_json_int(jb, "block-size", s->block);
+        dcd_json_bool(jb, "sharable", s->sharable);
+        dcd_json_int(jb, "free", s->nfree * s->block);
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
-    add_int(jb, "extents", g_hash_table_size(h->extents));
+    dcd_json_int(jb, "extents", g_hash_table_size(h->extents));
     json_builder_end_object(jb);
 }
 
@@ -316,7 +299,7 @@ static JsonNode *extents_result(const DcdHost *h, uint64_t group,
 
     json_builder_begin_object(jb);
     if (group) {
-        add_int(jb, "group", group);
+        dcd_json_int(jb, "group", group);
     }
     json_builder_set_member_name(jb, "extents");
     json_builder_begin_array(jb);
@@ -347,18 +330,18 @@ static JsonNode *cmd_status(Client *c, JsonObject *args, GError **errp)
     dcd_tag_unparse((DcdTag *)b->id, id);
     jb = json_builder_new();
     json_builder_begin_object(jb);
-    add_str(jb, "version", PACKAGE_VERSION);
-    add_str(jb, "broker-id", id);
-    add_int(jb, "epoch", b->epoch);
-    add_int(jb, "uptime-ms", (g_get_monotonic_time() - b->started_us) / 1000);
-    add_int(jb, "pools", st.pools);
-    add_int(jb, "hosts", st.hosts);
-    add_int(jb, "hosts-connected", st.hosts_connected);
-    add_int(jb, "extents", st.extents);
-    add_str(jb, "host-socket", c->ctl->host_path);
-    add_str(jb, "control-socket", c->ctl->ctl_path);
+    dcd_json_str(jb, "version", PACKAGE_VERSION);
+    dcd_json_str(jb, "broker-id", id);
+    dcd_json_int(jb, "epoch", b->epoch);
+    dcd_json_int(jb, "uptime-ms", (g_get_monotonic_time() - b->started_us) / 1000);
+    dcd_json_int(jb, "pools", st.pools);
+    dcd_json_int(jb, "hosts", st.hosts);
+    dcd_json_int(jb, "hosts-connected", st.hosts_connected);
+    dcd_json_int(jb, "extents", st.extents);
+    dcd_json_str(jb, "host-socket", c->ctl->host_path);
+    dcd_json_str(jb, "control-socket", c->ctl->ctl_path);
     if (b->state_dir) {
-        add_str(jb, "state-dir", b->state_dir);
+        dcd_json_str(jb, "state-dir", b->state_dir);
     }
     json_builder_end_object(jb);
     return finish(jb);
@@ -679,9 +662,9 @@ static char *reply_text(JsonNode *id, JsonNode *result, const GError *err)
     if (err) {
         json_builder_set_member_name(jb, "error");
         json_builder_begin_object(jb);
-        add_str(jb, "class", err->domain == DCD_ERROR ?
+        dcd_json_str(jb, "class", err->domain == DCD_ERROR ?
                 dcd_err_name(err->code) : "io");
-        add_str(jb, "desc", err->message);
+        dcd_json_str(jb, "desc", err->message);
         json_builder_end_object(jb);
     } else {
         json_builder_set_member_name(jb, "return");

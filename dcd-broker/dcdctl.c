@@ -362,6 +362,23 @@ static void build_pool_destroy(JsonObject *args, int argc, char **argv)
     build_tag_filter(args, argc, argv, true);
 }
 
+/* --host, --tag and --region: the extent verbs' target. */
+static void set_target(JsonObject *args, const char *host, const char *tag,
+                       const char *region)
+{
+    if (!host) {
+        die(2, "--host is required");
+    }
+    need_tag(tag);
+    json_object_set_int_member(args, "host-id",
+                               need_uint("--host", host, G_MAXUINT16));
+    json_object_set_string_member(args, "tag", tag);
+    if (region) {
+        json_object_set_int_member(args, "region",
+                                   need_uint("--region", region, 7));
+    }
+}
+
 static void build_extent_add(JsonObject *args, int argc, char **argv)
 {
     g_autofree char *host = NULL, *tag = NULL, *region = NULL;
@@ -388,17 +405,7 @@ static void build_extent_add(JsonObject *args, int argc, char **argv)
     parse("--host N --tag UUID [--policy P] [--extent OFF:LEN ...]", e,
           &argc, &argv);
     no_extra(argc, argv);
-    if (!host) {
-        die(2, "--host is required");
-    }
-    need_tag(tag);
-    json_object_set_int_member(args, "host-id",
-                               need_uint("--host", host, G_MAXUINT16));
-    json_object_set_string_member(args, "tag", tag);
-    if (region) {
-        json_object_set_int_member(args, "region",
-                                   need_uint("--region", region, 7));
-    }
+    set_target(args, host, tag, region);
     if (policy) {
         json_object_set_string_member(args, "policy", policy);
     }
@@ -436,17 +443,7 @@ static void build_extent_release(JsonObject *args, int argc, char **argv)
     parse("--host N --tag UUID [--removal R] [--extent OFF:LEN ...]", e,
           &argc, &argv);
     no_extra(argc, argv);
-    if (!host) {
-        die(2, "--host is required");
-    }
-    need_tag(tag);
-    json_object_set_int_member(args, "host-id",
-                               need_uint("--host", host, G_MAXUINT16));
-    json_object_set_string_member(args, "tag", tag);
-    if (region) {
-        json_object_set_int_member(args, "region",
-                                   need_uint("--region", region, 7));
-    }
+    set_target(args, host, tag, region);
     if (removal) {
         json_object_set_string_member(args, "removal", removal);
     } else if (extents) {

@@ -3,6 +3,7 @@
  * registry.c - liburcu lfht tables.  Tags are caller-chosen UUIDs, so hash
  * all 16 bytes rather than trust them to be random.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "registry.h"
@@ -132,32 +133,29 @@ static gint host_cmp(gconstpointer a, gconstpointer b)
     return (int)x->id - (int)y->id;
 }
 
-GPtrArray *dcd_registry_pools(DcdRegistry *r)
+/* Every entry of ht, as the structs that embed the nodes, sorted. */
+static GPtrArray *snapshot(struct cds_lfht *ht, size_t node_offset,
+                           GCompareFunc cmp)
 {
     GPtrArray *out = g_ptr_array_new();
     struct cds_lfht_iter it;
-    DcdPool *p;
+    struct cds_lfht_node *n;
 
     rcu_read_lock();
-    cds_lfht_for_each_entry(r->pools, &it, p, node) {
-        g_ptr_array_add(out, p);
+    cds_lfht_for_each(ht, &it, n) {
+        g_ptr_array_add(out, (char *)n - node_offset);
     }
     rcu_read_unlock();
-    g_ptr_array_sort(out, pool_cmp);
+    g_ptr_array_sort(out, cmp);
     return out;
+}
+
+GPtrArray *dcd_registry_pools(DcdRegistry *r)
+{
+    return snapshot(r->pools, offsetof(DcdPool, node), pool_cmp);
 }
 
 GPtrArray *dcd_registry_hosts(DcdRegistry *r)
 {
-    GPtrArray *out = g_ptr_array_new();
-    struct cds_lfht_iter it;
-    DcdHost *h;
-
-    rcu_read_lock();
-    cds_lfht_for_each_entry(r->hosts, &it, h, node) {
-        g_ptr_array_add(out, h);
-    }
-    rcu_read_unlock();
-    g_ptr_array_sort(out, host_cmp);
-    return out;
+    return snapshot(r->hosts, offsetof(DcdHost, node), host_cmp);
 }

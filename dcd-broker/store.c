@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonout.h"
 #include "store.h"
 
 #define SUM_HEX 16
@@ -83,18 +84,6 @@ static JsonBuilder *record(const char *op, const char *key)
     return jb;
 }
 
-static void member_int(JsonBuilder *jb, const char *k, int64_t v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_int_value(jb, v);
-}
-
-static void member_str(JsonBuilder *jb, const char *k, const char *v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_string_value(jb, v);
-}
-
 static void finish(DcdStore *s, JsonBuilder *jb)
 {
     json_builder_end_object(jb);
@@ -113,8 +102,8 @@ void dcd_store_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch)
     char tag[DCD_TAG_STR_LEN];
 
     dcd_tag_unparse((const DcdTag *)id, tag);
-    member_str(jb, "id", tag);
-    member_int(jb, "epoch", epoch);
+    dcd_json_str(jb, "id", tag);
+    dcd_json_int(jb, "epoch", epoch);
     finish(s, jb);
 }
 
@@ -123,11 +112,11 @@ void dcd_store_put_pool(DcdStore *s, const DcdPool *p)
     g_autofree char *key = g_strconcat("pool:", p->tag_str, NULL);
     JsonBuilder *jb = record("put", key);
 
-    member_str(jb, "tag", p->tag_str);
-    member_int(jb, "size", p->size);
-    member_str(jb, "backing", dcd_backing_name(p->backing));
+    dcd_json_str(jb, "tag", p->tag_str);
+    dcd_json_int(jb, "size", p->size);
+    dcd_json_str(jb, "backing", dcd_backing_name(p->backing));
     if (p->path) {
-        member_str(jb, "path", p->path);
+        dcd_json_str(jb, "path", p->path);
     }
     json_builder_set_member_name(jb, "segments");
     json_builder_begin_array(jb);
@@ -150,19 +139,18 @@ void dcd_store_put_host(DcdStore *s, const DcdHost *h)
     g_autofree char *key = g_strdup_printf("host:%u", h->id);
     JsonBuilder *jb = record("put", key);
 
-    member_int(jb, "host-id", h->id);
-    member_str(jb, "name", h->name);
+    dcd_json_int(jb, "host-id", h->id);
+    dcd_json_str(jb, "name", h->name);
     json_builder_set_member_name(jb, "regions");
     json_builder_begin_array(jb);
     for (unsigned i = 0; i < h->nregions; i++) {
         const DcdSpace *r = &h->regions[i];
 
         json_builder_begin_object(jb);
-        member_int(jb, "base", r->base);
-        member_int(jb, "len", r->len);
-        member_int(jb, "block-size", r->block);
-        json_builder_set_member_name(jb, "sharable");
-        json_builder_add_boolean_value(jb, r->sharable);
+        dcd_json_int(jb, "base", r->base);
+        dcd_json_int(jb, "len", r->len);
+        dcd_json_int(jb, "block-size", r->block);
+        dcd_json_bool(jb, "sharable", r->sharable);
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
@@ -176,13 +164,13 @@ void dcd_store_put_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e)
     char tag[DCD_TAG_STR_LEN];
 
     dcd_tag_unparse(&e->tag, tag);
-    member_int(jb, "host-id", h->id);
-    member_int(jb, "dpa", e->dpa);
-    member_int(jb, "len", e->len);
-    member_int(jb, "region", e->region);
-    member_str(jb, "tag", tag);
-    member_int(jb, "shared-seq", e->seq);
-    member_str(jb, "state", dcd_extent_state_name(e->state));
+    dcd_json_int(jb, "host-id", h->id);
+    dcd_json_int(jb, "dpa", e->dpa);
+    dcd_json_int(jb, "len", e->len);
+    dcd_json_int(jb, "region", e->region);
+    dcd_json_str(jb, "tag", tag);
+    dcd_json_int(jb, "shared-seq", e->seq);
+    dcd_json_str(jb, "state", dcd_extent_state_name(e->state));
     finish(s, jb);
 }
 

@@ -38,20 +38,32 @@ static void add_wait(TBroker *b, unsigned host, const char *tag,
     }
 }
 
-static void test_two_hosts(void)
+/* A broker with hosts 0 and 1 sharing a fresh pool of size bytes. */
+static TBroker *share_two(uint64_t size, THost **h0, THost **h1, char **tag)
 {
     TBroker *b = tbroker_start(NULL, NULL);
-    THost *h0 = thost_start(b, 0, NULL);
-    THost *h1 = thost_start(b, 1, NULL);
-    g_autofree char *tag = tpool(b, "{\"size\": 8388608}");
+    g_autofree char *args = g_strdup_printf("{\"size\": %" G_GUINT64_FORMAT
+                                            "}", size);
+
+    *h0 = thost_start(b, 0, NULL);
+    *h1 = thost_start(b, 1, NULL);
+    *tag = tpool(b, args);
+    wait_connected(*h0);
+    wait_connected(*h1);
+    add_wait(b, 0, *tag, "free", NULL);
+    add_wait(b, 1, *tag, "enable-shared-access", NULL);
+    g_free(thost_ok(*h0, "wait-extents %s 1 5000", *tag));
+    g_free(thost_ok(*h1, "wait-extents %s 1 5000", *tag));
+    return b;
+}
+
+static void test_two_hosts(void)
+{
+    THost *h0, *h1;
+    g_autofree char *tag = NULL;
+    TBroker *b = share_two(8 * MB, &h0, &h1, &tag);
     g_autofree char *r = NULL;
 
-    wait_connected(h0);
-    wait_connected(h1);
-    add_wait(b, 0, tag, "free", NULL);
-    add_wait(b, 1, tag, "enable-shared-access", NULL);
-    g_free(thost_ok(h0, "wait-extents %s 1 5000", tag));
-    g_free(thost_ok(h1, "wait-extents %s 1 5000", tag));
     g_free(thost_ok(h0, "write-str %s 4096 written through host 0", tag));
     r = thost_ok(h1, "read-str %s 4096 22", tag);
     g_assert_cmpstr(r, ==, "written through host 0");
@@ -192,18 +204,12 @@ static void test_rejection(void)
 
 static void test_release_and_destroy(void)
 {
-    TBroker *b = tbroker_start(NULL, NULL);
-    THost *h0 = thost_start(b, 0, NULL);
-    THost *h1 = thost_start(b, 1, NULL);
-    g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
+    THost *h0, *h1;
+    g_autofree char *tag = NULL;
+    TBroker *b = share_two(4 * MB, &h0, &h1, &tag);
     g_autofree char *msg = NULL;
     g_autofree char *r = NULL;
 
-    wait_connected(h0);
-    wait_connected(h1);
-    add_wait(b, 0, tag, "free", NULL);
-    add_wait(b, 1, tag, "enable-shared-access", NULL);
-    g_free(thost_ok(h0, "wait-extents %s 1 5000", tag));
     g_free(thost_ok(h0, "write-str %s 100 survives", tag));
     msg = tcall_fail(b, DCD_ERR_INVAL, "extent-release",
                      "{\"host-id\": 0, \"tag\": \"%s\", \"removal\":"
