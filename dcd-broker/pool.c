@@ -56,6 +56,25 @@ static int make_memfd(const DcdPool *p, GError **errp)
         close(fd);
         return -1;
     }
+    /*
+     * Huge pages are reserved at mmap, not at ftruncate; a shared
+     * mapping's reservation stays with the file, so map once here and a
+     * shortage is an error now rather than a SIGBUS in some VM later.
+     */
+    if (p->backing == DCD_BACKING_HUGETLB) {
+        void *m = mmap(NULL, p->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                       0);
+
+        if (m == MAP_FAILED) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_NOSPC,
+                        "cannot reserve %" G_GUINT64_FORMAT " bytes of huge"
+                        " pages: %s (see /proc/sys/vm/nr_hugepages)",
+                        p->size, g_strerror(errno));
+            close(fd);
+            return -1;
+        }
+        munmap(m, p->size);
+    }
     if (fcntl(fd, F_ADD_SEALS, POOL_SEALS) < 0) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "sealing pool: %s",
                     g_strerror(errno));

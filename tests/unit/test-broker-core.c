@@ -4,6 +4,9 @@
  * assignment, and the extent state machine, with fake host links that
  * record what the broker would send.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "broker.h"
 
 #define MB (1ull << 20)
@@ -529,6 +532,33 @@ static void test_send_failure(Fixture *f, gconstpointer data)
     g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 32);
 }
 
+/* Huge pages are reserved when the pool is made, or the create fails. */
+static void test_hugetlb_reserve(Fixture *f, gconstpointer data)
+{
+    g_autofree char *meminfo = NULL;
+    g_autoptr(GError) err = NULL;
+    const char *line;
+    unsigned long free_pages;
+    DcdPool *p;
+
+    g_assert_true(g_file_get_contents("/proc/meminfo", &meminfo, NULL, NULL));
+    line = strstr(meminfo, "HugePages_Free:");
+    if (!line) {
+        g_test_skip("this kernel has no hugetlb");
+        return;
+    }
+    free_pages = strtoul(line + strlen("HugePages_Free:"), NULL, 10);
+    p = dcd_broker_pool_create(f->b, NULL, 2 * MB, DCD_BACKING_HUGETLB, &err);
+    if (free_pages == 0) {
+        g_assert_null(p);
+        g_assert_error(err, DCD_ERROR, DCD_ERR_NOSPC);
+        g_assert_nonnull(strstr(err->message, "huge pages"));
+    } else {
+        g_assert_no_error(err);
+        g_assert_true(p->sealed);
+    }
+}
+
 #define ADD(path, fn) \
     g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
@@ -547,6 +577,7 @@ int main(int argc, char **argv)
     ADD("/broker/state/release", test_release);
     ADD("/broker/state/forced-and-detach", test_forced_and_detach);
     ADD("/broker/host/duplicate", test_duplicate_host);
+    ADD("/broker/pool/hugetlb-reserve", test_hugetlb_reserve);
     ADD("/broker/host/reconnect-hold", test_reconnect_hold);
     return g_test_run();
 }
