@@ -37,6 +37,7 @@ typedef struct Client {
     uint16_t wait_host;
     uint64_t wait_group;
     guint wait_timer;
+    guint resume_idle;
     guint close_idle;
 } Client;
 
@@ -445,6 +446,16 @@ static JsonNode *cmd_host_list(Client *c, JsonObject *args, GError **errp)
 static void send_reply(Client *c, JsonNode *id, JsonNode *result,
                        const GError *err);
 
+/* Later lines run from the main loop, not inside the broker's callback. */
+static gboolean resume(gpointer opaque)
+{
+    Client *c = opaque;
+
+    c->resume_idle = 0;
+    process_lines(c);
+    return G_SOURCE_REMOVE;
+}
+
 static void wait_done(DcdHost *h, uint64_t group, GPtrArray *extents,
                       gpointer opaque)
 {
@@ -456,7 +467,9 @@ static void wait_done(DcdHost *h, uint64_t group, GPtrArray *extents,
     c->waiting = false;
     send_reply(c, c->wait_id, result, NULL);
     g_clear_pointer(&c->wait_id, json_node_unref);
-    process_lines(c);
+    if (!c->resume_idle) {
+        c->resume_idle = g_idle_add(resume, c);
+    }
 }
 
 static gboolean wait_timeout(gpointer opaque)
@@ -783,6 +796,9 @@ static void client_free(gpointer p)
 
     if (c->close_idle) {
         g_source_remove(c->close_idle);
+    }
+    if (c->resume_idle) {
+        g_source_remove(c->resume_idle);
     }
     if (c->wait_timer) {
         g_source_remove(c->wait_timer);
