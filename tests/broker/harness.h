@@ -10,6 +10,7 @@
 #define DCD_TEST_HARNESS_H
 
 #include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
 
 #include "ctlclient.h"
