@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install what dcd-broker (and the patched QEMU) need on Debian 12.
+# device-tree-compiler: QEMU's configure needs dtc for pc-bios/dtb when
+# the source has no prebuilt blobs (Debian +ds).
 # meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
 # a private apt list is used so the system's apt configuration is untouched.
 set -euo pipefail
@@ -12,7 +14,8 @@ need_root() {
 }
 
 pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
-      libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios"
+      libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios
+      device-tree-compiler"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
