@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check demo bench clean qemu
+.PHONY: all deps check demo bench clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -16,7 +16,17 @@ $(BUILD)/build.ninja: meson.build
 	@$(MAKE) --no-print-directory deps
 	$(MESON) setup $(BUILD) --reconfigure 2>/dev/null || $(MESON) setup $(BUILD)
 
-check: deps all
+# The patched QEMU (cached: a no-op when neither source nor series changed).
+qemu: deps
+	./qemu/build.sh
+
+# Every patch passes QEMU's checkpatch; every prefix of the series builds
+# and passes its qtests.
+qemu-series-check: qemu
+	./qemu/checkpatch.sh
+	./qemu/series-check.sh
+
+check: deps all qemu
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
 demo: deps all
