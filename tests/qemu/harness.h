@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * harness.h - QEMU under qtest and QMP, driven by dcd-host.
+ *
+ * Owns: finding the QEMU binary (env DCD_QEMU), a private directory per
+ * QEMU, the command line of our CXL topology, listening for QEMU's qtest
+ * and QMP connections, bringing the machine up with dcd-host, and
+ * stopping QEMU.  Failures are test failures, with QEMU's stderr shown.
+ */
+#ifndef DCD_TEST_QEMU_HARNESS_H
+#define DCD_TEST_QEMU_HARNESS_H
+
+#include "alloc.h"
+#include "host.h"
+#include "qmp.h"
+#include "qtest.h"
+
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+#define DCD_PATH "/machine/peripheral/cxl-dcd0"
+
+typedef struct TQemuOpts {
+    uint64_t window_size;       /* default 4 GiB */
+    unsigned dc_regions;        /* default 1 */
+    uint64_t dc_memdev_size;    /* classic: a volatile-dc-memdev file */
+    uint64_t dc_total_size;     /* tagged: dc-regions-total-size */
+    const char *const *extra;   /* more QEMU arguments, NULL ended */
+} TQemuOpts;
+
+typedef struct TQemu {
+    GSubprocess *proc;
+    bool exited;
+    char *dir;
+    char *dc_file;              /* the volatile-dc-memdev's file, if any */
+    DcdHostIo *io;
+    DcdQmp *qmp;
+    DcdPlatform plat;
+    DcdHost *host;
+    DcdMemdev *md;
+} TQemu;
+
+/* Exit with "Bail out!" unless DCD_QEMU names an executable. */
+void tqemu_require_binary(void);
+const char *tqemu_binary(void);
+
+TQemu *tqemu_start(const TQemuOpts *o);
+void tqemu_stop(TQemu *q);
+
+/* QMP helpers: must succeed / must fail (returns QEMU's desc). */
+JsonNode *tqmp(TQemu *q, const char *cmd, JsonNode *args);
+void tqmp_ok(TQemu *q, const char *cmd, JsonNode *args);
+char *tqmp_fail(TQemu *q, const char *cmd, JsonNode *args);
+char *thmp(TQemu *q, const char *cmdline);
+
+/* cxl-add-dynamic-capacity, prescriptive; tag may be NULL. */
+JsonNode *tadd_args(unsigned region, const char *tag, const uint64_t *ol,
+                    unsigned n);
+/* cxl-release-dynamic-capacity; policy "prescriptive" or "tag-based". */
+JsonNode *trelease_args(const char *policy, unsigned region, const char *tag,
+                        const uint64_t *ol, unsigned n);
+
+/* The next DC event group; asserts it has n records of type. */
+GArray *tgroup(TQemu *q, unsigned n, unsigned type);
+/* Accepted extents now; asserts success. */
+GArray *textents(TQemu *q, uint32_t *gen);
+
+/* A temporary file of size bytes in q's dir (for memory-backend-file). */
+char *tfile(TQemu *q, const char *name, uint64_t size);
+/* Read back len bytes at off of a file. */
+void tfile_read(const char *path, uint64_t off, void *buf, size_t len);
+
+void tpattern(void *buf, size_t len, unsigned seed);
+
+#endif
