@@ -53,6 +53,10 @@ unsigned dcd_mtree_find(const char *mtree, const char *name, uint64_t *base,
             in_memory |= g_str_equal(*l, "address-space: memory");
             continue;
         }
+        /* later "memory-region:" sections may repeat the system map */
+        if (g_str_has_prefix(*l, "memory-region:")) {
+            break;
+        }
         in_headers = false;
         if (!in_memory || !g_str_has_suffix(*l, suffix)) {
             continue;

@@ -304,6 +304,12 @@ JsonNode *dcd_qmp_args(const char *key, ...)
 
 JsonNode *dcd_qmp_extent_list(const uint64_t *offset_len, unsigned n)
 {
+    return dcd_qmp_extent_list_seq(offset_len, NULL, n);
+}
+
+JsonNode *dcd_qmp_extent_list_seq(const uint64_t *offset_len,
+                                  const uint16_t *seq, unsigned n)
+{
     g_autoptr(JsonBuilder) b = json_builder_new();
 
     json_builder_begin_array(b);
@@ -313,6 +319,10 @@ JsonNode *dcd_qmp_extent_list(const uint64_t *offset_len, unsigned n)
         json_builder_add_int_value(b, offset_len[2 * i]);
         json_builder_set_member_name(b, "len");
         json_builder_add_int_value(b, offset_len[2 * i + 1]);
+        if (seq) {
+            json_builder_set_member_name(b, "shared-seq");
+            json_builder_add_int_value(b, seq[i]);
+        }
         json_builder_end_object(b);
     }
     json_builder_end_array(b);

@@ -55,5 +55,8 @@ JsonNode *dcd_qmp_args(const char *key, ...) G_GNUC_NULL_TERMINATED;
 
 /* One extent of cxl-add/release-dynamic-capacity: {offset, len}. */
 JsonNode *dcd_qmp_extent_list(const uint64_t *offset_len, unsigned n);
+/* The same with a shared-seq per extent (seq may be NULL). */
+JsonNode *dcd_qmp_extent_list_seq(const uint64_t *offset_len,
+                                  const uint16_t *seq, unsigned n);
 
 #endif

@@ -365,3 +365,132 @@ void tpattern(void *buf, size_t len, unsigned seed)
         p[i] = x >> 16;
     }
 }
+
+static bool list_has_name(JsonNode *list, const char *name)
+{
+    JsonArray *a = json_node_get_array(list);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        if (g_str_equal(json_object_get_string_member(
+                json_array_get_object_element(a, i), "name"), name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool schema_has_enum(JsonNode *schema, const char *v1, const char *v2)
+{
+    JsonArray *a = json_node_get_array(schema);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        JsonArray *vals;
+        bool h1 = false, h2 = false;
+
+        if (!json_object_has_member(o, "values")) {
+            continue;
+        }
+        vals = json_object_get_array_member(o, "values");
+        for (guint j = 0; j < json_array_get_length(vals); j++) {
+            const char *v = json_array_get_string_element(vals, j);
+
+            h1 |= g_str_equal(v, v1);
+            h2 |= g_str_equal(v, v2);
+        }
+        if (h1 && h2) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const TFeatures *tfeatures(void)
+{
+    static TFeatures f;
+    static bool probed;
+    TQemuOpts o = { .dc_memdev_size = 256 * MiB };
+    TQemu *q;
+    g_autoptr(JsonNode) be = NULL, dev = NULL, schema = NULL;
+
+    if (probed) {
+        return &f;
+    }
+    q = tqemu_start(&o);
+    be = tqmp(q, "qom-list-properties",
+              dcd_qmp_args("s:typename", "memory-backend-file", NULL));
+    dev = tqmp(q, "device-list-properties",
+               dcd_qmp_args("s:typename", "cxl-type3", NULL));
+    schema = tqmp(q, "query-qmp-schema", NULL);
+    f.tag = list_has_name(be, "tag");
+    f.total_size = list_has_name(dev, "dc-regions-total-size");
+    f.shared = list_has_name(dev, "dc-regions-sharable");
+    f.query = dcd_qmp_has_command(q->qmp, "cxl-query-dynamic-capacity");
+    f.direct = schema_has_enum(schema, "mmio", "direct");
+    {
+        /* upstream refuses the policy itself; the series asks for a tag */
+        g_autofree char *desc = tqmp_fail(q, "cxl-release-dynamic-capacity",
+            trelease_args("tag-based", 0, "11111111-2222-4333-8444-"
+                          "555555555555", NULL, 0));
+
+        f.tag_release = !strstr(desc, "policy not supported");
+    }
+    tqemu_stop(q);
+    probed = true;
+    return &f;
+}
+
+bool trequire(bool have, const char *what)
+{
+    if (have) {
+        return true;
+    }
+    if (g_strcmp0(g_getenv("DCD_QEMU_ALLOW_MISSING"), "1") == 0) {
+        g_test_skip(what);
+    } else {
+        g_test_message("QEMU at %s lacks %s", tqemu_binary(), what);
+        g_test_fail();
+    }
+    return false;
+}
+
+char *tbackend(TQemu *q, const char *id, const char *tag, uint64_t size)
+{
+    g_autofree char *name = g_strdup_printf("%s.mem", id);
+    char *path = tfile(q, name, size);
+
+    tqmp_ok(q, "object-add",
+            dcd_qmp_args("s:qom-type", "memory-backend-file", "s:id", id,
+                         "s:mem-path", path, "u:size", (guint64)size,
+                         "b:share", TRUE, "s:tag", tag, NULL));
+    return path;
+}
+
+JsonNode *tquery(TQemu *q)
+{
+    return tqmp(q, "cxl-query-dynamic-capacity",
+                dcd_qmp_args("s:path", DCD_PATH, NULL));
+}
+
+JsonObject *tquery_at(JsonNode *list, uint64_t dpa)
+{
+    JsonArray *a = json_node_get_array(list);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+
+        if ((uint64_t)json_object_get_int_member(o, "dpa") == dpa) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+bool talias(TQemu *q, uint64_t dpa)
+{
+    g_autofree char *mtree = thmp(q, "info mtree");
+    g_autofree char *name = g_strdup_printf(
+        ": alias cxl-dc-extent@0x%" G_GINT64_MODIFIER "x ", dpa);
+
+    return strstr(mtree, name) != NULL;
+}

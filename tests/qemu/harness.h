@@ -71,4 +71,32 @@ void tfile_read(const char *path, uint64_t off, void *buf, size_t len);
 
 void tpattern(void *buf, size_t len, unsigned seed);
 
+/*
+ * What the QEMU binary offers of the tagged-memory series, probed once
+ * with a throw-away QEMU.  Each names the patch that brings it.
+ */
+typedef struct TFeatures {
+    bool tag;           /* 1: memory backend 'tag' */
+    bool total_size;    /* 2: cxl-type3 'dc-regions-total-size' */
+    bool query;         /* 4: cxl-query-dynamic-capacity */
+    bool tag_release;   /* 5: tag-based release */
+    bool direct;        /* 6: direct aliases ("direct" mapping) */
+    bool shared;        /* 7: shared-seq, 'dc-regions-sharable' */
+} TFeatures;
+const TFeatures *tfeatures(void);
+/*
+ * False (and the test failed) when a feature is missing; with
+ * DCD_QEMU_ALLOW_MISSING=1 in the environment the test is skipped.
+ */
+bool trequire(bool have, const char *what);
+
+/* object-add a tagged memory-backend-file; returns its file. */
+char *tbackend(TQemu *q, const char *id, const char *tag, uint64_t size);
+/* cxl-query-dynamic-capacity of the device (an array node). */
+JsonNode *tquery(TQemu *q);
+/* The queried extent at dpa, or NULL. */
+JsonObject *tquery_at(JsonNode *list, uint64_t dpa);
+/* Does "info mtree" show the direct alias of the extent at dpa? */
+bool talias(TQemu *q, uint64_t dpa);
+
 #endif
