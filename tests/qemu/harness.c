@@ -168,8 +168,8 @@ TQemu *tqemu_start(const TQemuOpts *o)
     ARG("-m");
     ARG("256M");
     ARG("-M");
-    ARG("q35,cxl=on,cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=%" G_GUINT64_FORMAT,
-        wsize);
+    ARG("q35,cxl=on,cxl-fmw.0.targets.0=cxl.1,"
+        "cxl-fmw.0.size=%" G_GUINT64_FORMAT, wsize);
     ARG("-device");
     ARG("pxb-cxl,bus_nr=23,bus=pcie.0,id=cxl.1,hdm_for_passthrough=true");
     ARG("-device");

@@ -121,7 +121,8 @@ static void test_round_trip(void)
     g_assert_cmphex(dcd_io_rd32(q->io, hpa + 12), ==, 0x01234567);
 
     /* release: QMP asks, the host gives it back with 4803h */
-    tqmp_ok(q, "cxl-release-dynamic-capacity", trelease_args("prescriptive", 1, NULL, ol, 1));
+    tqmp_ok(q, "cxl-release-dynamic-capacity",
+            trelease_args("prescriptive", 1, NULL, ol, 1));
     g_array_unref(g);
     g = tgroup(q, 1, DCD_EV_RELEASE);
     g_assert_cmphex(g_array_index(g, DcdEvent, 0).extent.dpa, ==, dpa);
@@ -252,6 +253,45 @@ static void test_more_than_four(void)
     tqemu_stop(q);
 }
 
+/*
+ * More extents than one Get DC Extent List reply holds (50 in a 2 KiB
+ * payload): the driver pages through them, in device order.  Groups
+ * stay at 8 records, the size of QEMU's DC event log.
+ */
+static void test_extent_list_pages(void)
+{
+    TQemu *q = start_classic(1);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) list = NULL;
+    unsigned n = 0;
+
+    for (unsigned grp = 0; grp < 8; grp++) {
+        uint64_t ol[16];
+        g_autoptr(GArray) g = NULL;
+        DcdExtent ext[8];
+
+        for (unsigned i = 0; i < 8; i++) {
+            ol[2 * i] = (grp * 8 + i) * 2 * MiB;
+            ol[2 * i + 1] = 2 * MiB;
+        }
+        tqmp_ok(q, "cxl-add-dynamic-capacity", tadd_args(0, NULL, ol, 8));
+        g = tgroup(q, 8, DCD_EV_ADD);
+        for (unsigned i = 0; i < 8; i++) {
+            ext[i] = g_array_index(g, DcdEvent, i).extent;
+        }
+        g_assert_true(dcd_add_response(&q->md->mbox, ext, 8, &err));
+        g_assert_no_error(err);
+        n += 8;
+    }
+    list = textents(q, NULL);
+    g_assert_cmpuint(list->len, ==, n);
+    for (unsigned i = 0; i < n; i++) {
+        g_assert_cmphex(g_array_index(list, DcdExtent, i).dpa, ==,
+                        i * 2 * MiB);
+    }
+    tqemu_stop(q);
+}
+
 /* Bad QMP input: a clear error, no event, no extent. */
 static void test_qmp_errors(void)
 {
@@ -353,6 +393,7 @@ int main(int argc, char **argv)
                     test_group_partial_accept);
     g_test_add_func("/upstream/reject", test_reject);
     g_test_add_func("/upstream/more-than-four", test_more_than_four);
+    g_test_add_func("/upstream/extent-list-pages", test_extent_list_pages);
     g_test_add_func("/upstream/qmp-errors", test_qmp_errors);
     g_test_add_func("/upstream/mailbox-errors", test_mailbox_errors);
     return g_test_run();
