@@ -532,6 +532,116 @@ static void test_shared_seq(void)
     tqemu_stop(q);
 }
 
+/*
+ * enable-shared-access: a second device (standing for a second host)
+ * gets its own extent, at its own DPA, on memory the first already
+ * uses; bytes written through one device's window range are read
+ * through the other's.
+ */
+static void test_shared_access(void)
+{
+    static const char *const extra[] = {
+        "-global", "cxl-type3.dc-regions-sharable=1",
+        "-device", "cxl-rp,port=1,bus=cxl.1,id=rp1,chassis=0,slot=3",
+        "-device", "cxl-type3,bus=rp1,id=cxl-dcd1,num-dc-regions=1,"
+                   "dc-regions-total-size=1G",
+        NULL
+    };
+    TQemuOpts o = { .dc_regions = 1, .dc_total_size = 1 * GiB,
+                    .extra = extra };
+    TQemu *q;
+    DcdMemdev *m1;
+    g_autofree char *file = NULL;
+    uint64_t ol0[] = { 0, 4 * MiB }, ol1[] = { 100 * MiB, 4 * MiB };
+    uint16_t seq[] = { 0 };
+    g_autoptr(GArray) e0 = NULL, g1 = NULL, l0 = NULL, l1 = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DcdAllocation) a0 = NULL, a1 = NULL;
+    g_autofree uint8_t *out = g_malloc(4 * MiB), *in = g_malloc(4 * MiB);
+    DcdMapping map0, map1;
+    uint64_t w, v = 0x5a5a0000beefull, back;
+    uint8_t tag[16];
+    char *desc;
+
+    if (!need_tagged() ||
+        !trequire(tfeatures()->shared, "enable-shared-access (patch 7)")) {
+        return;
+    }
+    q = tqemu_start(&o);
+    m1 = dcd_host_memdev(q->host, 1);
+    g_assert_nonnull(m1);
+    w = q->plat.windows[0].base;
+    dcd_tag_parse(TAG_A, tag);
+    file = tbackend(q, "tm0", TAG_A, 4 * MiB);
+
+    /* nobody uses the memory yet: nothing to share */
+    desc = tqmp_fail(q, "cxl-add-dynamic-capacity",
+        dcd_qmp_args("s:path", "/machine/peripheral/cxl-dcd1",
+                     "i:host-id", (gint64)0,
+                     "s:selection-policy", "enable-shared-access",
+                     "i:region", (gint64)0, "s:tag", TAG_A,
+                     "n:extents", dcd_qmp_extent_list_seq(ol1, seq, 1),
+                     NULL));
+    g_assert_nonnull(strstr(desc, "no accepted extent"));
+    g_free(desc);
+
+    e0 = add_accept(q, TAG_A, ol0, seq, 1);
+    tqmp_ok(q, "cxl-add-dynamic-capacity",
+        dcd_qmp_args("s:path", "/machine/peripheral/cxl-dcd1",
+                     "i:host-id", (gint64)0,
+                     "s:selection-policy", "enable-shared-access",
+                     "i:region", (gint64)0, "s:tag", TAG_A,
+                     "n:extents", dcd_qmp_extent_list_seq(ol1, seq, 1),
+                     NULL));
+    g1 = dcd_next_group(&m1->mbox, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(g1->len, ==, 1);
+    g_assert_cmpmem(g_array_index(g1, DcdEvent, 0).extent.tag, 16, tag, 16);
+    g_assert_cmphex(g_array_index(g1, DcdEvent, 0).extent.dpa, ==,
+                    100 * MiB);
+    g_assert_true(dcd_add_response(&m1->mbox,
+                                   &g_array_index(g1, DcdEvent, 0).extent, 1,
+                                   &err));
+    g_assert_no_error(err);
+
+    /* each device in its own part of the window */
+    g_assert_true(dcd_memdev_map(q->md, 0, w, 0, 1 * GiB, &map0, &err));
+    g_assert_true(dcd_memdev_map(m1, 0, w + 1 * GiB, 0, 1 * GiB, &map1,
+                                 &err));
+    g_assert_no_error(err);
+    l0 = textents(q, NULL);
+    l1 = dcd_get_extents(&m1->mbox, NULL, &err);
+    g_assert_no_error(err);
+    a0 = dcd_allocation_build(tag, (DcdExtent *)l0->data, l0->len, &map0, 1,
+                              &err);
+    a1 = dcd_allocation_build(tag, (DcdExtent *)l1->data, l1->len, &map1, 1,
+                              &err);
+    g_assert_no_error(err);
+
+    tpattern(out, 4 * MiB, 0x5a);
+    g_assert_true(dcd_allocation_write(a0, q->io, 0, out, 4 * MiB, &err));
+    g_assert_true(dcd_allocation_read(a1, q->io, 0, in, 4 * MiB, &err));
+    g_assert_no_error(err);
+    g_assert_cmpmem(in, 4 * MiB, out, 4 * MiB);
+    g_assert_true(dcd_allocation_write(a1, q->io, 1 * MiB, &v, 8, &err));
+    g_assert_true(dcd_allocation_read(a0, q->io, 1 * MiB, &back, 8, &err));
+    g_assert_no_error(err);
+    g_assert_cmphex(back, ==, v);
+    tfile_read(file, 1 * MiB, &back, 8);
+    g_assert_cmphex(back, ==, v);
+
+    /* the second device lets go; the first still holds the memory */
+    g_assert_true(dcd_release(&m1->mbox, &g_array_index(l1, DcdExtent, 0), 1,
+                              &err));
+    g_assert_no_error(err);
+    desc = tqmp_fail(q, "object-del", dcd_qmp_args("s:id", "tm0", NULL));
+    g_assert_nonnull(strstr(desc, "in use"));
+    g_free(desc);
+    g_assert_true(dcd_allocation_read(a0, q->io, 1 * MiB, &back, 8, &err));
+    g_assert_cmphex(back, ==, v);
+    tqemu_stop(q);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -543,5 +653,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tagged/release-by-tag", test_release_by_tag);
     g_test_add_func("/tagged/bad-input", test_bad_input);
     g_test_add_func("/tagged/shared-seq", test_shared_seq);
+    g_test_add_func("/tagged/shared-access", test_shared_access);
     return g_test_run();
 }
