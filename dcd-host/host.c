@@ -74,7 +74,8 @@ DcdHost *dcd_host_new(DcdHostIo *io, const DcdPlatform *plat, GError **errp)
     h->memdevs = g_ptr_array_new_with_free_func(memdev_free);
 
     dcd_pci_q35_enable_ecam(io, plat->ecam_base, plat->ecam_buses);
-    h->pci = dcd_pci_setup(io, plat->mmio_base, plat->mmio_end, errp);
+    h->pci = dcd_pci_setup(io, plat->root_buses, plat->n_root_buses,
+                           plat->mmio_base, plat->mmio_end, errp);
     if (!h->pci) {
         return NULL;
     }

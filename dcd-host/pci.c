@@ -275,8 +275,13 @@ static bool walk_bus(DcdPci *pci, uint8_t bus, uint8_t root, DcdPciDev *up,
     return !dcd_io_failed(io);
 }
 
-DcdPci *dcd_pci_setup(DcdHostIo *io, uint64_t mmio_base, uint64_t mmio_end,
-                      GError **errp)
+static int cmp_u8(const void *a, const void *b)
+{
+    return *(const uint8_t *)a - *(const uint8_t *)b;
+}
+
+DcdPci *dcd_pci_setup(DcdHostIo *io, const uint8_t *known, unsigned nknown,
+                      uint64_t mmio_base, uint64_t mmio_end, GError **errp)
 {
     g_autoptr(DcdPci) pci = g_new0(DcdPci, 1);
     uint8_t roots[256];
@@ -287,22 +292,28 @@ DcdPci *dcd_pci_setup(DcdHostIo *io, uint64_t mmio_base, uint64_t mmio_end,
     pci->mmio_next = mmio_base;
     pci->mmio_end = mmio_end;
 
-    /*
-     * Before any bridge has a bus number, only root buses answer: bus 0
-     * and the buses of expander host bridges (what firmware finds from
-     * ACPI _BBN, or by probing, as here).
-     */
-    roots[nroots++] = 0;
-    for (unsigned bus = 1; bus < 256 && !dcd_io_failed(io); bus++) {
-        for (unsigned dev = 0; dev < 32; dev++) {
-            if (present(io, DCD_BDF(bus, dev, 0))) {
-                roots[nroots++] = bus;
-                break;
+    if (nknown) {
+        memcpy(roots, known, MIN(nknown, 256u));
+        nroots = MIN(nknown, 256u);
+        qsort(roots, nroots, 1, cmp_u8);
+    } else {
+        /*
+         * Before any bridge has a bus number, only root buses answer:
+         * bus 0 and the buses of expander host bridges (what firmware
+         * learns from ACPI _BBN, or by probing, as here).
+         */
+        roots[nroots++] = 0;
+        for (unsigned bus = 1; bus < 256 && !dcd_io_failed(io); bus++) {
+            for (unsigned dev = 0; dev < 32; dev++) {
+                if (present(io, DCD_BDF(bus, dev, 0))) {
+                    roots[nroots++] = bus;
+                    break;
+                }
             }
         }
-    }
-    if (!dcd_io_check(io, errp)) {
-        return NULL;
+        if (!dcd_io_check(io, errp)) {
+            return NULL;
+        }
     }
 
     for (unsigned r = 0; r < nroots; r++) {

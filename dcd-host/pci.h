@@ -46,10 +46,12 @@ void dcd_pci_q35_enable_ecam(DcdHostIo *io, uint64_t base, unsigned buses);
 
 /*
  * Walk every root bus, number bridges, place BARs in [mmio_base,
- * mmio_end) and enable memory decode and bus mastering.
+ * mmio_end) and enable memory decode and bus mastering.  roots (n of
+ * them) are the root bus numbers if known; with n == 0 they are found
+ * by probing all 256 bus numbers.
  */
-DcdPci *dcd_pci_setup(DcdHostIo *io, uint64_t mmio_base, uint64_t mmio_end,
-                      GError **errp);
+DcdPci *dcd_pci_setup(DcdHostIo *io, const uint8_t *roots, unsigned n,
+                      uint64_t mmio_base, uint64_t mmio_end, GError **errp);
 void dcd_pci_free(DcdPci *pci);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DcdPci, dcd_pci_free)
 

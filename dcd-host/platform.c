@@ -86,7 +86,7 @@ static int cmp_u64(const void *a, const void *b)
 bool dcd_platform_from_qmp(DcdPlatform *p, DcdQmp *q, GError **errp)
 {
     g_autofree char *mtree = NULL;
-    g_autoptr(JsonNode) fmw = NULL;
+    g_autoptr(JsonNode) fmw = NULL, pci = NULL;
     uint64_t wbase[DCD_MAX_WINDOWS], wsize[DCD_MAX_WINDOWS];
     unsigned nwin;
     JsonArray *a;
@@ -96,6 +96,20 @@ bool dcd_platform_from_qmp(DcdPlatform *p, DcdQmp *q, GError **errp)
     p->ecam_buses = Q35_ECAM_BUSES;
     p->mmio_base = Q35_MMIO_BASE;
     p->mmio_end = Q35_MMIO_END;
+
+    /* query-pci lists root buses at the top, bridges' buses inside */
+    pci = dcd_qmp_execute(q, "query-pci", NULL, errp);
+    if (!pci) {
+        return false;
+    }
+    for (guint i = 0; i < json_array_get_length(json_node_get_array(pci)) &&
+                      p->n_root_buses < G_N_ELEMENTS(p->root_buses); i++) {
+        JsonObject *b = json_array_get_object_element(
+            json_node_get_array(pci), i);
+
+        p->root_buses[p->n_root_buses++] = json_object_get_int_member(b,
+                                                                      "bus");
+    }
 
     mtree = dcd_qmp_hmp(q, "info mtree", errp);
     if (!mtree) {

@@ -30,6 +30,8 @@ typedef struct DcdPlatform {
     unsigned ecam_buses;
     uint64_t mmio_base;             /* where BARs and windows may go */
     uint64_t mmio_end;
+    unsigned n_root_buses;          /* 0: find them by probing */
+    uint8_t root_buses[DCD_MAX_CHBS + 1];
     unsigned n_chbs;
     uint64_t chbs[DCD_MAX_CHBS];    /* component register block bases */
     unsigned n_windows;
@@ -38,7 +40,8 @@ typedef struct DcdPlatform {
 
 /*
  * Fill p for a q35 machine with cxl=on: windows from the machine's
- * cxl-fmw property and "info mtree", CHBS from "info mtree".
+ * cxl-fmw property and "info mtree", CHBS from "info mtree", root bus
+ * numbers (what ACPI _BBN would say) from query-pci.
  */
 bool dcd_platform_from_qmp(DcdPlatform *p, DcdQmp *q, GError **errp);
 void dcd_platform_clear(DcdPlatform *p);

@@ -211,8 +211,11 @@ TQemu *tqemu_start(const TQemuOpts *o)
     }
     g_assert_no_error(err);
 
-    if (!dcd_platform_from_qmp(&q->plat, q->qmp, &err) ||
-        !(q->host = dcd_host_new(q->io, &q->plat, &err))) {
+    if (dcd_platform_from_qmp(&q->plat, q->qmp, &err) &&
+        o->probe_root_buses) {
+        q->plat.n_root_buses = 0;
+    }
+    if (err || !(q->host = dcd_host_new(q->io, &q->plat, &err))) {
         show_stderr(q);
     }
     g_assert_no_error(err);

@@ -25,6 +25,7 @@ typedef struct TQemuOpts {
     uint64_t dc_memdev_size;    /* classic: a volatile-dc-memdev file */
     uint64_t dc_total_size;     /* tagged: dc-regions-total-size */
     const char *const *extra;   /* more QEMU arguments, NULL ended */
+    bool probe_root_buses;      /* ignore query-pci, probe like firmware */
 } TQemuOpts;
 
 typedef struct TQemu {

@@ -58,6 +58,27 @@ static void test_bringup(void)
     g_assert_cmpuint(dcd_hdm_count(q->io, q->host->hb_hdm[0]), >=, 1);
     dcd_hdm_read(q->io, q->md->hdm, 0, &d);
     g_assert_false(d.committed);
+    g_assert_cmpuint(q->plat.n_root_buses, ==, 2);
+    g_assert_cmpuint(q->md->pci->root_bus, ==, 23);
+    /* bus 24 behind the root port, BARs placed and decoding */
+    g_assert_cmpuint(DCD_BDF_BUS(q->md->pci->bdf), ==, 24);
+    g_assert_cmphex(q->md->pci->bar[0], !=, 0);
+    tqemu_stop(q);
+}
+
+/* Without root bus numbers from QEMU, probing finds the same machine. */
+static void test_bringup_probe(void)
+{
+    TQemuOpts o = {
+        .dc_memdev_size = 256 * MiB,
+        .probe_root_buses = true,
+    };
+    TQemu *q = tqemu_start(&o);
+
+    g_assert_cmpuint(q->plat.n_root_buses, ==, 0);
+    g_assert_cmpuint(q->md->pci->root_bus, ==, 23);
+    g_assert_cmpuint(DCD_BDF_BUS(q->md->pci->bdf), ==, 24);
+    g_assert_cmpuint(q->md->dc.n_regions, ==, 1);
     tqemu_stop(q);
 }
 
@@ -388,6 +409,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     tqemu_require_binary();
     g_test_add_func("/upstream/bringup", test_bringup);
+    g_test_add_func("/upstream/bringup-probe", test_bringup_probe);
     g_test_add_func("/upstream/round-trip", test_round_trip);
     g_test_add_func("/upstream/group-partial-accept",
                     test_group_partial_accept);
