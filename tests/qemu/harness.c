@@ -157,6 +157,9 @@ TQemu *tqemu_start(const TQemuOpts *o)
     ARG("unix:%s", qt_path);
     ARG("-qtest-log");
     ARG("/dev/null");
+    /* a test that aborts must not leave QEMU behind */
+    ARG("-run-with");
+    ARG("exit-with-parent=on");
     ARG("-qmp");
     ARG("unix:%s", qmp_path);
     ARG("-L");
