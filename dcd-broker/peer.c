@@ -134,6 +134,10 @@ DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
     addr = g_unix_socket_address_new(path);
     l->sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0,
                            errp);
+    if (l->sock) {
+        /* GSocket's default of 10 refuses a burst of VMs starting at once. */
+        g_socket_set_listen_backlog(l->sock, SOMAXCONN);
+    }
     if (!l->sock || !g_socket_bind(l->sock, addr, FALSE, errp) ||
         chmod(path, mode) < 0 ||
         (pol->has_gid && chown(path, -1, pol->gid) < 0) ||
