@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dcd/proto.h"
 #include "harness.h"
 
 #define MB (1ull << 20)
@@ -365,6 +366,50 @@ static void test_malformed_peer(void)
     tbroker_free(b);
 }
 
+/* 256 hosts connect in one burst, all before any says HELLO. */
+static void test_many_hosts(void)
+{
+    enum { N = 256 };
+    TBroker *b = tbroker_start(NULL, NULL);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct dcd_region r = { .len = 1ull << 30, .block_size = 2 * MB,
+                            .flags = DCD_REGION_SHARABLE };
+    int fds[N];
+    g_autoptr(JsonNode) st = NULL;
+
+    g_strlcpy(sa.sun_path, b->host_sock, sizeof(sa.sun_path));
+    /* Non-blocking, like a burst of VMs: a short backlog says EAGAIN. */
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        g_assert_cmpint(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)),
+                        ==, 0);
+    }
+    for (int i = 0; i < N; i++) {
+        fcntl(fds[i], F_SETFL, 0);
+    }
+    for (int i = 0; i < N; i++) {
+        g_autoptr(DcdMsg) m = dcd_msg_new_hello(1, i, "burst", &r, 1, 0);
+        g_autofree uint8_t *buf = NULL;
+        uint8_t reply[DCD_HDR_SIZE];
+        struct dcd_hdr h;
+        size_t len;
+
+        buf = dcd_msg_encode(m, &len);
+        g_assert_cmpint(write(fds[i], buf, len), ==, (ssize_t)len);
+        g_assert_cmpint(read(fds[i], reply, sizeof(reply)), ==, sizeof(reply));
+        g_assert_true(dcd_hdr_decode(reply, &h, NULL));
+        g_assert_cmpint(h.type, ==, DCD_MSG_HELLO);
+        g_assert_true(h.flags & DCD_HDR_REPLY);
+    }
+    st = tcall(b, "status", "{}");
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                               "hosts-connected"), ==, N);
+    for (int i = 0; i < N; i++) {
+        close(fds[i]);
+    }
+    tbroker_free(b);
+}
+
 /* Peers are checked with SO_PEERCRED; needs root to act as another uid. */
 static void test_wrong_uid(void)
 {
@@ -410,6 +455,7 @@ int main(int argc, char **argv)
     g_test_add_func("/broker/host/reclaim-on-disconnect",
                     test_reclaim_on_disconnect);
     g_test_add_func("/broker/host/duplicate-host-id", test_duplicate_host_id);
+    g_test_add_func("/broker/host/256-at-once", test_many_hosts);
     g_test_add_func("/broker/pool/sealed", test_sealed);
     g_test_add_func("/broker/restart/file-pool", test_restart_file_pool);
     g_test_add_func("/broker/restart/memfd-readopt",
