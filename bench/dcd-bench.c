@@ -245,7 +245,7 @@ static void die_with_parent(gpointer unused)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static Broker *broker_start(const char *exe)
+static Broker *broker_start(const char *exe, char **extra)
 {
     Broker *b = g_new0(Broker, 1);
     g_autoptr(GSubprocessLauncher) l =
@@ -259,6 +259,7 @@ static Broker *broker_start(const char *exe)
     g_autofree char *a_state = NULL;
     g_autofree char *a_pools = NULL;
     g_autofree char *line = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
 
     b->dir = g_dir_make_tmp("dcd-bench-XXXXXX", &err);
     if (!b->dir) {
@@ -278,8 +279,17 @@ static Broker *broker_start(const char *exe)
 
     g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
     g_subprocess_launcher_set_stderr_file_path(l, b->log);
-    b->proc = g_subprocess_launcher_spawn(l, &err, exe, a_host, a_ctl,
-                                          a_state, a_pools, NULL);
+    g_ptr_array_add(argv, (char *)exe);
+    g_ptr_array_add(argv, a_host);
+    g_ptr_array_add(argv, a_ctl);
+    g_ptr_array_add(argv, a_state);
+    g_ptr_array_add(argv, a_pools);
+    for (char **e = extra; e && *e; e++) {
+        g_ptr_array_add(argv, *e);
+    }
+    g_ptr_array_add(argv, NULL);
+    b->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata,
+                                           &err);
     if (!b->proc) {
         g_printerr("dcd-bench: starting %s: %s\n", exe, err->message);
         exit(1);
@@ -770,6 +780,7 @@ int main(int argc, char **argv)
     g_autofree char *hosts_list = g_strdup("1,8,64,256");
     g_autofree char *sock = NULL;
     g_autofree char *self = NULL;
+    g_auto(GStrv) broker_args = NULL;
     gboolean host_proc = FALSE;
     gint ops = 2000, batch = 256, first_id = 0, count = 0;
     gint rss_extents = 100000, rss_hosts = 10, rss_procs = 2;
@@ -777,6 +788,8 @@ int main(int argc, char **argv)
     GOptionEntry entries[] = {
         { "broker", 0, 0, G_OPTION_ARG_FILENAME, &broker_exe,
           "dcd-broker executable", "PATH" },
+        { "broker-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &broker_args,
+          "pass an option to the broker (repeatable), e.g. --no-state", "ARG" },
         { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
           "write JSON results here", "FILE" },
         { "hosts", 0, 0, G_OPTION_ARG_STRING, &hosts_list,
@@ -843,7 +856,7 @@ int main(int argc, char **argv)
     nphases = g_strv_length(nlist);
     lat = g_new0(LatResult, nphases);
 
-    b = broker_start(broker_exe);
+    b = broker_start(broker_exe, broker_args);
     hs = hosts_new(b->host_sock);
     proc_sample(b->pid, &idle);
 
