@@ -35,6 +35,7 @@
 #define BLOCK (2 * MIB)
 #define REGION_LEN (1ull << 40)     /* 1 TiB per host: sparse, never touched */
 #define WAIT_S 120
+#define CONNECT_WAIT_S 20
 
 /* ---- hosts: a thread with its own main context ------------------------- */
 
@@ -195,10 +196,11 @@ static guint64 hosts_get(Hosts *hs, guint64 *counter)
     return v;
 }
 
-/* Wait until *counter >= want; false after WAIT_S seconds. */
-static bool hosts_wait(Hosts *hs, guint64 *counter, guint64 want)
+/* Wait until *counter >= want; false after timeout_s seconds. */
+static bool hosts_wait(Hosts *hs, guint64 *counter, guint64 want,
+                       int timeout_s)
 {
-    gint64 end = g_get_monotonic_time() + WAIT_S * G_TIME_SPAN_SECOND;
+    gint64 end = g_get_monotonic_time() + timeout_s * G_TIME_SPAN_SECOND;
     bool ok = true;
 
     g_mutex_lock(&hs->lock);
@@ -210,20 +212,29 @@ static bool hosts_wait(Hosts *hs, guint64 *counter, guint64 want)
     return ok;
 }
 
-/* Start hosts first..first+count-1 and wait until all are connected. */
-static void hosts_add(Hosts *hs, unsigned first, unsigned count)
+/*
+ * Start hosts first..first+count-1, burst at a time (the broker's listen
+ * backlog is small: a larger burst of connects fails with EAGAIN), and
+ * wait until all are connected.
+ */
+static void hosts_add(Hosts *hs, unsigned first, unsigned count,
+                      unsigned burst)
 {
-    HostsAdd *a = g_new0(HostsAdd, 1);
-    guint64 want = hosts_get(hs, &hs->connected) + count;
+    for (unsigned off = 0; off < count; off += burst) {
+        HostsAdd *a = g_new0(HostsAdd, 1);
+        unsigned n = MIN(burst, count - off);
+        guint64 want = hosts_get(hs, &hs->connected) + n;
 
-    a->hs = hs;
-    a->first = first;
-    a->count = count;
-    g_main_context_invoke(hs->ctx, hosts_add_cb, a);
-    if (!hosts_wait(hs, &hs->connected, want)) {
-        g_printerr("dcd-bench: only %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                   " hosts connected\n", hosts_get(hs, &hs->connected), want);
-        exit(1);
+        a->hs = hs;
+        a->first = first + off;
+        a->count = n;
+        g_main_context_invoke(hs->ctx, hosts_add_cb, a);
+        if (!hosts_wait(hs, &hs->connected, want, CONNECT_WAIT_S)) {
+            g_printerr("dcd-bench: only %" G_GUINT64_FORMAT " of %"
+                       G_GUINT64_FORMAT " hosts connected\n",
+                       hosts_get(hs, &hs->connected), want);
+            exit(1);
+        }
     }
 }
 
@@ -534,7 +545,7 @@ static void run_latency(Broker *b, Hosts *hs, unsigned nhosts, unsigned ops,
             extent_release(b, (done + i) % nhosts, tags->pdata[i]);
         }
         released += n;
-        if (!hosts_wait(hs, &hs->released, released)) {
+        if (!hosts_wait(hs, &hs->released, released, WAIT_S)) {
             g_printerr("dcd-bench: hosts did not release in time\n");
             exit(1);
         }
@@ -678,12 +689,13 @@ static unsigned run_rss(Broker *b, const char *self, unsigned first_id,
 
 /* ---- --host-proc ------------------------------------------------------- */
 
-static int host_proc_main(const char *sock, unsigned first, unsigned count)
+static int host_proc_main(const char *sock, unsigned first, unsigned count,
+                          unsigned burst)
 {
     Hosts *hs = hosts_new(sock);
     char buf[64];
 
-    hosts_add(hs, first, count);
+    hosts_add(hs, first, count, burst);
     printf("ready\n");
     fflush(stdout);
     /* Hosts run on their thread until the bench closes our stdin. */
@@ -782,7 +794,7 @@ int main(int argc, char **argv)
     g_autofree char *self = NULL;
     g_auto(GStrv) broker_args = NULL;
     gboolean host_proc = FALSE;
-    gint ops = 2000, batch = 256, first_id = 0, count = 0;
+    gint ops = 2000, batch = 256, first_id = 0, count = 0, burst = 8;
     gint rss_extents = 100000, rss_hosts = 10, rss_procs = 2;
     gint rss_per_pool = 1000;
     GOptionEntry entries[] = {
@@ -798,6 +810,9 @@ int main(int argc, char **argv)
           "extent-adds per latency phase (default 2000)", "N" },
         { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
           "pools set up and torn down together, untimed (default 256)", "N" },
+        { "connect-burst", 0, 0, G_OPTION_ARG_INT, &burst,
+          "hosts connecting at once (default 8; the broker's listen"
+          " backlog is 10)", "N" },
         { "rss-extents", 0, 0, G_OPTION_ARG_INT, &rss_extents,
           "live extents for the last RSS point (default 100000; 0 skips)",
           "N" },
@@ -830,7 +845,7 @@ int main(int argc, char **argv)
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format_iso8601(now);
     double load[3] = { 0 };
-    ProcSample idle;
+    ProcSample idle, rss_idle = { 0 };
     Broker *b;
     Hosts *hs;
 
@@ -841,9 +856,10 @@ int main(int argc, char **argv)
     }
     raise_nofile();
     if (host_proc) {
-        return host_proc_main(sock, first_id, count);
+        burst = MAX(burst, 1);
+        return host_proc_main(sock, first_id, count, burst);
     }
-    if (!broker_exe || ops < 1 || batch < 1 || rss_hosts < 1 ||
+    if (!broker_exe || ops < 1 || batch < 1 || burst < 1 || rss_hosts < 1 ||
         rss_procs < 1 || rss_per_pool < 1 || rss_per_pool > 1024) {
         g_printerr("dcd-bench: --broker is required; counts must be"
                    " positive (--rss-per-pool at most 1024)\n");
@@ -869,16 +885,17 @@ int main(int argc, char **argv)
         }
         /* Hosts 0..n-1; those of earlier phases stay connected. */
         if (n > connected) {
-            hosts_add(hs, connected, n - connected);
+            hosts_add(hs, connected, n - connected, burst);
             connected = n;
         }
         max_hosts = MAX(max_hosts, connected);
         run_latency(b, hs, n, ops, batch, &lat[i]);
     }
-    if (rss_extents > 0) {
-        /* Room for the RSS hosts' ids after the latency hosts. */
-        unsigned first = MAX(connected, 1000);
+    hosts_free(hs);
+    broker_stop(b);
+    b = NULL;
 
+    if (rss_extents > 0) {
         marks[1] = MIN(10000u, (unsigned)rss_extents);
         marks[2] = rss_extents;
         nmarks = marks[1] == marks[2] ? 2 : 3;
@@ -887,11 +904,13 @@ int main(int argc, char **argv)
                        " --rss-per-pool\n");
             return 2;
         }
-        /* Latency hosts hold nothing now; keep them connected anyway. */
-        rss_got = run_rss(b, self, first, rss_hosts, rss_procs, rss_per_pool,
+        /* A fresh broker, so the points show what extents cost. */
+        b = broker_start(broker_exe, broker_args);
+        proc_sample(b->pid, &rss_idle);
+        rss_got = run_rss(b, self, 0, rss_hosts, rss_procs, rss_per_pool,
                           marks, nmarks, pts);
+        broker_stop(b);
     }
-    hosts_free(hs);
 
     /* ---- table ---- */
     printf("dcd-broker benchmark  %s  nproc %d  %s\n", stamp,
@@ -920,6 +939,8 @@ int main(int argc, char **argv)
         printf("\nbroker memory with live accepted extents (%d hosts in %d "
                "processes, pools of %d x 2 MiB, prescriptive)\n", rss_hosts,
                rss_procs, rss_per_pool);
+        printf("  a fresh broker; with its hosts connected but no pools, VmRSS"
+               " %.1f MiB\n", mib(pts[0].s.rss_kib));
         printf("%9s %9s %9s %9s %11s\n", "extents", "rss-MiB", "hwm-MiB",
                "time-s", "broker-cpu-s");
         for (unsigned i = 0; i < nmarks; i++) {
@@ -1027,6 +1048,14 @@ int main(int argc, char **argv)
         member_int(jb, "host-processes", rss_procs);
         member_int(jb, "extents-per-pool", rss_per_pool);
         member_int(jb, "extents-accepted", rss_got);
+        member_str(jb, "method", "a fresh broker; pools of extents-per-pool"
+                   " x 2 MiB memfd, extent-add prescriptive with wait=true,"
+                   " round-robin over the hosts; time-s counts pool-create"
+                   " and add from the 0 point");
+        json_builder_set_member_name(jb, "broker-fresh");
+        json_builder_begin_object(jb);
+        add_sample(jb, &rss_idle);
+        json_builder_end_object(jb);
         json_builder_set_member_name(jb, "points");
         json_builder_begin_array(jb);
         for (unsigned i = 0; i < nmarks; i++) {
@@ -1051,6 +1080,7 @@ int main(int argc, char **argv)
             }
         }
         member_int(jb, "max-hosts-connected", max_hosts);
+        member_int(jb, "connect-burst", burst);
         if (nmarks) {
             member_int(jb, "rss-kib-at-last-point",
                        pts[nmarks - 1].s.rss_kib);
@@ -1066,11 +1096,9 @@ int main(int argc, char **argv)
         json_generator_set_pretty(gen, TRUE);
         if (!json_generator_to_file(gen, output, &err)) {
             g_printerr("dcd-bench: %s: %s\n", output, err->message);
-            broker_stop(b);
             return 1;
         }
         printf("\nresults: %s\n", output);
     }
-    broker_stop(b);
     return 0;
 }
