@@ -256,7 +256,8 @@ static void die_with_parent(gpointer unused)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static Broker *broker_start(const char *exe, char **extra)
+/* dir NULL: a fresh temporary dir; else restart on dir's state. */
+static Broker *broker_start(const char *exe, char **extra, const char *dir)
 {
     Broker *b = g_new0(Broker, 1);
     g_autoptr(GSubprocessLauncher) l =
@@ -272,7 +273,7 @@ static Broker *broker_start(const char *exe, char **extra)
     g_autofree char *line = NULL;
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
 
-    b->dir = g_dir_make_tmp("dcd-bench-XXXXXX", &err);
+    b->dir = dir ? g_strdup(dir) : g_dir_make_tmp("dcd-bench-XXXXXX", &err);
     if (!b->dir) {
         g_printerr("dcd-bench: %s\n", err->message);
         exit(1);
@@ -321,7 +322,8 @@ static Broker *broker_start(const char *exe, char **extra)
     return b;
 }
 
-static void broker_stop(Broker *b)
+/* Stop the broker; keep_dir leaves its dir for a restart. */
+static void broker_stop(Broker *b, bool keep_dir)
 {
     g_autofree char *cmd = NULL;
 
@@ -330,7 +332,7 @@ static void broker_stop(Broker *b)
     g_subprocess_wait(b->proc, NULL, NULL);
     g_object_unref(b->proc);
     cmd = g_strdup_printf("rm -rf '%s'", b->dir);
-    if (system(cmd) != 0) {
+    if (!keep_dir && system(cmd) != 0) {
         g_printerr("dcd-bench: could not remove %s\n", b->dir);
     }
     g_free(b->dir);
@@ -845,7 +847,9 @@ int main(int argc, char **argv)
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format_iso8601(now);
     double load[3] = { 0 };
-    ProcSample idle, rss_idle = { 0 };
+    ProcSample idle, rss_idle = { 0 }, restart = { 0 };
+    g_autofree char *dir = NULL;
+    double restart_s = 0, t;
     Broker *b;
     Hosts *hs;
 
@@ -872,7 +876,7 @@ int main(int argc, char **argv)
     nphases = g_strv_length(nlist);
     lat = g_new0(LatResult, nphases);
 
-    b = broker_start(broker_exe, broker_args);
+    b = broker_start(broker_exe, broker_args, NULL);
     hs = hosts_new(b->host_sock);
     proc_sample(b->pid, &idle);
 
@@ -892,7 +896,7 @@ int main(int argc, char **argv)
         run_latency(b, hs, n, ops, batch, &lat[i]);
     }
     hosts_free(hs);
-    broker_stop(b);
+    broker_stop(b, false);
     b = NULL;
 
     if (rss_extents > 0) {
@@ -905,11 +909,18 @@ int main(int argc, char **argv)
             return 2;
         }
         /* A fresh broker, so the points show what extents cost. */
-        b = broker_start(broker_exe, broker_args);
+        b = broker_start(broker_exe, broker_args, NULL);
         proc_sample(b->pid, &rss_idle);
         rss_got = run_rss(b, self, 0, rss_hosts, rss_procs, rss_per_pool,
                           marks, nmarks, pts);
-        broker_stop(b);
+        /* Restart on that state: loading replays and compacts it. */
+        dir = g_strdup(b->dir);
+        broker_stop(b, true);
+        t = now_us();
+        b = broker_start(broker_exe, broker_args, dir);
+        restart_s = (now_us() - t) / 1e6;
+        proc_sample(b->pid, &restart);
+        broker_stop(b, false);
     }
 
     /* ---- table ---- */
@@ -948,6 +959,12 @@ int main(int argc, char **argv)
                    mib(pts[i].s.rss_kib), mib(pts[i].s.hwm_kib),
                    pts[i].time_s, pts[i].cpu_s);
         }
+    }
+
+    if (nmarks) {
+        printf("  restart on that state dir: ready in %.2f s, VmRSS %.1f MiB,"
+               " VmHWM %.1f MiB\n", restart_s, mib(restart.rss_kib),
+               mib(restart.hwm_kib));
     }
 
     /* ---- goals ---- */
@@ -1055,6 +1072,11 @@ int main(int argc, char **argv)
         json_builder_set_member_name(jb, "broker-fresh");
         json_builder_begin_object(jb);
         add_sample(jb, &rss_idle);
+        json_builder_end_object(jb);
+        json_builder_set_member_name(jb, "restart");
+        json_builder_begin_object(jb);
+        member_double(jb, "ready-s", restart_s);
+        add_sample(jb, &restart);
         json_builder_end_object(jb);
         json_builder_set_member_name(jb, "points");
         json_builder_begin_array(jb);
