@@ -798,7 +798,7 @@ int main(int argc, char **argv)
     gboolean host_proc = FALSE;
     gint ops = 2000, batch = 256, first_id = 0, count = 0, burst = 8;
     gint rss_extents = 100000, rss_hosts = 10, rss_procs = 2;
-    gint rss_per_pool = 1000;
+    gint rss_per_pool = 1000, pause_s = 0;
     GOptionEntry entries[] = {
         { "broker", 0, 0, G_OPTION_ARG_FILENAME, &broker_exe,
           "dcd-broker executable", "PATH" },
@@ -824,6 +824,8 @@ int main(int argc, char **argv)
           "host processes for them (default 2)", "N" },
         { "rss-per-pool", 0, 0, G_OPTION_ARG_INT, &rss_per_pool,
           "2 MiB extents per pool (default 1000)", "N" },
+        { "restart-pause", 0, 0, G_OPTION_ARG_INT, &pause_s,
+          "keep the restarted broker this long, to inspect it", "S" },
         { "host-proc", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &host_proc,
           NULL, NULL },
         { "socket", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &sock,
@@ -920,6 +922,11 @@ int main(int argc, char **argv)
         b = broker_start(broker_exe, broker_args, dir);
         restart_s = (now_us() - t) / 1e6;
         proc_sample(b->pid, &restart);
+        if (pause_s > 0) {
+            g_printerr("dcd-bench: restarted broker is pid %d; pausing %d s\n",
+                       b->pid, pause_s);
+            g_usleep(pause_s * G_USEC_PER_SEC);
+        }
         broker_stop(b, false);
     }
 
@@ -990,6 +997,8 @@ int main(int argc, char **argv)
             printf("  RSS < 64 MiB at 100k extents: %s (%.1f MiB)\n",
                    rss_ok ? "met" : "MISSED",
                    mib(pts[nmarks - 1].s.rss_kib));
+            printf("    after a restart on that state: %.1f MiB (peak %.1f)\n",
+                   mib(restart.rss_kib), mib(restart.hwm_kib));
         } else {
             printf("  RSS < 64 MiB at 100k extents: not run\n");
         }
