@@ -250,6 +250,22 @@ typedef struct Broker {
     DcdCtlClient *ctl;
 } Broker;
 
+/* The live broker's dir, removed on exit() from a failure too. */
+static char *live_dir;
+
+static void remove_live_dir(void)
+{
+    g_autofree char *cmd = NULL;
+
+    if (live_dir) {
+        cmd = g_strdup_printf("rm -rf '%s'", live_dir);
+        if (system(cmd) != 0) {
+            g_printerr("dcd-bench: could not remove %s\n", live_dir);
+        }
+        g_clear_pointer(&live_dir, g_free);
+    }
+}
+
 /* Children die with the bench, so a failure cannot leave them behind. */
 static void die_with_parent(gpointer unused)
 {
@@ -278,6 +294,8 @@ static Broker *broker_start(const char *exe, char **extra, const char *dir)
         g_printerr("dcd-bench: %s\n", err->message);
         exit(1);
     }
+    g_free(live_dir);
+    live_dir = g_strdup(b->dir);
     b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
     b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
     b->log = g_build_filename(b->dir, "broker.log", NULL);
@@ -325,15 +343,13 @@ static Broker *broker_start(const char *exe, char **extra, const char *dir)
 /* Stop the broker; keep_dir leaves its dir for a restart. */
 static void broker_stop(Broker *b, bool keep_dir)
 {
-    g_autofree char *cmd = NULL;
 
     dcd_ctl_client_free(b->ctl);
     g_subprocess_send_signal(b->proc, SIGTERM);
     g_subprocess_wait(b->proc, NULL, NULL);
     g_object_unref(b->proc);
-    cmd = g_strdup_printf("rm -rf '%s'", b->dir);
-    if (!keep_dir && system(cmd) != 0) {
-        g_printerr("dcd-bench: could not remove %s\n", b->dir);
+    if (!keep_dir) {
+        remove_live_dir();
     }
     g_free(b->dir);
     g_free(b->host_sock);
@@ -861,6 +877,7 @@ int main(int argc, char **argv)
         return 2;
     }
     raise_nofile();
+    atexit(remove_live_dir);
     if (host_proc) {
         burst = MAX(burst, 1);
         return host_proc_main(sock, first_id, count, burst);
