@@ -343,7 +343,6 @@ static Broker *broker_start(const char *exe, char **extra, const char *dir)
 /* Stop the broker; keep_dir leaves its dir for a restart. */
 static void broker_stop(Broker *b, bool keep_dir)
 {
-
     dcd_ctl_client_free(b->ctl);
     g_subprocess_send_signal(b->proc, SIGTERM);
     g_subprocess_wait(b->proc, NULL, NULL);
