@@ -1,0 +1,1151 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dcd-bench.c - benchmark of a real dcd-broker process.
+ *
+ * Owns: starting a broker on a fresh temporary state dir, running many
+ * hosts (hostcore, accept all) on a thread of their own with their own
+ * GMainContext while the main thread makes blocking control calls, and
+ * the measurements:
+ *   - add-then-accept latency (extent-add with "wait") for N hosts
+ *     connected at once, with the broker's CPU time and RSS per phase;
+ *   - broker RSS at 0, 10k and 100k live accepted extents.
+ * Results go to stdout as a table and to a JSON file.  This is a
+ * benchmark: nothing here passes or fails on speed.
+ *
+ * With --host-proc it is only a host process: the RSS phase puts its
+ * hosts in a few of these, because each accepted extent is one mapping
+ * and one process may hold only vm.max_map_count of them.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "ctlclient.h"
+#include "hostcore.h"
+
+#define MIB (1024ull * 1024)
+#define BLOCK (2 * MIB)
+#define REGION_LEN (1ull << 40)     /* 1 TiB per host: sparse, never touched */
+#define WAIT_S 120
+#define CONNECT_WAIT_S 20
+
+/* ---- hosts: a thread with its own main context ------------------------- */
+
+typedef struct Hosts {
+    char *sock;
+    GMainContext *ctx;
+    GMainLoop *loop;
+    GThread *thread;
+    GPtrArray *cores;           /* host thread only */
+    GMutex lock;
+    GCond cond;
+    /* under lock */
+    guint64 connected;
+    guint64 disconnects;
+    guint64 accepted;
+    guint64 released;
+} Hosts;
+
+typedef struct HostsAdd {
+    Hosts *hs;
+    unsigned first;
+    unsigned count;
+} HostsAdd;
+
+static void hosts_bump(Hosts *hs, guint64 *counter, gint64 delta)
+{
+    g_mutex_lock(&hs->lock);
+    *counter += delta;
+    g_cond_broadcast(&hs->cond);
+    g_mutex_unlock(&hs->lock);
+}
+
+static void ev_connected(DcdHostCore *h, bool reconnected, gpointer opaque)
+{
+    Hosts *hs = opaque;
+
+    hosts_bump(hs, &hs->connected, 1);
+}
+
+static void ev_disconnected(DcdHostCore *h, const GError *why,
+                            gpointer opaque)
+{
+    Hosts *hs = opaque;
+
+    g_printerr("dcd-bench: host %u disconnected: %s\n", dcd_hostcore_id(h),
+               why ? why->message : "closed");
+    hosts_bump(hs, &hs->disconnects, 1);
+}
+
+static void ev_accepted(DcdHostCore *h, const DcdHostCoreExtent *x,
+                        gpointer opaque)
+{
+    Hosts *hs = opaque;
+
+    hosts_bump(hs, &hs->accepted, 1);
+}
+
+static void ev_released(DcdHostCore *h, const DcdHostCoreExtent *x,
+                        bool forced, gpointer opaque)
+{
+    Hosts *hs = opaque;
+
+    hosts_bump(hs, &hs->released, 1);
+}
+
+static const DcdHostCoreEvents host_events = {
+    .connected = ev_connected,
+    .disconnected = ev_disconnected,
+    .accepted = ev_accepted,
+    .released = ev_released,
+};
+
+/* Runs on the host thread. */
+static gboolean hosts_add_cb(gpointer opaque)
+{
+    HostsAdd *a = opaque;
+    Hosts *hs = a->hs;
+    static const struct dcd_region region = {
+        .base = 0, .len = REGION_LEN, .block_size = BLOCK,
+        .flags = DCD_REGION_SHARABLE,
+    };
+
+    for (unsigned i = 0; i < a->count; i++) {
+        g_autofree char *name = g_strdup_printf("bench%u", a->first + i);
+        DcdHostCoreConfig cfg = {
+            .socket_path = hs->sock,
+            .host_id = a->first + i,
+            .name = name,
+            .regions = &region,
+            .nregions = 1,
+            .policy = DCD_HOST_ACCEPT_ALL,
+            .ctx = hs->ctx,
+        };
+        DcdHostCore *h = dcd_hostcore_new(&cfg, &host_events, hs);
+
+        g_ptr_array_add(hs->cores, h);
+        dcd_hostcore_start(h);
+    }
+    g_free(a);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean hosts_stop_cb(gpointer opaque)
+{
+    Hosts *hs = opaque;
+
+    g_ptr_array_set_size(hs->cores, 0);
+    g_main_loop_quit(hs->loop);
+    return G_SOURCE_REMOVE;
+}
+
+static gpointer hosts_thread(gpointer opaque)
+{
+    Hosts *hs = opaque;
+
+    g_main_context_push_thread_default(hs->ctx);
+    g_main_loop_run(hs->loop);
+    g_main_context_pop_thread_default(hs->ctx);
+    return NULL;
+}
+
+static Hosts *hosts_new(const char *sock)
+{
+    Hosts *hs = g_new0(Hosts, 1);
+
+    hs->sock = g_strdup(sock);
+    hs->ctx = g_main_context_new();
+    hs->loop = g_main_loop_new(hs->ctx, FALSE);
+    hs->cores = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)dcd_hostcore_free);
+    g_mutex_init(&hs->lock);
+    g_cond_init(&hs->cond);
+    hs->thread = g_thread_new("hosts", hosts_thread, hs);
+    return hs;
+}
+
+static void hosts_free(Hosts *hs)
+{
+    g_main_context_invoke(hs->ctx, hosts_stop_cb, hs);
+    g_thread_join(hs->thread);
+    g_ptr_array_unref(hs->cores);
+    g_main_loop_unref(hs->loop);
+    g_main_context_unref(hs->ctx);
+    g_mutex_clear(&hs->lock);
+    g_cond_clear(&hs->cond);
+    g_free(hs->sock);
+    g_free(hs);
+}
+
+/* Read one of the counters. */
+static guint64 hosts_get(Hosts *hs, guint64 *counter)
+{
+    guint64 v;
+
+    g_mutex_lock(&hs->lock);
+    v = *counter;
+    g_mutex_unlock(&hs->lock);
+    return v;
+}
+
+/* Wait until *counter >= want; false after timeout_s seconds. */
+static bool hosts_wait(Hosts *hs, guint64 *counter, guint64 want,
+                       int timeout_s)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_TIME_SPAN_SECOND;
+    bool ok = true;
+
+    g_mutex_lock(&hs->lock);
+    while (*counter < want && ok) {
+        ok = g_cond_wait_until(&hs->cond, &hs->lock, end);
+    }
+    ok = *counter >= want;
+    g_mutex_unlock(&hs->lock);
+    return ok;
+}
+
+/*
+ * Start hosts first..first+count-1, burst at a time (the broker's listen
+ * backlog is small: a larger burst of connects fails with EAGAIN), and
+ * wait until all are connected.
+ */
+static void hosts_add(Hosts *hs, unsigned first, unsigned count,
+                      unsigned burst)
+{
+    for (unsigned off = 0; off < count; off += burst) {
+        HostsAdd *a = g_new0(HostsAdd, 1);
+        unsigned n = MIN(burst, count - off);
+        guint64 want = hosts_get(hs, &hs->connected) + n;
+
+        a->hs = hs;
+        a->first = first + off;
+        a->count = n;
+        g_main_context_invoke(hs->ctx, hosts_add_cb, a);
+        if (!hosts_wait(hs, &hs->connected, want, CONNECT_WAIT_S)) {
+            g_printerr("dcd-bench: only %" G_GUINT64_FORMAT " of %"
+                       G_GUINT64_FORMAT " hosts connected\n",
+                       hosts_get(hs, &hs->connected), want);
+            exit(1);
+        }
+    }
+}
+
+/* ---- the broker process ------------------------------------------------ */
+
+typedef struct Broker {
+    GSubprocess *proc;
+    char *dir;
+    char *host_sock;
+    char *ctl_sock;
+    char *log;
+    pid_t pid;
+    DcdCtlClient *ctl;
+} Broker;
+
+/* The live broker's dir, removed on exit() from a failure too. */
+static char *live_dir;
+
+static void remove_live_dir(void)
+{
+    g_autofree char *cmd = NULL;
+
+    if (live_dir) {
+        cmd = g_strdup_printf("rm -rf '%s'", live_dir);
+        if (system(cmd) != 0) {
+            g_printerr("dcd-bench: could not remove %s\n", live_dir);
+        }
+        g_clear_pointer(&live_dir, g_free);
+    }
+}
+
+/* Children die with the bench, so a failure cannot leave them behind. */
+static void die_with_parent(gpointer unused)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* dir NULL: a fresh temporary dir; else restart on dir's state. */
+static Broker *broker_start(const char *exe, char **extra, const char *dir)
+{
+    Broker *b = g_new0(Broker, 1);
+    g_autoptr(GSubprocessLauncher) l =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_autoptr(GDataInputStream) out = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *state = NULL;
+    g_autofree char *pools = NULL;
+    g_autofree char *a_host = NULL;
+    g_autofree char *a_ctl = NULL;
+    g_autofree char *a_state = NULL;
+    g_autofree char *a_pools = NULL;
+    g_autofree char *line = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+    b->dir = dir ? g_strdup(dir) : g_dir_make_tmp("dcd-bench-XXXXXX", &err);
+    if (!b->dir) {
+        g_printerr("dcd-bench: %s\n", err->message);
+        exit(1);
+    }
+    g_free(live_dir);
+    live_dir = g_strdup(b->dir);
+    b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
+    b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
+    b->log = g_build_filename(b->dir, "broker.log", NULL);
+    state = g_build_filename(b->dir, "state", NULL);
+    pools = g_build_filename(b->dir, "pools", NULL);
+    g_mkdir_with_parents(pools, 0700);
+    a_host = g_strdup_printf("--host-socket=%s", b->host_sock);
+    a_ctl = g_strdup_printf("--control-socket=%s", b->ctl_sock);
+    a_state = g_strdup_printf("--state-dir=%s", state);
+    a_pools = g_strdup_printf("--pool-dir=%s", pools);
+
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    g_subprocess_launcher_set_stderr_file_path(l, b->log);
+    g_ptr_array_add(argv, (char *)exe);
+    g_ptr_array_add(argv, a_host);
+    g_ptr_array_add(argv, a_ctl);
+    g_ptr_array_add(argv, a_state);
+    g_ptr_array_add(argv, a_pools);
+    for (char **e = extra; e && *e; e++) {
+        g_ptr_array_add(argv, *e);
+    }
+    g_ptr_array_add(argv, NULL);
+    b->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata,
+                                           &err);
+    if (!b->proc) {
+        g_printerr("dcd-bench: starting %s: %s\n", exe, err->message);
+        exit(1);
+    }
+    b->pid = atoi(g_subprocess_get_identifier(b->proc));
+    /* The broker prints one line when both sockets listen. */
+    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
+    line = g_data_input_stream_read_line(out, NULL, NULL, &err);
+    if (!line || !g_str_has_prefix(line, "dcd-broker: ready")) {
+        g_printerr("dcd-bench: the broker did not start; see %s\n", b->log);
+        exit(1);
+    }
+    b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
+    if (!b->ctl) {
+        g_printerr("dcd-bench: control socket: %s\n", err->message);
+        exit(1);
+    }
+    return b;
+}
+
+/* Stop the broker; keep_dir leaves its dir for a restart. */
+static void broker_stop(Broker *b, bool keep_dir)
+{
+    dcd_ctl_client_free(b->ctl);
+    g_subprocess_send_signal(b->proc, SIGTERM);
+    g_subprocess_wait(b->proc, NULL, NULL);
+    g_object_unref(b->proc);
+    if (!keep_dir) {
+        remove_live_dir();
+    }
+    g_free(b->dir);
+    g_free(b->host_sock);
+    g_free(b->ctl_sock);
+    g_free(b->log);
+    g_free(b);
+}
+
+/* A control call that must succeed; takes args. */
+static JsonNode *call(Broker *b, const char *cmd, JsonObject *args)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *n = dcd_ctl_client_call(b->ctl, cmd, args, &err);
+
+    if (args) {
+        json_object_unref(args);
+    }
+    if (!n) {
+        g_printerr("dcd-bench: %s: %s: %s\n", cmd, dcd_err_name(err->code),
+                   err->message);
+        exit(1);
+    }
+    return n;
+}
+
+static JsonObject *args_tag(const char *tag)
+{
+    JsonObject *a = json_object_new();
+
+    json_object_set_string_member(a, "tag", tag);
+    return a;
+}
+
+static char *pool_create(Broker *b, uint64_t size)
+{
+    JsonObject *a = json_object_new();
+    g_autoptr(JsonNode) n = NULL;
+
+    json_object_set_int_member(a, "size", size);
+    n = call(b, "pool-create", a);
+    return g_strdup(json_object_get_string_member(json_node_get_object(n),
+                                                  "tag"));
+}
+
+/* pool-destroy, retried while the host's RELEASED is still on its way. */
+static void pool_destroy(Broker *b, const char *tag)
+{
+    for (int i = 0;; i++) {
+        JsonObject *a = args_tag(tag);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) n = dcd_ctl_client_call(b->ctl, "pool-destroy", a,
+                                                    &err);
+
+        json_object_unref(a);
+        if (n) {
+            return;
+        }
+        if (err->domain != DCD_ERROR || err->code != DCD_ERR_BUSY ||
+            i > 100000) {
+            g_printerr("dcd-bench: pool-destroy: %s\n", err->message);
+            exit(1);
+        }
+        g_usleep(100);
+    }
+}
+
+static void extent_release(Broker *b, unsigned host, const char *tag)
+{
+    JsonObject *a = args_tag(tag);
+
+    json_object_set_int_member(a, "host-id", host);
+    json_node_unref(call(b, "extent-release", a));
+}
+
+/* Extents of an extent-add reply that ended accepted. */
+static unsigned count_accepted(JsonNode *n)
+{
+    JsonArray *ext = json_object_get_array_member(json_node_get_object(n),
+                                                  "extents");
+    unsigned ok = 0;
+
+    for (guint i = 0; i < json_array_get_length(ext); i++) {
+        JsonObject *e = json_array_get_object_element(ext, i);
+
+        ok += g_str_equal(json_object_get_string_member(e, "state"),
+                          "accepted");
+    }
+    return ok;
+}
+
+/* ---- process figures --------------------------------------------------- */
+
+typedef struct ProcSample {
+    double cpu_s;               /* utime + stime */
+    guint64 rss_kib;            /* VmRSS */
+    guint64 hwm_kib;            /* VmHWM */
+} ProcSample;
+
+static void proc_sample(pid_t pid, ProcSample *s)
+{
+    g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *stat = NULL;
+    g_autofree char *status = NULL;
+    g_auto(GStrv) f = NULL;
+    g_auto(GStrv) lines = NULL;
+    const char *rp;
+
+    memset(s, 0, sizeof(*s));
+    if (!g_file_get_contents(stat_path, &stat, NULL, NULL) ||
+        !g_file_get_contents(status_path, &status, NULL, NULL)) {
+        return;
+    }
+    /* Fields after the command's closing parenthesis start at field 3. */
+    rp = strrchr(stat, ')');
+    if (rp) {
+        f = g_strsplit(rp + 2, " ", 0);
+        if (g_strv_length(f) > 12) {
+            s->cpu_s = (double)(g_ascii_strtoull(f[11], NULL, 10) +
+                                g_ascii_strtoull(f[12], NULL, 10)) /
+                       sysconf(_SC_CLK_TCK);
+        }
+    }
+    lines = g_strsplit(status, "\n", 0);
+    for (char **l = lines; *l; l++) {
+        if (g_str_has_prefix(*l, "VmRSS:")) {
+            s->rss_kib = g_ascii_strtoull(*l + 6, NULL, 10);
+        } else if (g_str_has_prefix(*l, "VmHWM:")) {
+            s->hwm_kib = g_ascii_strtoull(*l + 6, NULL, 10);
+        }
+    }
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v. */
+static double percentile(const double *v, unsigned n, double p)
+{
+    unsigned rank = (unsigned)(p * n + 0.999999);
+
+    return v[MIN(MAX(rank, 1), n) - 1];
+}
+
+/* ---- latency phase ----------------------------------------------------- */
+
+typedef struct LatResult {
+    unsigned hosts;
+    unsigned ops;
+    unsigned failed;            /* replies with an extent not accepted */
+    double wall_s;              /* timed part only */
+    double p50_us, p99_us, max_us, mean_us;
+    double cpu_timed_s;         /* broker, timed part */
+    double cpu_phase_s;         /* broker, whole phase with setup/teardown */
+    ProcSample end;
+} LatResult;
+
+static void run_latency(Broker *b, Hosts *hs, unsigned nhosts, unsigned ops,
+                        unsigned batch, LatResult *r)
+{
+    g_autofree double *lat = g_new0(double, ops);
+    g_autoptr(GPtrArray) tags = g_ptr_array_new_with_free_func(g_free);
+    ProcSample s0, s1, p0;
+    guint64 released = hosts_get(hs, &hs->released);
+
+    memset(r, 0, sizeof(*r));
+    r->hosts = nhosts;
+    r->ops = ops;
+    proc_sample(b->pid, &p0);
+    for (unsigned done = 0; done < ops;) {
+        unsigned n = MIN(batch, ops - done);
+        double t_batch;
+
+        /* untimed setup */
+        g_ptr_array_set_size(tags, 0);
+        for (unsigned i = 0; i < n; i++) {
+            g_ptr_array_add(tags, pool_create(b, BLOCK));
+        }
+        /* timed */
+        proc_sample(b->pid, &s0);
+        t_batch = now_us();
+        for (unsigned i = 0; i < n; i++) {
+            JsonObject *a = args_tag(tags->pdata[i]);
+            g_autoptr(JsonNode) res = NULL;
+            double t0;
+
+            json_object_set_int_member(a, "host-id", (done + i) % nhosts);
+            json_object_set_boolean_member(a, "wait", TRUE);
+            t0 = now_us();
+            res = call(b, "extent-add", a);
+            lat[done + i] = now_us() - t0;
+            r->failed += count_accepted(res) != 1;
+        }
+        r->wall_s += (now_us() - t_batch) / 1e6;
+        proc_sample(b->pid, &s1);
+        r->cpu_timed_s += s1.cpu_s - s0.cpu_s;
+        /* untimed teardown */
+        for (unsigned i = 0; i < n; i++) {
+            extent_release(b, (done + i) % nhosts, tags->pdata[i]);
+        }
+        released += n;
+        if (!hosts_wait(hs, &hs->released, released, WAIT_S)) {
+            g_printerr("dcd-bench: hosts did not release in time\n");
+            exit(1);
+        }
+        for (unsigned i = 0; i < n; i++) {
+            pool_destroy(b, tags->pdata[i]);
+        }
+        done += n;
+    }
+    proc_sample(b->pid, &r->end);
+    r->cpu_phase_s = r->end.cpu_s - p0.cpu_s;
+    for (unsigned i = 0; i < ops; i++) {
+        r->mean_us += lat[i] / ops;
+    }
+    qsort(lat, ops, sizeof(double), cmp_double);
+    r->p50_us = percentile(lat, ops, 0.50);
+    r->p99_us = percentile(lat, ops, 0.99);
+    r->max_us = lat[ops - 1];
+}
+
+/* ---- RSS phase --------------------------------------------------------- */
+
+typedef struct RssPoint {
+    unsigned extents;
+    double time_s;              /* since the first pool-create */
+    double cpu_s;               /* broker, since the first pool-create */
+    ProcSample s;
+} RssPoint;
+
+typedef struct HostProc {
+    GSubprocess *proc;
+    GDataInputStream *out;
+} HostProc;
+
+static HostProc *host_proc_start(const char *self, const char *sock,
+                                 unsigned first, unsigned count)
+{
+    HostProc *hp = g_new0(HostProc, 1);
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+        G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *a_sock = g_strdup_printf("--socket=%s", sock);
+    g_autofree char *a_first = g_strdup_printf("--first-id=%u", first);
+    g_autofree char *a_count = g_strdup_printf("--count=%u", count);
+    g_autofree char *line = NULL;
+
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    hp->proc = g_subprocess_launcher_spawn(l, &err, self, "--host-proc",
+                                           a_sock, a_first, a_count, NULL);
+    if (!hp->proc) {
+        g_printerr("dcd-bench: host process: %s\n", err->message);
+        exit(1);
+    }
+    hp->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(hp->proc));
+    line = g_data_input_stream_read_line(hp->out, NULL, NULL, &err);
+    if (!line || !g_str_equal(line, "ready")) {
+        g_printerr("dcd-bench: host process %u.. did not get ready\n", first);
+        exit(1);
+    }
+    return hp;
+}
+
+static void host_proc_stop(HostProc *hp)
+{
+    g_output_stream_close(g_subprocess_get_stdin_pipe(hp->proc), NULL, NULL);
+    g_subprocess_wait(hp->proc, NULL, NULL);
+    g_object_unref(hp->out);
+    g_object_unref(hp->proc);
+    g_free(hp);
+}
+
+/* A prescriptive add of every block of a pool of n blocks at offset off. */
+static unsigned add_pool_blocks(Broker *b, unsigned host, const char *tag,
+                                uint64_t off, unsigned n)
+{
+    JsonObject *a = args_tag(tag);
+    JsonArray *ranges = json_array_sized_new(n);
+    g_autoptr(JsonNode) res = NULL;
+
+    for (unsigned i = 0; i < n; i++) {
+        JsonObject *r = json_object_new();
+
+        json_object_set_int_member(r, "offset", off + i * BLOCK);
+        json_object_set_int_member(r, "len", BLOCK);
+        json_array_add_object_element(ranges, r);
+    }
+    json_object_set_int_member(a, "host-id", host);
+    json_object_set_string_member(a, "policy", "prescriptive");
+    json_object_set_array_member(a, "extents", ranges);
+    json_object_set_boolean_member(a, "wait", TRUE);
+    json_object_set_int_member(a, "timeout-ms", WAIT_S * 1000);
+    res = call(b, "extent-add", a);
+    return count_accepted(res);
+}
+
+static unsigned run_rss(Broker *b, const char *self, unsigned first_id,
+                        unsigned nhosts, unsigned nprocs, unsigned per_pool,
+                        const unsigned *marks, unsigned nmarks, RssPoint *pts)
+{
+    g_autoptr(GPtrArray) procs = g_ptr_array_new();
+    unsigned total = marks[nmarks - 1];
+    unsigned npools = total / per_pool;
+    unsigned accepted = 0, m = 0;
+    g_autofree unsigned *next_block = g_new0(unsigned, nhosts);
+    double t0;
+
+    for (unsigned p = 0; p < nprocs; p++) {
+        unsigned lo = nhosts * p / nprocs, hi = nhosts * (p + 1) / nprocs;
+
+        g_ptr_array_add(procs, host_proc_start(self, b->host_sock,
+                                               first_id + lo, hi - lo));
+    }
+    t0 = now_us();
+    for (unsigned j = 0; j <= npools && m < nmarks; j++) {
+        unsigned host;
+        g_autofree char *tag = NULL;
+
+        while (m < nmarks && accepted >= marks[m]) {
+            pts[m].extents = accepted;
+            pts[m].time_s = (now_us() - t0) / 1e6;
+            proc_sample(b->pid, &pts[m].s);
+            m++;
+        }
+        if (j == npools) {
+            break;
+        }
+        host = j % nhosts;
+        tag = pool_create(b, (uint64_t)per_pool * BLOCK);
+        accepted += add_pool_blocks(b, first_id + host, tag,
+                                    (uint64_t)next_block[host] * BLOCK,
+                                    per_pool);
+        next_block[host] += per_pool;
+    }
+    for (unsigned i = 0; i < nmarks; i++) {
+        pts[i].cpu_s = pts[i].s.cpu_s - pts[0].s.cpu_s;
+    }
+    for (guint i = 0; i < procs->len; i++) {
+        host_proc_stop(procs->pdata[i]);
+    }
+    return accepted;
+}
+
+/* ---- --host-proc ------------------------------------------------------- */
+
+static int host_proc_main(const char *sock, unsigned first, unsigned count,
+                          unsigned burst)
+{
+    Hosts *hs = hosts_new(sock);
+    char buf[64];
+
+    hosts_add(hs, first, count, burst);
+    printf("ready\n");
+    fflush(stdout);
+    /* Hosts run on their thread until the bench closes our stdin. */
+    while (fgets(buf, sizeof(buf), stdin)) {
+        /* nothing to do */
+    }
+    hosts_free(hs);
+    return 0;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static double mib(guint64 kib)
+{
+    return kib / 1024.0;
+}
+
+static char *kernel_release(void)
+{
+    struct utsname u;
+
+    return uname(&u) == 0 ? g_strdup_printf("%s %s %s", u.sysname, u.release,
+                                            u.machine) : g_strdup("unknown");
+}
+
+static char *cpu_model(void)
+{
+    g_autofree char *info = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (g_file_get_contents("/proc/cpuinfo", &info, NULL, NULL)) {
+        lines = g_strsplit(info, "\n", 0);
+        for (char **l = lines; *l; l++) {
+            const char *c = strchr(*l, ':');
+
+            if (g_str_has_prefix(*l, "model name") && c) {
+                return g_strstrip(g_strdup(c + 1));
+            }
+        }
+    }
+    return g_strdup("unknown");
+}
+
+static void add_sample(JsonBuilder *jb, const ProcSample *s)
+{
+    json_builder_set_member_name(jb, "broker-cpu-s");
+    json_builder_add_double_value(jb, s->cpu_s);
+    json_builder_set_member_name(jb, "vm-rss-kib");
+    json_builder_add_int_value(jb, s->rss_kib);
+    json_builder_set_member_name(jb, "vm-hwm-kib");
+    json_builder_add_int_value(jb, s->hwm_kib);
+}
+
+static void member_double(JsonBuilder *jb, const char *k, double v)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_add_double_value(jb, v);
+}
+
+static void member_int(JsonBuilder *jb, const char *k, gint64 v)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_add_int_value(jb, v);
+}
+
+static void member_str(JsonBuilder *jb, const char *k, const char *v)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_add_string_value(jb, v);
+}
+
+static void member_bool(JsonBuilder *jb, const char *k, bool v)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_add_boolean_value(jb, v);
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *broker_exe = NULL;
+    g_autofree char *output = NULL;
+    g_autofree char *hosts_list = g_strdup("1,8,64,256");
+    g_autofree char *sock = NULL;
+    g_autofree char *self = NULL;
+    g_auto(GStrv) broker_args = NULL;
+    gboolean host_proc = FALSE;
+    gint ops = 2000, batch = 256, first_id = 0, count = 0, burst = 8;
+    gint rss_extents = 100000, rss_hosts = 10, rss_procs = 2;
+    gint rss_per_pool = 1000, pause_s = 0;
+    GOptionEntry entries[] = {
+        { "broker", 0, 0, G_OPTION_ARG_FILENAME, &broker_exe,
+          "dcd-broker executable", "PATH" },
+        { "broker-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &broker_args,
+          "pass an option to the broker (repeatable), e.g. --no-state", "ARG" },
+        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+          "write JSON results here", "FILE" },
+        { "hosts", 0, 0, G_OPTION_ARG_STRING, &hosts_list,
+          "host counts for the latency phases (default 1,8,64,256)", "N,..." },
+        { "ops", 0, 0, G_OPTION_ARG_INT, &ops,
+          "extent-adds per latency phase (default 2000)", "N" },
+        { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
+          "pools set up and torn down together, untimed (default 256)", "N" },
+        { "connect-burst", 0, 0, G_OPTION_ARG_INT, &burst,
+          "hosts connecting at once (default 8; the broker's listen"
+          " backlog is 10)", "N" },
+        { "rss-extents", 0, 0, G_OPTION_ARG_INT, &rss_extents,
+          "live extents for the last RSS point (default 100000; 0 skips)",
+          "N" },
+        { "rss-hosts", 0, 0, G_OPTION_ARG_INT, &rss_hosts,
+          "hosts holding them (default 10)", "N" },
+        { "rss-procs", 0, 0, G_OPTION_ARG_INT, &rss_procs,
+          "host processes for them (default 2)", "N" },
+        { "rss-per-pool", 0, 0, G_OPTION_ARG_INT, &rss_per_pool,
+          "2 MiB extents per pool (default 1000)", "N" },
+        { "restart-pause", 0, 0, G_OPTION_ARG_INT, &pause_s,
+          "keep the restarted broker this long, to inspect it", "S" },
+        { "host-proc", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &host_proc,
+          NULL, NULL },
+        { "socket", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &sock,
+          NULL, NULL },
+        { "first-id", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &first_id,
+          NULL, NULL },
+        { "count", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &count,
+          NULL, NULL },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new(
+        "- benchmark a dcd-broker process");
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) nlist = NULL;
+    g_autofree LatResult *lat = NULL;
+    RssPoint pts[3] = { 0 };
+    unsigned marks[3] = { 0, 10000, 100000 };
+    unsigned nmarks = 0, rss_got = 0, nphases, max_hosts = 0, connected = 0;
+    g_autofree char *kernel = kernel_release();
+    g_autofree char *cpu = cpu_model();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format_iso8601(now);
+    double load[3] = { 0 };
+    ProcSample idle, rss_idle = { 0 }, restart = { 0 };
+    g_autofree char *dir = NULL;
+    double restart_s = 0, t;
+    Broker *b;
+    Hosts *hs;
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!g_option_context_parse(oc, &argc, &argv, &err)) {
+        g_printerr("dcd-bench: %s\n", err->message);
+        return 2;
+    }
+    raise_nofile();
+    atexit(remove_live_dir);
+    if (host_proc) {
+        burst = MAX(burst, 1);
+        return host_proc_main(sock, first_id, count, burst);
+    }
+    if (!broker_exe || ops < 1 || batch < 1 || burst < 1 || rss_hosts < 1 ||
+        rss_procs < 1 || rss_per_pool < 1 || rss_per_pool > 1024) {
+        g_printerr("dcd-bench: --broker is required; counts must be"
+                   " positive (--rss-per-pool at most 1024)\n");
+        return 2;
+    }
+    self = g_file_read_link("/proc/self/exe", NULL);
+    getloadavg(load, 3);
+
+    nlist = g_strsplit(hosts_list, ",", 0);
+    nphases = g_strv_length(nlist);
+    lat = g_new0(LatResult, nphases);
+
+    b = broker_start(broker_exe, broker_args, NULL);
+    hs = hosts_new(b->host_sock);
+    proc_sample(b->pid, &idle);
+
+    for (unsigned i = 0; i < nphases; i++) {
+        unsigned n = atoi(nlist[i]);
+
+        if (n < 1 || n > 60000) {
+            g_printerr("dcd-bench: bad host count '%s'\n", nlist[i]);
+            return 2;
+        }
+        /* Hosts 0..n-1; those of earlier phases stay connected. */
+        if (n > connected) {
+            hosts_add(hs, connected, n - connected, burst);
+            connected = n;
+        }
+        max_hosts = MAX(max_hosts, connected);
+        run_latency(b, hs, n, ops, batch, &lat[i]);
+    }
+    hosts_free(hs);
+    broker_stop(b, false);
+    b = NULL;
+
+    if (rss_extents > 0) {
+        marks[1] = MIN(10000u, (unsigned)rss_extents);
+        marks[2] = rss_extents;
+        nmarks = marks[1] == marks[2] ? 2 : 3;
+        if (rss_extents % rss_per_pool || marks[1] % rss_per_pool) {
+            g_printerr("dcd-bench: --rss-extents must be a multiple of"
+                       " --rss-per-pool\n");
+            return 2;
+        }
+        /* A fresh broker, so the points show what extents cost. */
+        b = broker_start(broker_exe, broker_args, NULL);
+        proc_sample(b->pid, &rss_idle);
+        rss_got = run_rss(b, self, 0, rss_hosts, rss_procs, rss_per_pool,
+                          marks, nmarks, pts);
+        /* Restart on that state: loading replays and compacts it. */
+        dir = g_strdup(b->dir);
+        broker_stop(b, true);
+        t = now_us();
+        b = broker_start(broker_exe, broker_args, dir);
+        restart_s = (now_us() - t) / 1e6;
+        proc_sample(b->pid, &restart);
+        if (pause_s > 0) {
+            g_printerr("dcd-bench: restarted broker is pid %d; pausing %d s\n",
+                       b->pid, pause_s);
+            g_usleep(pause_s * G_USEC_PER_SEC);
+        }
+        broker_stop(b, false);
+    }
+
+    /* ---- table ---- */
+    printf("dcd-broker benchmark  %s  nproc %d  %s\n", stamp,
+           g_get_num_processors(), kernel);
+    printf("load average at start: %.2f %.2f %.2f\n\n", load[0], load[1],
+           load[2]);
+    printf("add-then-accept: extent-add {\"wait\": true} of a fresh 2 MiB "
+           "memfd pool to host k %% N\n");
+    printf("  setup (pool-create) and teardown (extent-release tag-based, "
+           "wait for RELEASED,\n  pool-destroy) are untimed, batched every "
+           "%d ops; state dir journals every change\n\n", batch);
+    printf("%6s %6s %9s %9s %9s %9s %9s %5s %12s %9s\n", "hosts", "ops",
+           "ops/s", "mean-us", "p50-us", "p99-us", "max-us", "fail",
+           "cpu-us/op", "rss-MiB");
+    for (unsigned i = 0; i < nphases; i++) {
+        LatResult *r = &lat[i];
+
+        printf("%6u %6u %9.0f %9.1f %9.1f %9.1f %9.1f %5u %12.1f %9.1f\n",
+               r->hosts, r->ops, r->ops / r->wall_s, r->mean_us, r->p50_us,
+               r->p99_us, r->max_us, r->failed,
+               r->cpu_timed_s * 1e6 / r->ops, mib(r->end.rss_kib));
+    }
+    printf("  cpu-us/op: broker utime+stime over the timed adds only "
+           "(clock ticks of %ld Hz)\n", sysconf(_SC_CLK_TCK));
+    if (nmarks) {
+        printf("\nbroker memory with live accepted extents (%d hosts in %d "
+               "processes, pools of %d x 2 MiB, prescriptive)\n", rss_hosts,
+               rss_procs, rss_per_pool);
+        printf("  a fresh broker; with its hosts connected but no pools, VmRSS"
+               " %.1f MiB\n", mib(pts[0].s.rss_kib));
+        printf("%9s %9s %9s %9s %11s\n", "extents", "rss-MiB", "hwm-MiB",
+               "time-s", "broker-cpu-s");
+        for (unsigned i = 0; i < nmarks; i++) {
+            printf("%9u %9.1f %9.1f %9.2f %11.2f\n", pts[i].extents,
+                   mib(pts[i].s.rss_kib), mib(pts[i].s.hwm_kib),
+                   pts[i].time_s, pts[i].cpu_s);
+        }
+    }
+
+    if (nmarks) {
+        printf("  restart on that state dir: ready in %.2f s, VmRSS %.1f MiB,"
+               " VmHWM %.1f MiB\n", restart_s, mib(restart.rss_kib),
+               mib(restart.hwm_kib));
+    }
+
+    /* ---- goals ---- */
+    {
+        LatResult *r8 = NULL;
+        bool rss_ok = nmarks && pts[nmarks - 1].extents >= 100000 &&
+                      pts[nmarks - 1].s.rss_kib < 64 * 1024;
+
+        for (unsigned i = 0; i < nphases; i++) {
+            if (lat[i].hosts == 8) {
+                r8 = &lat[i];
+            }
+        }
+        printf("\ngoals\n");
+        if (r8) {
+            printf("  p99 add-then-accept < 1 ms with 8 hosts: %s "
+                   "(%.1f us)\n", r8->p99_us < 1000 ? "met" : "MISSED",
+                   r8->p99_us);
+        }
+        printf("  256 hosts connected at once: %s (%u)\n",
+               max_hosts >= 256 ? "met" : "not run", max_hosts);
+        if (nmarks && pts[nmarks - 1].extents >= 100000) {
+            printf("  RSS < 64 MiB at 100k extents: %s (%.1f MiB)\n",
+                   rss_ok ? "met" : "MISSED",
+                   mib(pts[nmarks - 1].s.rss_kib));
+            printf("    after a restart on that state: %.1f MiB (peak %.1f)\n",
+                   mib(restart.rss_kib), mib(restart.hwm_kib));
+        } else {
+            printf("  RSS < 64 MiB at 100k extents: not run\n");
+        }
+    }
+
+    /* ---- JSON ---- */
+    if (output) {
+        g_autoptr(JsonBuilder) jb = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+
+        json_builder_begin_object(jb);
+        member_str(jb, "timestamp", stamp);
+        json_builder_set_member_name(jb, "machine");
+        json_builder_begin_object(jb);
+        member_int(jb, "nproc", g_get_num_processors());
+        member_str(jb, "kernel", kernel);
+        member_str(jb, "cpu", cpu);
+        json_builder_set_member_name(jb, "loadavg-at-start");
+        json_builder_begin_array(jb);
+        for (int i = 0; i < 3; i++) {
+            json_builder_add_double_value(jb, load[i]);
+        }
+        json_builder_end_array(jb);
+        member_int(jb, "clock-ticks-per-s", sysconf(_SC_CLK_TCK));
+        json_builder_end_object(jb);
+
+        json_builder_set_member_name(jb, "broker-idle");
+        json_builder_begin_object(jb);
+        add_sample(jb, &idle);
+        json_builder_end_object(jb);
+
+        json_builder_set_member_name(jb, "add-then-accept");
+        json_builder_begin_object(jb);
+        member_str(jb, "method", "extent-add with wait=true of a fresh 2 MiB"
+                   " memfd pool (policy free) to host k % N; latency is the"
+                   " blocking control call's round trip");
+        member_str(jb, "setup-teardown", "untimed, batched: pool-create of"
+                   " a batch, timed adds, then extent-release tag-based,"
+                   " wait for the hosts' RELEASED, pool-destroy");
+        member_int(jb, "batch", batch);
+        member_bool(jb, "state-dir", true);
+        json_builder_set_member_name(jb, "phases");
+        json_builder_begin_array(jb);
+        for (unsigned i = 0; i < nphases; i++) {
+            LatResult *r = &lat[i];
+
+            json_builder_begin_object(jb);
+            member_int(jb, "hosts", r->hosts);
+            member_int(jb, "ops", r->ops);
+            member_int(jb, "failed", r->failed);
+            member_double(jb, "ops-per-s", r->ops / r->wall_s);
+            member_double(jb, "mean-us", r->mean_us);
+            member_double(jb, "p50-us", r->p50_us);
+            member_double(jb, "p99-us", r->p99_us);
+            member_double(jb, "max-us", r->max_us);
+            member_double(jb, "broker-cpu-timed-s", r->cpu_timed_s);
+            member_double(jb, "broker-cpu-phase-s", r->cpu_phase_s);
+            member_double(jb, "broker-cpu-us-per-op",
+                          r->cpu_timed_s * 1e6 / r->ops);
+            json_builder_set_member_name(jb, "broker-at-end");
+            json_builder_begin_object(jb);
+            add_sample(jb, &r->end);
+            json_builder_end_object(jb);
+            json_builder_end_object(jb);
+        }
+        json_builder_end_array(jb);
+        json_builder_end_object(jb);
+
+        json_builder_set_member_name(jb, "rss");
+        json_builder_begin_object(jb);
+        member_int(jb, "hosts", rss_hosts);
+        member_int(jb, "host-processes", rss_procs);
+        member_int(jb, "extents-per-pool", rss_per_pool);
+        member_int(jb, "extents-accepted", rss_got);
+        member_str(jb, "method", "a fresh broker; pools of extents-per-pool"
+                   " x 2 MiB memfd, extent-add prescriptive with wait=true,"
+                   " round-robin over the hosts; time-s counts pool-create"
+                   " and add from the 0 point");
+        json_builder_set_member_name(jb, "broker-fresh");
+        json_builder_begin_object(jb);
+        add_sample(jb, &rss_idle);
+        json_builder_end_object(jb);
+        json_builder_set_member_name(jb, "restart");
+        json_builder_begin_object(jb);
+        member_double(jb, "ready-s", restart_s);
+        add_sample(jb, &restart);
+        json_builder_end_object(jb);
+        json_builder_set_member_name(jb, "points");
+        json_builder_begin_array(jb);
+        for (unsigned i = 0; i < nmarks; i++) {
+            json_builder_begin_object(jb);
+            member_int(jb, "extents", pts[i].extents);
+            member_double(jb, "time-s", pts[i].time_s);
+            member_double(jb, "broker-cpu-s-since-0", pts[i].cpu_s);
+            member_int(jb, "vm-rss-kib", pts[i].s.rss_kib);
+            member_int(jb, "vm-hwm-kib", pts[i].s.hwm_kib);
+            json_builder_end_object(jb);
+        }
+        json_builder_end_array(jb);
+        json_builder_end_object(jb);
+
+        json_builder_set_member_name(jb, "goals");
+        json_builder_begin_object(jb);
+        for (unsigned i = 0; i < nphases; i++) {
+            if (lat[i].hosts == 8) {
+                member_double(jb, "p99-us-8-hosts", lat[i].p99_us);
+                member_bool(jb, "p99-under-1ms-8-hosts",
+                             lat[i].p99_us < 1000);
+            }
+        }
+        member_int(jb, "max-hosts-connected", max_hosts);
+        member_int(jb, "connect-burst", burst);
+        if (nmarks) {
+            member_int(jb, "rss-kib-at-last-point",
+                       pts[nmarks - 1].s.rss_kib);
+            member_bool(jb, "rss-under-64mib-at-100k",
+                        pts[nmarks - 1].extents >= 100000 &&
+                        pts[nmarks - 1].s.rss_kib < 64 * 1024);
+        }
+        json_builder_end_object(jb);
+        json_builder_end_object(jb);
+
+        root = json_builder_get_root(jb);
+        json_generator_set_root(gen, root);
+        json_generator_set_pretty(gen, TRUE);
+        if (!json_generator_to_file(gen, output, &err)) {
+            g_printerr("dcd-bench: %s: %s\n", output, err->message);
+            return 1;
+        }
+        printf("\nresults: %s\n", output);
+    }
+    return 0;
+}
