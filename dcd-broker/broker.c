@@ -3,6 +3,7 @@
  * broker.c - pools, hosts and extents.  Every operation checks all of its
  * input before it changes anything, so a refused request leaves no trace.
  */
+#include <malloc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -99,7 +100,9 @@ static gboolean maintain(gpointer opaque)
     DcdBroker *b = opaque;
 
     b->maintain_source = 0;
-    if (dcd_store_wants_compact(b->store, live_records(b))) {
+    /* The line count alone rules out most passes; counting records doesn't. */
+    if (dcd_store_wants_compact(b->store, 0) &&
+        dcd_store_wants_compact(b->store, live_records(b))) {
         compact(b);
     }
     dcd_store_sync(b->store);
@@ -123,13 +126,6 @@ static JsonArray *json_array_of(JsonObject *o, const char *k)
     JsonNode *n = json_object_get_member(o, k);
 
     return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-}
-
-static JsonObject *json_object_of(JsonObject *o, const char *k)
-{
-    JsonNode *n = json_object_get_member(o, k);
-
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
 }
 
 static bool json_u64(JsonObject *o, const char *k, uint64_t *v)
@@ -256,10 +252,10 @@ static void restore_extent(DcdBroker *b, JsonObject *o)
 
 static bool load_state(DcdBroker *b, GError **errp)
 {
-    g_autoptr(JsonObject) all = NULL;
-    JsonObject *meta;
+    g_autoptr(GHashTable) all = NULL;
+    g_autoptr(JsonObject) meta = NULL;
+    const char *meta_text;
     unsigned dropped = 0;
-    GList *keys;
     /* Pools and hosts first: extents refer to both. */
     static const char *const order[] = { "pool:", "host:", "extent:" };
 
@@ -270,7 +266,8 @@ static bool load_state(DcdBroker *b, GError **errp)
     if (dropped) {
         g_warning("saved state: %u corrupt line(s) dropped", dropped);
     }
-    meta = json_object_of(all, "meta");
+    meta_text = g_hash_table_lookup(all, "meta");
+    meta = meta_text ? dcd_store_parse_record(meta_text) : NULL;
     if (meta && json_tag(meta, "id", (DcdTag *)b->id) &&
         json_u64(meta, "epoch", &b->epoch)) {
         b->epoch++;
@@ -278,17 +275,22 @@ static bool load_state(DcdBroker *b, GError **errp)
         dcd_tag_generate((DcdTag *)b->id);
         b->epoch = 1;
     }
-    keys = json_object_get_members(all);
+    /* One record parsed at a time, each freed once restored. */
     for (unsigned k = 0; k < G_N_ELEMENTS(order); k++) {
-        for (GList *l = keys; l; l = l->next) {
-            JsonObject *o;
+        GHashTableIter it;
+        gpointer key, text;
 
-            if (!g_str_has_prefix(l->data, order[k])) {
+        g_hash_table_iter_init(&it, all);
+        while (g_hash_table_iter_next(&it, &key, &text)) {
+            g_autoptr(JsonObject) o = NULL;
+
+            if (!g_str_has_prefix(key, order[k])) {
                 continue;
             }
-            o = json_object_of(all, l->data);
+            o = dcd_store_parse_record(text);
             if (!o) {
-                continue;
+                g_warning("saved state: dropping unreadable record %s",
+                          (char *)key);
             } else if (k == 0) {
                 restore_pool(b, o);
             } else if (k == 1) {
@@ -296,10 +298,9 @@ static bool load_state(DcdBroker *b, GError **errp)
             } else {
                 restore_extent(b, o);
             }
+            g_hash_table_iter_remove(&it);
         }
     }
-    g_list_free(keys);
-    compact(b);
     return true;
 }
 
@@ -318,6 +319,9 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
             dcd_broker_free(b);
             return NULL;
         }
+        /* A fresh snapshot of what was restored; give loading's heap back. */
+        compact(b);
+        malloc_trim(0);
     } else {
         dcd_tag_generate((DcdTag *)b->id);
         b->epoch = 1;
@@ -1121,11 +1125,10 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
 
 void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *st)
 {
-    g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
     g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
 
     memset(st, 0, sizeof(*st));
-    st->pools = pools->len;
+    st->pools = b->reg.npools;
     st->hosts = hosts->len;
     for (guint i = 0; i < hosts->len; i++) {
         DcdHost *h = hosts->pdata[i];

@@ -79,6 +79,7 @@ bool dcd_registry_add_pool(DcdRegistry *r, DcdPool *p)
     n = cds_lfht_add_unique(r->pools, tag_hash(&p->tag), pool_match, &p->tag,
                             &p->node);
     rcu_read_unlock();
+    r->npools += n == &p->node;
     return n == &p->node;
 }
 
@@ -92,6 +93,7 @@ void dcd_registry_del_pool(DcdRegistry *r, DcdPool *p)
     rcu_read_lock();
     cds_lfht_del(r->pools, &p->node);
     rcu_read_unlock();
+    r->npools--;
     p->dead = true;
     call_rcu(&p->rcu, pool_free_rcu);
 }

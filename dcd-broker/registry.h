@@ -15,6 +15,7 @@
 typedef struct DcdRegistry {
     struct cds_lfht *pools;
     struct cds_lfht *hosts;
+    unsigned npools;     /* lfht can only count by walking */
 } DcdRegistry;
 
 void dcd_registry_init(DcdRegistry *r);

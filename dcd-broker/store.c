@@ -27,6 +27,17 @@ struct DcdStore {
     unsigned journal_lines;
     bool unsynced;
     GString *snapshot;   /* non-NULL between compact_begin and commit */
+
+    /*
+     * fdatasync runs on its own thread: on the main loop it would delay
+     * the very host replies the broker is waiting for.  The lock covers
+     * journal_fd against truncate and close while a sync runs.
+     */
+    GThread *syncer;
+    GMutex lock;
+    GCond wake;
+    bool want_sync;
+    bool stop;
 };
 
 static char *line_for(JsonNode *node)
@@ -181,12 +192,34 @@ void dcd_store_del_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e)
     finish(s, record("del", key));
 }
 
+static gpointer syncer_main(gpointer opaque)
+{
+    DcdStore *s = opaque;
+
+    g_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->want_sync && !s->stop) {
+            g_cond_wait(&s->wake, &s->lock);
+        }
+        if (s->want_sync) {
+            s->want_sync = false;
+            fdatasync(s->journal_fd);
+        } else {
+            break;
+        }
+    }
+    g_mutex_unlock(&s->lock);
+    return NULL;
+}
+
 DcdStore *dcd_store_open(const char *dir, GError **errp)
 {
     DcdStore *s = g_new0(DcdStore, 1);
     g_autofree char *lock = g_build_filename(dir, "lock", NULL);
 
     s->lock_fd = s->journal_fd = -1;
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->wake);
     s->dir = g_strdup(dir);
     s->journal_path = g_build_filename(dir, "journal", NULL);
     s->snapshot_path = g_build_filename(dir, "snapshot", NULL);
@@ -215,6 +248,14 @@ void dcd_store_close(DcdStore *s)
     if (!s) {
         return;
     }
+    if (s->syncer) {
+        g_mutex_lock(&s->lock);
+        s->want_sync = s->unsynced;
+        s->stop = true;
+        g_cond_signal(&s->wake);
+        g_mutex_unlock(&s->lock);
+        g_thread_join(s->syncer);
+    }
     if (s->journal_fd >= 0) {
         close(s->journal_fd);
     }
@@ -224,6 +265,8 @@ void dcd_store_close(DcdStore *s)
     if (s->snapshot) {
         g_string_free(s->snapshot, TRUE);
     }
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->wake);
     g_free(s->dir);
     g_free(s->journal_path);
     g_free(s->snapshot_path);
@@ -255,7 +298,9 @@ static JsonObject *parse_line(const char *line, size_t len)
     return json_object_ref(json_node_get_object(root));
 }
 
-static void apply(JsonObject *all, JsonObject *rec)
+/* Keep the last put of each key as text: parsed trees cost ~10x more. */
+static void apply(GHashTable *all, JsonObject *rec, const char *json,
+                  size_t len)
 {
     const char *op = json_object_get_string_member_with_default(rec, "op", "");
     const char *key = json_object_get_string_member_with_default(rec, "key",
@@ -265,9 +310,9 @@ static void apply(JsonObject *all, JsonObject *rec)
         return;
     }
     if (g_str_equal(op, "put")) {
-        json_object_set_object_member(all, key, json_object_ref(rec));
+        g_hash_table_replace(all, g_strdup(key), g_strndup(json, len));
     } else if (g_str_equal(op, "del")) {
-        json_object_remove_member(all, key);
+        g_hash_table_remove(all, key);
     }
 }
 
@@ -275,7 +320,7 @@ static void apply(JsonObject *all, JsonObject *rec)
  * Replay one file.  In the journal, stop at the first bad line and return
  * the length of the good prefix so the tail can be cut off.
  */
-static size_t replay(const char *path, JsonObject *all, bool stop_at_bad,
+static size_t replay(const char *path, GHashTable *all, bool stop_at_bad,
                      unsigned *lines, unsigned *dropped)
 {
     g_autofree char *data = NULL;
@@ -299,7 +344,8 @@ static size_t replay(const char *path, JsonObject *all, bool stop_at_bad,
                 break;
             }
         } else {
-            apply(all, rec);
+            apply(all, rec, data + pos + SUM_HEX + 1,
+                  nl - (data + pos) - SUM_HEX - 1);
             json_object_unref(rec);
             (*lines)++;
         }
@@ -308,9 +354,10 @@ static size_t replay(const char *path, JsonObject *all, bool stop_at_bad,
     return pos;
 }
 
-JsonObject *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
+GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
 {
-    JsonObject *all = json_object_new();
+    GHashTable *all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
     unsigned snap_lines = 0;
     size_t good;
 
@@ -324,14 +371,28 @@ JsonObject *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
     if (s->journal_fd < 0) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "opening %s: %s",
                     s->journal_path, g_strerror(errno));
-        json_object_unref(all);
+        g_hash_table_unref(all);
         return NULL;
     }
     /* New records must not follow a torn line, or they'd be lost too. */
     if (ftruncate(s->journal_fd, good) < 0) {
         g_warning("trimming %s: %s", s->journal_path, g_strerror(errno));
     }
+    s->syncer = g_thread_new("dcd-store-sync", syncer_main, s);
     return all;
+}
+
+JsonObject *dcd_store_parse_record(const char *json)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonNode *root;
+
+    if (!json_parser_load_from_data(parser, json, -1, NULL) ||
+        !(root = json_parser_get_root(parser)) ||
+        !JSON_NODE_HOLDS_OBJECT(root)) {
+        return NULL;
+    }
+    return json_object_ref(json_node_get_object(root));
 }
 
 bool dcd_store_wants_compact(const DcdStore *s, unsigned live_records)
@@ -379,18 +440,24 @@ bool dcd_store_compact_commit(DcdStore *s, GError **errp)
     }
     sync_dir(s->dir);
     /* The snapshot holds everything the journal said; start it afresh. */
+    g_mutex_lock(&s->lock);
     if (ftruncate(s->journal_fd, 0) == 0) {
         s->journal_lines = 0;
         fsync(s->journal_fd);
     }
+    s->want_sync = false;
+    g_mutex_unlock(&s->lock);
     s->unsynced = false;
     return true;
 }
 
 void dcd_store_sync(DcdStore *s)
 {
-    if (s && s->unsynced && s->journal_fd >= 0) {
-        fdatasync(s->journal_fd);
+    if (s && s->unsynced && s->syncer) {
+        g_mutex_lock(&s->lock);
+        s->want_sync = true;
+        g_cond_signal(&s->wake);
+        g_mutex_unlock(&s->lock);
         s->unsynced = false;
     }
 }

@@ -25,11 +25,14 @@ DcdStore *dcd_store_open(const char *dir, GError **errp);
 void dcd_store_close(DcdStore *s);
 
 /*
- * Replay saved state: the returned object maps record keys ("meta",
- * "pool:<tag>", "host:<id>", "extent:<id>:<dpa>") to the last saved
- * record object.  Reports dropped corrupt lines through *dropped.
+ * Replay saved state: the returned table maps record keys ("meta",
+ * "pool:<tag>", "host:<id>", "extent:<id>:<dpa>") to the JSON text of the
+ * last record saved under each (parse with dcd_store_parse_record()).
+ * Reports dropped corrupt lines through *dropped.  Must be called once
+ * before anything is saved.
  */
-JsonObject *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp);
+GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp);
+JsonObject *dcd_store_parse_record(const char *json);
 
 void dcd_store_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch);
 void dcd_store_put_pool(DcdStore *s, const DcdPool *p);
@@ -47,7 +50,7 @@ bool dcd_store_wants_compact(const DcdStore *s, unsigned live_records);
 void dcd_store_compact_begin(DcdStore *s);
 bool dcd_store_compact_commit(DcdStore *s, GError **errp);
 
-/* fdatasync what was appended (called when the main loop is idle). */
+/* Have what was appended flushed to disk, on the store's own thread. */
 void dcd_store_sync(DcdStore *s);
 
 #endif
