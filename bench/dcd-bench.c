@@ -213,9 +213,8 @@ static bool hosts_wait(Hosts *hs, guint64 *counter, guint64 want,
 }
 
 /*
- * Start hosts first..first+count-1, burst at a time (the broker's listen
- * backlog is small: a larger burst of connects fails with EAGAIN), and
- * wait until all are connected.
+ * Start hosts first..first+count-1, burst at a time, and wait until all
+ * are connected.
  */
 static void hosts_add(Hosts *hs, unsigned first, unsigned count,
                       unsigned burst)
@@ -811,7 +810,7 @@ int main(int argc, char **argv)
     g_autofree char *self = NULL;
     g_auto(GStrv) broker_args = NULL;
     gboolean host_proc = FALSE;
-    gint ops = 2000, batch = 256, first_id = 0, count = 0, burst = 8;
+    gint ops = 2000, batch = 256, first_id = 0, count = 0, burst = 1024;
     gint rss_extents = 100000, rss_hosts = 10, rss_procs = 2;
     gint rss_per_pool = 1000, pause_s = 0;
     GOptionEntry entries[] = {
@@ -828,8 +827,7 @@ int main(int argc, char **argv)
         { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
           "pools set up and torn down together, untimed (default 256)", "N" },
         { "connect-burst", 0, 0, G_OPTION_ARG_INT, &burst,
-          "hosts connecting at once (default 8; the broker's listen"
-          " backlog is 10)", "N" },
+          "hosts connecting at once (default: all of them)", "N" },
         { "rss-extents", 0, 0, G_OPTION_ARG_INT, &rss_extents,
           "live extents for the last RSS point (default 100000; 0 skips)",
           "N" },
