@@ -142,9 +142,43 @@ static GError *reply_error(const DcdMsg *reply, const GError *err)
     return NULL;
 }
 
+/*
+ * Close a tag's pool once nothing uses it.  Safe per tag: the broker sends
+ * a tag's POOL again only after the host holds none of it.
+ */
+static void drop_pool_if_unused(DcdHostCore *h, const uint8_t *tag,
+                                const DcdHostCoreGroup *skip)
+{
+    g_autofree char *key = NULL;
+
+    for (unsigned i = 0; i < h->extents->len; i++) {
+        Held *x = g_ptr_array_index(h->extents, i);
+
+        if (memcmp(x->x.e.tag, tag, 16) == 0) {
+            return;
+        }
+    }
+    for (unsigned i = 0; i < h->groups->len; i++) {
+        DcdHostCoreGroup *g = g_ptr_array_index(h->groups, i);
+
+        for (unsigned j = 0; g != skip && j < g->extents->len; j++) {
+            if (memcmp(g_array_index(g->extents, struct dcd_extent, j).tag,
+                       tag, 16) == 0) {
+                return;
+            }
+        }
+    }
+    key = tag_str(tag);
+    g_hash_table_remove(h->pools, key);
+}
+
 static void drop_extent(DcdHostCore *h, Held *x)
 {
+    uint8_t tag[16];
+
+    memcpy(tag, x->x.e.tag, sizeof(tag));
     g_ptr_array_remove_fast(h->extents, x);
+    drop_pool_if_unused(h, tag, NULL);
 }
 
 /* ---- pools --------------------------------------------------------- */
@@ -400,6 +434,11 @@ static void answer_group(DcdHostCore *h, DcdHostCoreGroup *g, int mode,
             continue;
         }
         g_array_append_val(ranges, r);
+    }
+    /* Pools of extents this group did not map are no longer needed. */
+    for (unsigned i = 0; i < g->extents->len; i++) {
+        drop_pool_if_unused(h, g_array_index(g->extents, struct dcd_extent,
+                                             i).tag, g);
     }
     c = g_new0(ReqCtx, 1);
     c->h = h;

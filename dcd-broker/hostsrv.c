@@ -192,6 +192,7 @@ static void on_add_req(Session *s, DcdMsg *m)
         .host_id = s->host->id, .region = r->region, .policy = r->policy,
     };
     DcdPool *pool;
+    bool ok;
 
     memcpy(a.tag.b, r->tag, sizeof(a.tag.b));
     ranges_from(r->ranges, r->count, ranges);
@@ -204,8 +205,9 @@ static void on_add_req(Session *s, DcdMsg *m)
                        r->length, pool->tag_str, pool->size);
         return;
     }
-    reply_result(s, m, dcd_broker_extent_add(s->srv->b, &a, &err) != NULL,
-                 err);
+    /* Two statements: argument order would let err be read unset. */
+    ok = dcd_broker_extent_add(s->srv->b, &a, &err) != NULL;
+    reply_result(s, m, ok, err);
 }
 
 static void on_release_req(Session *s, DcdMsg *m)

@@ -366,6 +366,44 @@ static void test_malformed_peer(void)
     tbroker_free(b);
 }
 
+/* A host asks for capacity itself (the per-VM QMP path). */
+static void test_host_requests(void)
+{
+    TBroker *b = tbroker_start(NULL, NULL);
+    THost *h0 = thost_start(b, 0, NULL);
+    THost *h1 = thost_start(b, 1, NULL);
+    g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
+    g_autofree char *r = NULL;
+    const char *unknown = "3e1d0c7a-5b4f-4a29-8d6e-2f1b0a9c8d7e";
+
+    wait_connected(h0);
+    wait_connected(h1);
+    r = thost_cmd(h0, "add %s free 0", unknown);
+    g_assert_true(g_str_has_prefix(r, "err noent"));
+    g_free(r);
+    r = thost_cmd(h1, "add %s enable-shared-access 0", tag);
+    g_assert_true(g_str_has_prefix(r, "err state"));
+    g_free(r);
+    g_free(thost_ok(h0, "add %s free 0", tag));
+    g_free(thost_ok(h0, "wait-extents %s 1 5000", tag));
+    r = thost_cmd(h0, "add %s free 0", tag);      /* already held */
+    g_assert_true(g_str_has_prefix(r, "err exist"));
+    g_free(r);
+    r = thost_cmd(h0, "add %s free 5", tag);      /* no such region */
+    g_assert_true(g_str_has_prefix(r, "err inval"));
+    g_free(r);
+    g_free(thost_ok(h1, "add %s enable-shared-access 0", tag));
+    g_free(thost_ok(h1, "wait-extents %s 1 5000", tag));
+    g_free(thost_ok(h0, "release %s", tag));
+    g_free(thost_ok(h0, "wait-released %s 5000", tag));
+    twait_extents(b, 1, tag, "accepted", 1);
+    r = thost_cmd(h0, "release %s", tag);         /* nothing left to release */
+    g_assert_true(g_str_has_prefix(r, "err noent"));
+    thost_quit(h0);
+    thost_quit(h1);
+    tbroker_free(b);
+}
+
 /* 256 hosts connect in one burst, all before any says HELLO. */
 static void test_many_hosts(void)
 {
@@ -456,6 +494,7 @@ int main(int argc, char **argv)
                     test_reclaim_on_disconnect);
     g_test_add_func("/broker/host/duplicate-host-id", test_duplicate_host_id);
     g_test_add_func("/broker/host/256-at-once", test_many_hosts);
+    g_test_add_func("/broker/host/requests", test_host_requests);
     g_test_add_func("/broker/pool/sealed", test_sealed);
     g_test_add_func("/broker/restart/file-pool", test_restart_file_pool);
     g_test_add_func("/broker/restart/memfd-readopt",
