@@ -30,11 +30,13 @@ struct DcdStore {
 
     /*
      * fdatasync runs on its own thread: on the main loop it would delay
-     * the very host replies the broker is waiting for.  The lock covers
-     * journal_fd against truncate and close while a sync runs.
+     * the very host replies the broker is waiting for.  lock guards the
+     * flags only, so asking for a sync never waits for one; fd_lock keeps
+     * compaction's truncate away from a sync in progress.
      */
     GThread *syncer;
     GMutex lock;
+    GMutex fd_lock;
     GCond wake;
     bool want_sync;
     bool stop;
@@ -201,12 +203,15 @@ static gpointer syncer_main(gpointer opaque)
         while (!s->want_sync && !s->stop) {
             g_cond_wait(&s->wake, &s->lock);
         }
-        if (s->want_sync) {
-            s->want_sync = false;
-            fdatasync(s->journal_fd);
-        } else {
+        if (!s->want_sync) {
             break;
         }
+        s->want_sync = false;
+        g_mutex_unlock(&s->lock);
+        g_mutex_lock(&s->fd_lock);
+        fdatasync(s->journal_fd);
+        g_mutex_unlock(&s->fd_lock);
+        g_mutex_lock(&s->lock);
     }
     g_mutex_unlock(&s->lock);
     return NULL;
@@ -219,6 +224,7 @@ DcdStore *dcd_store_open(const char *dir, GError **errp)
 
     s->lock_fd = s->journal_fd = -1;
     g_mutex_init(&s->lock);
+    g_mutex_init(&s->fd_lock);
     g_cond_init(&s->wake);
     s->dir = g_strdup(dir);
     s->journal_path = g_build_filename(dir, "journal", NULL);
@@ -266,6 +272,7 @@ void dcd_store_close(DcdStore *s)
         g_string_free(s->snapshot, TRUE);
     }
     g_mutex_clear(&s->lock);
+    g_mutex_clear(&s->fd_lock);
     g_cond_clear(&s->wake);
     g_free(s->dir);
     g_free(s->journal_path);
@@ -440,13 +447,12 @@ bool dcd_store_compact_commit(DcdStore *s, GError **errp)
     }
     sync_dir(s->dir);
     /* The snapshot holds everything the journal said; start it afresh. */
-    g_mutex_lock(&s->lock);
+    g_mutex_lock(&s->fd_lock);
     if (ftruncate(s->journal_fd, 0) == 0) {
         s->journal_lines = 0;
         fsync(s->journal_fd);
     }
-    s->want_sync = false;
-    g_mutex_unlock(&s->lock);
+    g_mutex_unlock(&s->fd_lock);
     s->unsynced = false;
     return true;
 }
