@@ -184,6 +184,16 @@ static void restore_pool(DcdBroker *b, JsonObject *o)
             g_warning("saved state: pool %s: %s", p->tag_str, err->message);
         }
     }
+    if (json_array_of(o, "requesters")) {
+        JsonArray *ra = json_array_of(o, "requesters");
+
+        p->requesters = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+        for (guint i = 0; i < json_array_get_length(ra); i++) {
+            uint16_t id = json_array_get_int_element(ra, i);
+
+            g_array_append_val(p->requesters, id);
+        }
+    }
     if (!dcd_registry_add_pool(&b->reg, p)) {
         dcd_pool_free(p);
     }
@@ -376,7 +386,7 @@ static DcdHost *need_host(DcdBroker *b, uint16_t id, GError **errp)
 
 DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
                                 uint64_t size, DcdBacking backing,
-                                GError **errp)
+                                GArray *requesters, GError **errp)
 {
     DcdTag t;
     DcdPool *p;
@@ -396,6 +406,9 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
     p = dcd_pool_create(&t, size, backing, b->pool_dir, errp);
     if (!p) {
         return NULL;
+    }
+    if (requesters) {
+        p->requesters = g_array_ref(requesters);
     }
     dcd_registry_add_pool(&b->reg, p);
     save_pool(b, p);
@@ -658,6 +671,11 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     if (dcd_host_holds(h, p)) {
         ERR(errp, DCD_ERR_EXIST, "host %u already holds tag %s", h->id,
             p->tag_str);
+        return NULL;
+    }
+    if (a->by_host && !dcd_pool_may_request(p, h->id)) {
+        ERR(errp, DCD_ERR_PERM, "host %u may not ask for pool %s itself",
+            h->id, p->tag_str);
         return NULL;
     }
     s = &h->regions[a->region];

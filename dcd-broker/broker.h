@@ -40,9 +40,10 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp);
 void dcd_broker_free(DcdBroker *b);
 
 /* Pools. */
+/* requesters: host-ids that may ask for the pool themselves (NULL: any). */
 DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
                                 uint64_t size, DcdBacking backing,
-                                GError **errp);
+                                GArray *requesters, GError **errp);
 bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp);
 /* Host ids holding any live extent of p, sorted. */
 GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p);
@@ -55,6 +56,7 @@ typedef struct DcdAddArgs {
     DcdPolicy policy;
     const DcdDpaRange *ranges;
     unsigned nranges;
+    bool by_host;            /* the host asked (ADD_REQ), not the FM */
 } DcdAddArgs;
 /* Offers the extents to the host; returns the pending group. */
 DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,

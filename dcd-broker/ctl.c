@@ -231,6 +231,15 @@ static void build_pool(DcdCtl *ctl, JsonBuilder *jb, const DcdPool *p)
         json_builder_add_int_value(jb, g_array_index(holders, uint16_t, i));
     }
     json_builder_end_array(jb);
+    if (p->requesters) {
+        json_builder_set_member_name(jb, "requesters");
+        json_builder_begin_array(jb);
+        for (guint i = 0; i < p->requesters->len; i++) {
+            json_builder_add_int_value(jb, g_array_index(p->requesters,
+                                                         uint16_t, i));
+        }
+        json_builder_end_array(jb);
+    }
     json_builder_end_object(jb);
 }
 
@@ -350,7 +359,11 @@ static JsonNode *cmd_status(Client *c, JsonObject *args, GError **errp)
 
 static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
 {
-    static const char *const keys[] = { "size", "tag", "backing", NULL };
+    static const char *const keys[] = {
+        "size", "tag", "backing", "requesters", NULL
+    };
+    g_autoptr(GArray) requesters = NULL;
+    JsonNode *rn = json_object_get_member(args, "requesters");
     const char *backing_s = "memfd";
     DcdBacking backing;
     uint64_t size;
@@ -369,7 +382,31 @@ static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
             " not '%s'", backing_s);
         return NULL;
     }
-    p = dcd_broker_pool_create(c->ctl->b, &tag, size, backing, errp);
+    if (rn) {
+        JsonArray *ra = JSON_NODE_HOLDS_ARRAY(rn) ? json_node_get_array(rn) :
+                        NULL;
+
+        requesters = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+        for (guint i = 0; ra && i < json_array_get_length(ra); i++) {
+            JsonNode *e = json_array_get_element(ra, i);
+            gint64 v = json_node_get_value_type(e) == G_TYPE_INT64 ?
+                       json_node_get_int(e) : -1;
+            uint16_t id = v;
+
+            if (v < 0 || v > G_MAXUINT16) {
+                ra = NULL;
+                break;
+            }
+            g_array_append_val(requesters, id);
+        }
+        if (!ra) {
+            ERR(errp, DCD_ERR_INVAL, "'requesters' must be an array of"
+                " host-ids");
+            return NULL;
+        }
+    }
+    p = dcd_broker_pool_create(c->ctl->b, &tag, size, backing, requesters,
+                               errp);
     if (!p) {
         return NULL;
     }

@@ -306,6 +306,7 @@ static void build_none(JsonObject *args, int argc, char **argv)
 static void build_pool_create(JsonObject *args, int argc, char **argv)
 {
     g_autofree char *size = NULL, *tag = NULL, *backing = NULL;
+    g_auto(GStrv) requesters = NULL;
     GOptionEntry e[] = {
         { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Pool size (K/M/G)",
           "SIZE" },
@@ -313,6 +314,9 @@ static void build_pool_create(JsonObject *args, int argc, char **argv)
           "Tag (UUID; generated if absent)", "UUID" },
         { "backing", 'b', 0, G_OPTION_ARG_STRING, &backing,
           "memfd (default), file or hugetlb", "KIND" },
+        { "requester", 'R', 0, G_OPTION_ARG_STRING_ARRAY, &requesters,
+          "Only this host may ask for the pool itself (repeatable;"
+          " default: any host)", "HOST" },
         { NULL }
     };
 
@@ -328,6 +332,15 @@ static void build_pool_create(JsonObject *args, int argc, char **argv)
     }
     if (backing) {
         json_object_set_string_member(args, "backing", backing);
+    }
+    if (requesters) {
+        JsonArray *a = json_array_new();
+
+        for (char **r = requesters; *r; r++) {
+            json_array_add_int_element(a, need_uint("--requester", *r,
+                                                    G_MAXUINT16));
+        }
+        json_object_set_array_member(args, "requesters", a);
     }
 }
 

@@ -190,6 +190,7 @@ static void on_add_req(Session *s, DcdMsg *m)
     g_autoptr(GError) err = NULL;
     DcdAddArgs a = {
         .host_id = s->host->id, .region = r->region, .policy = r->policy,
+        .by_host = true,
     };
     DcdPool *pool;
     bool ok;

@@ -215,6 +215,9 @@ void dcd_pool_free(DcdPool *p)
     }
     g_free(p->path);
     g_array_unref(p->segments);
+    if (p->requesters) {
+        g_array_unref(p->requesters);
+    }
     g_free(p);
 }
 
@@ -279,4 +282,14 @@ const DcdSegment *dcd_pool_segment(const DcdPool *p, unsigned seq)
 unsigned dcd_pool_nsegments(const DcdPool *p)
 {
     return p->segments->len;
+}
+
+bool dcd_pool_may_request(const DcdPool *p, uint16_t host_id)
+{
+    for (guint i = 0; p->requesters && i < p->requesters->len; i++) {
+        if (g_array_index(p->requesters, uint16_t, i) == host_id) {
+            return true;
+        }
+    }
+    return !p->requesters;
 }

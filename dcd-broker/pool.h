@@ -34,6 +34,8 @@ typedef struct DcdPool {
     bool sealed;
     GArray *segments;    /* DcdSegment, index == shared_seq */
     unsigned holders;    /* extents on hosts not yet released */
+    GArray *requesters;  /* uint16_t host-ids that may ask for it
+                          * themselves (ADD_REQ); NULL: any host */
     bool dead;           /* destroyed; freed after an RCU grace period */
 
     struct cds_lfht_node node;
@@ -62,6 +64,8 @@ uint64_t dcd_pool_laid_out(const DcdPool *p);
 bool dcd_pool_set_layout(DcdPool *p, const uint64_t *lens, unsigned n,
                          GError **errp);
 const DcdSegment *dcd_pool_segment(const DcdPool *p, unsigned seq);
+/* May host host_id ask for this pool itself? */
+bool dcd_pool_may_request(const DcdPool *p, uint16_t host_id);
 unsigned dcd_pool_nsegments(const DcdPool *p);
 
 #endif

@@ -394,6 +394,16 @@ static void test_host_requests(void)
     g_free(r);
     g_free(thost_ok(h1, "add %s enable-shared-access 0", tag));
     g_free(thost_ok(h1, "wait-extents %s 1 5000", tag));
+    /* a pool only host 1 may ask for */
+    {
+        g_autofree char *own = tpool(b, "{\"size\": 2097152,"
+                                        " \"requesters\": [1]}");
+
+        r = thost_cmd(h0, "add %s free 0", own);
+        g_assert_true(g_str_has_prefix(r, "err perm"));
+        g_free(r);
+        g_free(thost_ok(h1, "add %s free 0", own));
+    }
     g_free(thost_ok(h0, "release %s", tag));
     g_free(thost_ok(h0, "wait-released %s 5000", tag));
     twait_extents(b, 1, tag, "accepted", 1);

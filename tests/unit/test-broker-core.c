@@ -107,7 +107,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 static DcdPool *new_pool(Fixture *f, uint64_t size)
 {
     g_autoptr(GError) err = NULL;
-    DcdPool *p = dcd_broker_pool_create(f->b, NULL, size, DCD_BACKING_MEMFD,
+    DcdPool *p = dcd_broker_pool_create(f->b, NULL, size, DCD_BACKING_MEMFD, NULL,
                                         &err);
 
     g_assert_no_error(err);
@@ -243,7 +243,7 @@ static void test_unknowns(Fixture *f, gconstpointer data)
     add(f, 1, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_INVAL);
     /* same tag twice */
     g_assert_null(dcd_broker_pool_create(f->b, &p->tag, MB,
-                                         DCD_BACKING_MEMFD, &err));
+                                         DCD_BACKING_MEMFD, NULL, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_EXIST);
 }
 
@@ -532,6 +532,34 @@ static void test_send_failure(Fixture *f, gconstpointer data)
     g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 32);
 }
 
+/* A pool may name the hosts allowed to ask for it themselves. */
+static void test_requesters(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GArray) only1 = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    uint16_t one = 1;
+    g_autoptr(GError) err = NULL;
+    DcdPool *p;
+    DcdAddArgs a = { .policy = DCD_POLICY_FREE, .by_host = true };
+
+    g_array_append_val(only1, one);
+    p = dcd_broker_pool_create(f->b, NULL, 4 * MB, DCD_BACKING_MEMFD, only1,
+                               &err);
+    g_assert_no_error(err);
+    a.tag = p->tag;
+    a.host_id = 0;
+    g_assert_null(dcd_broker_extent_add(f->b, &a, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_PERM);
+    g_clear_error(&err);
+    /* the fabric manager may still give it to anyone */
+    a.by_host = false;
+    g_assert_nonnull(dcd_broker_extent_add(f->b, &a, &err));
+    dcd_broker_host_detach(f->b, f->host[0]);   /* reclaim the offer */
+    a.host_id = 1;
+    a.by_host = true;
+    g_assert_nonnull(dcd_broker_extent_add(f->b, &a, &err));
+    g_assert_no_error(err);
+}
+
 /* Huge pages are reserved when the pool is made, or the create fails. */
 static void test_hugetlb_reserve(Fixture *f, gconstpointer data)
 {
@@ -548,7 +576,7 @@ static void test_hugetlb_reserve(Fixture *f, gconstpointer data)
         return;
     }
     free_pages = strtoul(line + strlen("HugePages_Free:"), NULL, 10);
-    p = dcd_broker_pool_create(f->b, NULL, 2 * MB, DCD_BACKING_HUGETLB, &err);
+    p = dcd_broker_pool_create(f->b, NULL, 2 * MB, DCD_BACKING_HUGETLB, NULL, &err);
     if (free_pages == 0) {
         g_assert_null(p);
         g_assert_error(err, DCD_ERROR, DCD_ERR_NOSPC);
@@ -578,6 +606,7 @@ int main(int argc, char **argv)
     ADD("/broker/state/forced-and-detach", test_forced_and_detach);
     ADD("/broker/host/duplicate", test_duplicate_host);
     ADD("/broker/pool/hugetlb-reserve", test_hugetlb_reserve);
+    ADD("/broker/pool/requesters", test_requesters);
     ADD("/broker/host/reconnect-hold", test_reconnect_hold);
     return g_test_run();
 }

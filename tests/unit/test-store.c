@@ -52,15 +52,18 @@ static void populate(DcdBroker *b, DcdTag *tag, DcdTag *unheld)
     DcdDpaRange place[] = { { 4 * MB, 2 * MB }, { 10 * MB, 2 * MB } };
     struct dcd_range acc[] = { { 4 * MB, 2 * MB }, { 10 * MB, 2 * MB } };
     DcdHost *host = dcd_broker_host_attach(b, &h, &ops, b, NULL);
-    DcdPool *p = dcd_broker_pool_create(b, NULL, 4 * MB, DCD_BACKING_MEMFD,
+    DcdPool *p = dcd_broker_pool_create(b, NULL, 4 * MB, DCD_BACKING_MEMFD, NULL,
                                         NULL);
-    DcdPool *q = dcd_broker_pool_create(b, NULL, 2 * MB, DCD_BACKING_MEMFD,
-                                        NULL);
+    g_autoptr(GArray) req = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    uint16_t seven = 7;
     DcdAddArgs a = { .host_id = 5, .tag = p->tag,
                      .policy = DCD_POLICY_PRESCRIPTIVE, .ranges = place,
                      .nranges = 2 };
     DcdGroup *g = dcd_broker_extent_add(b, &a, NULL);
+    DcdPool *q;
 
+    g_array_append_val(req, seven);
+    q = dcd_broker_pool_create(b, NULL, 2 * MB, DCD_BACKING_MEMFD, req, NULL);
     g_assert_nonnull(host);
     g_assert_nonnull(g);
     g_assert_true(dcd_broker_host_accept(b, host, g->id, acc, 2, NULL));
@@ -80,6 +83,10 @@ static void check_restored(DcdBroker *b, const DcdTag *tag,
     g_assert_cmpstr(h->name, ==, "vm5");
     g_assert_nonnull(p);
     g_assert_nonnull(dcd_registry_pool(&b->reg, unheld));
+    g_assert_true(dcd_pool_may_request(dcd_registry_pool(&b->reg, unheld), 7));
+    g_assert_false(dcd_pool_may_request(dcd_registry_pool(&b->reg, unheld),
+                                        5));
+    g_assert_true(dcd_pool_may_request(p, 5));
     /* memfd memory died with the old broker */
     g_assert_false(dcd_pool_has_memory(p));
     g_assert_cmpuint(dcd_pool_nsegments(p), ==, 2);
