@@ -489,8 +489,6 @@ static bool run(Vm *vm, const char *line)
         const char *cmd = a[0];
 
         if (g_str_equal(cmd, "quit")) {
-            printf("ok\n");
-            fflush(stdout);
             return false;
         } else if (g_str_equal(cmd, "accept")) {
             r = cmd_group(vm, a, DCD_EV_ADD, true, &err);
@@ -522,7 +520,6 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     Vm vm = { 0 };
     char line[4096];
-    int rc = 0;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -557,6 +554,9 @@ int main(int argc, char **argv)
             break;
         }
     }
+    /* quit is answered once QEMU is gone and the scratch dir removed */
     vm_stop(&vm);
-    return rc;
+    printf("ok\n");
+    fflush(stdout);
+    return 0;
 }

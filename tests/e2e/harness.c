@@ -179,6 +179,9 @@ void ebroker_free(EBroker *b)
             show_file("broker stderr", b->log);
             g_error("dcd-broker did not exit cleanly on SIGTERM");
         }
+        if (g_getenv("DCD_E2E_VERBOSE")) {
+            show_file("broker stderr", b->log);
+        }
         broker_drop(b);
     }
     rm_tree(b->dir);
@@ -512,6 +515,9 @@ static void vm_free(EVm *v)
         vm_wait_exit(v, 10 * G_USEC_PER_SEC);
     }
     g_assert_true(v->exited);
+    if (g_getenv("DCD_E2E_VERBOSE")) {
+        vm_show(v);
+    }
     dcd_host_free(v->host);
     dcd_platform_clear(&v->plat);
     dcd_qmp_free(v->qmp);

@@ -10,7 +10,8 @@
  * wait for a DC event group, accept or reject it (4802h), release
  * (4803h), commit decoders over the DC region and read or write a tag's
  * bytes through the fixed window in shared_seq order.  Failures are test
- * failures, with the broker's and QEMU's logs shown.
+ * failures, with the broker's and QEMU's logs shown (always, with
+ * DCD_E2E_VERBOSE=1 in the environment).
  *
  * The control client is our own (not ctlclient.c): libdcdclient and
  * libdcdhost cannot be linked into one program, see e2e_note in
