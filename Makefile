@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check demo bench clean qemu qemu-series-check
+.PHONY: all deps check demo demo-hostsim bench clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -29,8 +29,13 @@ qemu-series-check: qemu
 check: deps all qemu
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
-demo: deps all
+# The demo runs two patched QEMUs: $(DCD_QEMU) if set, else qemu/build's.
+demo: deps all $(if $(DCD_QEMU),,qemu)
 	./examples/demo.sh $(BUILD)
+
+# The same flow with simulated hosts (no QEMU).
+demo-hostsim: deps all
+	./examples/demo-hostsim.sh $(BUILD)
 
 bench: deps all
 	./bench/run.sh $(BUILD)
