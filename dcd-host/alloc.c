@@ -44,8 +44,9 @@ DcdAllocation *dcd_allocation_build(const uint8_t tag[16],
         g_array_append_val(a->parts, p);
     }
     if (!a->parts->len) {
-        g_autofree char *t = dcd_tag_unparse(tag);
+        char t[DCD_TAG_STR_LEN];
 
+        dcd_tag_unparse((const DcdTag *)tag, t);
         ERR(errp, DCD_HOST_ERR_NOTFOUND, "no extent has tag %s", t);
         return NULL;
     }

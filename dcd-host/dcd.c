@@ -351,39 +351,3 @@ GArray *dcd_next_group(DcdMbox *m, GError **errp)
         }
     }
 }
-
-bool dcd_tag_parse(const char *text, uint8_t tag[16])
-{
-    unsigned i = 0;
-
-    for (const char *p = text; *p; p++) {
-        int hi, lo;
-
-        if (*p == '-') {
-            continue;
-        }
-        hi = g_ascii_xdigit_value(p[0]);
-        lo = p[1] ? g_ascii_xdigit_value(p[1]) : -1;
-        if (i >= 16 || hi < 0 || lo < 0) {
-            return false;
-        }
-        tag[i++] = hi << 4 | lo;
-        p++;
-    }
-    return i == 16 && g_uuid_string_is_valid(text);
-}
-
-char *dcd_tag_unparse(const uint8_t t[16])
-{
-    return g_strdup_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                           "%02x%02x%02x%02x%02x%02x", t[0], t[1], t[2],
-                           t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10],
-                           t[11], t[12], t[13], t[14], t[15]);
-}
-
-bool dcd_tag_is_null(const uint8_t tag[16])
-{
-    static const uint8_t zero[16];
-
-    return memcmp(tag, zero, 16) == 0;
-}

@@ -13,6 +13,7 @@
 #ifndef DCD_HOST_DCD_H
 #define DCD_HOST_DCD_H
 
+#include "dcd/types.h"
 #include "mbox.h"
 
 #define CXL_OP_IDENTIFY 0x0001
@@ -108,8 +109,5 @@ bool dcd_clear_events(DcdMbox *m, unsigned log, const uint16_t *handles,
 GArray *dcd_next_group(DcdMbox *m, GError **errp);
 
 /* Tag helpers: text <-> the 16 bytes; null tag is all zero. */
-bool dcd_tag_parse(const char *text, uint8_t tag[16]);
-char *dcd_tag_unparse(const uint8_t tag[16]);
-bool dcd_tag_is_null(const uint8_t tag[16]);
 
 #endif

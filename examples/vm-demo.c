@@ -355,7 +355,7 @@ static DcdAllocation *alloc_of(Vm *vm, const char *tag, GError **errp)
     g_autoptr(GArray) l = NULL;
     uint8_t t[16];
 
-    if (!tag || !dcd_tag_parse(tag, t)) {
+    if (!tag || !dcd_tag_parse(tag, (DcdTag *)t)) {
         g_set_error(errp, DCD_HOST_ERROR, DCD_HOST_ERR_INVALID,
                     "'%s' is not a tag", tag ? tag : "");
         return NULL;

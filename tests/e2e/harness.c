@@ -100,8 +100,6 @@ static void broker_spawn(EBroker *b)
         g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
     g_autoptr(GError) err = NULL;
     g_autofree char *line = NULL;
-    g_autoptr(GSocketClient) client = g_socket_client_new();
-    g_autoptr(GSocketAddress) addr = NULL;
 
     g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
     g_subprocess_launcher_set_stderr_file_path(l, b->log);
@@ -117,12 +115,8 @@ static void broker_spawn(EBroker *b)
                 line ? line : "nothing");
     }
 
-    addr = g_unix_socket_address_new(b->ctl_sock);
-    b->ctl = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr),
-                                     NULL, &err);
+    b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
     g_assert_no_error(err);
-    b->ctl_in = g_data_input_stream_new(
-        g_io_stream_get_input_stream(G_IO_STREAM(b->ctl)));
 }
 
 EBroker *ebroker_start(void)
@@ -144,8 +138,7 @@ EBroker *ebroker_start(void)
 
 static void broker_drop(EBroker *b)
 {
-    g_clear_object(&b->ctl_in);
-    g_clear_object(&b->ctl);
+    g_clear_pointer(&b->ctl, dcd_ctl_client_free);
     g_clear_object(&b->out);
     g_clear_object(&b->proc);
 }
@@ -170,8 +163,7 @@ void ebroker_free(EBroker *b)
         return;
     }
     if (b->proc) {
-        g_clear_object(&b->ctl_in);
-        g_clear_object(&b->ctl);
+        g_clear_pointer(&b->ctl, dcd_ctl_client_free);
         g_subprocess_send_signal(b->proc, SIGTERM);
         g_subprocess_wait(b->proc, NULL, NULL);
         if (!g_subprocess_get_if_exited(b->proc) ||
@@ -194,61 +186,22 @@ void ebroker_free(EBroker *b)
     g_free(b);
 }
 
-/*
- * One request, one reply line.  Returns the "return" member, or NULL
- * with *cls and *desc set from "error".
- */
+/* Returns the "return" member, or NULL with *cls and *desc set. */
 static JsonNode *ctl_call(EBroker *b, const char *cmd, const char *args,
                           char **cls, char **desc)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonBuilder) jb = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) req = NULL, rep = NULL;
-    g_autofree char *text = NULL, *line = NULL;
-    GOutputStream *os = g_io_stream_get_output_stream(G_IO_STREAM(b->ctl));
-    JsonObject *o;
-    gint64 id = ++b->next_id;
+    JsonNode *r = dcd_ctl_client_callf(b->ctl, cmd, &err, "%s",
+                                       args && *args ? args : "{}");
 
-    json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "id");
-    json_builder_add_int_value(jb, id);
-    json_builder_set_member_name(jb, "command");
-    json_builder_add_string_value(jb, cmd);
-    if (args && *args) {
-        JsonNode *a = json_from_string(args, &err);
-
-        g_assert_no_error(err);
-        json_builder_set_member_name(jb, "arguments");
-        json_builder_add_value(jb, a);
+    if (!r) {
+        if (err->code == DCD_ERR_UNAVAIL && strstr(err->message, "closed")) {
+            show_file("broker stderr", b->log);
+        }
+        *cls = g_strdup(dcd_err_name(err->code));
+        *desc = g_strdup(err->message);
     }
-    json_builder_end_object(jb);
-    req = json_builder_get_root(jb);
-    json_generator_set_root(gen, req);
-    text = json_generator_to_data(gen, NULL);
-    g_output_stream_write_all(os, text, strlen(text), NULL, NULL, &err);
-    g_assert_no_error(err);
-    g_output_stream_write_all(os, "\n", 1, NULL, NULL, &err);
-    g_assert_no_error(err);
-
-    line = g_data_input_stream_read_line(b->ctl_in, NULL, NULL, &err);
-    g_assert_no_error(err);
-    if (!line) {
-        show_file("broker stderr", b->log);
-        g_error("the broker closed the control connection during %s", cmd);
-    }
-    rep = json_from_string(line, &err);
-    g_assert_no_error(err);
-    o = json_node_get_object(rep);
-    g_assert_cmpint(json_object_get_int_member(o, "id"), ==, id);
-    if (json_object_has_member(o, "error")) {
-        JsonObject *e = json_object_get_object_member(o, "error");
-
-        *cls = g_strdup(json_object_get_string_member(e, "class"));
-        *desc = g_strdup(json_object_get_string_member(e, "desc"));
-        return NULL;
-    }
-    return json_node_copy(json_object_get_member(o, "return"));
+    return r;
 }
 
 JsonNode *ectl(EBroker *b, const char *cmd, const char *fmt, ...)
@@ -680,7 +633,7 @@ DcdAllocation *evm_alloc(EVm *v, const char *tag)
     uint8_t t[16];
 
     evm_map(v);
-    g_assert_true(dcd_tag_parse(tag, t));
+    g_assert_true(dcd_tag_parse(tag, (DcdTag *)t));
     a = dcd_allocation_build(t, (DcdExtent *)list->data, list->len, &v->map,
                              1, &err);
     g_assert_no_error(err);

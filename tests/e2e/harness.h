@@ -5,17 +5,13 @@
  * QMP with dcd-host as the VM's host side.
  *
  * Owns: the broker process (start, SIGKILL, restart on the same state
- * dir), a JSON client of its control socket, QEMU processes attached
+ * dir), a client of its control socket, QEMU processes attached
  * through a reconnecting socket chardev, and what a VM's host side does:
  * wait for a DC event group, accept or reject it (4802h), release
  * (4803h), commit decoders over the DC region and read or write a tag's
  * bytes through the fixed window in shared_seq order.  Failures are test
  * failures, with the broker's and QEMU's logs shown (always, with
  * DCD_E2E_VERBOSE=1 in the environment).
- *
- * The control client is our own (not ctlclient.c): libdcdclient and
- * libdcdhost cannot be linked into one program, see e2e_note in
- * tests/meson.build.
  */
 #ifndef DCD_TEST_E2E_HARNESS_H
 #define DCD_TEST_E2E_HARNESS_H
@@ -24,6 +20,7 @@
 #include <json-glib/json-glib.h>
 
 #include "alloc.h"
+#include "ctlclient.h"
 #include "host.h"
 #include "qmp.h"
 #include "qtest.h"
@@ -45,9 +42,7 @@ typedef struct EBroker {
     char *state_dir;
     char *pool_dir;
     char *log;
-    GSocketConnection *ctl;
-    GDataInputStream *ctl_in;
-    gint64 next_id;
+    DcdCtlClient *ctl;
 } EBroker;
 
 /* Fail unless DCD_BROKER and DCD_QEMU name executables. */

@@ -191,7 +191,7 @@ static void test_stale_events(void)
                                      tag);
     }
     tag2 = epool(b, POOL_SIZE);
-    g_assert_true(dcd_tag_parse(tag2, t2));
+    g_assert_true(dcd_tag_parse(tag2, (DcdTag *)t2));
     add(b, 0, tag2, "free");
     ewait_count(b, 0, tag2, "pending", 1);
     g_usleep(200000);

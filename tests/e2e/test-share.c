@@ -106,7 +106,7 @@ static void check_views(EBroker *b, EVm *v, const char *tag)
     uint8_t t[16];
     unsigned mine = 0;
 
-    g_assert_true(dcd_tag_parse(tag, t));
+    g_assert_true(dcd_tag_parse(tag, (DcdTag *)t));
     for (guint i = 0; i < list->len; i++) {
         DcdExtent *e = &g_array_index(list, DcdExtent, i);
         JsonObject *bo, *qo;

@@ -48,7 +48,7 @@ static GArray *add_accept(TQemu *q, const char *tag, const uint64_t *ol,
     GArray *ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
     uint8_t want[16];
 
-    g_assert_true(dcd_tag_parse(tag, want));
+    g_assert_true(dcd_tag_parse(tag, (DcdTag *)want));
     tqmp_ok(q, "cxl-add-dynamic-capacity",
             dcd_qmp_args("s:path", DCD_PATH, "i:host-id", (gint64)0,
                          "s:selection-policy", "prescriptive",
@@ -94,7 +94,7 @@ static void test_round_trip(void)
 
     list = textents(q, NULL);
     g_assert_cmpuint(list->len, ==, 1);
-    g_assert_true(dcd_tag_parse(TAG_A, tag));
+    g_assert_true(dcd_tag_parse(TAG_A, (DcdTag *)tag));
     g_assert_cmpmem(g_array_index(list, DcdExtent, 0).tag, 16, tag, 16);
     g_assert_cmphex(g_array_index(list, DcdExtent, 0).dpa, ==, 64 * MiB);
 
@@ -254,8 +254,8 @@ static void test_two_tags(void)
         return;
     }
     q = start_tagged();
-    dcd_tag_parse(TAG_A, ta);
-    dcd_tag_parse(TAG_B, tb);
+    dcd_tag_parse(TAG_A, (DcdTag *)ta);
+    dcd_tag_parse(TAG_B, (DcdTag *)tb);
     fa = tbackend(q, "tma", TAG_A, 6 * MiB);
     fb = tbackend(q, "tmb", TAG_B, 6 * MiB);
 
@@ -345,7 +345,7 @@ static void test_release_by_tag(void)
         return;
     }
     q = start_tagged();
-    dcd_tag_parse(TAG_A, tag);
+    dcd_tag_parse(TAG_A, (DcdTag *)tag);
     file = tbackend(q, "tm0", TAG_A, 4 * MiB);
     ext = add_accept(q, TAG_A, ol, NULL, 2);
     map_all(q, &map);
@@ -509,7 +509,7 @@ static void test_shared_seq(void)
         return;
     }
     q = start_tagged();
-    dcd_tag_parse(TAG_A, tag);
+    dcd_tag_parse(TAG_A, (DcdTag *)tag);
     file = tbackend(q, "tm0", TAG_A, 6 * MiB);
     ext = add_accept(q, TAG_A, ol, seq, 3);
     for (unsigned i = 0; i < 3; i++) {
@@ -571,7 +571,7 @@ static void test_shared_access(void)
     m1 = dcd_host_memdev(q->host, 1);
     g_assert_nonnull(m1);
     w = q->plat.windows[0].base;
-    dcd_tag_parse(TAG_A, tag);
+    dcd_tag_parse(TAG_A, (DcdTag *)tag);
     file = tbackend(q, "tm0", TAG_A, 4 * MiB);
 
     /* nobody uses the memory yet: nothing to share */

@@ -106,7 +106,7 @@ static void test_round_trip(void)
     dpa = q->md->dc.region[1].base + 4 * MiB;
     g_assert_cmphex(ext.dpa, ==, dpa);
     g_assert_cmphex(ext.len, ==, 2 * MiB);
-    g_assert_true(dcd_tag_is_null(ext.tag));
+    g_assert_true(dcd_tag_is_null((const DcdTag *)ext.tag));
     g_assert_cmpuint(ext.shared_seq, ==, 0);
 
     /* nothing is usable before the host accepts */

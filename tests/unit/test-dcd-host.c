@@ -42,24 +42,6 @@ static void test_mtree(void)
     g_assert_cmpuint(dcd_mtree_find(mtree, "cxl_host", base, NULL, 4), ==, 0);
 }
 
-static void test_tags(void)
-{
-    static const char text[] = "5be13bce-ae34-4a77-b6c3-16df975fcf1a";
-    uint8_t t[16];
-    g_autofree char *back = NULL;
-
-    g_assert_true(dcd_tag_parse(text, t));
-    g_assert_cmphex(t[0], ==, 0x5b);
-    g_assert_cmphex(t[15], ==, 0x1a);
-    back = dcd_tag_unparse(t);
-    g_assert_cmpstr(back, ==, text);
-    g_assert_false(dcd_tag_parse("5be13bce", t));
-    g_assert_false(dcd_tag_parse("5be13bce-ae34-4a77-b6c3-16df975fcf1x", t));
-    g_assert_false(dcd_tag_is_null(t));
-    memset(t, 0, 16);
-    g_assert_true(dcd_tag_is_null(t));
-}
-
 static void test_encodings(void)
 {
     unsigned e;
@@ -176,7 +158,6 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/dcd-host/mtree", test_mtree);
-    g_test_add_func("/dcd-host/tags", test_tags);
     g_test_add_func("/dcd-host/encodings", test_encodings);
     g_test_add_func("/dcd-host/sticky-error", test_sticky_error);
     g_test_add_func("/dcd-host/allocation", test_allocation);
