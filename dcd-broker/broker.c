@@ -314,6 +314,33 @@ static bool load_state(DcdBroker *b, GError **errp)
     return true;
 }
 
+/*
+ * A memfd pool no host held when the broker stopped has no one to hand
+ * its memory back: its bytes are gone, so give it fresh memory now
+ * rather than leave it unusable.  Pools with accepted extents wait for
+ * their hosts.
+ */
+static void renew_orphans(DcdBroker *b)
+{
+    g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
+
+    for (guint i = 0; i < pools->len; i++) {
+        DcdPool *p = pools->pdata[i];
+        g_autoptr(GError) err = NULL;
+
+        if (dcd_pool_has_memory(p) || p->holders ||
+            p->backing == DCD_BACKING_FILE) {
+            continue;
+        }
+        if (dcd_pool_renew(p, &err)) {
+            g_message("pool %s: no host held it, so its contents died with"
+                      " the last broker; it starts empty", p->tag_str);
+        } else {
+            g_warning("pool %s: %s", p->tag_str, err->message);
+        }
+    }
+}
+
 DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 {
     DcdBroker *b = g_new0(DcdBroker, 1);
@@ -329,6 +356,7 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
             dcd_broker_free(b);
             return NULL;
         }
+        renew_orphans(b);
         /* A fresh snapshot of what was restored; give loading's heap back. */
         compact(b);
         malloc_trim(0);

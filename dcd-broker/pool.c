@@ -198,6 +198,14 @@ bool dcd_pool_adopt_fd(DcdPool *p, int fd, GError **errp)
     return true;
 }
 
+bool dcd_pool_renew(DcdPool *p, GError **errp)
+{
+    g_return_val_if_fail(p->fd < 0 && p->backing != DCD_BACKING_FILE, false);
+    p->fd = make_memfd(p, errp);
+    p->sealed = p->fd >= 0;
+    return p->fd >= 0;
+}
+
 void dcd_pool_unlink(DcdPool *p)
 {
     if (p->path && unlink(p->path) < 0 && errno != ENOENT) {

@@ -53,6 +53,11 @@ DcdPool *dcd_pool_restore(const DcdTag *tag, uint64_t size, DcdBacking backing,
  * memfd or regular file of at least size bytes.  Takes fd on success.
  */
 bool dcd_pool_adopt_fd(DcdPool *p, int fd, GError **errp);
+/*
+ * Fresh, empty memory for a memfd or hugetlb pool whose memory was lost
+ * and that no host can hand back.
+ */
+bool dcd_pool_renew(DcdPool *p, GError **errp);
 /* Remove the file backing from the pool dir (destroy). */
 void dcd_pool_unlink(DcdPool *p);
 void dcd_pool_free(DcdPool *p);

@@ -87,6 +87,9 @@ static void check_restored(DcdBroker *b, const DcdTag *tag,
     g_assert_false(dcd_pool_may_request(dcd_registry_pool(&b->reg, unheld),
                                         5));
     g_assert_true(dcd_pool_may_request(p, 5));
+    /* nobody held the other pool: it starts again, empty, with memory */
+    g_assert_true(dcd_pool_has_memory(dcd_registry_pool(&b->reg, unheld)));
+    g_assert_true(dcd_registry_pool(&b->reg, unheld)->sealed);
     /* memfd memory died with the old broker */
     g_assert_false(dcd_pool_has_memory(p));
     g_assert_cmpuint(dcd_pool_nsegments(p), ==, 2);
