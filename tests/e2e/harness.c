@@ -1,19 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * harness.c - processes of the e2e suite: one dcd-broker, QEMUs attached
- * to it.  Binaries come from the environment meson sets (DCD_BROKER,
- * DCD_QEMU).  Every child dies with the test (PR_SET_PDEATHSIG for the
+ * to it (started by the qemu suite's harness).  Binaries come from the
+ * environment meson sets (DCD_BROKER, DCD_QEMU).  Every child dies with the test (PR_SET_PDEATHSIG for the
  * broker, exit-with-parent for QEMU), so a failed assertion leaves
  * nothing running.
  */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/prctl.h>
 #include <glib/gstdio.h>
-#include <gio/gunixsocketaddress.h>
 
 #include "harness.h"
 
@@ -51,17 +48,6 @@ static void rm_tree(const char *dir)
 static void pump(void)
 {
     while (g_main_context_iteration(NULL, FALSE)) {
-    }
-}
-
-void epattern(void *buf, size_t len, unsigned seed)
-{
-    uint8_t *p = buf;
-    uint32_t x = seed * 2654435761u + 7;
-
-    for (size_t i = 0; i < len; i++) {
-        x = x * 1664525u + 1013904223u;
-        p[i] = x >> 24;
     }
 }
 
@@ -335,150 +321,28 @@ JsonObject *epool_info(EBroker *b, const char *tag)
 
 /* ---- VMs ------------------------------------------------------------ */
 
-static void vm_show(EVm *v)
-{
-    g_autofree char *path = g_build_filename(v->dir, "qemu.log", NULL);
-    g_autofree char *what = g_strdup_printf("QEMU (host %u) stderr",
-                                            v->host_id);
-
-    show_file(what, path);
-}
-
-static GSocket *listen_on(const char *path)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    GSocket *s = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                              G_SOCKET_PROTOCOL_DEFAULT, &err);
-
-    g_assert_no_error(err);
-    g_assert_true(g_socket_bind(s, addr, TRUE, &err));
-    g_assert_true(g_socket_listen(s, &err));
-    return s;
-}
-
-/* Wait for QEMU to connect to l, noticing a QEMU that exits first. */
-static GIOStream *accept_from(EVm *v, GSocket *l, const char *what)
-{
-    g_autoptr(GError) err = NULL;
-    gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
-    g_autoptr(GSocket) s = NULL;
-
-    while (!g_socket_condition_timed_wait(l, G_IO_IN, 50000, NULL, NULL)) {
-        pump();
-        if (v->exited || g_get_monotonic_time() > deadline) {
-            vm_show(v);
-            g_error("QEMU (host %u) %s before connecting its %s socket",
-                    v->host_id, v->exited ? "exited" : "timed out", what);
-        }
-    }
-    s = g_socket_accept(l, NULL, &err);
-    g_assert_no_error(err);
-    g_socket_set_blocking(s, TRUE);
-    return G_IO_STREAM(g_socket_connection_factory_create_connection(s));
-}
-
-static void vm_exited(GObject *src, GAsyncResult *res, gpointer opaque)
-{
-    bool *exited = opaque;
-
-    g_subprocess_wait_finish(G_SUBPROCESS(src), res, NULL);
-    *exited = true;
-}
-
 EVm *evm_start(EBroker *b, unsigned host)
 {
     EVm *v = g_new0(EVm, 1);
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GSubprocessLauncher) l = NULL;
-    g_autofree char *qt_path = NULL, *qmp_path = NULL, *log = NULL;
-    g_autofree char *qt_arg = NULL, *qmp_arg = NULL, *chr = NULL;
-    g_autofree char *dev = NULL;
-    g_autoptr(GSocket) qt_l = NULL, qmp_l = NULL;
-    g_autoptr(GIOStream) qt_s = NULL, qmp_s = NULL;
-    bool *exited;
+    g_autofree char *chr = g_strdup_printf(
+        "socket,id=brk,path=%s,reconnect-ms=500", b->host_sock);
+    g_autofree char *props = g_strdup_printf(
+        ",dc-regions-sharable=1,dcd-broker=brk,dcd-host-id=%u", host);
+    g_autofree char *name = g_strdup_printf("host %u", host);
+    const char *extra[] = { "-chardev", chr, NULL };
+    TQemuOpts o = {
+        .dc_total_size = 1 * GiB,
+        .dev_props = props,
+        .extra = extra,
+        .name = name,
+        .show_log = g_getenv("DCD_E2E_VERBOSE") != NULL,
+    };
 
     v->host_id = host;
-    v->dir = g_dir_make_tmp("dcd-e2e-vm-XXXXXX", &err);
-    g_assert_no_error(err);
-    qt_path = g_build_filename(v->dir, "qtest.sock", NULL);
-    qmp_path = g_build_filename(v->dir, "qmp.sock", NULL);
-    log = g_build_filename(v->dir, "qemu.log", NULL);
-    qt_l = listen_on(qt_path);
-    qmp_l = listen_on(qmp_path);
-    qt_arg = g_strdup_printf("unix:%s", qt_path);
-    qmp_arg = g_strdup_printf("unix:%s", qmp_path);
-    chr = g_strdup_printf("socket,id=brk,path=%s,reconnect-ms=500",
-                          b->host_sock);
-    dev = g_strdup_printf("cxl-type3,bus=rp0,id=" E_DEV_ID ",num-dc-regions=1,"
-                          "dc-regions-total-size=1G,dc-regions-sharable=1,"
-                          "dcd-broker=brk,dcd-host-id=%u", host);
-
-    l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-    g_subprocess_launcher_set_stdout_file_path(l, log);
-    g_subprocess_launcher_set_stderr_file_path(l, log);
-    v->proc = g_subprocess_launcher_spawn(l, &err, g_getenv("DCD_QEMU"),
-        "-accel", "qtest", "-qtest", qt_arg, "-qtest-log", "/dev/null",
-        "-run-with", "exit-with-parent=on", "-qmp", qmp_arg,
-        /* Debian's SeaBIOS: a QEMU copied out of its build tree needs it */
-        "-L", "/usr/share/seabios", "-nographic", "-nodefaults", "-global", "apic-common.vapic=off",
-        "-m", "256M",
-        "-M", "q35,cxl=on,cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G",
-        "-device", "pxb-cxl,bus_nr=23,bus=pcie.0,id=cxl.1,"
-                   "hdm_for_passthrough=true",
-        "-device", "cxl-rp,port=0,bus=cxl.1,id=rp0,chassis=0,slot=2",
-        "-chardev", chr, "-device", dev, NULL);
-    g_assert_no_error(err);
-    /* the flag outlives v if QEMU is waited for after v is gone */
-    exited = &v->exited;
-    g_subprocess_wait_async(v->proc, NULL, vm_exited, exited);
-
-    qt_s = accept_from(v, qt_l, "qtest");
-    qmp_s = accept_from(v, qmp_l, "QMP");
-    v->io = dcd_qtest_new(qt_s);
-    v->qmp = dcd_qmp_new(qmp_s, &err);
-    if (err || !dcd_platform_from_qmp(&v->plat, v->qmp, &err) ||
-        !(v->host = dcd_host_new(v->io, &v->plat, &err))) {
-        vm_show(v);
-    }
-    g_assert_no_error(err);
-    v->md = dcd_host_memdev(v->host, 0);
-    g_assert_nonnull(v->md);
-    g_assert_cmpuint(v->md->dc.n_regions, ==, 1);
+    v->q = tqemu_start(&o);
+    g_assert_cmpuint(v->q->md->dc.n_regions, ==, 1);
     ewait_connected(b, host, true);
     return v;
-}
-
-static void vm_wait_exit(EVm *v, gint64 timeout_us)
-{
-    gint64 deadline = g_get_monotonic_time() + timeout_us;
-
-    while (!v->exited && g_get_monotonic_time() < deadline) {
-        pump();
-        if (!v->exited) {
-            g_usleep(5000);
-        }
-    }
-}
-
-static void vm_free(EVm *v)
-{
-    if (!v->exited) {
-        g_subprocess_force_exit(v->proc);
-        vm_wait_exit(v, 10 * G_USEC_PER_SEC);
-    }
-    g_assert_true(v->exited);
-    if (g_getenv("DCD_E2E_VERBOSE")) {
-        vm_show(v);
-    }
-    dcd_host_free(v->host);
-    dcd_platform_clear(&v->plat);
-    dcd_qmp_free(v->qmp);
-    dcd_io_free(v->io);
-    g_object_unref(v->proc);
-    rm_tree(v->dir);
-    g_free(v->dir);
-    g_free(v);
 }
 
 void evm_quit(EVm *v)
@@ -486,17 +350,14 @@ void evm_quit(EVm *v)
     if (!v) {
         return;
     }
-    /* QEMU may close the socket before it answers */
-    dcd_qmp_run(v->qmp, "quit", NULL, NULL);
-    vm_wait_exit(v, 10 * G_USEC_PER_SEC);
-    vm_free(v);
+    g_assert_true(tqemu_stop(v->q));
+    g_free(v);
 }
 
 void evm_kill(EVm *v)
 {
-    g_subprocess_force_exit(v->proc);
-    vm_wait_exit(v, 10 * G_USEC_PER_SEC);
-    vm_free(v);
+    g_assert_true(tqemu_kill(v->q));
+    g_free(v);
 }
 
 GArray *evm_group(EVm *v, unsigned n, unsigned type)
@@ -507,9 +368,9 @@ GArray *evm_group(EVm *v, unsigned n, unsigned type)
     for (;;) {
         g_autoptr(GError) err = NULL;
 
-        g = dcd_next_group(&v->md->mbox, &err);
+        g = dcd_next_group(&v->q->md->mbox, &err);
         if (err) {
-            vm_show(v);
+            tqemu_show_log(v->q);
         }
         g_assert_no_error(err);
         if (g->len || g_get_monotonic_time() > deadline) {
@@ -519,17 +380,11 @@ GArray *evm_group(EVm *v, unsigned n, unsigned type)
         g_usleep(POLL_US);
     }
     if (g->len != n) {
-        vm_show(v);
+        tqemu_show_log(v->q);
         g_test_message("host %u: DC event group of %u, wanted %u",
                        v->host_id, g->len, n);
     }
-    g_assert_cmpuint(g->len, ==, n);
-    for (guint i = 0; i < g->len; i++) {
-        DcdEvent *ev = &g_array_index(g, DcdEvent, i);
-
-        g_assert_cmpuint(ev->type, ==, type);
-        g_assert_cmpint(ev->more, ==, i + 1 < g->len);
-    }
+    tgroup_check(g, n, type);
     return g;
 }
 
@@ -552,14 +407,14 @@ static GArray *add_group(EVm *v)
     for (;;) {
         g_autoptr(GError) err = NULL;
 
-        g = dcd_next_group(&v->md->mbox, &err);
+        g = dcd_next_group(&v->q->md->mbox, &err);
         g_assert_no_error(err);
         if (g->len) {
             break;
         }
         g_array_unref(g);
         if (g_get_monotonic_time() > deadline) {
-            vm_show(v);
+            tqemu_show_log(v->q);
             g_error("host %u: no Add Capacity event came", v->host_id);
         }
         g_usleep(POLL_US);
@@ -576,7 +431,7 @@ GArray *evm_accept(EVm *v)
     g_autoptr(GArray) g = add_group(v);
     GArray *ext = group_extents(g);
 
-    g_assert_true(dcd_add_response(&v->md->mbox, (DcdExtent *)ext->data,
+    g_assert_true(dcd_add_response(&v->q->md->mbox, (DcdExtent *)ext->data,
                                    ext->len, &err));
     g_assert_no_error(err);
     return ext;
@@ -587,7 +442,7 @@ void evm_reject(EVm *v, unsigned n)
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) g = evm_group(v, n, DCD_EV_ADD);
 
-    g_assert_true(dcd_add_response(&v->md->mbox, NULL, 0, &err));
+    g_assert_true(dcd_add_response(&v->q->md->mbox, NULL, 0, &err));
     g_assert_no_error(err);
 }
 
@@ -597,30 +452,21 @@ void evm_release(EVm *v, unsigned n)
     g_autoptr(GArray) g = evm_group(v, n, DCD_EV_RELEASE);
     g_autoptr(GArray) ext = group_extents(g);
 
-    g_assert_true(dcd_release(&v->md->mbox, (DcdExtent *)ext->data, ext->len,
+    g_assert_true(dcd_release(&v->q->md->mbox, (DcdExtent *)ext->data, ext->len,
                               &err));
     g_assert_no_error(err);
-}
-
-GArray *evm_extents(EVm *v)
-{
-    g_autoptr(GError) err = NULL;
-    GArray *a = dcd_get_extents(&v->md->mbox, NULL, &err);
-
-    g_assert_no_error(err);
-    return a;
 }
 
 void evm_map(EVm *v)
 {
     g_autoptr(GError) err = NULL;
-    DcdRegion *r = &v->md->dc.region[0];
+    DcdRegion *r = &v->q->md->dc.region[0];
 
     if (v->mapped) {
         return;
     }
-    g_assert_true(dcd_memdev_map(v->md, 0, v->plat.windows[0].base, r->base,
-                                 r->decode_len, &v->map, &err));
+    g_assert_true(dcd_memdev_map(v->q->md, 0, v->q->plat.windows[0].base,
+                                 r->base, r->decode_len, &v->map, &err));
     g_assert_no_error(err);
     v->mapped = true;
 }
@@ -628,7 +474,7 @@ void evm_map(EVm *v)
 DcdAllocation *evm_alloc(EVm *v, const char *tag)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GArray) list = evm_extents(v);
+    g_autoptr(GArray) list = textents(v->q, NULL);
     DcdAllocation *a;
     uint8_t t[16];
 
@@ -646,7 +492,7 @@ void evm_write(EVm *v, const DcdAllocation *a, uint64_t off,
 {
     g_autoptr(GError) err = NULL;
 
-    g_assert_true(dcd_allocation_write(a, v->io, off, buf, len, &err));
+    g_assert_true(dcd_allocation_write(a, v->q->io, off, buf, len, &err));
     g_assert_no_error(err);
 }
 
@@ -655,39 +501,6 @@ void evm_read(EVm *v, const DcdAllocation *a, uint64_t off, void *buf,
 {
     g_autoptr(GError) err = NULL;
 
-    g_assert_true(dcd_allocation_read(a, v->io, off, buf, len, &err));
+    g_assert_true(dcd_allocation_read(a, v->q->io, off, buf, len, &err));
     g_assert_no_error(err);
-}
-
-JsonNode *evm_query(EVm *v)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *r = dcd_qmp_execute(v->qmp, "cxl-query-dynamic-capacity",
-                                  dcd_qmp_args("s:path", E_DEV_PATH, NULL),
-                                  &err);
-
-    g_assert_no_error(err);
-    return r;
-}
-
-void evm_qmp_ok(EVm *v, const char *cmd, JsonNode *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) r = dcd_qmp_execute(v->qmp, cmd, args, &err);
-
-    if (err) {
-        g_test_message("host %u: %s failed: %s", v->host_id, cmd,
-                       err->message);
-    }
-    g_assert_no_error(err);
-}
-
-char *evm_qmp_fail(EVm *v, const char *cmd, JsonNode *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) r = dcd_qmp_execute(v->qmp, cmd, args, &err);
-
-    g_assert_null(r);
-    g_assert_error(err, DCD_HOST_ERROR, DCD_HOST_ERR_QMP);
-    return g_strdup(err->message);
 }

@@ -19,16 +19,9 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "alloc.h"
 #include "ctlclient.h"
-#include "host.h"
-#include "qmp.h"
-#include "qtest.h"
+#include "qemu/harness.h"
 
-#define MiB (1ull << 20)
-#define GiB (1ull << 30)
-#define E_DEV_ID "dcd0"
-#define E_DEV_PATH "/machine/peripheral/" E_DEV_ID
 #define E_WAIT_US (15 * G_USEC_PER_SEC)
 
 /* ---- broker -------------------------------------------------------- */
@@ -81,15 +74,8 @@ JsonObject *epool_info(EBroker *b, const char *tag);
 /* ---- VMs ------------------------------------------------------------ */
 
 typedef struct EVm {
-    GSubprocess *proc;
-    bool exited;
-    char *dir;
+    TQemu *q;                   /* QEMU and its host side (dcd-host) */
     unsigned host_id;
-    DcdHostIo *io;
-    DcdQmp *qmp;
-    DcdPlatform plat;
-    DcdHost *host;
-    DcdMemdev *md;
     DcdMapping map;
     bool mapped;
 } EVm;
@@ -113,8 +99,6 @@ GArray *evm_accept(EVm *v);
 void evm_reject(EVm *v, unsigned n);
 /* Wait for a Release group of n and give it all back (4803h). */
 void evm_release(EVm *v, unsigned n);
-/* Accepted extents (4801h). */
-GArray *evm_extents(EVm *v);
 /* Commit decoders over all of DC region 0 at the window's base. */
 void evm_map(EVm *v);
 /* The tag's allocation, from the accepted extents (maps first). */
@@ -124,13 +108,10 @@ void evm_write(EVm *v, const DcdAllocation *a, uint64_t off,
 void evm_read(EVm *v, const DcdAllocation *a, uint64_t off, void *buf,
               size_t len);
 
-/* cxl-query-dynamic-capacity (an array node). */
-JsonNode *evm_query(EVm *v);
-/* QMP that must succeed / must fail (returns QEMU's desc). */
-void evm_qmp_ok(EVm *v, const char *cmd, JsonNode *args);
-char *evm_qmp_fail(EVm *v, const char *cmd, JsonNode *args);
-
-/* A deterministic byte pattern. */
-void epattern(void *buf, size_t len, unsigned seed);
+/*
+ * QMP and extents of a VM go through the qemu suite's helpers:
+ * tquery(v->q), tqmp_ok(v->q, ...), tqmp_fail(v->q, ...),
+ * textents(v->q, NULL).
+ */
 
 #endif

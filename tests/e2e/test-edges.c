@@ -30,7 +30,7 @@ static GArray *give(EBroker *b, EVm *v, const char *tag, const char *policy)
 
 static unsigned queried(EVm *v)
 {
-    g_autoptr(JsonNode) q = evm_query(v);
+    g_autoptr(JsonNode) q = tquery(v->q);
 
     return json_array_get_length(json_node_get_array(q));
 }
@@ -56,7 +56,7 @@ static void test_forced(void)
     }
     g_assert_cmpuint(ecount(b, 0, tag, "released"), ==, e0->len);
     g = evm_group(v0, e0->len, DCD_EV_FORCED_RELEASE);
-    l0 = evm_extents(v0);
+    l0 = textents(v0->q, NULL);
     g_assert_cmpuint(l0->len, ==, 0);
     g_assert_cmpuint(queried(v0), ==, 0);
     /* host 1 keeps it */
@@ -64,12 +64,12 @@ static void test_forced(void)
     g_assert_cmphex(back, ==, v);
 
     /* the same over host 1's QMP: RELEASE_REQ with FORCED */
-    evm_qmp_ok(v1, "cxl-release-dynamic-capacity",
-               dcd_qmp_args("s:path", E_DEV_PATH, "i:host-id", (gint64)1,
-                            "s:removal-policy", "tag-based",
-                            "b:forced-removal", TRUE, "i:region", (gint64)0,
-                            "s:tag", tag, "n:extents",
-                            dcd_qmp_extent_list(NULL, 0), NULL));
+    tqmp_ok(v1->q, "cxl-release-dynamic-capacity",
+            dcd_qmp_args("s:path", DCD_PATH, "i:host-id", (gint64)1,
+                         "s:removal-policy", "tag-based",
+                         "b:forced-removal", TRUE, "i:region", (gint64)0,
+                         "s:tag", tag, "n:extents",
+                         dcd_qmp_extent_list(NULL, 0), NULL));
     ewait_count(b, 1, tag, "released", e1->len);
     g_clear_pointer(&g, g_array_unref);
     g = evm_group(v1, e1->len, DCD_EV_FORCED_RELEASE);
@@ -130,11 +130,11 @@ static void test_late_answer(void)
 
     ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
     g_array_append_val(ext, g_array_index(g, DcdEvent, 0).extent);
-    g_assert_false(dcd_add_response(&v0->md->mbox, (DcdExtent *)ext->data, 1,
-                                    &err));
+    g_assert_false(dcd_add_response(&v0->q->md->mbox, (DcdExtent *)ext->data,
+                                    1, &err));
     g_test_message("late acceptance: %s", err->message);
     g_assert_error(err, DCD_HOST_ERROR, DCD_HOST_ERR_MBOX);
-    l = evm_extents(v0);
+    l = textents(v0->q, NULL);
     g_assert_cmpuint(l->len, ==, 0);
     g_assert_cmpuint(queried(v0), ==, 0);
 
@@ -193,14 +193,14 @@ static void test_stale_events(void)
     stale = evm_group(v0, 1, DCD_EV_ADD);
     if (!memcmp(g_array_index(stale, DcdEvent, 0).extent.tag, t2, 16)) {
         /* the device purged the stale events: nothing to confuse */
-        g_assert_true(dcd_add_response(&v0->md->mbox,
+        g_assert_true(dcd_add_response(&v0->q->md->mbox,
             &g_array_index(stale, DcdEvent, 0).extent, 1, &err));
         g_assert_no_error(err);
         ewait_count(b, 0, tag2, "accepted", 1);
         goto out;
     }
     /* the guest does not want the old offer */
-    ok = dcd_add_response(&v0->md->mbox, NULL, 0, &err);
+    ok = dcd_add_response(&v0->q->md->mbox, NULL, 0, &err);
     g_test_message("count-0 answer to the stale group: %s",
                    ok ? "success" : err->message);
     g_clear_error(&err);
@@ -215,7 +215,7 @@ static void test_stale_events(void)
     }
     next = evm_group(v0, 1, DCD_EV_ADD);
     g_assert_cmpmem(g_array_index(next, DcdEvent, 0).extent.tag, 16, t2, 16);
-    g_assert_true(dcd_add_response(&v0->md->mbox,
+    g_assert_true(dcd_add_response(&v0->q->md->mbox,
         &g_array_index(next, DcdEvent, 0).extent, 1, &err));
     g_assert_no_error(err);
     ewait_count(b, 0, tag2, "accepted", 1);

@@ -62,18 +62,18 @@ static void test_broker_killed(void)
     g_autofree uint8_t *d0 = g_malloc(len), *d1 = g_malloc(len);
     gint64 deadline;
 
-    epattern(d0, len, 21);
+    tpattern(d0, len, 21);
     evm_write(v0, a0, 0, d0, len);
 
     ebroker_kill(b);
     /* no broker: both VMs keep the memory, and it is still shared */
     expect_bytes(v0, a0, 0, d0, len);
     expect_bytes(v1, a1, 0, d0, len);
-    epattern(d1, len, 22);
+    tpattern(d1, len, 22);
     evm_write(v1, a1, 40 * MiB, d1, len);
     expect_bytes(v0, a0, 40 * MiB, d1, len);
-    l0 = evm_extents(v0);
-    l1 = evm_extents(v1);
+    l0 = textents(v0->q, NULL);
+    l1 = textents(v1->q, NULL);
     g_assert_cmpuint(l0->len, ==, e0->len);
     g_assert_cmpuint(l1->len, ==, e1->len);
 
@@ -119,7 +119,7 @@ static void test_qemu_killed(void)
     const size_t len = MiB;
     g_autofree uint8_t *d = g_malloc(len);
 
-    epattern(d, len, 31);
+    tpattern(d, len, 31);
     evm_write(v0, a0, 0, d, len);
 
     /* an offer host 1's guest has seen but not answered */

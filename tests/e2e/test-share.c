@@ -39,7 +39,7 @@ static void check_copy(EVm *from, const DcdAllocation *af, EVm *to,
 {
     g_autofree uint8_t *out = g_malloc(len), *in = g_malloc0(len);
 
-    epattern(out, len, seed);
+    tpattern(out, len, seed);
     evm_write(from, af, off, out, len);
     evm_read(to, at, off, in, len);
     g_assert_cmpmem(in, len, out, len);
@@ -98,9 +98,9 @@ static JsonObject *by_member(JsonArray *a, const char *member, gint64 val)
  */
 static void check_views(EBroker *b, EVm *v, const char *tag)
 {
-    g_autoptr(JsonNode) keep = NULL, q = evm_query(v);
+    g_autoptr(JsonNode) keep = NULL, q = tquery(v->q);
     JsonArray *be = broker_extents(b, v->host_id, tag, &keep);
-    g_autoptr(GArray) list = evm_extents(v);
+    g_autoptr(GArray) list = textents(v->q, NULL);
     g_autofree char *backing = g_strdup_printf("broker:%s", tag);
     JsonArray *qa = json_node_get_array(q);
     uint8_t t[16];
@@ -203,13 +203,13 @@ static void test_fragmented(void)
 
     /* a chunk every 4 MiB, and chunks across each extent boundary */
     for (uint64_t off = 0; off < POOL_SIZE; off += 4 * MiB) {
-        epattern(out, chunk, off / MiB + 100);
+        tpattern(out, chunk, off / MiB + 100);
         evm_write(v0, a0, off + MiB, out, chunk);
     }
     check_copy(v0, a0, v1, a1, 16 * MiB - chunk / 2, chunk, 5);
     check_copy(v1, a1, v0, a0, 48 * MiB - chunk / 2, chunk, 6);
     for (uint64_t off = 0; off < POOL_SIZE; off += 4 * MiB) {
-        epattern(out, chunk, off / MiB + 100);
+        tpattern(out, chunk, off / MiB + 100);
         evm_read(v1, a1, off + MiB, in, chunk);
         g_assert_cmpmem(in, chunk, out, chunk);
     }
@@ -232,7 +232,7 @@ static void test_reject(void)
     const size_t len = MiB;
     g_autofree uint8_t *out = g_malloc(len), *in = g_malloc(len);
 
-    epattern(out, len, 9);
+    tpattern(out, len, 9);
     evm_write(v0, a0, 0, out, len);
 
     add(b, 1, tag, "enable-shared-access");
@@ -240,7 +240,7 @@ static void test_reject(void)
     ewait_count(b, 1, tag, "rejected", 1);
     g_assert_cmpuint(ecount(b, 1, tag, "accepted"), ==, 0);
     g_assert_cmpuint(ecount(b, 1, tag, "pending"), ==, 0);
-    l1 = evm_extents(v1);
+    l1 = textents(v1->q, NULL);
     g_assert_cmpuint(l1->len, ==, 0);
     pool = epool_info(b, tag);
     g_assert_cmpuint(json_array_get_length(
@@ -283,7 +283,7 @@ static void test_release(void)
     g_autofree uint8_t *out = g_malloc(len), *in = g_malloc(len);
     g_autofree char *why = NULL;
 
-    epattern(out, len, 11);
+    tpattern(out, len, 11);
     evm_write(v0, a0, 8 * MiB, out, len);
 
     {
@@ -294,9 +294,9 @@ static void test_release(void)
     evm_release(v0, e0->len);
     ewait_count(b, 0, tag, "released", e0->len);
     g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, 0);
-    l0 = evm_extents(v0);
+    l0 = textents(v0->q, NULL);
     g_assert_cmpuint(l0->len, ==, 0);
-    q0 = evm_query(v0);
+    q0 = tquery(v0->q);
     g_assert_cmpuint(json_array_get_length(json_node_get_array(q0)), ==, 0);
 
     /* host 1 keeps its mapping and the data */
@@ -349,12 +349,12 @@ static void test_four(void)
         a[i] = evm_alloc(v[i], tag);
     }
     for (unsigned i = 0; i < N; i++) {
-        epattern(out, len, 40 + i);
+        tpattern(out, len, 40 + i);
         evm_write(v[i], a[i], i * slice + 3 * MiB, out, len);
     }
     for (unsigned i = 0; i < N; i++) {
         for (unsigned j = 0; j < N; j++) {
-            epattern(out, len, 40 + j);
+            tpattern(out, len, 40 + j);
             evm_read(v[i], a[i], j * slice + 3 * MiB, in, len);
             g_assert_cmpmem(in, len, out, len);
         }
