@@ -1,49 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * harness.c - processes of the e2e suite: one dcd-broker, QEMUs attached
- * to it (started by the qemu suite's harness).  Binaries come from the
- * environment meson sets (DCD_BROKER, DCD_QEMU).  Every child dies with the test (PR_SET_PDEATHSIG for the
- * broker, exit-with-parent for QEMU), so a failed assertion leaves
- * nothing running.
+ * harness.c - the e2e rig on the other suites' harnesses: the broker is
+ * a TBroker (tests/broker), each VM a TQemu (tests/qemu) attached to it.
+ * Binaries come from the environment meson sets (DCD_BROKER, DCD_QEMU).
+ * Every child dies with the test (PR_SET_PDEATHSIG for the broker,
+ * exit-with-parent for QEMU), so a failed assertion leaves nothing
+ * running.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <glib/gstdio.h>
 
 #include "harness.h"
 
 #define POLL_US 20000
-
-/* ---- helpers -------------------------------------------------------- */
-
-static void show_file(const char *what, const char *path)
-{
-    g_autofree char *text = NULL;
-
-    if (path && g_file_get_contents(path, &text, NULL, NULL) && *text) {
-        g_test_message("%s:\n%s", what, text);
-    }
-}
-
-static void rm_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, name, NULL);
-
-        if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
-            !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
-            rm_tree(p);
-        } else {
-            g_unlink(p);
-        }
-    }
-    g_rmdir(dir);
-}
 
 static void pump(void)
 {
@@ -75,208 +44,28 @@ void e2e_require(void)
 
 /* ---- broker --------------------------------------------------------- */
 
-static void die_with_parent(gpointer unused)
+TBroker *ebroker_start(void)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    TBrokerOpts o = {
+        .log = true,
+        .show_log = g_getenv("DCD_E2E_VERBOSE") != NULL,
+        .wait_us = E_WAIT_US,
+    };
+
+    return tbroker_new(&o);
 }
 
-static void broker_spawn(EBroker *b)
+char *epool(TBroker *b, uint64_t size)
 {
-    g_autoptr(GSubprocessLauncher) l =
-        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-    g_autoptr(GError) err = NULL;
-    g_autofree char *line = NULL;
+    g_autofree char *args = g_strdup_printf("{\"size\": %" G_GUINT64_FORMAT
+                                            "}", size);
 
-    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
-    g_subprocess_launcher_set_stderr_file_path(l, b->log);
-    b->proc = g_subprocess_launcher_spawn(l, &err, g_getenv("DCD_BROKER"),
-        "--host-socket", b->host_sock, "--control-socket", b->ctl_sock,
-        "--state-dir", b->state_dir, "--pool-dir", b->pool_dir, NULL);
-    g_assert_no_error(err);
-    b->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
-    line = g_data_input_stream_read_line(b->out, NULL, NULL, &err);
-    if (!line || !g_str_has_prefix(line, "dcd-broker: ready")) {
-        show_file("broker stderr", b->log);
-        g_error("dcd-broker did not get ready (said: %s)",
-                line ? line : "nothing");
-    }
-
-    b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
-    g_assert_no_error(err);
+    return tpool(b, args);
 }
 
-EBroker *ebroker_start(void)
+JsonObject *ehost(TBroker *b, unsigned host)
 {
-    EBroker *b = g_new0(EBroker, 1);
-    g_autoptr(GError) err = NULL;
-
-    b->dir = g_dir_make_tmp("dcd-e2e-XXXXXX", &err);
-    g_assert_no_error(err);
-    b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
-    b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
-    b->state_dir = g_build_filename(b->dir, "state", NULL);
-    b->pool_dir = g_build_filename(b->dir, "pools", NULL);
-    b->log = g_build_filename(b->dir, "broker.log", NULL);
-    g_mkdir_with_parents(b->pool_dir, 0700);
-    broker_spawn(b);
-    return b;
-}
-
-static void broker_drop(EBroker *b)
-{
-    g_clear_pointer(&b->ctl, dcd_ctl_client_free);
-    g_clear_object(&b->out);
-    g_clear_object(&b->proc);
-}
-
-void ebroker_kill(EBroker *b)
-{
-    g_assert_nonnull(b->proc);
-    g_subprocess_force_exit(b->proc);
-    g_subprocess_wait(b->proc, NULL, NULL);
-    broker_drop(b);
-}
-
-void ebroker_restart(EBroker *b)
-{
-    g_assert_null(b->proc);
-    broker_spawn(b);
-}
-
-void ebroker_free(EBroker *b)
-{
-    if (!b) {
-        return;
-    }
-    if (b->proc) {
-        g_clear_pointer(&b->ctl, dcd_ctl_client_free);
-        g_subprocess_send_signal(b->proc, SIGTERM);
-        g_subprocess_wait(b->proc, NULL, NULL);
-        if (!g_subprocess_get_if_exited(b->proc) ||
-            g_subprocess_get_exit_status(b->proc) != 0) {
-            show_file("broker stderr", b->log);
-            g_error("dcd-broker did not exit cleanly on SIGTERM");
-        }
-        if (g_getenv("DCD_E2E_VERBOSE")) {
-            show_file("broker stderr", b->log);
-        }
-        broker_drop(b);
-    }
-    rm_tree(b->dir);
-    g_free(b->dir);
-    g_free(b->host_sock);
-    g_free(b->ctl_sock);
-    g_free(b->state_dir);
-    g_free(b->pool_dir);
-    g_free(b->log);
-    g_free(b);
-}
-
-/* Returns the "return" member, or NULL with *cls and *desc set. */
-static JsonNode *ctl_call(EBroker *b, const char *cmd, const char *args,
-                          char **cls, char **desc)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *r = dcd_ctl_client_callf(b->ctl, cmd, &err, "%s",
-                                       args && *args ? args : "{}");
-
-    if (!r) {
-        if (err->code == DCD_ERR_UNAVAIL && strstr(err->message, "closed")) {
-            show_file("broker stderr", b->log);
-        }
-        *cls = g_strdup(dcd_err_name(err->code));
-        *desc = g_strdup(err->message);
-    }
-    return r;
-}
-
-JsonNode *ectl(EBroker *b, const char *cmd, const char *fmt, ...)
-{
-    g_autofree char *args = NULL, *cls = NULL, *desc = NULL;
-    JsonNode *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    args = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    r = ctl_call(b, cmd, args, &cls, &desc);
-    if (!r) {
-        g_error("%s %s failed: %s: %s", cmd, args, cls, desc);
-    }
-    return r;
-}
-
-char *ectl_fail(EBroker *b, const char *want, const char *cmd,
-                const char *fmt, ...)
-{
-    g_autofree char *args = NULL, *cls = NULL;
-    char *desc = NULL;
-    JsonNode *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    args = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    r = ctl_call(b, cmd, args, &cls, &desc);
-    if (r) {
-        json_node_unref(r);
-        g_error("%s %s succeeded, wanted error %s", cmd, args, want);
-    }
-    if (g_strcmp0(cls, want)) {
-        g_error("%s %s: wanted error %s, got %s: %s", cmd, args, want, cls,
-                desc);
-    }
-    return desc;
-}
-
-char *epool(EBroker *b, uint64_t size)
-{
-    g_autoptr(JsonNode) n = ectl(b, "pool-create",
-                                 "{\"size\": %" G_GUINT64_FORMAT "}", size);
-
-    return g_strdup(json_object_get_string_member(json_node_get_object(n),
-                                                  "tag"));
-}
-
-unsigned ecount(EBroker *b, unsigned host, const char *tag,
-                const char *state)
-{
-    g_autoptr(JsonNode) n = ectl(b, "extent-list",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"all\": true}", host, tag);
-    JsonArray *a = json_node_get_array(n);
-    unsigned count = 0;
-
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        JsonObject *e = json_array_get_object_element(a, i);
-
-        count += g_str_equal(json_object_get_string_member(e, "state"),
-                             state);
-    }
-    return count;
-}
-
-void ewait_count(EBroker *b, unsigned host, const char *tag,
-                 const char *state, unsigned n)
-{
-    gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
-    unsigned got;
-
-    while ((got = ecount(b, host, tag, state)) != n &&
-           g_get_monotonic_time() < deadline) {
-        g_usleep(POLL_US);
-    }
-    if (got != n) {
-        show_file("broker stderr", b->log);
-        g_test_message("host %u tag %s: %u extents %s, wanted %u", host, tag,
-                       got, state, n);
-    }
-    g_assert_cmpuint(got, ==, n);
-}
-
-JsonObject *ehost(EBroker *b, unsigned host)
-{
-    g_autoptr(JsonNode) n = ectl(b, "host-list", "%s", "");
+    g_autoptr(JsonNode) n = tcall(b, "host-list", "%s", "");
     JsonArray *a = json_node_get_array(n);
 
     for (guint i = 0; i < json_array_get_length(a); i++) {
@@ -289,7 +78,7 @@ JsonObject *ehost(EBroker *b, unsigned host)
     return NULL;
 }
 
-void ewait_connected(EBroker *b, unsigned host, bool connected)
+void ewait_connected(TBroker *b, unsigned host, bool connected)
 {
     gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
 
@@ -301,7 +90,7 @@ void ewait_connected(EBroker *b, unsigned host, bool connected)
             return;
         }
         if (g_get_monotonic_time() > deadline) {
-            show_file("broker stderr", b->log);
+            tbroker_show_log(b);
             g_error("host %u did not %s the broker", host,
                     connected ? "connect to" : "disconnect from");
         }
@@ -310,9 +99,9 @@ void ewait_connected(EBroker *b, unsigned host, bool connected)
     }
 }
 
-JsonObject *epool_info(EBroker *b, const char *tag)
+JsonObject *epool_info(TBroker *b, const char *tag)
 {
-    g_autoptr(JsonNode) n = ectl(b, "pool-list", "{\"tag\": \"%s\"}", tag);
+    g_autoptr(JsonNode) n = tcall(b, "pool-list", "{\"tag\": \"%s\"}", tag);
     JsonArray *a = json_node_get_array(n);
 
     g_assert_cmpuint(json_array_get_length(a), ==, 1);
@@ -321,7 +110,7 @@ JsonObject *epool_info(EBroker *b, const char *tag)
 
 /* ---- VMs ------------------------------------------------------------ */
 
-EVm *evm_start(EBroker *b, unsigned host)
+EVm *evm_start(TBroker *b, unsigned host)
 {
     EVm *v = g_new0(EVm, 1);
     g_autofree char *chr = g_strdup_printf(

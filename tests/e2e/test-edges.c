@@ -10,21 +10,21 @@
 
 #define POOL_SIZE (32 * MiB)
 
-static void add(EBroker *b, unsigned host, const char *tag,
+static void add(TBroker *b, unsigned host, const char *tag,
                 const char *policy)
 {
-    g_autoptr(JsonNode) n = ectl(b, "extent-add",
+    g_autoptr(JsonNode) n = tcall(b, "extent-add",
                                  "{\"host-id\": %u, \"tag\": \"%s\", "
                                  "\"policy\": \"%s\"}", host, tag, policy);
 }
 
-static GArray *give(EBroker *b, EVm *v, const char *tag, const char *policy)
+static GArray *give(TBroker *b, EVm *v, const char *tag, const char *policy)
 {
     GArray *ext;
 
     add(b, v->host_id, tag, policy);
     ext = evm_accept(v);
-    ewait_count(b, v->host_id, tag, "accepted", ext->len);
+    twait_count(b, v->host_id, tag, "accepted", ext->len);
     return ext;
 }
 
@@ -38,7 +38,7 @@ static unsigned queried(EVm *v)
 /* Forced release from the broker: gone at once, the guest is told. */
 static void test_forced(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) e0 = give(b, v0, tag, "free");
@@ -50,11 +50,11 @@ static void test_forced(void)
     evm_map(v0);
     evm_write(v1, a1, 0, &v, sizeof(v));
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 0, \"tag\": \"%s\", "
                                      "\"forced\": true}", tag);
     }
-    g_assert_cmpuint(ecount(b, 0, tag, "released"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "released"), ==, e0->len);
     g = evm_group(v0, e0->len, DCD_EV_FORCED_RELEASE);
     l0 = textents(v0->q, NULL);
     g_assert_cmpuint(l0->len, ==, 0);
@@ -70,23 +70,23 @@ static void test_forced(void)
                          "b:forced-removal", TRUE, "i:region", (gint64)0,
                          "s:tag", tag, "n:extents",
                          dcd_qmp_extent_list(NULL, 0), NULL));
-    ewait_count(b, 1, tag, "released", e1->len);
+    twait_count(b, 1, tag, "released", e1->len);
     g_clear_pointer(&g, g_array_unref);
     g = evm_group(v1, e1->len, DCD_EV_FORCED_RELEASE);
     g_assert_cmpuint(queried(v1), ==, 0);
     {
-        g_autoptr(JsonNode) n = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}",
+        g_autoptr(JsonNode) n = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}",
                                      tag);
     }
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* A host whose QEMU died holding the tag: forced release frees the pool. */
 static void test_forced_gone(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) e0 = give(b, v0, tag, "free");
@@ -94,17 +94,17 @@ static void test_forced_gone(void)
 
     evm_kill(v0);
     ewait_connected(b, 0, false);
-    why = ectl_fail(b, "busy", "pool-destroy", "{\"tag\": \"%s\"}", tag);
+    why = tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 0, \"tag\": \"%s\", "
                                      "\"forced\": true}", tag);
         g_autoptr(JsonNode) d = NULL;
 
-        g_assert_cmpuint(ecount(b, 0, tag, "released"), ==, e0->len);
-        d = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}", tag);
+        g_assert_cmpuint(tcount(b, 0, tag, "released"), ==, e0->len);
+        d = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     }
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /*
@@ -114,7 +114,7 @@ static void test_forced_gone(void)
  */
 static void test_late_answer(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) g = NULL, l = NULL, e = NULL, ext = NULL;
@@ -122,11 +122,11 @@ static void test_late_answer(void)
 
     add(b, 0, tag, "free");
     g = evm_group(v0, 1, DCD_EV_ADD);
-    ebroker_kill(b);
-    ebroker_restart(b);
+    tbroker_kill(b);
+    tbroker_restart(b);
     ewait_connected(b, 0, true);
-    g_assert_cmpuint(ecount(b, 0, tag, "pending"), ==, 0);
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, 0);
+    g_assert_cmpuint(tcount(b, 0, tag, "pending"), ==, 0);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 0);
 
     ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
     g_array_append_val(ext, g_array_index(g, DcdEvent, 0).extent);
@@ -148,10 +148,10 @@ static void test_late_answer(void)
         g_assert_true(json_object_get_boolean_member(p, "memory"));
         add(b, 0, tag, "free");
         e = evm_accept(v0);
-        ewait_count(b, 0, tag, "accepted", e->len);
+        twait_count(b, 0, tag, "accepted", e->len);
     }
     evm_quit(v0);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /*
@@ -163,7 +163,7 @@ static void test_late_answer(void)
  */
 static void test_stale_events(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autofree char *tag2 = NULL;
@@ -174,19 +174,19 @@ static void test_stale_events(void)
 
     add(b, 0, tag, "free");
     /* the offer reached the device: the broker has it pending */
-    ewait_count(b, 0, tag, "pending", 1);
+    twait_count(b, 0, tag, "pending", 1);
     g_usleep(200000);
-    ebroker_kill(b);
-    ebroker_restart(b);
+    tbroker_kill(b);
+    tbroker_restart(b);
     ewait_connected(b, 0, true);
     {
-        g_autoptr(JsonNode) d = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}",
+        g_autoptr(JsonNode) d = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}",
                                      tag);
     }
     tag2 = epool(b, POOL_SIZE);
     g_assert_true(dcd_tag_parse(tag2, (DcdTag *)t2));
     add(b, 0, tag2, "free");
-    ewait_count(b, 0, tag2, "pending", 1);
+    twait_count(b, 0, tag2, "pending", 1);
     g_usleep(200000);
 
     /* the guest reads the log in order: the first group is the old offer */
@@ -196,7 +196,7 @@ static void test_stale_events(void)
         g_assert_true(dcd_add_response(&v0->q->md->mbox,
             &g_array_index(stale, DcdEvent, 0).extent, 1, &err));
         g_assert_no_error(err);
-        ewait_count(b, 0, tag2, "accepted", 1);
+        twait_count(b, 0, tag2, "accepted", 1);
         goto out;
     }
     /* the guest does not want the old offer */
@@ -205,7 +205,7 @@ static void test_stale_events(void)
                    ok ? "success" : err->message);
     g_clear_error(&err);
     g_usleep(200000);
-    if (ecount(b, 0, tag2, "rejected")) {
+    if (tcount(b, 0, tag2, "rejected")) {
         g_test_message("QEMU applied the guest's answer to the stale offer "
                        "to the next pending group: the new offer is "
                        "rejected at the broker before the guest saw it");
@@ -218,10 +218,10 @@ static void test_stale_events(void)
     g_assert_true(dcd_add_response(&v0->q->md->mbox,
         &g_array_index(next, DcdEvent, 0).extent, 1, &err));
     g_assert_no_error(err);
-    ewait_count(b, 0, tag2, "accepted", 1);
+    twait_count(b, 0, tag2, "accepted", 1);
 out:
     evm_quit(v0);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)

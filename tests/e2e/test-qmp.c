@@ -30,7 +30,7 @@ static JsonNode *qrelease_args(unsigned host, const char *tag)
 
 static void test_qmp_path(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autofree char *backing = g_strdup_printf("broker:%s", tag);
@@ -45,7 +45,7 @@ static void test_qmp_path(void)
     /* host 0 asks for the whole pool itself, from its own QMP */
     tqmp_ok(v0->q, "cxl-add-dynamic-capacity", qadd_args(0, "free", tag));
     e0 = evm_accept(v0);
-    ewait_count(b, 0, tag, "accepted", e0->len);
+    twait_count(b, 0, tag, "accepted", e0->len);
     a0 = evm_alloc(v0, tag);
     tpattern(out, len, 51);
     evm_write(v0, a0, 4 * MiB, out, len);
@@ -54,7 +54,7 @@ static void test_qmp_path(void)
     tqmp_ok(v1->q, "cxl-add-dynamic-capacity",
             qadd_args(1, "enable-shared-access", tag));
     e1 = evm_accept(v1);
-    ewait_count(b, 1, tag, "accepted", e1->len);
+    twait_count(b, 1, tag, "accepted", e1->len);
     a1 = evm_alloc(v1, tag);
     evm_read(v1, a1, 4 * MiB, in, len);
     g_assert_cmpmem(in, len, out, len);
@@ -87,14 +87,14 @@ static void test_qmp_path(void)
     /* host 1 gives it back over QMP: RELEASE_REQ, then 4803h */
     tqmp_ok(v1->q, "cxl-release-dynamic-capacity", qrelease_args(1, tag));
     evm_release(v1, e1->len);
-    ewait_count(b, 1, tag, "released", e1->len);
+    twait_count(b, 1, tag, "released", e1->len);
     l1 = textents(v1->q, NULL);
     g_assert_cmpuint(l1->len, ==, 0);
     evm_read(v0, a0, 4 * MiB, in, len);
     g_assert_cmpmem(in, len, out, len);
 
     /* without a broker the device says so at once */
-    ebroker_kill(b);
+    tbroker_kill(b);
     {
         gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
 
@@ -111,13 +111,13 @@ static void test_qmp_path(void)
         }
         g_assert_cmpstr(why, ==, "not connected to dcd-broker");
     }
-    ebroker_restart(b);
+    tbroker_restart(b);
     ewait_connected(b, 1, true);
     ewait_connected(b, 0, true);
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)

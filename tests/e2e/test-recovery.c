@@ -12,21 +12,21 @@
 
 #define POOL_SIZE (64 * MiB)
 
-static void add(EBroker *b, unsigned host, const char *tag,
+static void add(TBroker *b, unsigned host, const char *tag,
                 const char *policy)
 {
-    g_autoptr(JsonNode) n = ectl(b, "extent-add",
+    g_autoptr(JsonNode) n = tcall(b, "extent-add",
                                  "{\"host-id\": %u, \"tag\": \"%s\", "
                                  "\"policy\": \"%s\"}", host, tag, policy);
 }
 
-static GArray *give(EBroker *b, EVm *v, const char *tag, const char *policy)
+static GArray *give(TBroker *b, EVm *v, const char *tag, const char *policy)
 {
     GArray *ext;
 
     add(b, v->host_id, tag, policy);
     ext = evm_accept(v);
-    ewait_count(b, v->host_id, tag, "accepted", ext->len);
+    twait_count(b, v->host_id, tag, "accepted", ext->len);
     return ext;
 }
 
@@ -39,7 +39,7 @@ static void expect_bytes(EVm *v, const DcdAllocation *a, uint64_t off,
     g_assert_cmpmem(in, len, want, len);
 }
 
-static bool pool_has_memory(EBroker *b, const char *tag)
+static bool pool_has_memory(TBroker *b, const char *tag)
 {
     g_autoptr(JsonObject) p = epool_info(b, tag);
 
@@ -48,7 +48,7 @@ static bool pool_has_memory(EBroker *b, const char *tag)
 
 static void test_broker_killed(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1), *v2;
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) e0 = give(b, v0, tag, "free");
@@ -65,7 +65,7 @@ static void test_broker_killed(void)
     tpattern(d0, len, 21);
     evm_write(v0, a0, 0, d0, len);
 
-    ebroker_kill(b);
+    tbroker_kill(b);
     /* no broker: both VMs keep the memory, and it is still shared */
     expect_bytes(v0, a0, 0, d0, len);
     expect_bytes(v1, a1, 0, d0, len);
@@ -77,8 +77,8 @@ static void test_broker_killed(void)
     g_assert_cmpuint(l0->len, ==, e0->len);
     g_assert_cmpuint(l1->len, ==, e1->len);
 
-    ebroker_restart(b);
-    st = ectl(b, "status", "%s", "");
+    tbroker_restart(b);
+    st = tcall(b, "status", "%s", "");
     g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
                                                "epoch"), >=, 2);
     ewait_connected(b, 0, true);
@@ -89,8 +89,8 @@ static void test_broker_killed(void)
         g_usleep(20000);
     }
     g_assert_true(pool_has_memory(b, tag));
-    ewait_count(b, 0, tag, "accepted", e0->len);
-    ewait_count(b, 1, tag, "accepted", e1->len);
+    twait_count(b, 0, tag, "accepted", e0->len);
+    twait_count(b, 1, tag, "accepted", e1->len);
     expect_bytes(v0, a0, 0, d0, len);
     expect_bytes(v1, a1, 40 * MiB, d1, len);
 
@@ -104,12 +104,12 @@ static void test_broker_killed(void)
     evm_quit(v0);
     evm_quit(v1);
     evm_quit(v2);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 static void test_qemu_killed(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) e0 = give(b, v0, tag, "free");
@@ -125,16 +125,16 @@ static void test_qemu_killed(void)
     /* an offer host 1's guest has seen but not answered */
     add(b, 1, tag, "enable-shared-access");
     g1 = evm_group(v1, e0->len, DCD_EV_ADD);
-    g_assert_cmpuint(ecount(b, 1, tag, "pending"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 1, tag, "pending"), ==, e0->len);
     evm_kill(v1);
     ewait_connected(b, 1, false);
-    ewait_count(b, 1, tag, "reclaimed", e0->len);
-    g_assert_cmpuint(ecount(b, 1, tag, "pending"), ==, 0);
+    twait_count(b, 1, tag, "reclaimed", e0->len);
+    g_assert_cmpuint(tcount(b, 1, tag, "pending"), ==, 0);
     pool = epool_info(b, tag);
     g_assert_cmpuint(json_array_get_length(
         json_object_get_array_member(pool, "hosts")), ==, 1);
     /* host 0 is unaffected */
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, e0->len);
     expect_bytes(v0, a0, 0, d, len);
 
     /* a new QEMU for host 1 can take the tag */
@@ -151,16 +151,16 @@ static void test_qemu_killed(void)
     g_clear_pointer(&a0, dcd_allocation_free);
     evm_kill(v0);
     ewait_connected(b, 0, false);
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, e0->len);
     v0 = evm_start(b, 0);
-    ewait_count(b, 0, tag, "accepted", 0);
+    twait_count(b, 0, tag, "accepted", 0);
     e0b = give(b, v0, tag, "enable-shared-access");
     a0 = evm_alloc(v0, tag);
     expect_bytes(v0, a0, 0, d, len);
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)

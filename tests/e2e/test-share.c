@@ -13,22 +13,22 @@
 #define POOL_SIZE (64 * MiB)
 
 /* extent-add over the control socket; the VM answers, so no "wait". */
-static void add(EBroker *b, unsigned host, const char *tag,
+static void add(TBroker *b, unsigned host, const char *tag,
                 const char *policy)
 {
-    g_autoptr(JsonNode) n = ectl(b, "extent-add",
+    g_autoptr(JsonNode) n = tcall(b, "extent-add",
                                  "{\"host-id\": %u, \"tag\": \"%s\", "
                                  "\"policy\": \"%s\"}", host, tag, policy);
 }
 
 /* Give tag to v: add with policy, accept in the VM, see it accepted. */
-static GArray *give(EBroker *b, EVm *v, const char *tag, const char *policy)
+static GArray *give(TBroker *b, EVm *v, const char *tag, const char *policy)
 {
     GArray *ext;
 
     add(b, v->host_id, tag, policy);
     ext = evm_accept(v);
-    ewait_count(b, v->host_id, tag, "accepted", ext->len);
+    twait_count(b, v->host_id, tag, "accepted", ext->len);
     return ext;
 }
 
@@ -48,7 +48,7 @@ static void check_copy(EVm *from, const DcdAllocation *af, EVm *to,
 /* A 64 MiB tag, free placement on host 0, shared with host 1. */
 static void test_round_trip(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) e0 = give(b, v0, tag, "free");
@@ -67,14 +67,14 @@ static void test_round_trip(void)
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* broker extent-list of host/tag (states other than released etc.). */
-static JsonArray *broker_extents(EBroker *b, unsigned host, const char *tag,
+static JsonArray *broker_extents(TBroker *b, unsigned host, const char *tag,
                                  JsonNode **keep)
 {
-    *keep = ectl(b, "extent-list", "{\"host-id\": %u, \"tag\": \"%s\"}",
+    *keep = tcall(b, "extent-list", "{\"host-id\": %u, \"tag\": \"%s\"}",
                  host, tag);
     return json_node_get_array(*keep);
 }
@@ -96,7 +96,7 @@ static JsonObject *by_member(JsonArray *a, const char *member, gint64 val)
  * broker says about the host's extents of tag: same DPAs, same
  * shared_seq, pooled and directly mapped.
  */
-static void check_views(EBroker *b, EVm *v, const char *tag)
+static void check_views(TBroker *b, EVm *v, const char *tag)
 {
     g_autoptr(JsonNode) keep = NULL, q = tquery(v->q);
     JsonArray *be = broker_extents(b, v->host_id, tag, &keep);
@@ -146,7 +146,7 @@ static void check_views(EBroker *b, EVm *v, const char *tag)
  */
 static void test_fragmented(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *other = epool(b, 16 * MiB);
     g_autofree char *tag = epool(b, POOL_SIZE);
@@ -160,7 +160,7 @@ static void test_fragmented(void)
     g_autofree uint8_t *out = g_malloc(chunk), *in = g_malloc(chunk);
 
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-add",
+        g_autoptr(JsonNode) n = tcall(b, "extent-add",
             "{\"host-id\": 0, \"tag\": \"%s\", \"policy\": \"prescriptive\", "
             "\"extents\": [{\"offset\": 0, \"len\": %llu}, "
             "{\"offset\": %llu, \"len\": %llu}, "
@@ -169,7 +169,7 @@ static void test_fragmented(void)
     }
     e0 = evm_accept(v0);
     g_assert_cmpuint(e0->len, ==, 3);
-    ewait_count(b, 0, tag, "accepted", 3);
+    twait_count(b, 0, tag, "accepted", 3);
     e1 = give(b, v1, tag, "enable-shared-access");
     g_assert_cmpuint(e1->len, ==, 3);
 
@@ -216,13 +216,13 @@ static void test_fragmented(void)
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* Host 1 turns the offer down; host 0 keeps its memory. */
 static void test_reject(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) e0 = give(b, v0, tag, "contiguous");
@@ -237,9 +237,9 @@ static void test_reject(void)
 
     add(b, 1, tag, "enable-shared-access");
     evm_reject(v1, 1);
-    ewait_count(b, 1, tag, "rejected", 1);
-    g_assert_cmpuint(ecount(b, 1, tag, "accepted"), ==, 0);
-    g_assert_cmpuint(ecount(b, 1, tag, "pending"), ==, 0);
+    twait_count(b, 1, tag, "rejected", 1);
+    g_assert_cmpuint(tcount(b, 1, tag, "accepted"), ==, 0);
+    g_assert_cmpuint(tcount(b, 1, tag, "pending"), ==, 0);
     l1 = textents(v1->q, NULL);
     g_assert_cmpuint(l1->len, ==, 0);
     pool = epool_info(b, tag);
@@ -247,7 +247,7 @@ static void test_reject(void)
         json_object_get_array_member(pool, "hosts")), ==, 1);
 
     /* host 0 is unaffected */
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, 1);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
     check_views(b, v0, tag);
     evm_read(v0, a0, 0, in, len);
     g_assert_cmpmem(in, len, out, len);
@@ -260,7 +260,7 @@ static void test_reject(void)
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /*
@@ -270,7 +270,7 @@ static void test_reject(void)
  */
 static void test_release(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) e0 = give(b, v0, tag, "free");
@@ -287,38 +287,38 @@ static void test_release(void)
     evm_write(v0, a0, 8 * MiB, out, len);
 
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 0, \"tag\": \"%s\"}",
                                      tag);
     }
     evm_release(v0, e0->len);
-    ewait_count(b, 0, tag, "released", e0->len);
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, 0);
+    twait_count(b, 0, tag, "released", e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 0);
     l0 = textents(v0->q, NULL);
     g_assert_cmpuint(l0->len, ==, 0);
     q0 = tquery(v0->q);
     g_assert_cmpuint(json_array_get_length(json_node_get_array(q0)), ==, 0);
 
     /* host 1 keeps its mapping and the data */
-    g_assert_cmpuint(ecount(b, 1, tag, "accepted"), ==, e1->len);
+    g_assert_cmpuint(tcount(b, 1, tag, "accepted"), ==, e1->len);
     check_views(b, v1, tag);
     evm_read(v1, a1, 8 * MiB, in, len);
     g_assert_cmpmem(in, len, out, len);
 
-    why = ectl_fail(b, "busy", "pool-destroy", "{\"tag\": \"%s\"}", tag);
+    why = tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     g_test_message("pool-destroy while host 1 holds it: %s", why);
 
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 1, \"tag\": \"%s\"}",
                                      tag);
     }
     evm_release(v1, e1->len);
-    ewait_count(b, 1, tag, "released", e1->len);
+    twait_count(b, 1, tag, "released", e1->len);
     {
-        g_autoptr(JsonNode) n = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}",
+        g_autoptr(JsonNode) n = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}",
                                      tag);
-        g_autoptr(JsonNode) pl = ectl(b, "pool-list", "%s", "");
+        g_autoptr(JsonNode) pl = tcall(b, "pool-list", "%s", "");
 
         g_assert_cmpuint(json_array_get_length(json_node_get_array(pl)), ==,
                          0);
@@ -326,7 +326,7 @@ static void test_release(void)
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* Four VMs share one tag: each writes a slice, reads all the others. */
@@ -335,7 +335,7 @@ static void test_four(void)
     enum { N = 4 };
     const uint64_t slice = POOL_SIZE / N;
     const size_t len = 512 * 1024;
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     g_autofree char *tag = epool(b, POOL_SIZE);
     EVm *v[N];
     DcdAllocation *a[N];
@@ -369,7 +369,7 @@ static void test_four(void)
         dcd_allocation_free(a[i]);
         evm_quit(v[i]);
     }
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)
