@@ -108,6 +108,23 @@ JsonObject *epool_info(TBroker *b, const char *tag)
     return json_object_ref(json_array_get_object_element(a, 0));
 }
 
+void eadd(TBroker *b, unsigned host, const char *tag, const char *policy)
+{
+    g_autoptr(JsonNode) n = tcall(b, "extent-add",
+                                  "{\"host-id\": %u, \"tag\": \"%s\", "
+                                  "\"policy\": \"%s\"}", host, tag, policy);
+}
+
+GArray *egive(TBroker *b, EVm *v, const char *tag, const char *policy)
+{
+    GArray *ext;
+
+    eadd(b, v->host_id, tag, policy);
+    ext = evm_accept(v);
+    twait_count(b, v->host_id, tag, "accepted", ext->len);
+    return ext;
+}
+
 /* ---- VMs ------------------------------------------------------------ */
 
 EVm *evm_start(TBroker *b, unsigned host)

@@ -86,6 +86,11 @@ void evm_write(EVm *v, const DcdAllocation *a, uint64_t off,
 void evm_read(EVm *v, const DcdAllocation *a, uint64_t off, void *buf,
               size_t len);
 
+/* extent-add over the control socket; the VM answers, so no "wait". */
+void eadd(TBroker *b, unsigned host, const char *tag, const char *policy);
+/* Give tag to v: add with policy, accept in the VM, see it accepted. */
+GArray *egive(TBroker *b, EVm *v, const char *tag, const char *policy);
+
 /*
  * QMP and extents of a VM go through the qemu suite's helpers:
  * tquery(v->q), tqmp_ok(v->q, ...), tqmp_fail(v->q, ...),

@@ -10,24 +10,6 @@
 
 #define POOL_SIZE (32 * MiB)
 
-static void add(TBroker *b, unsigned host, const char *tag,
-                const char *policy)
-{
-    g_autoptr(JsonNode) n = tcall(b, "extent-add",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"policy\": \"%s\"}", host, tag, policy);
-}
-
-static GArray *give(TBroker *b, EVm *v, const char *tag, const char *policy)
-{
-    GArray *ext;
-
-    add(b, v->host_id, tag, policy);
-    ext = evm_accept(v);
-    twait_count(b, v->host_id, tag, "accepted", ext->len);
-    return ext;
-}
-
 static unsigned queried(EVm *v)
 {
     g_autoptr(JsonNode) q = tquery(v->q);
@@ -41,8 +23,8 @@ static void test_forced(void)
     TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(GArray) g = NULL, l0 = NULL;
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
     uint64_t v = 0x1122334455667788ull, back = 0;
@@ -89,7 +71,7 @@ static void test_forced_gone(void)
     TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
     g_autofree char *why = NULL;
 
     evm_kill(v0);
@@ -120,7 +102,7 @@ static void test_late_answer(void)
     g_autoptr(GArray) g = NULL, l = NULL, e = NULL, ext = NULL;
     g_autoptr(GError) err = NULL;
 
-    add(b, 0, tag, "free");
+    eadd(b, 0, tag, "free");
     g = evm_group(v0, 1, DCD_EV_ADD);
     tbroker_kill(b);
     tbroker_restart(b);
@@ -146,7 +128,7 @@ static void test_late_answer(void)
         g_autoptr(JsonObject) p = epool_info(b, tag);
 
         g_assert_true(json_object_get_boolean_member(p, "memory"));
-        add(b, 0, tag, "free");
+        eadd(b, 0, tag, "free");
         e = evm_accept(v0);
         twait_count(b, 0, tag, "accepted", e->len);
     }
@@ -172,7 +154,7 @@ static void test_stale_events(void)
     uint8_t t2[16];
     bool ok;
 
-    add(b, 0, tag, "free");
+    eadd(b, 0, tag, "free");
     /* the offer reached the device: the broker has it pending */
     twait_count(b, 0, tag, "pending", 1);
     g_usleep(200000);
@@ -185,7 +167,7 @@ static void test_stale_events(void)
     }
     tag2 = epool(b, POOL_SIZE);
     g_assert_true(dcd_tag_parse(tag2, (DcdTag *)t2));
-    add(b, 0, tag2, "free");
+    eadd(b, 0, tag2, "free");
     twait_count(b, 0, tag2, "pending", 1);
     g_usleep(200000);
 

@@ -12,24 +12,6 @@
 
 #define POOL_SIZE (64 * MiB)
 
-static void add(TBroker *b, unsigned host, const char *tag,
-                const char *policy)
-{
-    g_autoptr(JsonNode) n = tcall(b, "extent-add",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"policy\": \"%s\"}", host, tag, policy);
-}
-
-static GArray *give(TBroker *b, EVm *v, const char *tag, const char *policy)
-{
-    GArray *ext;
-
-    add(b, v->host_id, tag, policy);
-    ext = evm_accept(v);
-    twait_count(b, v->host_id, tag, "accepted", ext->len);
-    return ext;
-}
-
 static void expect_bytes(EVm *v, const DcdAllocation *a, uint64_t off,
                          const uint8_t *want, size_t len)
 {
@@ -51,8 +33,8 @@ static void test_broker_killed(void)
     TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1), *v2;
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(GArray) e2 = NULL, l0 = NULL, l1 = NULL;
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag);
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
@@ -96,7 +78,7 @@ static void test_broker_killed(void)
 
     /* a new VM gets the same bytes from the re-adopted pool */
     v2 = evm_start(b, 2);
-    e2 = give(b, v2, tag, "enable-shared-access");
+    e2 = egive(b, v2, tag, "enable-shared-access");
     a2 = evm_alloc(v2, tag);
     expect_bytes(v2, a2, 0, d0, len);
     expect_bytes(v2, a2, 40 * MiB, d1, len);
@@ -112,7 +94,7 @@ static void test_qemu_killed(void)
     TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
     g_autoptr(GArray) g1 = NULL, e1 = NULL, e0b = NULL;
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag), a1 = NULL;
     g_autoptr(JsonObject) pool = NULL;
@@ -123,7 +105,7 @@ static void test_qemu_killed(void)
     evm_write(v0, a0, 0, d, len);
 
     /* an offer host 1's guest has seen but not answered */
-    add(b, 1, tag, "enable-shared-access");
+    eadd(b, 1, tag, "enable-shared-access");
     g1 = evm_group(v1, e0->len, DCD_EV_ADD);
     g_assert_cmpuint(tcount(b, 1, tag, "pending"), ==, e0->len);
     evm_kill(v1);
@@ -139,7 +121,7 @@ static void test_qemu_killed(void)
 
     /* a new QEMU for host 1 can take the tag */
     v1 = evm_start(b, 1);
-    e1 = give(b, v1, tag, "enable-shared-access");
+    e1 = egive(b, v1, tag, "enable-shared-access");
     a1 = evm_alloc(v1, tag);
     expect_bytes(v1, a1, 0, d, len);
 
@@ -154,7 +136,7 @@ static void test_qemu_killed(void)
     g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, e0->len);
     v0 = evm_start(b, 0);
     twait_count(b, 0, tag, "accepted", 0);
-    e0b = give(b, v0, tag, "enable-shared-access");
+    e0b = egive(b, v0, tag, "enable-shared-access");
     a0 = evm_alloc(v0, tag);
     expect_bytes(v0, a0, 0, d, len);
 

@@ -12,26 +12,6 @@
 
 #define POOL_SIZE (64 * MiB)
 
-/* extent-add over the control socket; the VM answers, so no "wait". */
-static void add(TBroker *b, unsigned host, const char *tag,
-                const char *policy)
-{
-    g_autoptr(JsonNode) n = tcall(b, "extent-add",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"policy\": \"%s\"}", host, tag, policy);
-}
-
-/* Give tag to v: add with policy, accept in the VM, see it accepted. */
-static GArray *give(TBroker *b, EVm *v, const char *tag, const char *policy)
-{
-    GArray *ext;
-
-    add(b, v->host_id, tag, policy);
-    ext = evm_accept(v);
-    twait_count(b, v->host_id, tag, "accepted", ext->len);
-    return ext;
-}
-
 /* len bytes at off written through from, read back through to. */
 static void check_copy(EVm *from, const DcdAllocation *af, EVm *to,
                        const DcdAllocation *at, uint64_t off, size_t len,
@@ -51,8 +31,8 @@ static void test_round_trip(void)
     TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag);
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
 
@@ -150,7 +130,7 @@ static void test_fragmented(void)
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *other = epool(b, 16 * MiB);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) eo = give(b, v1, other, "contiguous");
+    g_autoptr(GArray) eo = egive(b, v1, other, "contiguous");
     g_autoptr(GArray) e0 = NULL, e1 = NULL;
     g_autoptr(DcdAllocation) a0 = NULL, a1 = NULL;
     g_autoptr(JsonNode) k0 = NULL, k1 = NULL;
@@ -170,7 +150,7 @@ static void test_fragmented(void)
     e0 = evm_accept(v0);
     g_assert_cmpuint(e0->len, ==, 3);
     twait_count(b, 0, tag, "accepted", 3);
-    e1 = give(b, v1, tag, "enable-shared-access");
+    e1 = egive(b, v1, tag, "enable-shared-access");
     g_assert_cmpuint(e1->len, ==, 3);
 
     /* same pool range, same shared_seq; DPAs of each host's own */
@@ -225,7 +205,7 @@ static void test_reject(void)
     TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "contiguous");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "contiguous");
     g_autoptr(GArray) l1 = NULL, e1 = NULL;
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag), a1 = NULL;
     g_autoptr(JsonObject) pool = NULL;
@@ -235,7 +215,7 @@ static void test_reject(void)
     tpattern(out, len, 9);
     evm_write(v0, a0, 0, out, len);
 
-    add(b, 1, tag, "enable-shared-access");
+    eadd(b, 1, tag, "enable-shared-access");
     evm_reject(v1, 1);
     twait_count(b, 1, tag, "rejected", 1);
     g_assert_cmpuint(tcount(b, 1, tag, "accepted"), ==, 0);
@@ -253,7 +233,7 @@ static void test_reject(void)
     g_assert_cmpmem(in, len, out, len);
 
     /* and host 1 can still take it later */
-    e1 = give(b, v1, tag, "enable-shared-access");
+    e1 = egive(b, v1, tag, "enable-shared-access");
     a1 = evm_alloc(v1, tag);
     evm_read(v1, a1, 0, in, len);
     g_assert_cmpmem(in, len, out, len);
@@ -273,8 +253,8 @@ static void test_release(void)
     TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag);
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
     g_autoptr(GArray) l0 = NULL;
@@ -345,7 +325,7 @@ static void test_four(void)
         g_autoptr(GArray) e = NULL;
 
         v[i] = evm_start(b, i);
-        e = give(b, v[i], tag, i ? "enable-shared-access" : "free");
+        e = egive(b, v[i], tag, i ? "enable-shared-access" : "free");
         a[i] = evm_alloc(v[i], tag);
     }
     for (unsigned i = 0; i < N; i++) {
