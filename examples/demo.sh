@@ -20,48 +20,23 @@ broker=$build/dcd-broker/dcd-broker
 dcdctl=$build/dcd-broker/dcdctl
 vmdemo=$build/examples/vm-demo
 qemu=${DCD_QEMU:-$here/qemu/build/qemu-system-x86_64}
-for b in "$broker" "$dcdctl" "$vmdemo"; do
-	[ -x "$b" ] || { echo "demo: $b is missing; run 'make' first" >&2; exit 1; }
-done
+# shellcheck source=examples/lib.sh
+. "$here/examples/lib.sh"
+need "$broker" "$dcdctl" "$vmdemo"
 [ -x "$qemu" ] || {
 	echo "demo: no QEMU at $qemu; run 'make qemu' (qemu/build.sh) or set DCD_QEMU" >&2
 	exit 1
 }
 
-work=$(mktemp -d /tmp/dcd-demo.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-step() { printf '\n==> %s\n' "$*"; }
-ctl() { echo "\$ dcdctl $*"; "$dcdctl" --socket "$work/control.sock" "$@"; }
-die() { echo "demo: $*" >&2; exit 1; }
-
 # A VM runs in the background; we talk to its guest side through two FIFOs.
 start_vm() { # id fd_in fd_out
 	local id=$1 fin=$2 fout=$3 reply
-	mkfifo "$work/in$id" "$work/out$id"
-	"$vmdemo" --qemu "$qemu" --socket "$work/host.sock" --host-id "$id" \
-		<"$work/in$id" >"$work/out$id" 2>>"$work/vm$id.log" &
-	pids+=($!)
-	eval "exec $fin>\"$work/in$id\" $fout<\"$work/out$id\""
+	start_piped "$id" "$fin" "$fout" "$work/vm$id.log" \
+		"$vmdemo" --qemu "$qemu" --socket "$work/host.sock" --host-id "$id"
 	read -r reply <&"$fout" || true
 	[ "$reply" = "ok ready" ] || { cat "$work/vm$id.log" >&2; die "VM $id did not start"; }
 }
-vm() { # fd_in fd_out command...
-	local fin=$1 fout=$2 reply
-	shift 2
-	echo "$*" >&"$fin"
-	read -r reply <&"$fout"
-	case $reply in
-	ok*) echo "${reply#ok}" | sed 's/^ //' ;;
-	*) die "VM said: $reply" ;;
-	esac
-}
+vm() { ask VM "$@"; } # fd_in fd_out command...
 # extent add --wait returns once the guest answered: run it in the
 # background while the VM's guest side accepts the Add Capacity event.
 add_accepted() { # fd_in fd_out dcdctl-args...
@@ -88,13 +63,7 @@ wait_connected() { # count
 	die "the VMs did not connect to the broker"
 }
 
-step "Starting dcd-broker (state in $work/state)"
-mkfifo "$work/broker.out"
-"$broker" --host-socket "$work/host.sock" --control-socket "$work/control.sock" \
-	--state-dir "$work/state" >"$work/broker.out" 2>"$work/broker.log" &
-pids+=($!)
-read -r ready <"$work/broker.out"
-echo "$ready"
+start_broker
 
 step "Starting two VMs (QEMU $("$qemu" --version | sed -n '1s/.*version //p')): host 0 and host 1, each a cxl-type3 with a 1 GiB sharable DC region"
 echo "-chardev socket,id=brk,path=$work/host.sock,reconnect-ms=500"
@@ -109,8 +78,7 @@ tag=5be13bce-ae34-4a77-b6c3-16df975fcf1a
 ctl pool create --size 64M --tag "$tag"
 
 step "VM 1 already uses its first 16 MiB, so its DPAs will differ from VM 0's"
-other=$("$dcdctl" --socket "$work/control.sock" --json pool create --size 16M |
-	sed -n 's/.*"tag" : "\(.*\)".*/\1/p')
+other=$(new_pool 16M)
 add_accepted 7 8 extent add --host 1 --tag "$other" --policy contiguous --wait
 
 step "Giving the pool to VM 0 as three extents (prescriptive), then sharing it with VM 1"
@@ -143,10 +111,7 @@ ctl extent release --host 0 --tag "$tag"
 released 5 6
 ctl extent release --host 1 --tag "$tag"
 released 7 8
-for _ in $(seq 50); do
-	"$dcdctl" --socket "$work/control.sock" pool destroy "$tag" 2>/dev/null && break
-	sleep 0.1
-done
+destroy_pool "$tag"
 ctl pool list
 
 step "Done; stopping the VMs and the broker"

@@ -2,6 +2,8 @@
 /*
  * harness.c - test processes.  Binaries come from the environment meson
  * sets (DCD_BROKER, DCD_HOSTSIM), so tests run the build's own programs.
+ * Every child dies with the test (PR_SET_PDEATHSIG), so a failed
+ * assertion leaves nothing running.
  */
 #include <signal.h>
 #include <sys/prctl.h>
@@ -26,13 +28,17 @@ static void die_with_parent(gpointer unused)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static GSubprocess *spawn(GPtrArray *argv, GSubprocessFlags flags)
+static GSubprocess *spawn(GPtrArray *argv, GSubprocessFlags flags,
+                          const char *stderr_path)
 {
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(flags);
     g_autoptr(GError) err = NULL;
     GSubprocess *p;
 
     g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    if (stderr_path) {
+        g_subprocess_launcher_set_stderr_file_path(l, stderr_path);
+    }
     p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata,
                                      &err);
     g_assert_no_error(err);
@@ -49,44 +55,101 @@ static GPtrArray *argv_from(const char *first, va_list ap)
     return argv;
 }
 
-TBroker *tbroker_start(const char *dir, ...)
+static void rm_tree(const char *dir)
 {
-    TBroker *b = g_new0(TBroker, 1);
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) extra = NULL;
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GDataInputStream) out = NULL;
-    g_autofree char *line = NULL;
-    va_list ap;
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
 
-    b->dir = dir ? g_strdup(dir) : g_dir_make_tmp("dcd-test-XXXXXX", NULL);
-    b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
-    b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
-    b->state_dir = g_build_filename(b->dir, "state", NULL);
-    b->pool_dir = g_build_filename(b->dir, "pools", NULL);
-    g_mkdir_with_parents(b->pool_dir, 0700);
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(dir, name, NULL);
+
+        if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
+            !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
+            rm_tree(p);
+        } else {
+            g_unlink(p);
+        }
+    }
+    g_rmdir(dir);
+}
+
+void tbroker_show_log(TBroker *b)
+{
+    g_autofree char *text = NULL;
+
+    if (b->log && g_file_get_contents(b->log, &text, NULL, NULL) && *text) {
+        g_test_message("broker stderr:\n%s", text);
+    }
+}
+
+static void broker_spawn(TBroker *b)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *line = NULL;
+
     g_ptr_array_add(argv, g_strdup(need_env("DCD_BROKER")));
     g_ptr_array_add(argv, g_strdup_printf("--host-socket=%s", b->host_sock));
     g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s", b->ctl_sock));
     g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", b->state_dir));
     g_ptr_array_add(argv, g_strdup_printf("--pool-dir=%s", b->pool_dir));
-    va_start(ap, dir);
-    extra = argv_from(va_arg(ap, const char *), ap);
-    va_end(ap);
-    for (guint i = 0; i < extra->len; i++) {
-        g_ptr_array_add(argv, g_strdup(extra->pdata[i]));
+    for (guint i = 0; i < b->extra->len; i++) {
+        g_ptr_array_add(argv, g_strdup(b->extra->pdata[i]));
     }
     g_ptr_array_add(argv, NULL);
-    b->proc = spawn(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    b->proc = spawn(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, b->log);
     /* The broker prints one line when both sockets listen. */
-    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
-    line = g_data_input_stream_read_line(out, NULL, NULL, &err);
+    b->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
+    line = g_data_input_stream_read_line(b->out, NULL, NULL, &err);
+    if (err || !line || !g_str_has_prefix(line, "dcd-broker: ready")) {
+        tbroker_show_log(b);
+        g_test_message("dcd-broker did not get ready (said: %s)",
+                       line ? line : "nothing");
+    }
     g_assert_no_error(err);
     g_assert_nonnull(line);
     g_assert_true(g_str_has_prefix(line, "dcd-broker: ready"));
     b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
     g_assert_no_error(err);
+}
+
+TBroker *tbroker_new(const TBrokerOpts *o)
+{
+    TBroker *b = g_new0(TBroker, 1);
+
+    b->dir = o->dir ? g_strdup(o->dir)
+                    : g_dir_make_tmp("dcd-test-XXXXXX", NULL);
+    g_assert_nonnull(b->dir);
+    b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
+    b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
+    b->state_dir = g_build_filename(b->dir, "state", NULL);
+    b->pool_dir = g_build_filename(b->dir, "pools", NULL);
+    if (o->log) {
+        b->log = g_build_filename(b->dir, "broker.log", NULL);
+    }
+    b->show_log = o->show_log;
+    b->wait_us = o->wait_us ? o->wait_us : 5 * G_USEC_PER_SEC;
+    b->extra = g_ptr_array_new_with_free_func(g_free);
+    for (const char *const *e = o->extra; e && *e; e++) {
+        g_ptr_array_add(b->extra, g_strdup(*e));
+    }
+    g_mkdir_with_parents(b->pool_dir, 0700);
+    broker_spawn(b);
     return b;
+}
+
+TBroker *tbroker_start(const char *dir, ...)
+{
+    g_autoptr(GPtrArray) extra = NULL;
+    TBrokerOpts o = { .dir = dir };
+    va_list ap;
+
+    va_start(ap, dir);
+    extra = argv_from(va_arg(ap, const char *), ap);
+    va_end(ap);
+    g_ptr_array_add(extra, NULL);
+    o.extra = (const char *const *)extra->pdata;
+    return tbroker_new(&o);
 }
 
 void tbroker_stop(TBroker *b, bool kill)
@@ -102,46 +165,75 @@ void tbroker_stop(TBroker *b, bool kill)
     }
     g_subprocess_wait(b->proc, NULL, NULL);
     if (!kill) {
+        if (!g_subprocess_get_if_exited(b->proc) ||
+            g_subprocess_get_exit_status(b->proc) != 0) {
+            tbroker_show_log(b);
+            g_test_message("dcd-broker did not exit cleanly on SIGTERM");
+        } else if (b->show_log) {
+            tbroker_show_log(b);
+        }
         g_assert_true(g_subprocess_get_if_exited(b->proc));
         g_assert_cmpint(g_subprocess_get_exit_status(b->proc), ==, 0);
     }
+    g_clear_object(&b->out);
     g_clear_object(&b->proc);
+}
+
+void tbroker_kill(TBroker *b)
+{
+    g_assert_nonnull(b->proc);
+    tbroker_stop(b, true);
+}
+
+void tbroker_restart(TBroker *b)
+{
+    g_assert_null(b->proc);
+    broker_spawn(b);
 }
 
 void tbroker_free(TBroker *b)
 {
-    g_autofree char *cmd = NULL;
-
+    if (!b) {
+        return;
+    }
     tbroker_stop(b, false);
-    cmd = g_strdup_printf("rm -rf '%s'", b->dir);
-    g_assert_cmpint(system(cmd), ==, 0);
+    rm_tree(b->dir);
     g_free(b->dir);
     g_free(b->host_sock);
     g_free(b->ctl_sock);
     g_free(b->state_dir);
     g_free(b->pool_dir);
+    g_free(b->log);
+    g_ptr_array_unref(b->extra);
     g_free(b);
 }
 
 static JsonNode *vcall(TBroker *b, const char *cmd, GError **err,
-                       const char *fmt, va_list ap)
+                       char **args, const char *fmt, va_list ap)
 {
-    g_autofree char *args = g_strdup_vprintf(fmt, ap);
+    JsonNode *r;
 
-    return dcd_ctl_client_callf(b->ctl, cmd, err, "%s", args);
+    *args = g_strdup_vprintf(fmt, ap);
+    r = dcd_ctl_client_callf(b->ctl, cmd, err, "%s", **args ? *args : "{}");
+    if (!r && (*err)->code == DCD_ERR_UNAVAIL &&
+        strstr((*err)->message, "closed")) {
+        tbroker_show_log(b);
+    }
+    return r;
 }
 
 JsonNode *tcall(TBroker *b, const char *cmd, const char *fmt, ...)
 {
     g_autoptr(GError) err = NULL;
+    g_autofree char *args = NULL;
     JsonNode *n;
     va_list ap;
 
     va_start(ap, fmt);
-    n = vcall(b, cmd, &err, fmt, ap);
+    n = vcall(b, cmd, &err, &args, fmt, ap);
     va_end(ap);
     if (err) {
-        g_error("%s failed: %s: %s", cmd, dcd_err_name(err->code),
+        g_error("%s %s failed: %s: %s", cmd, args, dcd_err_name(err->code),
                 err->message);
     }
     return n;
@@ -151,16 +243,21 @@ char *tcall_fail(TBroker *b, DcdErr want, const char *cmd, const char *fmt,
                  ...)
 {
     g_autoptr(GError) err = NULL;
+    g_autofree char *args = NULL;
     JsonNode *n;
     va_list ap;
 
     va_start(ap, fmt);
-    n = vcall(b, cmd, &err, fmt, ap);
+    n = vcall(b, cmd, &err, &args, fmt, ap);
     va_end(ap);
-    g_assert_null(n);
+    if (n) {
+        json_node_unref(n);
+        g_error("%s %s succeeded, wanted error %s", cmd, args,
+                dcd_err_name(want));
+    }
     g_assert_nonnull(err);
     if (err->code != (gint)want) {
-        g_error("%s: wanted %s, got %s: %s", cmd, dcd_err_name(want),
+        g_error("%s %s: wanted %s, got %s: %s", cmd, args, dcd_err_name(want),
                 dcd_err_name(err->code), err->message);
     }
     return g_strdup(err->message);
@@ -194,7 +291,7 @@ THost *thost_start(TBroker *b, unsigned id, ...)
     }
     g_ptr_array_add(argv, NULL);
     h->proc = spawn(argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                    G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+                    G_SUBPROCESS_FLAGS_STDOUT_PIPE, NULL);
     h->in = g_subprocess_get_stdin_pipe(h->proc);
     h->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(h->proc));
     return h;
@@ -263,8 +360,8 @@ void thost_kill(THost *h)
     g_free(h);
 }
 
-unsigned textents(TBroker *b, unsigned host, const char *tag,
-                  const char *state)
+unsigned tcount(TBroker *b, unsigned host, const char *tag,
+                const char *state)
 {
     g_autoptr(JsonNode) n = tcall(b, "extent-list",
                                   "{\"host-id\": %u, \"tag\": \"%s\","
@@ -281,12 +378,21 @@ unsigned textents(TBroker *b, unsigned host, const char *tag,
     return count;
 }
 
-void twait_extents(TBroker *b, unsigned host, const char *tag,
-                   const char *state, unsigned n)
+void twait_count(TBroker *b, unsigned host, const char *tag,
+                 const char *state, unsigned n)
 {
-    /* Hosts answer asynchronously: poll for up to 5 s. */
-    for (int i = 0; i < 250 && textents(b, host, tag, state) != n; i++) {
+    /* Hosts answer asynchronously: poll until wait_us has passed. */
+    gint64 deadline = g_get_monotonic_time() + b->wait_us;
+    unsigned got;
+
+    while ((got = tcount(b, host, tag, state)) != n &&
+           g_get_monotonic_time() < deadline) {
         g_usleep(20000);
     }
-    g_assert_cmpuint(textents(b, host, tag, state), ==, n);
+    if (got != n) {
+        tbroker_show_log(b);
+        g_test_message("host %u tag %s: %u extents %s, wanted %u", host, tag,
+                       got, state, n);
+    }
+    g_assert_cmpuint(got, ==, n);
 }

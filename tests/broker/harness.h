@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * harness.h - real dcd-broker and dcd-hostsim processes for tests.
+ * harness.h - real dcd-broker and dcd-hostsim processes for tests (the
+ * broker and e2e suites).
  *
- * Owns: a private dir per broker (sockets, state, pool dir), starting and
- * killing processes, control calls that assert success or an error class,
- * and the line protocol of dcd-hostsim's stdin/stdout.
+ * Owns: a private dir per broker (sockets, state, pool dir), starting,
+ * killing and restarting processes, control calls that assert success or
+ * an error class, and the line protocol of dcd-hostsim's stdin/stdout.
  */
 #ifndef DCD_TEST_HARNESS_H
 #define DCD_TEST_HARNESS_H
@@ -17,13 +18,26 @@
 
 typedef struct TBroker {
     GSubprocess *proc;
+    GDataInputStream *out;      /* its stdout, open while it runs */
     char *dir;
     char *host_sock;
     char *ctl_sock;
     char *state_dir;
     char *pool_dir;
+    char *log;                  /* its stderr, or NULL: inherited */
+    bool show_log;
+    gint64 wait_us;
+    GPtrArray *extra;           /* more broker args, for restarts */
     DcdCtlClient *ctl;
 } TBroker;
+
+typedef struct TBrokerOpts {
+    const char *dir;            /* NULL: a new temporary dir */
+    bool log;                   /* stderr to dir/broker.log, shown on failure */
+    bool show_log;              /* and shown when the broker stops */
+    gint64 wait_us;             /* twait_count's limit; default 5 s */
+    const char *const *extra;   /* more broker args, NULL ended */
+} TBrokerOpts;
 
 typedef struct THost {
     GSubprocess *proc;
@@ -32,14 +46,22 @@ typedef struct THost {
     unsigned id;
 } THost;
 
+/* Start a broker; wait for its ready line and connect to its control socket. */
+TBroker *tbroker_new(const TBrokerOpts *o);
 /* dir NULL: a new temporary dir.  Extra broker args may follow, NULL-ended. */
 TBroker *tbroker_start(const char *dir, ...) G_GNUC_NULL_TERMINATED;
 /* Stop (SIGTERM, or SIGKILL if kill) and wait; keeps the dir. */
 void tbroker_stop(TBroker *b, bool kill);
+/* SIGKILL the running broker and wait; keeps the dir. */
+void tbroker_kill(TBroker *b);
+/* Start the stopped broker again on the same dir, sockets and args. */
+void tbroker_restart(TBroker *b);
 /* Stop and remove the dir. */
 void tbroker_free(TBroker *b);
+/* The broker's stderr as a test message (if it goes to a log). */
+void tbroker_show_log(TBroker *b);
 
-/* Control call that must succeed; args is a JSON object text. */
+/* Control call that must succeed; args is a JSON object text ("": {}). */
 JsonNode *tcall(TBroker *b, const char *cmd, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 /* Control call that must fail with class want; returns the description. */
@@ -57,12 +79,12 @@ char *thost_ok(THost *h, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void thost_quit(THost *h);
 void thost_kill(THost *h);
 
-/* Count of extents in extent-list with the given state, for host/tag. */
-unsigned textents(TBroker *b, unsigned host, const char *tag,
-                  const char *state);
+/* Count of extents in extent-list --all with the given state, host/tag. */
+unsigned tcount(TBroker *b, unsigned host, const char *tag,
+                const char *state);
 
-/* Wait until exactly n extents are in state (fails after 5 s). */
-void twait_extents(TBroker *b, unsigned host, const char *tag,
-                   const char *state, unsigned n);
+/* Wait until exactly n extents are in state (fails after wait_us). */
+void twait_count(TBroker *b, unsigned host, const char *tag,
+                 const char *state, unsigned n);
 
 #endif

@@ -169,11 +169,11 @@ static void test_reclaim_on_disconnect(void)
 
     wait_connected(h);
     n = tcall(b, "extent-add", "{\"host-id\": 3, \"tag\": \"%s\"}", tag);
-    g_assert_cmpuint(textents(b, 3, tag, "pending"), ==, 1);
+    g_assert_cmpuint(tcount(b, 3, tag, "pending"), ==, 1);
     tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     thost_kill(h);
-    twait_extents(b, 3, tag, "reclaimed", 1);
-    g_assert_cmpuint(textents(b, 3, tag, "pending"), ==, 0);
+    twait_count(b, 3, tag, "reclaimed", 1);
+    g_assert_cmpuint(tcount(b, 3, tag, "pending"), ==, 0);
     json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag));
     tbroker_free(b);
 }
@@ -195,8 +195,8 @@ static void test_rejection(void)
     a = json_object_get_array_member(json_node_get_object(n), "extents");
     g_assert_cmpstr(json_object_get_string_member(
         json_array_get_object_element(a, 0), "state"), ==, "rejected");
-    g_assert_cmpuint(textents(b, 1, tag, "rejected"), ==, 1);
-    g_assert_cmpuint(textents(b, 0, tag, "accepted"), ==, 1);
+    g_assert_cmpuint(tcount(b, 1, tag, "rejected"), ==, 1);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
     g_free(thost_ok(h0, "write-str %s 0 still mine", tag));
     thost_quit(h0);
     thost_quit(h1);
@@ -220,14 +220,14 @@ static void test_release_and_destroy(void)
     json_node_unref(tcall(b, "extent-release",
                           "{\"host-id\": 0, \"tag\": \"%s\"}", tag));
     g_free(thost_ok(h0, "wait-released %s 5000", tag));
-    twait_extents(b, 0, tag, "released", 1);
+    twait_count(b, 0, tag, "released", 1);
     r = thost_ok(h1, "read-str %s 100 8", tag);
     g_assert_cmpstr(r, ==, "survives");
     tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     json_node_unref(tcall(b, "extent-release",
                           "{\"host-id\": 1, \"tag\": \"%s\"}", tag));
     g_free(thost_ok(h1, "wait-released %s 5000", tag));
-    twait_extents(b, 1, tag, "released", 1);
+    twait_count(b, 1, tag, "released", 1);
     json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag));
     thost_quit(h0);
     thost_quit(h1);
@@ -273,7 +273,6 @@ static void test_sealed(void)
 static void test_restart_file_pool(void)
 {
     TBroker *b = tbroker_start(NULL, NULL);
-    g_autofree char *dir = g_strdup(b->dir);
     g_autofree char *tag = tpool(b, "{\"size\": 4194304, \"backing\": \"file\"}");
     THost *h = thost_start(b, 0, NULL);
     g_autofree char *r = NULL;
@@ -285,7 +284,7 @@ static void test_restart_file_pool(void)
     thost_quit(h);
     tbroker_stop(b, true);
 
-    b = tbroker_start(dir, NULL);
+    tbroker_restart(b);
     h = thost_start(b, 2, NULL);
     wait_connected(h);
     add_wait(b, 2, tag, "enable-shared-access", NULL);
@@ -299,7 +298,6 @@ static void test_restart_file_pool(void)
 static void test_restart_memfd_readopt(void)
 {
     TBroker *b = tbroker_start(NULL, NULL);
-    g_autofree char *dir = g_strdup(b->dir);
     g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
     THost *h0 = thost_start(b, 0, "--reconnect", NULL);
     THost *h1;
@@ -317,7 +315,7 @@ static void test_restart_memfd_readopt(void)
     g_assert_cmpstr(r, ==, "only in memory");
     g_free(r);
 
-    b = tbroker_start(dir, NULL);
+    tbroker_restart(b);
     wait_connected(h0);
     /* the reconnecting host hands the memfd back */
     for (int i = 0; i < 100; i++) {
@@ -330,7 +328,7 @@ static void test_restart_memfd_readopt(void)
         g_usleep(20000);
     }
     g_assert_nonnull(pools);
-    twait_extents(b, 0, tag, "accepted", 1);
+    twait_count(b, 0, tag, "accepted", 1);
     h1 = thost_start(b, 1, NULL);
     wait_connected(h1);
     add_wait(b, 1, tag, "enable-shared-access", NULL);
@@ -406,7 +404,7 @@ static void test_host_requests(void)
     }
     g_free(thost_ok(h0, "release %s", tag));
     g_free(thost_ok(h0, "wait-released %s 5000", tag));
-    twait_extents(b, 1, tag, "accepted", 1);
+    twait_count(b, 1, tag, "accepted", 1);
     r = thost_cmd(h0, "release %s", tag);         /* nothing left to release */
     g_assert_true(g_str_has_prefix(r, "err noent"));
     thost_quit(h0);

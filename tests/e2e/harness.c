@@ -1,67 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * harness.c - processes of the e2e suite: one dcd-broker, QEMUs attached
- * to it.  Binaries come from the environment meson sets (DCD_BROKER,
- * DCD_QEMU).  Every child dies with the test (PR_SET_PDEATHSIG for the
- * broker, exit-with-parent for QEMU), so a failed assertion leaves
- * nothing running.
+ * harness.c - the e2e rig on the other suites' harnesses: the broker is
+ * a TBroker (tests/broker), each VM a TQemu (tests/qemu) attached to it.
+ * Binaries come from the environment meson sets (DCD_BROKER, DCD_QEMU).
+ * Every child dies with the test (PR_SET_PDEATHSIG for the broker,
+ * exit-with-parent for QEMU), so a failed assertion leaves nothing
+ * running.
  */
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/prctl.h>
-#include <glib/gstdio.h>
-#include <gio/gunixsocketaddress.h>
 
 #include "harness.h"
 
 #define POLL_US 20000
 
-/* ---- helpers -------------------------------------------------------- */
-
-static void show_file(const char *what, const char *path)
-{
-    g_autofree char *text = NULL;
-
-    if (path && g_file_get_contents(path, &text, NULL, NULL) && *text) {
-        g_test_message("%s:\n%s", what, text);
-    }
-}
-
-static void rm_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, name, NULL);
-
-        if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
-            !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
-            rm_tree(p);
-        } else {
-            g_unlink(p);
-        }
-    }
-    g_rmdir(dir);
-}
-
 static void pump(void)
 {
     while (g_main_context_iteration(NULL, FALSE)) {
-    }
-}
-
-void epattern(void *buf, size_t len, unsigned seed)
-{
-    uint8_t *p = buf;
-    uint32_t x = seed * 2654435761u + 7;
-
-    for (size_t i = 0; i < len; i++) {
-        x = x * 1664525u + 1013904223u;
-        p[i] = x >> 24;
     }
 }
 
@@ -89,208 +44,28 @@ void e2e_require(void)
 
 /* ---- broker --------------------------------------------------------- */
 
-static void die_with_parent(gpointer unused)
+TBroker *ebroker_start(void)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    TBrokerOpts o = {
+        .log = true,
+        .show_log = g_getenv("DCD_E2E_VERBOSE") != NULL,
+        .wait_us = E_WAIT_US,
+    };
+
+    return tbroker_new(&o);
 }
 
-static void broker_spawn(EBroker *b)
+char *epool(TBroker *b, uint64_t size)
 {
-    g_autoptr(GSubprocessLauncher) l =
-        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-    g_autoptr(GError) err = NULL;
-    g_autofree char *line = NULL;
+    g_autofree char *args = g_strdup_printf("{\"size\": %" G_GUINT64_FORMAT
+                                            "}", size);
 
-    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
-    g_subprocess_launcher_set_stderr_file_path(l, b->log);
-    b->proc = g_subprocess_launcher_spawn(l, &err, g_getenv("DCD_BROKER"),
-        "--host-socket", b->host_sock, "--control-socket", b->ctl_sock,
-        "--state-dir", b->state_dir, "--pool-dir", b->pool_dir, NULL);
-    g_assert_no_error(err);
-    b->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
-    line = g_data_input_stream_read_line(b->out, NULL, NULL, &err);
-    if (!line || !g_str_has_prefix(line, "dcd-broker: ready")) {
-        show_file("broker stderr", b->log);
-        g_error("dcd-broker did not get ready (said: %s)",
-                line ? line : "nothing");
-    }
-
-    b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
-    g_assert_no_error(err);
+    return tpool(b, args);
 }
 
-EBroker *ebroker_start(void)
+JsonObject *ehost(TBroker *b, unsigned host)
 {
-    EBroker *b = g_new0(EBroker, 1);
-    g_autoptr(GError) err = NULL;
-
-    b->dir = g_dir_make_tmp("dcd-e2e-XXXXXX", &err);
-    g_assert_no_error(err);
-    b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
-    b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
-    b->state_dir = g_build_filename(b->dir, "state", NULL);
-    b->pool_dir = g_build_filename(b->dir, "pools", NULL);
-    b->log = g_build_filename(b->dir, "broker.log", NULL);
-    g_mkdir_with_parents(b->pool_dir, 0700);
-    broker_spawn(b);
-    return b;
-}
-
-static void broker_drop(EBroker *b)
-{
-    g_clear_pointer(&b->ctl, dcd_ctl_client_free);
-    g_clear_object(&b->out);
-    g_clear_object(&b->proc);
-}
-
-void ebroker_kill(EBroker *b)
-{
-    g_assert_nonnull(b->proc);
-    g_subprocess_force_exit(b->proc);
-    g_subprocess_wait(b->proc, NULL, NULL);
-    broker_drop(b);
-}
-
-void ebroker_restart(EBroker *b)
-{
-    g_assert_null(b->proc);
-    broker_spawn(b);
-}
-
-void ebroker_free(EBroker *b)
-{
-    if (!b) {
-        return;
-    }
-    if (b->proc) {
-        g_clear_pointer(&b->ctl, dcd_ctl_client_free);
-        g_subprocess_send_signal(b->proc, SIGTERM);
-        g_subprocess_wait(b->proc, NULL, NULL);
-        if (!g_subprocess_get_if_exited(b->proc) ||
-            g_subprocess_get_exit_status(b->proc) != 0) {
-            show_file("broker stderr", b->log);
-            g_error("dcd-broker did not exit cleanly on SIGTERM");
-        }
-        if (g_getenv("DCD_E2E_VERBOSE")) {
-            show_file("broker stderr", b->log);
-        }
-        broker_drop(b);
-    }
-    rm_tree(b->dir);
-    g_free(b->dir);
-    g_free(b->host_sock);
-    g_free(b->ctl_sock);
-    g_free(b->state_dir);
-    g_free(b->pool_dir);
-    g_free(b->log);
-    g_free(b);
-}
-
-/* Returns the "return" member, or NULL with *cls and *desc set. */
-static JsonNode *ctl_call(EBroker *b, const char *cmd, const char *args,
-                          char **cls, char **desc)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *r = dcd_ctl_client_callf(b->ctl, cmd, &err, "%s",
-                                       args && *args ? args : "{}");
-
-    if (!r) {
-        if (err->code == DCD_ERR_UNAVAIL && strstr(err->message, "closed")) {
-            show_file("broker stderr", b->log);
-        }
-        *cls = g_strdup(dcd_err_name(err->code));
-        *desc = g_strdup(err->message);
-    }
-    return r;
-}
-
-JsonNode *ectl(EBroker *b, const char *cmd, const char *fmt, ...)
-{
-    g_autofree char *args = NULL, *cls = NULL, *desc = NULL;
-    JsonNode *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    args = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    r = ctl_call(b, cmd, args, &cls, &desc);
-    if (!r) {
-        g_error("%s %s failed: %s: %s", cmd, args, cls, desc);
-    }
-    return r;
-}
-
-char *ectl_fail(EBroker *b, const char *want, const char *cmd,
-                const char *fmt, ...)
-{
-    g_autofree char *args = NULL, *cls = NULL;
-    char *desc = NULL;
-    JsonNode *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    args = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    r = ctl_call(b, cmd, args, &cls, &desc);
-    if (r) {
-        json_node_unref(r);
-        g_error("%s %s succeeded, wanted error %s", cmd, args, want);
-    }
-    if (g_strcmp0(cls, want)) {
-        g_error("%s %s: wanted error %s, got %s: %s", cmd, args, want, cls,
-                desc);
-    }
-    return desc;
-}
-
-char *epool(EBroker *b, uint64_t size)
-{
-    g_autoptr(JsonNode) n = ectl(b, "pool-create",
-                                 "{\"size\": %" G_GUINT64_FORMAT "}", size);
-
-    return g_strdup(json_object_get_string_member(json_node_get_object(n),
-                                                  "tag"));
-}
-
-unsigned ecount(EBroker *b, unsigned host, const char *tag,
-                const char *state)
-{
-    g_autoptr(JsonNode) n = ectl(b, "extent-list",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"all\": true}", host, tag);
-    JsonArray *a = json_node_get_array(n);
-    unsigned count = 0;
-
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        JsonObject *e = json_array_get_object_element(a, i);
-
-        count += g_str_equal(json_object_get_string_member(e, "state"),
-                             state);
-    }
-    return count;
-}
-
-void ewait_count(EBroker *b, unsigned host, const char *tag,
-                 const char *state, unsigned n)
-{
-    gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
-    unsigned got;
-
-    while ((got = ecount(b, host, tag, state)) != n &&
-           g_get_monotonic_time() < deadline) {
-        g_usleep(POLL_US);
-    }
-    if (got != n) {
-        show_file("broker stderr", b->log);
-        g_test_message("host %u tag %s: %u extents %s, wanted %u", host, tag,
-                       got, state, n);
-    }
-    g_assert_cmpuint(got, ==, n);
-}
-
-JsonObject *ehost(EBroker *b, unsigned host)
-{
-    g_autoptr(JsonNode) n = ectl(b, "host-list", "%s", "");
+    g_autoptr(JsonNode) n = tcall(b, "host-list", "%s", "");
     JsonArray *a = json_node_get_array(n);
 
     for (guint i = 0; i < json_array_get_length(a); i++) {
@@ -303,7 +78,7 @@ JsonObject *ehost(EBroker *b, unsigned host)
     return NULL;
 }
 
-void ewait_connected(EBroker *b, unsigned host, bool connected)
+void ewait_connected(TBroker *b, unsigned host, bool connected)
 {
     gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
 
@@ -315,7 +90,7 @@ void ewait_connected(EBroker *b, unsigned host, bool connected)
             return;
         }
         if (g_get_monotonic_time() > deadline) {
-            show_file("broker stderr", b->log);
+            tbroker_show_log(b);
             g_error("host %u did not %s the broker", host,
                     connected ? "connect to" : "disconnect from");
         }
@@ -324,161 +99,56 @@ void ewait_connected(EBroker *b, unsigned host, bool connected)
     }
 }
 
-JsonObject *epool_info(EBroker *b, const char *tag)
+JsonObject *epool_info(TBroker *b, const char *tag)
 {
-    g_autoptr(JsonNode) n = ectl(b, "pool-list", "{\"tag\": \"%s\"}", tag);
+    g_autoptr(JsonNode) n = tcall(b, "pool-list", "{\"tag\": \"%s\"}", tag);
     JsonArray *a = json_node_get_array(n);
 
     g_assert_cmpuint(json_array_get_length(a), ==, 1);
     return json_object_ref(json_array_get_object_element(a, 0));
 }
 
+void eadd(TBroker *b, unsigned host, const char *tag, const char *policy)
+{
+    g_autoptr(JsonNode) n = tcall(b, "extent-add",
+                                  "{\"host-id\": %u, \"tag\": \"%s\", "
+                                  "\"policy\": \"%s\"}", host, tag, policy);
+}
+
+GArray *egive(TBroker *b, EVm *v, const char *tag, const char *policy)
+{
+    GArray *ext;
+
+    eadd(b, v->host_id, tag, policy);
+    ext = evm_accept(v);
+    twait_count(b, v->host_id, tag, "accepted", ext->len);
+    return ext;
+}
+
 /* ---- VMs ------------------------------------------------------------ */
 
-static void vm_show(EVm *v)
-{
-    g_autofree char *path = g_build_filename(v->dir, "qemu.log", NULL);
-    g_autofree char *what = g_strdup_printf("QEMU (host %u) stderr",
-                                            v->host_id);
-
-    show_file(what, path);
-}
-
-static GSocket *listen_on(const char *path)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    GSocket *s = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                              G_SOCKET_PROTOCOL_DEFAULT, &err);
-
-    g_assert_no_error(err);
-    g_assert_true(g_socket_bind(s, addr, TRUE, &err));
-    g_assert_true(g_socket_listen(s, &err));
-    return s;
-}
-
-/* Wait for QEMU to connect to l, noticing a QEMU that exits first. */
-static GIOStream *accept_from(EVm *v, GSocket *l, const char *what)
-{
-    g_autoptr(GError) err = NULL;
-    gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
-    g_autoptr(GSocket) s = NULL;
-
-    while (!g_socket_condition_timed_wait(l, G_IO_IN, 50000, NULL, NULL)) {
-        pump();
-        if (v->exited || g_get_monotonic_time() > deadline) {
-            vm_show(v);
-            g_error("QEMU (host %u) %s before connecting its %s socket",
-                    v->host_id, v->exited ? "exited" : "timed out", what);
-        }
-    }
-    s = g_socket_accept(l, NULL, &err);
-    g_assert_no_error(err);
-    g_socket_set_blocking(s, TRUE);
-    return G_IO_STREAM(g_socket_connection_factory_create_connection(s));
-}
-
-static void vm_exited(GObject *src, GAsyncResult *res, gpointer opaque)
-{
-    bool *exited = opaque;
-
-    g_subprocess_wait_finish(G_SUBPROCESS(src), res, NULL);
-    *exited = true;
-}
-
-EVm *evm_start(EBroker *b, unsigned host)
+EVm *evm_start(TBroker *b, unsigned host)
 {
     EVm *v = g_new0(EVm, 1);
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GSubprocessLauncher) l = NULL;
-    g_autofree char *qt_path = NULL, *qmp_path = NULL, *log = NULL;
-    g_autofree char *qt_arg = NULL, *qmp_arg = NULL, *chr = NULL;
-    g_autofree char *dev = NULL;
-    g_autoptr(GSocket) qt_l = NULL, qmp_l = NULL;
-    g_autoptr(GIOStream) qt_s = NULL, qmp_s = NULL;
-    bool *exited;
+    g_autofree char *chr = g_strdup_printf(
+        "socket,id=brk,path=%s,reconnect-ms=500", b->host_sock);
+    g_autofree char *props = g_strdup_printf(
+        ",dc-regions-sharable=1,dcd-broker=brk,dcd-host-id=%u", host);
+    g_autofree char *name = g_strdup_printf("host %u", host);
+    const char *extra[] = { "-chardev", chr, NULL };
+    TQemuOpts o = {
+        .dc_total_size = 1 * GiB,
+        .dev_props = props,
+        .extra = extra,
+        .name = name,
+        .show_log = g_getenv("DCD_E2E_VERBOSE") != NULL,
+    };
 
     v->host_id = host;
-    v->dir = g_dir_make_tmp("dcd-e2e-vm-XXXXXX", &err);
-    g_assert_no_error(err);
-    qt_path = g_build_filename(v->dir, "qtest.sock", NULL);
-    qmp_path = g_build_filename(v->dir, "qmp.sock", NULL);
-    log = g_build_filename(v->dir, "qemu.log", NULL);
-    qt_l = listen_on(qt_path);
-    qmp_l = listen_on(qmp_path);
-    qt_arg = g_strdup_printf("unix:%s", qt_path);
-    qmp_arg = g_strdup_printf("unix:%s", qmp_path);
-    chr = g_strdup_printf("socket,id=brk,path=%s,reconnect-ms=500",
-                          b->host_sock);
-    dev = g_strdup_printf("cxl-type3,bus=rp0,id=" E_DEV_ID ",num-dc-regions=1,"
-                          "dc-regions-total-size=1G,dc-regions-sharable=1,"
-                          "dcd-broker=brk,dcd-host-id=%u", host);
-
-    l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-    g_subprocess_launcher_set_stdout_file_path(l, log);
-    g_subprocess_launcher_set_stderr_file_path(l, log);
-    v->proc = g_subprocess_launcher_spawn(l, &err, g_getenv("DCD_QEMU"),
-        "-accel", "qtest", "-qtest", qt_arg, "-qtest-log", "/dev/null",
-        "-run-with", "exit-with-parent=on", "-qmp", qmp_arg,
-        /* Debian's SeaBIOS: a QEMU copied out of its build tree needs it */
-        "-L", "/usr/share/seabios", "-nographic", "-nodefaults", "-global", "apic-common.vapic=off",
-        "-m", "256M",
-        "-M", "q35,cxl=on,cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G",
-        "-device", "pxb-cxl,bus_nr=23,bus=pcie.0,id=cxl.1,"
-                   "hdm_for_passthrough=true",
-        "-device", "cxl-rp,port=0,bus=cxl.1,id=rp0,chassis=0,slot=2",
-        "-chardev", chr, "-device", dev, NULL);
-    g_assert_no_error(err);
-    /* the flag outlives v if QEMU is waited for after v is gone */
-    exited = &v->exited;
-    g_subprocess_wait_async(v->proc, NULL, vm_exited, exited);
-
-    qt_s = accept_from(v, qt_l, "qtest");
-    qmp_s = accept_from(v, qmp_l, "QMP");
-    v->io = dcd_qtest_new(qt_s);
-    v->qmp = dcd_qmp_new(qmp_s, &err);
-    if (err || !dcd_platform_from_qmp(&v->plat, v->qmp, &err) ||
-        !(v->host = dcd_host_new(v->io, &v->plat, &err))) {
-        vm_show(v);
-    }
-    g_assert_no_error(err);
-    v->md = dcd_host_memdev(v->host, 0);
-    g_assert_nonnull(v->md);
-    g_assert_cmpuint(v->md->dc.n_regions, ==, 1);
+    v->q = tqemu_start(&o);
+    g_assert_cmpuint(v->q->md->dc.n_regions, ==, 1);
     ewait_connected(b, host, true);
     return v;
-}
-
-static void vm_wait_exit(EVm *v, gint64 timeout_us)
-{
-    gint64 deadline = g_get_monotonic_time() + timeout_us;
-
-    while (!v->exited && g_get_monotonic_time() < deadline) {
-        pump();
-        if (!v->exited) {
-            g_usleep(5000);
-        }
-    }
-}
-
-static void vm_free(EVm *v)
-{
-    if (!v->exited) {
-        g_subprocess_force_exit(v->proc);
-        vm_wait_exit(v, 10 * G_USEC_PER_SEC);
-    }
-    g_assert_true(v->exited);
-    if (g_getenv("DCD_E2E_VERBOSE")) {
-        vm_show(v);
-    }
-    dcd_host_free(v->host);
-    dcd_platform_clear(&v->plat);
-    dcd_qmp_free(v->qmp);
-    dcd_io_free(v->io);
-    g_object_unref(v->proc);
-    rm_tree(v->dir);
-    g_free(v->dir);
-    g_free(v);
 }
 
 void evm_quit(EVm *v)
@@ -486,17 +156,14 @@ void evm_quit(EVm *v)
     if (!v) {
         return;
     }
-    /* QEMU may close the socket before it answers */
-    dcd_qmp_run(v->qmp, "quit", NULL, NULL);
-    vm_wait_exit(v, 10 * G_USEC_PER_SEC);
-    vm_free(v);
+    g_assert_true(tqemu_stop(v->q));
+    g_free(v);
 }
 
 void evm_kill(EVm *v)
 {
-    g_subprocess_force_exit(v->proc);
-    vm_wait_exit(v, 10 * G_USEC_PER_SEC);
-    vm_free(v);
+    g_assert_true(tqemu_kill(v->q));
+    g_free(v);
 }
 
 GArray *evm_group(EVm *v, unsigned n, unsigned type)
@@ -507,9 +174,9 @@ GArray *evm_group(EVm *v, unsigned n, unsigned type)
     for (;;) {
         g_autoptr(GError) err = NULL;
 
-        g = dcd_next_group(&v->md->mbox, &err);
+        g = dcd_next_group(&v->q->md->mbox, &err);
         if (err) {
-            vm_show(v);
+            tqemu_show_log(v->q);
         }
         g_assert_no_error(err);
         if (g->len || g_get_monotonic_time() > deadline) {
@@ -519,17 +186,11 @@ GArray *evm_group(EVm *v, unsigned n, unsigned type)
         g_usleep(POLL_US);
     }
     if (g->len != n) {
-        vm_show(v);
+        tqemu_show_log(v->q);
         g_test_message("host %u: DC event group of %u, wanted %u",
                        v->host_id, g->len, n);
     }
-    g_assert_cmpuint(g->len, ==, n);
-    for (guint i = 0; i < g->len; i++) {
-        DcdEvent *ev = &g_array_index(g, DcdEvent, i);
-
-        g_assert_cmpuint(ev->type, ==, type);
-        g_assert_cmpint(ev->more, ==, i + 1 < g->len);
-    }
+    tgroup_check(g, n, type);
     return g;
 }
 
@@ -552,14 +213,14 @@ static GArray *add_group(EVm *v)
     for (;;) {
         g_autoptr(GError) err = NULL;
 
-        g = dcd_next_group(&v->md->mbox, &err);
+        g = dcd_next_group(&v->q->md->mbox, &err);
         g_assert_no_error(err);
         if (g->len) {
             break;
         }
         g_array_unref(g);
         if (g_get_monotonic_time() > deadline) {
-            vm_show(v);
+            tqemu_show_log(v->q);
             g_error("host %u: no Add Capacity event came", v->host_id);
         }
         g_usleep(POLL_US);
@@ -576,7 +237,7 @@ GArray *evm_accept(EVm *v)
     g_autoptr(GArray) g = add_group(v);
     GArray *ext = group_extents(g);
 
-    g_assert_true(dcd_add_response(&v->md->mbox, (DcdExtent *)ext->data,
+    g_assert_true(dcd_add_response(&v->q->md->mbox, (DcdExtent *)ext->data,
                                    ext->len, &err));
     g_assert_no_error(err);
     return ext;
@@ -587,7 +248,7 @@ void evm_reject(EVm *v, unsigned n)
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) g = evm_group(v, n, DCD_EV_ADD);
 
-    g_assert_true(dcd_add_response(&v->md->mbox, NULL, 0, &err));
+    g_assert_true(dcd_add_response(&v->q->md->mbox, NULL, 0, &err));
     g_assert_no_error(err);
 }
 
@@ -597,30 +258,21 @@ void evm_release(EVm *v, unsigned n)
     g_autoptr(GArray) g = evm_group(v, n, DCD_EV_RELEASE);
     g_autoptr(GArray) ext = group_extents(g);
 
-    g_assert_true(dcd_release(&v->md->mbox, (DcdExtent *)ext->data, ext->len,
+    g_assert_true(dcd_release(&v->q->md->mbox, (DcdExtent *)ext->data, ext->len,
                               &err));
     g_assert_no_error(err);
-}
-
-GArray *evm_extents(EVm *v)
-{
-    g_autoptr(GError) err = NULL;
-    GArray *a = dcd_get_extents(&v->md->mbox, NULL, &err);
-
-    g_assert_no_error(err);
-    return a;
 }
 
 void evm_map(EVm *v)
 {
     g_autoptr(GError) err = NULL;
-    DcdRegion *r = &v->md->dc.region[0];
+    DcdRegion *r = &v->q->md->dc.region[0];
 
     if (v->mapped) {
         return;
     }
-    g_assert_true(dcd_memdev_map(v->md, 0, v->plat.windows[0].base, r->base,
-                                 r->decode_len, &v->map, &err));
+    g_assert_true(dcd_memdev_map(v->q->md, 0, v->q->plat.windows[0].base,
+                                 r->base, r->decode_len, &v->map, &err));
     g_assert_no_error(err);
     v->mapped = true;
 }
@@ -628,7 +280,7 @@ void evm_map(EVm *v)
 DcdAllocation *evm_alloc(EVm *v, const char *tag)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GArray) list = evm_extents(v);
+    g_autoptr(GArray) list = textents(v->q, NULL);
     DcdAllocation *a;
     uint8_t t[16];
 
@@ -646,7 +298,7 @@ void evm_write(EVm *v, const DcdAllocation *a, uint64_t off,
 {
     g_autoptr(GError) err = NULL;
 
-    g_assert_true(dcd_allocation_write(a, v->io, off, buf, len, &err));
+    g_assert_true(dcd_allocation_write(a, v->q->io, off, buf, len, &err));
     g_assert_no_error(err);
 }
 
@@ -655,39 +307,6 @@ void evm_read(EVm *v, const DcdAllocation *a, uint64_t off, void *buf,
 {
     g_autoptr(GError) err = NULL;
 
-    g_assert_true(dcd_allocation_read(a, v->io, off, buf, len, &err));
+    g_assert_true(dcd_allocation_read(a, v->q->io, off, buf, len, &err));
     g_assert_no_error(err);
-}
-
-JsonNode *evm_query(EVm *v)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *r = dcd_qmp_execute(v->qmp, "cxl-query-dynamic-capacity",
-                                  dcd_qmp_args("s:path", E_DEV_PATH, NULL),
-                                  &err);
-
-    g_assert_no_error(err);
-    return r;
-}
-
-void evm_qmp_ok(EVm *v, const char *cmd, JsonNode *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) r = dcd_qmp_execute(v->qmp, cmd, args, &err);
-
-    if (err) {
-        g_test_message("host %u: %s failed: %s", v->host_id, cmd,
-                       err->message);
-    }
-    g_assert_no_error(err);
-}
-
-char *evm_qmp_fail(EVm *v, const char *cmd, JsonNode *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) r = dcd_qmp_execute(v->qmp, cmd, args, &err);
-
-    g_assert_null(r);
-    g_assert_error(err, DCD_HOST_ERROR, DCD_HOST_ERR_QMP);
-    return g_strdup(err->message);
 }

@@ -19,77 +19,41 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "alloc.h"
-#include "ctlclient.h"
-#include "host.h"
-#include "qmp.h"
-#include "qtest.h"
+#include "broker/harness.h"
+#include "qemu/harness.h"
 
-#define MiB (1ull << 20)
-#define GiB (1ull << 30)
-#define E_DEV_ID "dcd0"
-#define E_DEV_PATH "/machine/peripheral/" E_DEV_ID
 #define E_WAIT_US (15 * G_USEC_PER_SEC)
 
 /* ---- broker -------------------------------------------------------- */
 
-typedef struct EBroker {
-    GSubprocess *proc;
-    GDataInputStream *out;
-    char *dir;
-    char *host_sock;
-    char *ctl_sock;
-    char *state_dir;
-    char *pool_dir;
-    char *log;
-    DcdCtlClient *ctl;
-} EBroker;
+/*
+ * The broker is the broker suite's TBroker: tbroker_kill, tbroker_restart,
+ * tbroker_free, tcall, tcall_fail, tcount, twait_count.
+ */
 
 /* Fail unless DCD_BROKER and DCD_QEMU name executables. */
 void e2e_require(void);
 
-/* Start a broker in a new temporary dir. */
-EBroker *ebroker_start(void);
-/* SIGKILL it; the dir and state stay. */
-void ebroker_kill(EBroker *b);
-/* Start it again on the same dir, sockets and state. */
-void ebroker_restart(EBroker *b);
-/* SIGTERM (if running), wait, remove the dir. */
-void ebroker_free(EBroker *b);
-
-/* Control call that must succeed; args is a JSON object text. */
-JsonNode *ectl(EBroker *b, const char *cmd, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-/* Control call that must fail with error class cls; returns the desc. */
-char *ectl_fail(EBroker *b, const char *cls, const char *cmd,
-                const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/*
+ * Start a broker in a new temporary dir, its stderr in a log shown when
+ * something fails (always, with DCD_E2E_VERBOSE=1); waits poll for
+ * E_WAIT_US.
+ */
+TBroker *ebroker_start(void);
 /* pool-create of size bytes (memfd); returns the tag. */
-char *epool(EBroker *b, uint64_t size);
-/* extent-list --all of host/tag: how many are in state. */
-unsigned ecount(EBroker *b, unsigned host, const char *tag,
-                const char *state);
-/* Poll until exactly n are in state. */
-void ewait_count(EBroker *b, unsigned host, const char *tag,
-                 const char *state, unsigned n);
+char *epool(TBroker *b, uint64_t size);
 /* The host object of host-list, or NULL (a new reference). */
-JsonObject *ehost(EBroker *b, unsigned host);
+JsonObject *ehost(TBroker *b, unsigned host);
 /* Poll until the broker shows host connected (or not). */
-void ewait_connected(EBroker *b, unsigned host, bool connected);
+void ewait_connected(TBroker *b, unsigned host, bool connected);
 /* The pool object of pool-list (a new reference). */
-JsonObject *epool_info(EBroker *b, const char *tag);
+JsonObject *epool_info(TBroker *b, const char *tag);
 
 /* ---- VMs ------------------------------------------------------------ */
 
 typedef struct EVm {
-    GSubprocess *proc;
-    bool exited;
-    char *dir;
+    TQemu *q;                   /* QEMU and its host side (dcd-host) */
     unsigned host_id;
-    DcdHostIo *io;
-    DcdQmp *qmp;
-    DcdPlatform plat;
-    DcdHost *host;
-    DcdMemdev *md;
     DcdMapping map;
     bool mapped;
 } EVm;
@@ -99,7 +63,7 @@ typedef struct EVm {
  * socket as dcd-host-id host, bring its host side up and wait until the
  * broker shows the host connected.
  */
-EVm *evm_start(EBroker *b, unsigned host);
+EVm *evm_start(TBroker *b, unsigned host);
 /* quit over QMP (or SIGKILL if it does not go) and clean up. */
 void evm_quit(EVm *v);
 /* SIGKILL and clean up. */
@@ -113,8 +77,6 @@ GArray *evm_accept(EVm *v);
 void evm_reject(EVm *v, unsigned n);
 /* Wait for a Release group of n and give it all back (4803h). */
 void evm_release(EVm *v, unsigned n);
-/* Accepted extents (4801h). */
-GArray *evm_extents(EVm *v);
 /* Commit decoders over all of DC region 0 at the window's base. */
 void evm_map(EVm *v);
 /* The tag's allocation, from the accepted extents (maps first). */
@@ -124,13 +86,15 @@ void evm_write(EVm *v, const DcdAllocation *a, uint64_t off,
 void evm_read(EVm *v, const DcdAllocation *a, uint64_t off, void *buf,
               size_t len);
 
-/* cxl-query-dynamic-capacity (an array node). */
-JsonNode *evm_query(EVm *v);
-/* QMP that must succeed / must fail (returns QEMU's desc). */
-void evm_qmp_ok(EVm *v, const char *cmd, JsonNode *args);
-char *evm_qmp_fail(EVm *v, const char *cmd, JsonNode *args);
+/* extent-add over the control socket; the VM answers, so no "wait". */
+void eadd(TBroker *b, unsigned host, const char *tag, const char *policy);
+/* Give tag to v: add with policy, accept in the VM, see it accepted. */
+GArray *egive(TBroker *b, EVm *v, const char *tag, const char *policy);
 
-/* A deterministic byte pattern. */
-void epattern(void *buf, size_t len, unsigned seed);
+/*
+ * QMP and extents of a VM go through the qemu suite's helpers:
+ * tquery(v->q), tqmp_ok(v->q, ...), tqmp_fail(v->q, ...),
+ * textents(v->q, NULL).
+ */
 
 #endif

@@ -10,27 +10,9 @@
 
 #define POOL_SIZE (32 * MiB)
 
-static void add(EBroker *b, unsigned host, const char *tag,
-                const char *policy)
-{
-    g_autoptr(JsonNode) n = ectl(b, "extent-add",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"policy\": \"%s\"}", host, tag, policy);
-}
-
-static GArray *give(EBroker *b, EVm *v, const char *tag, const char *policy)
-{
-    GArray *ext;
-
-    add(b, v->host_id, tag, policy);
-    ext = evm_accept(v);
-    ewait_count(b, v->host_id, tag, "accepted", ext->len);
-    return ext;
-}
-
 static unsigned queried(EVm *v)
 {
-    g_autoptr(JsonNode) q = evm_query(v);
+    g_autoptr(JsonNode) q = tquery(v->q);
 
     return json_array_get_length(json_node_get_array(q));
 }
@@ -38,11 +20,11 @@ static unsigned queried(EVm *v)
 /* Forced release from the broker: gone at once, the guest is told. */
 static void test_forced(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(GArray) g = NULL, l0 = NULL;
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
     uint64_t v = 0x1122334455667788ull, back = 0;
@@ -50,13 +32,13 @@ static void test_forced(void)
     evm_map(v0);
     evm_write(v1, a1, 0, &v, sizeof(v));
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 0, \"tag\": \"%s\", "
                                      "\"forced\": true}", tag);
     }
-    g_assert_cmpuint(ecount(b, 0, tag, "released"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "released"), ==, e0->len);
     g = evm_group(v0, e0->len, DCD_EV_FORCED_RELEASE);
-    l0 = evm_extents(v0);
+    l0 = textents(v0->q, NULL);
     g_assert_cmpuint(l0->len, ==, 0);
     g_assert_cmpuint(queried(v0), ==, 0);
     /* host 1 keeps it */
@@ -64,47 +46,47 @@ static void test_forced(void)
     g_assert_cmphex(back, ==, v);
 
     /* the same over host 1's QMP: RELEASE_REQ with FORCED */
-    evm_qmp_ok(v1, "cxl-release-dynamic-capacity",
-               dcd_qmp_args("s:path", E_DEV_PATH, "i:host-id", (gint64)1,
-                            "s:removal-policy", "tag-based",
-                            "b:forced-removal", TRUE, "i:region", (gint64)0,
-                            "s:tag", tag, "n:extents",
-                            dcd_qmp_extent_list(NULL, 0), NULL));
-    ewait_count(b, 1, tag, "released", e1->len);
+    tqmp_ok(v1->q, "cxl-release-dynamic-capacity",
+            dcd_qmp_args("s:path", DCD_PATH, "i:host-id", (gint64)1,
+                         "s:removal-policy", "tag-based",
+                         "b:forced-removal", TRUE, "i:region", (gint64)0,
+                         "s:tag", tag, "n:extents",
+                         dcd_qmp_extent_list(NULL, 0), NULL));
+    twait_count(b, 1, tag, "released", e1->len);
     g_clear_pointer(&g, g_array_unref);
     g = evm_group(v1, e1->len, DCD_EV_FORCED_RELEASE);
     g_assert_cmpuint(queried(v1), ==, 0);
     {
-        g_autoptr(JsonNode) n = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}",
+        g_autoptr(JsonNode) n = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}",
                                      tag);
     }
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* A host whose QEMU died holding the tag: forced release frees the pool. */
 static void test_forced_gone(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
     g_autofree char *why = NULL;
 
     evm_kill(v0);
     ewait_connected(b, 0, false);
-    why = ectl_fail(b, "busy", "pool-destroy", "{\"tag\": \"%s\"}", tag);
+    why = tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 0, \"tag\": \"%s\", "
                                      "\"forced\": true}", tag);
         g_autoptr(JsonNode) d = NULL;
 
-        g_assert_cmpuint(ecount(b, 0, tag, "released"), ==, e0->len);
-        d = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}", tag);
+        g_assert_cmpuint(tcount(b, 0, tag, "released"), ==, e0->len);
+        d = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     }
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /*
@@ -114,27 +96,27 @@ static void test_forced_gone(void)
  */
 static void test_late_answer(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autoptr(GArray) g = NULL, l = NULL, e = NULL, ext = NULL;
     g_autoptr(GError) err = NULL;
 
-    add(b, 0, tag, "free");
+    eadd(b, 0, tag, "free");
     g = evm_group(v0, 1, DCD_EV_ADD);
-    ebroker_kill(b);
-    ebroker_restart(b);
+    tbroker_kill(b);
+    tbroker_restart(b);
     ewait_connected(b, 0, true);
-    g_assert_cmpuint(ecount(b, 0, tag, "pending"), ==, 0);
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, 0);
+    g_assert_cmpuint(tcount(b, 0, tag, "pending"), ==, 0);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 0);
 
     ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
     g_array_append_val(ext, g_array_index(g, DcdEvent, 0).extent);
-    g_assert_false(dcd_add_response(&v0->md->mbox, (DcdExtent *)ext->data, 1,
-                                    &err));
+    g_assert_false(dcd_add_response(&v0->q->md->mbox, (DcdExtent *)ext->data,
+                                    1, &err));
     g_test_message("late acceptance: %s", err->message);
     g_assert_error(err, DCD_HOST_ERROR, DCD_HOST_ERR_MBOX);
-    l = evm_extents(v0);
+    l = textents(v0->q, NULL);
     g_assert_cmpuint(l->len, ==, 0);
     g_assert_cmpuint(queried(v0), ==, 0);
 
@@ -146,12 +128,12 @@ static void test_late_answer(void)
         g_autoptr(JsonObject) p = epool_info(b, tag);
 
         g_assert_true(json_object_get_boolean_member(p, "memory"));
-        add(b, 0, tag, "free");
+        eadd(b, 0, tag, "free");
         e = evm_accept(v0);
-        ewait_count(b, 0, tag, "accepted", e->len);
+        twait_count(b, 0, tag, "accepted", e->len);
     }
     evm_quit(v0);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /*
@@ -163,7 +145,7 @@ static void test_late_answer(void)
  */
 static void test_stale_events(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autofree char *tag2 = NULL;
@@ -172,40 +154,40 @@ static void test_stale_events(void)
     uint8_t t2[16];
     bool ok;
 
-    add(b, 0, tag, "free");
+    eadd(b, 0, tag, "free");
     /* the offer reached the device: the broker has it pending */
-    ewait_count(b, 0, tag, "pending", 1);
+    twait_count(b, 0, tag, "pending", 1);
     g_usleep(200000);
-    ebroker_kill(b);
-    ebroker_restart(b);
+    tbroker_kill(b);
+    tbroker_restart(b);
     ewait_connected(b, 0, true);
     {
-        g_autoptr(JsonNode) d = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}",
+        g_autoptr(JsonNode) d = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}",
                                      tag);
     }
     tag2 = epool(b, POOL_SIZE);
     g_assert_true(dcd_tag_parse(tag2, (DcdTag *)t2));
-    add(b, 0, tag2, "free");
-    ewait_count(b, 0, tag2, "pending", 1);
+    eadd(b, 0, tag2, "free");
+    twait_count(b, 0, tag2, "pending", 1);
     g_usleep(200000);
 
     /* the guest reads the log in order: the first group is the old offer */
     stale = evm_group(v0, 1, DCD_EV_ADD);
     if (!memcmp(g_array_index(stale, DcdEvent, 0).extent.tag, t2, 16)) {
         /* the device purged the stale events: nothing to confuse */
-        g_assert_true(dcd_add_response(&v0->md->mbox,
+        g_assert_true(dcd_add_response(&v0->q->md->mbox,
             &g_array_index(stale, DcdEvent, 0).extent, 1, &err));
         g_assert_no_error(err);
-        ewait_count(b, 0, tag2, "accepted", 1);
+        twait_count(b, 0, tag2, "accepted", 1);
         goto out;
     }
     /* the guest does not want the old offer */
-    ok = dcd_add_response(&v0->md->mbox, NULL, 0, &err);
+    ok = dcd_add_response(&v0->q->md->mbox, NULL, 0, &err);
     g_test_message("count-0 answer to the stale group: %s",
                    ok ? "success" : err->message);
     g_clear_error(&err);
     g_usleep(200000);
-    if (ecount(b, 0, tag2, "rejected")) {
+    if (tcount(b, 0, tag2, "rejected")) {
         g_test_message("QEMU applied the guest's answer to the stale offer "
                        "to the next pending group: the new offer is "
                        "rejected at the broker before the guest saw it");
@@ -215,13 +197,13 @@ static void test_stale_events(void)
     }
     next = evm_group(v0, 1, DCD_EV_ADD);
     g_assert_cmpmem(g_array_index(next, DcdEvent, 0).extent.tag, 16, t2, 16);
-    g_assert_true(dcd_add_response(&v0->md->mbox,
+    g_assert_true(dcd_add_response(&v0->q->md->mbox,
         &g_array_index(next, DcdEvent, 0).extent, 1, &err));
     g_assert_no_error(err);
-    ewait_count(b, 0, tag2, "accepted", 1);
+    twait_count(b, 0, tag2, "accepted", 1);
 out:
     evm_quit(v0);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)

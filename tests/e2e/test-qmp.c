@@ -14,7 +14,7 @@
 
 static JsonNode *qadd_args(unsigned host, const char *policy, const char *tag)
 {
-    return dcd_qmp_args("s:path", E_DEV_PATH, "i:host-id", (gint64)host,
+    return dcd_qmp_args("s:path", DCD_PATH, "i:host-id", (gint64)host,
                         "s:selection-policy", policy, "i:region", (gint64)0,
                         "s:tag", tag, "n:extents",
                         dcd_qmp_extent_list(NULL, 0), NULL);
@@ -22,7 +22,7 @@ static JsonNode *qadd_args(unsigned host, const char *policy, const char *tag)
 
 static JsonNode *qrelease_args(unsigned host, const char *tag)
 {
-    return dcd_qmp_args("s:path", E_DEV_PATH, "i:host-id", (gint64)host,
+    return dcd_qmp_args("s:path", DCD_PATH, "i:host-id", (gint64)host,
                         "s:removal-policy", "tag-based", "i:region",
                         (gint64)0, "s:tag", tag, "n:extents",
                         dcd_qmp_extent_list(NULL, 0), NULL);
@@ -30,7 +30,7 @@ static JsonNode *qrelease_args(unsigned host, const char *tag)
 
 static void test_qmp_path(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
     g_autofree char *backing = g_strdup_printf("broker:%s", tag);
@@ -43,22 +43,22 @@ static void test_qmp_path(void)
     JsonArray *qa;
 
     /* host 0 asks for the whole pool itself, from its own QMP */
-    evm_qmp_ok(v0, "cxl-add-dynamic-capacity", qadd_args(0, "free", tag));
+    tqmp_ok(v0->q, "cxl-add-dynamic-capacity", qadd_args(0, "free", tag));
     e0 = evm_accept(v0);
-    ewait_count(b, 0, tag, "accepted", e0->len);
+    twait_count(b, 0, tag, "accepted", e0->len);
     a0 = evm_alloc(v0, tag);
-    epattern(out, len, 51);
+    tpattern(out, len, 51);
     evm_write(v0, a0, 4 * MiB, out, len);
 
     /* host 1 obtains the pool over QMP and reads what host 0 wrote */
-    evm_qmp_ok(v1, "cxl-add-dynamic-capacity",
-               qadd_args(1, "enable-shared-access", tag));
+    tqmp_ok(v1->q, "cxl-add-dynamic-capacity",
+            qadd_args(1, "enable-shared-access", tag));
     e1 = evm_accept(v1);
-    ewait_count(b, 1, tag, "accepted", e1->len);
+    twait_count(b, 1, tag, "accepted", e1->len);
     a1 = evm_alloc(v1, tag);
     evm_read(v1, a1, 4 * MiB, in, len);
     g_assert_cmpmem(in, len, out, len);
-    q = evm_query(v1);
+    q = tquery(v1->q);
     qa = json_node_get_array(q);
     g_assert_cmpuint(json_array_get_length(qa), ==, e1->len);
     for (guint i = 0; i < json_array_get_length(qa); i++) {
@@ -71,36 +71,36 @@ static void test_qmp_path(void)
     }
 
     /* the broker's reason, word for word */
-    why = evm_qmp_fail(v1, "cxl-add-dynamic-capacity",
-                       qadd_args(1, "free", TAG_NONE));
+    why = tqmp_fail(v1->q, "cxl-add-dynamic-capacity",
+                    qadd_args(1, "free", TAG_NONE));
     g_test_message("unknown tag: %s", why);
     g_assert_true(g_str_has_prefix(why, "dcd-broker: "));
     g_assert_nonnull(strstr(why, "no pool with tag " TAG_NONE));
     g_clear_pointer(&why, g_free);
     /* a second add of a tag the host holds */
-    why = evm_qmp_fail(v1, "cxl-add-dynamic-capacity",
-                       qadd_args(1, "enable-shared-access", tag));
+    why = tqmp_fail(v1->q, "cxl-add-dynamic-capacity",
+                    qadd_args(1, "enable-shared-access", tag));
     g_test_message("tag held: %s", why);
     g_assert_true(g_str_has_prefix(why, "dcd-broker: "));
     g_clear_pointer(&why, g_free);
 
     /* host 1 gives it back over QMP: RELEASE_REQ, then 4803h */
-    evm_qmp_ok(v1, "cxl-release-dynamic-capacity", qrelease_args(1, tag));
+    tqmp_ok(v1->q, "cxl-release-dynamic-capacity", qrelease_args(1, tag));
     evm_release(v1, e1->len);
-    ewait_count(b, 1, tag, "released", e1->len);
-    l1 = evm_extents(v1);
+    twait_count(b, 1, tag, "released", e1->len);
+    l1 = textents(v1->q, NULL);
     g_assert_cmpuint(l1->len, ==, 0);
     evm_read(v0, a0, 4 * MiB, in, len);
     g_assert_cmpmem(in, len, out, len);
 
     /* without a broker the device says so at once */
-    ebroker_kill(b);
+    tbroker_kill(b);
     {
         gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
 
         for (;;) {
-            why = evm_qmp_fail(v1, "cxl-add-dynamic-capacity",
-                               qadd_args(1, "enable-shared-access", tag));
+            why = tqmp_fail(v1->q, "cxl-add-dynamic-capacity",
+                            qadd_args(1, "enable-shared-access", tag));
             if (strstr(why, "not connected to dcd-broker") ||
                 g_get_monotonic_time() > deadline) {
                 break;
@@ -111,13 +111,13 @@ static void test_qmp_path(void)
         }
         g_assert_cmpstr(why, ==, "not connected to dcd-broker");
     }
-    ebroker_restart(b);
+    tbroker_restart(b);
     ewait_connected(b, 1, true);
     ewait_connected(b, 0, true);
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)

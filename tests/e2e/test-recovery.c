@@ -12,24 +12,6 @@
 
 #define POOL_SIZE (64 * MiB)
 
-static void add(EBroker *b, unsigned host, const char *tag,
-                const char *policy)
-{
-    g_autoptr(JsonNode) n = ectl(b, "extent-add",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"policy\": \"%s\"}", host, tag, policy);
-}
-
-static GArray *give(EBroker *b, EVm *v, const char *tag, const char *policy)
-{
-    GArray *ext;
-
-    add(b, v->host_id, tag, policy);
-    ext = evm_accept(v);
-    ewait_count(b, v->host_id, tag, "accepted", ext->len);
-    return ext;
-}
-
 static void expect_bytes(EVm *v, const DcdAllocation *a, uint64_t off,
                          const uint8_t *want, size_t len)
 {
@@ -39,7 +21,7 @@ static void expect_bytes(EVm *v, const DcdAllocation *a, uint64_t off,
     g_assert_cmpmem(in, len, want, len);
 }
 
-static bool pool_has_memory(EBroker *b, const char *tag)
+static bool pool_has_memory(TBroker *b, const char *tag)
 {
     g_autoptr(JsonObject) p = epool_info(b, tag);
 
@@ -48,11 +30,11 @@ static bool pool_has_memory(EBroker *b, const char *tag)
 
 static void test_broker_killed(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1), *v2;
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(GArray) e2 = NULL, l0 = NULL, l1 = NULL;
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag);
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
@@ -62,23 +44,23 @@ static void test_broker_killed(void)
     g_autofree uint8_t *d0 = g_malloc(len), *d1 = g_malloc(len);
     gint64 deadline;
 
-    epattern(d0, len, 21);
+    tpattern(d0, len, 21);
     evm_write(v0, a0, 0, d0, len);
 
-    ebroker_kill(b);
+    tbroker_kill(b);
     /* no broker: both VMs keep the memory, and it is still shared */
     expect_bytes(v0, a0, 0, d0, len);
     expect_bytes(v1, a1, 0, d0, len);
-    epattern(d1, len, 22);
+    tpattern(d1, len, 22);
     evm_write(v1, a1, 40 * MiB, d1, len);
     expect_bytes(v0, a0, 40 * MiB, d1, len);
-    l0 = evm_extents(v0);
-    l1 = evm_extents(v1);
+    l0 = textents(v0->q, NULL);
+    l1 = textents(v1->q, NULL);
     g_assert_cmpuint(l0->len, ==, e0->len);
     g_assert_cmpuint(l1->len, ==, e1->len);
 
-    ebroker_restart(b);
-    st = ectl(b, "status", "%s", "");
+    tbroker_restart(b);
+    st = tcall(b, "status", "%s", "");
     g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
                                                "epoch"), >=, 2);
     ewait_connected(b, 0, true);
@@ -89,14 +71,14 @@ static void test_broker_killed(void)
         g_usleep(20000);
     }
     g_assert_true(pool_has_memory(b, tag));
-    ewait_count(b, 0, tag, "accepted", e0->len);
-    ewait_count(b, 1, tag, "accepted", e1->len);
+    twait_count(b, 0, tag, "accepted", e0->len);
+    twait_count(b, 1, tag, "accepted", e1->len);
     expect_bytes(v0, a0, 0, d0, len);
     expect_bytes(v1, a1, 40 * MiB, d1, len);
 
     /* a new VM gets the same bytes from the re-adopted pool */
     v2 = evm_start(b, 2);
-    e2 = give(b, v2, tag, "enable-shared-access");
+    e2 = egive(b, v2, tag, "enable-shared-access");
     a2 = evm_alloc(v2, tag);
     expect_bytes(v2, a2, 0, d0, len);
     expect_bytes(v2, a2, 40 * MiB, d1, len);
@@ -104,42 +86,42 @@ static void test_broker_killed(void)
     evm_quit(v0);
     evm_quit(v1);
     evm_quit(v2);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 static void test_qemu_killed(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
     g_autoptr(GArray) g1 = NULL, e1 = NULL, e0b = NULL;
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag), a1 = NULL;
     g_autoptr(JsonObject) pool = NULL;
     const size_t len = MiB;
     g_autofree uint8_t *d = g_malloc(len);
 
-    epattern(d, len, 31);
+    tpattern(d, len, 31);
     evm_write(v0, a0, 0, d, len);
 
     /* an offer host 1's guest has seen but not answered */
-    add(b, 1, tag, "enable-shared-access");
+    eadd(b, 1, tag, "enable-shared-access");
     g1 = evm_group(v1, e0->len, DCD_EV_ADD);
-    g_assert_cmpuint(ecount(b, 1, tag, "pending"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 1, tag, "pending"), ==, e0->len);
     evm_kill(v1);
     ewait_connected(b, 1, false);
-    ewait_count(b, 1, tag, "reclaimed", e0->len);
-    g_assert_cmpuint(ecount(b, 1, tag, "pending"), ==, 0);
+    twait_count(b, 1, tag, "reclaimed", e0->len);
+    g_assert_cmpuint(tcount(b, 1, tag, "pending"), ==, 0);
     pool = epool_info(b, tag);
     g_assert_cmpuint(json_array_get_length(
         json_object_get_array_member(pool, "hosts")), ==, 1);
     /* host 0 is unaffected */
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, e0->len);
     expect_bytes(v0, a0, 0, d, len);
 
     /* a new QEMU for host 1 can take the tag */
     v1 = evm_start(b, 1);
-    e1 = give(b, v1, tag, "enable-shared-access");
+    e1 = egive(b, v1, tag, "enable-shared-access");
     a1 = evm_alloc(v1, tag);
     expect_bytes(v1, a1, 0, d, len);
 
@@ -151,16 +133,16 @@ static void test_qemu_killed(void)
     g_clear_pointer(&a0, dcd_allocation_free);
     evm_kill(v0);
     ewait_connected(b, 0, false);
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, e0->len);
     v0 = evm_start(b, 0);
-    ewait_count(b, 0, tag, "accepted", 0);
-    e0b = give(b, v0, tag, "enable-shared-access");
+    twait_count(b, 0, tag, "accepted", 0);
+    e0b = egive(b, v0, tag, "enable-shared-access");
     a0 = evm_alloc(v0, tag);
     expect_bytes(v0, a0, 0, d, len);
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)

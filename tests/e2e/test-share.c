@@ -12,26 +12,6 @@
 
 #define POOL_SIZE (64 * MiB)
 
-/* extent-add over the control socket; the VM answers, so no "wait". */
-static void add(EBroker *b, unsigned host, const char *tag,
-                const char *policy)
-{
-    g_autoptr(JsonNode) n = ectl(b, "extent-add",
-                                 "{\"host-id\": %u, \"tag\": \"%s\", "
-                                 "\"policy\": \"%s\"}", host, tag, policy);
-}
-
-/* Give tag to v: add with policy, accept in the VM, see it accepted. */
-static GArray *give(EBroker *b, EVm *v, const char *tag, const char *policy)
-{
-    GArray *ext;
-
-    add(b, v->host_id, tag, policy);
-    ext = evm_accept(v);
-    ewait_count(b, v->host_id, tag, "accepted", ext->len);
-    return ext;
-}
-
 /* len bytes at off written through from, read back through to. */
 static void check_copy(EVm *from, const DcdAllocation *af, EVm *to,
                        const DcdAllocation *at, uint64_t off, size_t len,
@@ -39,7 +19,7 @@ static void check_copy(EVm *from, const DcdAllocation *af, EVm *to,
 {
     g_autofree uint8_t *out = g_malloc(len), *in = g_malloc0(len);
 
-    epattern(out, len, seed);
+    tpattern(out, len, seed);
     evm_write(from, af, off, out, len);
     evm_read(to, at, off, in, len);
     g_assert_cmpmem(in, len, out, len);
@@ -48,11 +28,11 @@ static void check_copy(EVm *from, const DcdAllocation *af, EVm *to,
 /* A 64 MiB tag, free placement on host 0, shared with host 1. */
 static void test_round_trip(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag);
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
 
@@ -67,14 +47,14 @@ static void test_round_trip(void)
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* broker extent-list of host/tag (states other than released etc.). */
-static JsonArray *broker_extents(EBroker *b, unsigned host, const char *tag,
+static JsonArray *broker_extents(TBroker *b, unsigned host, const char *tag,
                                  JsonNode **keep)
 {
-    *keep = ectl(b, "extent-list", "{\"host-id\": %u, \"tag\": \"%s\"}",
+    *keep = tcall(b, "extent-list", "{\"host-id\": %u, \"tag\": \"%s\"}",
                  host, tag);
     return json_node_get_array(*keep);
 }
@@ -96,11 +76,11 @@ static JsonObject *by_member(JsonArray *a, const char *member, gint64 val)
  * broker says about the host's extents of tag: same DPAs, same
  * shared_seq, pooled and directly mapped.
  */
-static void check_views(EBroker *b, EVm *v, const char *tag)
+static void check_views(TBroker *b, EVm *v, const char *tag)
 {
-    g_autoptr(JsonNode) keep = NULL, q = evm_query(v);
+    g_autoptr(JsonNode) keep = NULL, q = tquery(v->q);
     JsonArray *be = broker_extents(b, v->host_id, tag, &keep);
-    g_autoptr(GArray) list = evm_extents(v);
+    g_autoptr(GArray) list = textents(v->q, NULL);
     g_autofree char *backing = g_strdup_printf("broker:%s", tag);
     JsonArray *qa = json_node_get_array(q);
     uint8_t t[16];
@@ -146,11 +126,11 @@ static void check_views(EBroker *b, EVm *v, const char *tag)
  */
 static void test_fragmented(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *other = epool(b, 16 * MiB);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) eo = give(b, v1, other, "contiguous");
+    g_autoptr(GArray) eo = egive(b, v1, other, "contiguous");
     g_autoptr(GArray) e0 = NULL, e1 = NULL;
     g_autoptr(DcdAllocation) a0 = NULL, a1 = NULL;
     g_autoptr(JsonNode) k0 = NULL, k1 = NULL;
@@ -160,7 +140,7 @@ static void test_fragmented(void)
     g_autofree uint8_t *out = g_malloc(chunk), *in = g_malloc(chunk);
 
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-add",
+        g_autoptr(JsonNode) n = tcall(b, "extent-add",
             "{\"host-id\": 0, \"tag\": \"%s\", \"policy\": \"prescriptive\", "
             "\"extents\": [{\"offset\": 0, \"len\": %llu}, "
             "{\"offset\": %llu, \"len\": %llu}, "
@@ -169,8 +149,8 @@ static void test_fragmented(void)
     }
     e0 = evm_accept(v0);
     g_assert_cmpuint(e0->len, ==, 3);
-    ewait_count(b, 0, tag, "accepted", 3);
-    e1 = give(b, v1, tag, "enable-shared-access");
+    twait_count(b, 0, tag, "accepted", 3);
+    e1 = egive(b, v1, tag, "enable-shared-access");
     g_assert_cmpuint(e1->len, ==, 3);
 
     /* same pool range, same shared_seq; DPAs of each host's own */
@@ -203,64 +183,64 @@ static void test_fragmented(void)
 
     /* a chunk every 4 MiB, and chunks across each extent boundary */
     for (uint64_t off = 0; off < POOL_SIZE; off += 4 * MiB) {
-        epattern(out, chunk, off / MiB + 100);
+        tpattern(out, chunk, off / MiB + 100);
         evm_write(v0, a0, off + MiB, out, chunk);
     }
     check_copy(v0, a0, v1, a1, 16 * MiB - chunk / 2, chunk, 5);
     check_copy(v1, a1, v0, a0, 48 * MiB - chunk / 2, chunk, 6);
     for (uint64_t off = 0; off < POOL_SIZE; off += 4 * MiB) {
-        epattern(out, chunk, off / MiB + 100);
+        tpattern(out, chunk, off / MiB + 100);
         evm_read(v1, a1, off + MiB, in, chunk);
         g_assert_cmpmem(in, chunk, out, chunk);
     }
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* Host 1 turns the offer down; host 0 keeps its memory. */
 static void test_reject(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "contiguous");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "contiguous");
     g_autoptr(GArray) l1 = NULL, e1 = NULL;
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag), a1 = NULL;
     g_autoptr(JsonObject) pool = NULL;
     const size_t len = MiB;
     g_autofree uint8_t *out = g_malloc(len), *in = g_malloc(len);
 
-    epattern(out, len, 9);
+    tpattern(out, len, 9);
     evm_write(v0, a0, 0, out, len);
 
-    add(b, 1, tag, "enable-shared-access");
+    eadd(b, 1, tag, "enable-shared-access");
     evm_reject(v1, 1);
-    ewait_count(b, 1, tag, "rejected", 1);
-    g_assert_cmpuint(ecount(b, 1, tag, "accepted"), ==, 0);
-    g_assert_cmpuint(ecount(b, 1, tag, "pending"), ==, 0);
-    l1 = evm_extents(v1);
+    twait_count(b, 1, tag, "rejected", 1);
+    g_assert_cmpuint(tcount(b, 1, tag, "accepted"), ==, 0);
+    g_assert_cmpuint(tcount(b, 1, tag, "pending"), ==, 0);
+    l1 = textents(v1->q, NULL);
     g_assert_cmpuint(l1->len, ==, 0);
     pool = epool_info(b, tag);
     g_assert_cmpuint(json_array_get_length(
         json_object_get_array_member(pool, "hosts")), ==, 1);
 
     /* host 0 is unaffected */
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, 1);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
     check_views(b, v0, tag);
     evm_read(v0, a0, 0, in, len);
     g_assert_cmpmem(in, len, out, len);
 
     /* and host 1 can still take it later */
-    e1 = give(b, v1, tag, "enable-shared-access");
+    e1 = egive(b, v1, tag, "enable-shared-access");
     a1 = evm_alloc(v1, tag);
     evm_read(v1, a1, 0, in, len);
     g_assert_cmpmem(in, len, out, len);
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /*
@@ -270,11 +250,11 @@ static void test_reject(void)
  */
 static void test_release(void)
 {
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     EVm *v0 = evm_start(b, 0), *v1 = evm_start(b, 1);
     g_autofree char *tag = epool(b, POOL_SIZE);
-    g_autoptr(GArray) e0 = give(b, v0, tag, "free");
-    g_autoptr(GArray) e1 = give(b, v1, tag, "enable-shared-access");
+    g_autoptr(GArray) e0 = egive(b, v0, tag, "free");
+    g_autoptr(GArray) e1 = egive(b, v1, tag, "enable-shared-access");
     g_autoptr(DcdAllocation) a0 = evm_alloc(v0, tag);
     g_autoptr(DcdAllocation) a1 = evm_alloc(v1, tag);
     g_autoptr(GArray) l0 = NULL;
@@ -283,42 +263,42 @@ static void test_release(void)
     g_autofree uint8_t *out = g_malloc(len), *in = g_malloc(len);
     g_autofree char *why = NULL;
 
-    epattern(out, len, 11);
+    tpattern(out, len, 11);
     evm_write(v0, a0, 8 * MiB, out, len);
 
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 0, \"tag\": \"%s\"}",
                                      tag);
     }
     evm_release(v0, e0->len);
-    ewait_count(b, 0, tag, "released", e0->len);
-    g_assert_cmpuint(ecount(b, 0, tag, "accepted"), ==, 0);
-    l0 = evm_extents(v0);
+    twait_count(b, 0, tag, "released", e0->len);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 0);
+    l0 = textents(v0->q, NULL);
     g_assert_cmpuint(l0->len, ==, 0);
-    q0 = evm_query(v0);
+    q0 = tquery(v0->q);
     g_assert_cmpuint(json_array_get_length(json_node_get_array(q0)), ==, 0);
 
     /* host 1 keeps its mapping and the data */
-    g_assert_cmpuint(ecount(b, 1, tag, "accepted"), ==, e1->len);
+    g_assert_cmpuint(tcount(b, 1, tag, "accepted"), ==, e1->len);
     check_views(b, v1, tag);
     evm_read(v1, a1, 8 * MiB, in, len);
     g_assert_cmpmem(in, len, out, len);
 
-    why = ectl_fail(b, "busy", "pool-destroy", "{\"tag\": \"%s\"}", tag);
+    why = tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
     g_test_message("pool-destroy while host 1 holds it: %s", why);
 
     {
-        g_autoptr(JsonNode) n = ectl(b, "extent-release",
+        g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 1, \"tag\": \"%s\"}",
                                      tag);
     }
     evm_release(v1, e1->len);
-    ewait_count(b, 1, tag, "released", e1->len);
+    twait_count(b, 1, tag, "released", e1->len);
     {
-        g_autoptr(JsonNode) n = ectl(b, "pool-destroy", "{\"tag\": \"%s\"}",
+        g_autoptr(JsonNode) n = tcall(b, "pool-destroy", "{\"tag\": \"%s\"}",
                                      tag);
-        g_autoptr(JsonNode) pl = ectl(b, "pool-list", "%s", "");
+        g_autoptr(JsonNode) pl = tcall(b, "pool-list", "%s", "");
 
         g_assert_cmpuint(json_array_get_length(json_node_get_array(pl)), ==,
                          0);
@@ -326,7 +306,7 @@ static void test_release(void)
 
     evm_quit(v0);
     evm_quit(v1);
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 /* Four VMs share one tag: each writes a slice, reads all the others. */
@@ -335,7 +315,7 @@ static void test_four(void)
     enum { N = 4 };
     const uint64_t slice = POOL_SIZE / N;
     const size_t len = 512 * 1024;
-    EBroker *b = ebroker_start();
+    TBroker *b = ebroker_start();
     g_autofree char *tag = epool(b, POOL_SIZE);
     EVm *v[N];
     DcdAllocation *a[N];
@@ -345,16 +325,16 @@ static void test_four(void)
         g_autoptr(GArray) e = NULL;
 
         v[i] = evm_start(b, i);
-        e = give(b, v[i], tag, i ? "enable-shared-access" : "free");
+        e = egive(b, v[i], tag, i ? "enable-shared-access" : "free");
         a[i] = evm_alloc(v[i], tag);
     }
     for (unsigned i = 0; i < N; i++) {
-        epattern(out, len, 40 + i);
+        tpattern(out, len, 40 + i);
         evm_write(v[i], a[i], i * slice + 3 * MiB, out, len);
     }
     for (unsigned i = 0; i < N; i++) {
         for (unsigned j = 0; j < N; j++) {
-            epattern(out, len, 40 + j);
+            tpattern(out, len, 40 + j);
             evm_read(v[i], a[i], j * slice + 3 * MiB, in, len);
             g_assert_cmpmem(in, len, out, len);
         }
@@ -369,7 +349,7 @@ static void test_four(void)
         dcd_allocation_free(a[i]);
         evm_quit(v[i]);
     }
-    ebroker_free(b);
+    tbroker_free(b);
 }
 
 int main(int argc, char **argv)

@@ -36,13 +36,13 @@ void tqemu_require_binary(void)
     }
 }
 
-static void show_stderr(TQemu *q)
+void tqemu_show_log(TQemu *q)
 {
     g_autofree char *path = g_build_filename(q->dir, "qemu.err", NULL);
     g_autofree char *text = NULL;
 
     if (g_file_get_contents(path, &text, NULL, NULL) && *text) {
-        g_test_message("QEMU stderr:\n%s", text);
+        g_test_message("%s stderr:\n%s", q->name, text);
     }
 }
 
@@ -70,8 +70,8 @@ static GIOStream *accept_from(TQemu *q, GSocket *l, const char *what)
         while (g_main_context_iteration(NULL, FALSE)) {
         }
         if (q->exited || g_get_monotonic_time() > deadline) {
-            show_stderr(q);
-            g_error("QEMU %s before connecting its %s socket",
+            tqemu_show_log(q);
+            g_error("%s %s before connecting its %s socket", q->name,
                     q->exited ? "exited" : "timed out", what);
         }
     }
@@ -141,6 +141,9 @@ TQemu *tqemu_start(const TQemuOpts *o)
     uint64_t wsize = o->window_size ? o->window_size : 4 * GiB;
     unsigned regions = o->dc_regions ? o->dc_regions : 1;
 
+    q->name = o->name ? g_strdup_printf("QEMU (%s)", o->name)
+                      : g_strdup("QEMU");
+    q->show_log = o->show_log;
     q->dir = g_dir_make_tmp("dcd-qemu-XXXXXX", &err);
     g_assert_no_error(err);
     qt_path = g_build_filename(q->dir, "qtest.sock", NULL);
@@ -184,12 +187,13 @@ TQemu *tqemu_start(const TQemuOpts *o)
             ",share=on", q->dc_file, o->dc_memdev_size);
         ARG("-device");
         ARG("cxl-type3,bus=rp0,id=cxl-dcd0,num-dc-regions=%u,"
-            "volatile-dc-memdev=dc0", regions);
+            "volatile-dc-memdev=dc0%s", regions,
+            o->dev_props ? o->dev_props : "");
     } else {
         ARG("-device");
         ARG("cxl-type3,bus=rp0,id=cxl-dcd0,num-dc-regions=%u,"
-            "dc-regions-total-size=%" G_GUINT64_FORMAT, regions,
-            o->dc_total_size);
+            "dc-regions-total-size=%" G_GUINT64_FORMAT "%s", regions,
+            o->dc_total_size, o->dev_props ? o->dev_props : "");
     }
     for (const char *const *e = o->extra; e && *e; e++) {
         ARG("%s", *e);
@@ -210,7 +214,7 @@ TQemu *tqemu_start(const TQemuOpts *o)
     q->io = dcd_qtest_new(qt_s);
     q->qmp = dcd_qmp_new(qmp_s, &err);
     if (!q->qmp) {
-        show_stderr(q);
+        tqemu_show_log(q);
     }
     g_assert_no_error(err);
 
@@ -219,7 +223,7 @@ TQemu *tqemu_start(const TQemuOpts *o)
         q->plat.n_root_buses = 0;
     }
     if (err || !(q->host = dcd_host_new(q->io, &q->plat, &err))) {
-        show_stderr(q);
+        tqemu_show_log(q);
     }
     g_assert_no_error(err);
     q->md = dcd_host_memdev(q->host, 0);
@@ -240,16 +244,20 @@ static void rm_dir(const char *dir)
     g_rmdir(dir);
 }
 
-void tqemu_stop(TQemu *q)
+bool tqemu_stop(TQemu *q)
 {
+    bool exited;
+
     if (!q) {
-        return;
+        return true;
     }
     dcd_host_free(q->host);
     dcd_platform_clear(&q->plat);
     if (q->qmp) {
         /* QEMU may close the socket before it answers */
-        dcd_qmp_run(q->qmp, "quit", NULL, NULL);
+        if (!q->exited) {
+            dcd_qmp_run(q->qmp, "quit", NULL, NULL);
+        }
         dcd_qmp_free(q->qmp);
     }
     dcd_io_free(q->io);
@@ -260,10 +268,23 @@ void tqemu_stop(TQemu *q)
         }
         g_object_unref(q->proc);
     }
+    exited = q->exited;
+    if (q->show_log) {
+        tqemu_show_log(q);
+    }
     rm_dir(q->dir);
     g_free(q->dir);
+    g_free(q->name);
     g_free(q->dc_file);
     g_free(q);
+    return exited;
+}
+
+bool tqemu_kill(TQemu *q)
+{
+    g_subprocess_force_exit(q->proc);
+    wait_exit(q, 10 * G_USEC_PER_SEC);
+    return tqemu_stop(q);
 }
 
 JsonNode *tqmp(TQemu *q, const char *cmd, JsonNode *args)
@@ -272,7 +293,7 @@ JsonNode *tqmp(TQemu *q, const char *cmd, JsonNode *args)
     JsonNode *r = dcd_qmp_execute(q->qmp, cmd, args, &err);
 
     if (err) {
-        g_test_message("%s failed: %s", cmd, err->message);
+        g_test_message("%s: %s failed: %s", q->name, cmd, err->message);
     }
     g_assert_no_error(err);
     return r;
@@ -342,6 +363,12 @@ GArray *tgroup(TQemu *q, unsigned n, unsigned type)
     GArray *g = dcd_next_group(&q->md->mbox, &err);
 
     g_assert_no_error(err);
+    tgroup_check(g, n, type);
+    return g;
+}
+
+void tgroup_check(GArray *g, unsigned n, unsigned type)
+{
     g_assert_cmpuint(g->len, ==, n);
     for (guint i = 0; i < g->len; i++) {
         DcdEvent *ev = &g_array_index(g, DcdEvent, i);
@@ -349,7 +376,6 @@ GArray *tgroup(TQemu *q, unsigned n, unsigned type)
         g_assert_cmpuint(ev->type, ==, type);
         g_assert_cmpint(ev->more, ==, i + 1 < g->len);
     }
-    return g;
 }
 
 GArray *textents(TQemu *q, uint32_t *gen)

@@ -24,14 +24,19 @@ typedef struct TQemuOpts {
     unsigned dc_regions;        /* default 1 */
     uint64_t dc_memdev_size;    /* classic: a volatile-dc-memdev file */
     uint64_t dc_total_size;     /* tagged: dc-regions-total-size */
+    const char *dev_props;      /* appended to the cxl-type3 device, ",..." */
     const char *const *extra;   /* more QEMU arguments, NULL ended */
     bool probe_root_buses;      /* ignore query-pci, probe like firmware */
+    const char *name;           /* in messages: "QEMU (name) ..." */
+    bool show_log;              /* show QEMU's output when it stops, too */
 } TQemuOpts;
 
 typedef struct TQemu {
     GSubprocess *proc;
     bool exited;
     char *dir;
+    char *name;                 /* "QEMU" or "QEMU (name)" */
+    bool show_log;
     char *dc_file;              /* the volatile-dc-memdev's file, if any */
     DcdHostIo *io;
     DcdQmp *qmp;
@@ -45,7 +50,12 @@ void tqemu_require_binary(void);
 const char *tqemu_binary(void);
 
 TQemu *tqemu_start(const TQemuOpts *o);
-void tqemu_stop(TQemu *q);
+/* quit over QMP (SIGKILL if it does not go), clean up; did QEMU exit? */
+bool tqemu_stop(TQemu *q);
+/* SIGKILL QEMU, then tqemu_stop(). */
+bool tqemu_kill(TQemu *q);
+/* QEMU's stdout and stderr as a test message. */
+void tqemu_show_log(TQemu *q);
 
 /* QMP helpers: must succeed / must fail (returns QEMU's desc). */
 JsonNode *tqmp(TQemu *q, const char *cmd, JsonNode *args);
@@ -62,6 +72,8 @@ JsonNode *trelease_args(const char *policy, unsigned region, const char *tag,
 
 /* The next DC event group; asserts it has n records of type. */
 GArray *tgroup(TQemu *q, unsigned n, unsigned type);
+/* Asserts g has n records of type, "more" set on all but the last. */
+void tgroup_check(GArray *g, unsigned n, unsigned type);
 /* Accepted extents now; asserts success. */
 GArray *textents(TQemu *q, uint32_t *gen);
 

@@ -1,0 +1,76 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # $broker and $dcdctl come from the sourcing script
+# examples/lib.sh - what examples/demo.sh and examples/demo-hostsim.sh
+# share: a work dir cleaned up on exit with the processes started, the
+# broker, dcdctl, and hosts (VMs or simulated) talked to through FIFOs.
+#
+# Source it after setting $broker and $dcdctl.
+
+# need PROGRAM...: stop unless each was built.
+need() {
+	local b
+	for b in "$@"; do
+		[ -x "$b" ] || { echo "demo: $b is missing; run 'make' first" >&2; exit 1; }
+	done
+}
+
+work=$(mktemp -d /tmp/dcd-demo.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+ctl() { echo "\$ dcdctl $*"; "$dcdctl" --socket "$work/control.sock" "$@"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+start_broker() {
+	local ready
+	step "Starting dcd-broker (state in $work/state)"
+	mkfifo "$work/broker.out"
+	"$broker" --host-socket "$work/host.sock" --control-socket "$work/control.sock" \
+		--state-dir "$work/state" >"$work/broker.out" 2>"$work/broker.log" &
+	pids+=($!)
+	read -r ready <"$work/broker.out"
+	echo "$ready"
+}
+
+# Run a host in the background; we talk to it through two FIFOs, its
+# stdin on fd_in and its stdout on fd_out.
+start_piped() { # id fd_in fd_out log command...
+	local id=$1 fin=$2 fout=$3 log=$4
+	shift 4
+	mkfifo "$work/in$id" "$work/out$id"
+	"$@" <"$work/in$id" >"$work/out$id" 2>>"$log" &
+	pids+=($!)
+	eval "exec $fin>\"$work/in$id\" $fout<\"$work/out$id\""
+}
+
+# Send one command line; print what follows "ok" of the reply, or stop.
+ask() { # who fd_in fd_out command...
+	local who=$1 fin=$2 fout=$3 reply
+	shift 3
+	echo "$*" >&"$fin"
+	read -r reply <&"$fout"
+	case $reply in
+	ok*) echo "${reply#ok}" | sed 's/^ //' ;;
+	*) die "$who said: $reply" ;;
+	esac
+}
+
+# A new memfd pool of size; prints its tag.
+new_pool() { # size
+	"$dcdctl" --socket "$work/control.sock" --json pool create --size "$1" |
+		sed -n 's/.*"tag" : "\(.*\)".*/\1/p'
+}
+
+# pool destroy, retried while the hosts' releases land.
+destroy_pool() { # tag
+	for _ in $(seq 50); do
+		"$dcdctl" --socket "$work/control.sock" pool destroy "$1" 2>/dev/null && break
+		sleep 0.1
+	done
+}
