@@ -6,9 +6,8 @@
  * through each VM's own QMP, VM after VM).  A benchmark, not a test: it
  * prints a table and writes JSON; nothing passes or fails on speed.
  *
- * Owns: the broker process and a client of its control socket that
- * pipelines requests (ctlclient.c waits for each reply before the next
- * request), two sets of N patched QEMUs under -accel qtest
+ * Owns: the broker process and its pipelined control requests
+ * (ctlclient.c's send/recv), two sets of N patched QEMUs under -accel qtest
  * (tests/qemu/harness.c), one driver thread per VM playing its host side
  * with dcd-host, and the measurements.
  *
@@ -45,6 +44,7 @@
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "ctlclient.h"
 #include "harness.h"
 
 #define DC_SIZE (4 * GiB)
@@ -78,10 +78,7 @@ typedef struct Broker {
     char *host_sock;
     char *ctl_sock;
     char *log;
-    GSocketConnection *conn;
-    GDataInputStream *in;
-    GOutputStream *out;
-    gint64 next_id;
+    DcdCtlClient *ctl;
 } Broker;
 
 static char *live_dir;
@@ -149,24 +146,16 @@ static Broker *broker_start(const char *exe, char **extra)
     if (!line || !g_str_has_prefix(line, "dcd-broker: ready")) {
         die("the broker did not start; see %s", b->log);
     }
-    addr = g_unix_socket_address_new(b->ctl_sock);
-    b->conn = g_socket_client_connect(sc, G_SOCKET_CONNECTABLE(addr), NULL,
-                                      &err);
-    if (!b->conn) {
+    b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
+    if (!b->ctl) {
         die("control socket: %s", err->message);
     }
-    b->in = g_data_input_stream_new(
-        g_io_stream_get_input_stream(G_IO_STREAM(b->conn)));
-    g_data_input_stream_set_newline_type(b->in, G_DATA_STREAM_NEWLINE_TYPE_LF);
-    b->out = g_io_stream_get_output_stream(G_IO_STREAM(b->conn));
     return b;
 }
 
 static void broker_stop(Broker *b)
 {
-    g_object_unref(b->in);
-    g_io_stream_close(G_IO_STREAM(b->conn), NULL, NULL);
-    g_object_unref(b->conn);
+    dcd_ctl_client_free(b->ctl);
     g_subprocess_send_signal(b->proc, SIGTERM);
     g_subprocess_wait(b->proc, NULL, NULL);
     g_object_unref(b->proc);
@@ -178,35 +167,16 @@ static void broker_stop(Broker *b)
     g_free(b);
 }
 
-/* Send one request line; ctl_recv() reads its reply. */
+/* Send one request (args are taken); ctl_recv() reads its reply. */
 static void ctl_send(Broker *b, const char *cmd, JsonObject *args)
 {
-    g_autoptr(JsonBuilder) jb = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
     g_autoptr(GError) err = NULL;
-    g_autofree char *text = NULL;
-    g_autofree char *line = NULL;
 
-    json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "id");
-    json_builder_add_int_value(jb, b->next_id++);
-    json_builder_set_member_name(jb, "command");
-    json_builder_add_string_value(jb, cmd);
-    if (args) {
-        json_builder_set_member_name(jb, "arguments");
-        json_builder_add_value(jb, json_node_init_object(json_node_alloc(),
-                                                         args));
-        json_object_unref(args);
+    if (!dcd_ctl_client_send(b->ctl, cmd, args, &err)) {
+        die("%s: %s", cmd, err->message);
     }
-    json_builder_end_object(jb);
-    root = json_builder_get_root(jb);
-    json_generator_set_root(gen, root);
-    text = json_generator_to_data(gen, NULL);
-    line = g_strconcat(text, "\n", NULL);
-    if (!g_output_stream_write_all(b->out, line, strlen(line), NULL, NULL,
-                                   &err)) {
-        die("control socket: %s", err->message);
+    if (args) {
+        json_object_unref(args);
     }
 }
 
@@ -214,28 +184,15 @@ static void ctl_send(Broker *b, const char *cmd, JsonObject *args)
 static JsonNode *ctl_recv(Broker *b, const char *cmd, char **cls)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonParser) p = json_parser_new();
-    g_autofree char *line = g_data_input_stream_read_line(b->in, NULL, NULL,
-                                                          &err);
-    JsonObject *o;
+    JsonNode *n = dcd_ctl_client_recv(b->ctl, &err);
 
-    if (!line || !json_parser_load_from_data(p, line, -1, &err) ||
-        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
-        die("%s: no reply from the broker%s%s", cmd, err ? ": " : "",
-            err ? err->message : "");
-    }
-    o = json_node_get_object(json_parser_get_root(p));
-    if (json_object_has_member(o, "error")) {
-        JsonObject *e = json_object_get_object_member(o, "error");
-
-        if (cls) {
-            *cls = g_strdup(json_object_get_string_member(e, "class"));
-            return NULL;
+    if (!n) {
+        if (!cls || err->code == DCD_ERR_UNAVAIL) {
+            die("%s: %s: %s", cmd, dcd_err_name(err->code), err->message);
         }
-        die("%s: %s: %s", cmd, json_object_get_string_member(e, "class"),
-            json_object_get_string_member(e, "desc"));
+        *cls = g_strdup(dcd_err_name(err->code));
     }
-    return json_node_copy(json_object_get_member(o, "return"));
+    return n;
 }
 
 static JsonNode *ctl_call(Broker *b, const char *cmd, JsonObject *args)

@@ -11,6 +11,7 @@ struct DcdCtlClient {
     GSocketConnection *conn;
     GDataInputStream *in;
     gint64 next_id;
+    GQueue sent;          /* ids of requests whose replies are due */
 };
 
 DcdCtlClient *dcd_ctl_client_connect(const char *path, GError **errp)
@@ -41,6 +42,7 @@ void dcd_ctl_client_free(DcdCtlClient *c)
     if (!c) {
         return;
     }
+    g_queue_clear(&c->sent);
     g_object_unref(c->in);
     g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
     g_object_unref(c->conn);
@@ -80,8 +82,8 @@ static JsonNode *parse_reply(const char *line, gint64 id, GError **errp)
     return json_node_copy(json_object_get_member(o, "return"));
 }
 
-JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
-                              JsonObject *args, GError **errp)
+bool dcd_ctl_client_send(DcdCtlClient *c, const char *command,
+                         JsonObject *args, GError **errp)
 {
     g_autoptr(JsonBuilder) jb = json_builder_new();
     g_autoptr(JsonNode) req = NULL;
@@ -106,19 +108,31 @@ JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
     req = json_builder_get_root(jb);
     text = json_to_string(req, FALSE);
     line = g_strconcat(text, "\n", NULL);
-    g_free(text);
-    text = NULL;
+    g_queue_push_tail(&c->sent, GINT_TO_POINTER(id));
     if (!g_output_stream_write_all(out, line, strlen(line), NULL, NULL,
                                    &err)) {
         /* A broker that refuses us says why before it hangs up. */
-        text = g_data_input_stream_read_line(c->in, NULL, NULL, NULL);
-        if (text) {
-            return parse_reply(text, id, errp);
+        g_autofree char *why = g_data_input_stream_read_line(c->in, NULL,
+                                                             NULL, NULL);
+
+        g_queue_pop_tail(&c->sent);
+        if (why) {
+            json_node_unref(parse_reply(why, id, errp));
+        } else {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
+                        "sending to the broker: %s", err->message);
         }
-        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
-                    "sending to the broker: %s", err->message);
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+JsonNode *dcd_ctl_client_recv(DcdCtlClient *c, GError **errp)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    gint64 id = GPOINTER_TO_INT(g_queue_pop_head(&c->sent));
+
     text = g_data_input_stream_read_line(c->in, NULL, NULL, &err);
     if (!text) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
@@ -127,6 +141,15 @@ JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
         return NULL;
     }
     return parse_reply(text, id, errp);
+}
+
+JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
+                              JsonObject *args, GError **errp)
+{
+    if (!dcd_ctl_client_send(c, command, args, errp)) {
+        return NULL;
+    }
+    return dcd_ctl_client_recv(c, errp);
 }
 
 JsonNode *dcd_ctl_client_callf(DcdCtlClient *c, const char *command,

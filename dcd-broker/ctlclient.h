@@ -27,6 +27,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DcdCtlClient, dcd_ctl_client_free)
 JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
                               JsonObject *args, GError **errp);
 
+/*
+ * Pipelining: send requests without waiting, then read their replies in
+ * the order they were sent (the broker answers in order).
+ */
+bool dcd_ctl_client_send(DcdCtlClient *c, const char *command,
+                         JsonObject *args, GError **errp);
+JsonNode *dcd_ctl_client_recv(DcdCtlClient *c, GError **errp);
+
 /* Shorthand: build args from a JSON text, e.g. "{\"size\": 4096}". */
 JsonNode *dcd_ctl_client_callf(DcdCtlClient *c, const char *command,
                                GError **errp, const char *fmt, ...)
