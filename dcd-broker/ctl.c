@@ -225,20 +225,9 @@ static void build_pool(DcdCtl *ctl, JsonBuilder *jb, const DcdPool *p)
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
-    json_builder_set_member_name(jb, "hosts");
-    json_builder_begin_array(jb);
-    for (guint i = 0; i < holders->len; i++) {
-        json_builder_add_int_value(jb, g_array_index(holders, uint16_t, i));
-    }
-    json_builder_end_array(jb);
+    dcd_json_u16s(jb, "hosts", holders);
     if (p->requesters) {
-        json_builder_set_member_name(jb, "requesters");
-        json_builder_begin_array(jb);
-        for (guint i = 0; i < p->requesters->len; i++) {
-            json_builder_add_int_value(jb, g_array_index(p->requesters,
-                                                         uint16_t, i));
-        }
-        json_builder_end_array(jb);
+        dcd_json_u16s(jb, "requesters", p->requesters);
     }
     json_builder_end_object(jb);
 }

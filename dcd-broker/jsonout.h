@@ -28,4 +28,16 @@ static inline void dcd_json_bool(JsonBuilder *jb, const char *k, bool v)
     json_builder_add_boolean_value(jb, v);
 }
 
+/* A member holding an array of uint16_t (host-ids). */
+static inline void dcd_json_u16s(JsonBuilder *jb, const char *k,
+                                 const GArray *ids)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < ids->len; i++) {
+        json_builder_add_int_value(jb, g_array_index(ids, uint16_t, i));
+    }
+    json_builder_end_array(jb);
+}
+
 #endif

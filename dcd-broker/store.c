@@ -138,13 +138,7 @@ void dcd_store_put_pool(DcdStore *s, const DcdPool *p)
     }
     json_builder_end_array(jb);
     if (p->requesters) {
-        json_builder_set_member_name(jb, "requesters");
-        json_builder_begin_array(jb);
-        for (guint i = 0; i < p->requesters->len; i++) {
-            json_builder_add_int_value(jb, g_array_index(p->requesters,
-                                                         uint16_t, i));
-        }
-        json_builder_end_array(jb);
+        dcd_json_u16s(jb, "requesters", p->requesters);
     }
     finish(s, jb);
 }
