@@ -2,10 +2,10 @@
 /*
  * dcd-bench.c - benchmark of a real dcd-broker process.
  *
- * Owns: starting a broker on a fresh temporary state dir, running many
- * hosts (hostcore, accept all) on a thread of their own with their own
- * GMainContext while the main thread makes blocking control calls, and
- * the measurements:
+ * Owns: running many hosts (hostcore, accept all) on a thread of their
+ * own with their own GMainContext while the main thread makes blocking
+ * control calls to a broker (started by benchlib.c on a fresh temporary
+ * state dir), and the measurements:
  *   - add-then-accept latency (extent-add with "wait") for N hosts
  *     connected at once, with the broker's CPU time and RSS per phase;
  *   - broker RSS at 0, 10k and 100k live accepted extents.
@@ -16,20 +16,16 @@
  * hosts in a few of these, because each accepted extent is one mapping
  * and one process may hold only vm.max_map_count of them.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "ctlclient.h"
+#include "benchlib.h"
 #include "hostcore.h"
+#include "jsonout.h"
 
 #define MIB (1024ull * 1024)
 #define BLOCK (2 * MIB)
@@ -237,271 +233,21 @@ static void hosts_add(Hosts *hs, unsigned first, unsigned count,
     }
 }
 
-/* ---- the broker process ------------------------------------------------ */
+/* ---- control calls ----------------------------------------------------- */
 
-typedef struct Broker {
-    GSubprocess *proc;
-    char *dir;
-    char *host_sock;
-    char *ctl_sock;
-    char *log;
-    pid_t pid;
-    DcdCtlClient *ctl;
-} Broker;
-
-/* The live broker's dir, removed on exit() from a failure too. */
-static char *live_dir;
-
-static void remove_live_dir(void)
+static void extent_release(BenchBroker *b, unsigned host, const char *tag)
 {
-    g_autofree char *cmd = NULL;
-
-    if (live_dir) {
-        cmd = g_strdup_printf("rm -rf '%s'", live_dir);
-        if (system(cmd) != 0) {
-            g_printerr("dcd-bench: could not remove %s\n", live_dir);
-        }
-        g_clear_pointer(&live_dir, g_free);
-    }
-}
-
-/* Children die with the bench, so a failure cannot leave them behind. */
-static void die_with_parent(gpointer unused)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* dir NULL: a fresh temporary dir; else restart on dir's state. */
-static Broker *broker_start(const char *exe, char **extra, const char *dir)
-{
-    Broker *b = g_new0(Broker, 1);
-    g_autoptr(GSubprocessLauncher) l =
-        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-    g_autoptr(GDataInputStream) out = NULL;
-    g_autoptr(GError) err = NULL;
-    g_autofree char *state = NULL;
-    g_autofree char *pools = NULL;
-    g_autofree char *a_host = NULL;
-    g_autofree char *a_ctl = NULL;
-    g_autofree char *a_state = NULL;
-    g_autofree char *a_pools = NULL;
-    g_autofree char *line = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-
-    b->dir = dir ? g_strdup(dir) : g_dir_make_tmp("dcd-bench-XXXXXX", &err);
-    if (!b->dir) {
-        g_printerr("dcd-bench: %s\n", err->message);
-        exit(1);
-    }
-    g_free(live_dir);
-    live_dir = g_strdup(b->dir);
-    b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
-    b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
-    b->log = g_build_filename(b->dir, "broker.log", NULL);
-    state = g_build_filename(b->dir, "state", NULL);
-    pools = g_build_filename(b->dir, "pools", NULL);
-    g_mkdir_with_parents(pools, 0700);
-    a_host = g_strdup_printf("--host-socket=%s", b->host_sock);
-    a_ctl = g_strdup_printf("--control-socket=%s", b->ctl_sock);
-    a_state = g_strdup_printf("--state-dir=%s", state);
-    a_pools = g_strdup_printf("--pool-dir=%s", pools);
-
-    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
-    g_subprocess_launcher_set_stderr_file_path(l, b->log);
-    g_ptr_array_add(argv, (char *)exe);
-    g_ptr_array_add(argv, a_host);
-    g_ptr_array_add(argv, a_ctl);
-    g_ptr_array_add(argv, a_state);
-    g_ptr_array_add(argv, a_pools);
-    for (char **e = extra; e && *e; e++) {
-        g_ptr_array_add(argv, *e);
-    }
-    g_ptr_array_add(argv, NULL);
-    b->proc = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata,
-                                           &err);
-    if (!b->proc) {
-        g_printerr("dcd-bench: starting %s: %s\n", exe, err->message);
-        exit(1);
-    }
-    b->pid = atoi(g_subprocess_get_identifier(b->proc));
-    /* The broker prints one line when both sockets listen. */
-    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
-    line = g_data_input_stream_read_line(out, NULL, NULL, &err);
-    if (!line || !g_str_has_prefix(line, "dcd-broker: ready")) {
-        g_printerr("dcd-bench: the broker did not start; see %s\n", b->log);
-        exit(1);
-    }
-    b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
-    if (!b->ctl) {
-        g_printerr("dcd-bench: control socket: %s\n", err->message);
-        exit(1);
-    }
-    return b;
-}
-
-/* Stop the broker; keep_dir leaves its dir for a restart. */
-static void broker_stop(Broker *b, bool keep_dir)
-{
-    dcd_ctl_client_free(b->ctl);
-    g_subprocess_send_signal(b->proc, SIGTERM);
-    g_subprocess_wait(b->proc, NULL, NULL);
-    g_object_unref(b->proc);
-    if (!keep_dir) {
-        remove_live_dir();
-    }
-    g_free(b->dir);
-    g_free(b->host_sock);
-    g_free(b->ctl_sock);
-    g_free(b->log);
-    g_free(b);
-}
-
-/* A control call that must succeed; takes args. */
-static JsonNode *call(Broker *b, const char *cmd, JsonObject *args)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *n = dcd_ctl_client_call(b->ctl, cmd, args, &err);
-
-    if (args) {
-        json_object_unref(args);
-    }
-    if (!n) {
-        g_printerr("dcd-bench: %s: %s: %s\n", cmd, dcd_err_name(err->code),
-                   err->message);
-        exit(1);
-    }
-    return n;
-}
-
-static JsonObject *args_tag(const char *tag)
-{
-    JsonObject *a = json_object_new();
-
-    json_object_set_string_member(a, "tag", tag);
-    return a;
-}
-
-static char *pool_create(Broker *b, uint64_t size)
-{
-    JsonObject *a = json_object_new();
-    g_autoptr(JsonNode) n = NULL;
-
-    json_object_set_int_member(a, "size", size);
-    n = call(b, "pool-create", a);
-    return g_strdup(json_object_get_string_member(json_node_get_object(n),
-                                                  "tag"));
-}
-
-/* pool-destroy, retried while the host's RELEASED is still on its way. */
-static void pool_destroy(Broker *b, const char *tag)
-{
-    for (int i = 0;; i++) {
-        JsonObject *a = args_tag(tag);
-        g_autoptr(GError) err = NULL;
-        g_autoptr(JsonNode) n = dcd_ctl_client_call(b->ctl, "pool-destroy", a,
-                                                    &err);
-
-        json_object_unref(a);
-        if (n) {
-            return;
-        }
-        if (err->domain != DCD_ERROR || err->code != DCD_ERR_BUSY ||
-            i > 100000) {
-            g_printerr("dcd-bench: pool-destroy: %s\n", err->message);
-            exit(1);
-        }
-        g_usleep(100);
-    }
-}
-
-static void extent_release(Broker *b, unsigned host, const char *tag)
-{
-    JsonObject *a = args_tag(tag);
+    JsonObject *a = bench_args_tag(tag);
 
     json_object_set_int_member(a, "host-id", host);
-    json_node_unref(call(b, "extent-release", a));
+    json_node_unref(bench_call(b, "extent-release", a));
 }
 
 /* Extents of an extent-add reply that ended accepted. */
 static unsigned count_accepted(JsonNode *n)
 {
-    JsonArray *ext = json_object_get_array_member(json_node_get_object(n),
-                                                  "extents");
-    unsigned ok = 0;
-
-    for (guint i = 0; i < json_array_get_length(ext); i++) {
-        JsonObject *e = json_array_get_object_element(ext, i);
-
-        ok += g_str_equal(json_object_get_string_member(e, "state"),
-                          "accepted");
-    }
-    return ok;
-}
-
-/* ---- process figures --------------------------------------------------- */
-
-typedef struct ProcSample {
-    double cpu_s;               /* utime + stime */
-    guint64 rss_kib;            /* VmRSS */
-    guint64 hwm_kib;            /* VmHWM */
-} ProcSample;
-
-static void proc_sample(pid_t pid, ProcSample *s)
-{
-    g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", pid);
-    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", pid);
-    g_autofree char *stat = NULL;
-    g_autofree char *status = NULL;
-    g_auto(GStrv) f = NULL;
-    g_auto(GStrv) lines = NULL;
-    const char *rp;
-
-    memset(s, 0, sizeof(*s));
-    if (!g_file_get_contents(stat_path, &stat, NULL, NULL) ||
-        !g_file_get_contents(status_path, &status, NULL, NULL)) {
-        return;
-    }
-    /* Fields after the command's closing parenthesis start at field 3. */
-    rp = strrchr(stat, ')');
-    if (rp) {
-        f = g_strsplit(rp + 2, " ", 0);
-        if (g_strv_length(f) > 12) {
-            s->cpu_s = (double)(g_ascii_strtoull(f[11], NULL, 10) +
-                                g_ascii_strtoull(f[12], NULL, 10)) /
-                       sysconf(_SC_CLK_TCK);
-        }
-    }
-    lines = g_strsplit(status, "\n", 0);
-    for (char **l = lines; *l; l++) {
-        if (g_str_has_prefix(*l, "VmRSS:")) {
-            s->rss_kib = g_ascii_strtoull(*l + 6, NULL, 10);
-        } else if (g_str_has_prefix(*l, "VmHWM:")) {
-            s->hwm_kib = g_ascii_strtoull(*l + 6, NULL, 10);
-        }
-    }
-}
-
-static double now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted v. */
-static double percentile(const double *v, unsigned n, double p)
-{
-    unsigned rank = (unsigned)(p * n + 0.999999);
-
-    return v[MIN(MAX(rank, 1), n) - 1];
+    return bench_count_accepted(json_object_get_array_member(
+        json_node_get_object(n), "extents"));
 }
 
 /* ---- latency phase ----------------------------------------------------- */
@@ -514,21 +260,21 @@ typedef struct LatResult {
     double p50_us, p99_us, max_us, mean_us;
     double cpu_timed_s;         /* broker, timed part */
     double cpu_phase_s;         /* broker, whole phase with setup/teardown */
-    ProcSample end;
+    BenchProcSample end;
 } LatResult;
 
-static void run_latency(Broker *b, Hosts *hs, unsigned nhosts, unsigned ops,
-                        unsigned batch, LatResult *r)
+static void run_latency(BenchBroker *b, Hosts *hs, unsigned nhosts,
+                        unsigned ops, unsigned batch, LatResult *r)
 {
     g_autofree double *lat = g_new0(double, ops);
     g_autoptr(GPtrArray) tags = g_ptr_array_new_with_free_func(g_free);
-    ProcSample s0, s1, p0;
+    BenchProcSample s0, s1, p0;
     guint64 released = hosts_get(hs, &hs->released);
 
     memset(r, 0, sizeof(*r));
     r->hosts = nhosts;
     r->ops = ops;
-    proc_sample(b->pid, &p0);
+    bench_proc_sample(b->pid, &p0);
     for (unsigned done = 0; done < ops;) {
         unsigned n = MIN(batch, ops - done);
         double t_batch;
@@ -536,25 +282,25 @@ static void run_latency(Broker *b, Hosts *hs, unsigned nhosts, unsigned ops,
         /* untimed setup */
         g_ptr_array_set_size(tags, 0);
         for (unsigned i = 0; i < n; i++) {
-            g_ptr_array_add(tags, pool_create(b, BLOCK));
+            g_ptr_array_add(tags, bench_pool_create(b, BLOCK));
         }
         /* timed */
-        proc_sample(b->pid, &s0);
-        t_batch = now_us();
+        bench_proc_sample(b->pid, &s0);
+        t_batch = bench_now_us();
         for (unsigned i = 0; i < n; i++) {
-            JsonObject *a = args_tag(tags->pdata[i]);
+            JsonObject *a = bench_args_tag(tags->pdata[i]);
             g_autoptr(JsonNode) res = NULL;
             double t0;
 
             json_object_set_int_member(a, "host-id", (done + i) % nhosts);
             json_object_set_boolean_member(a, "wait", TRUE);
-            t0 = now_us();
-            res = call(b, "extent-add", a);
-            lat[done + i] = now_us() - t0;
+            t0 = bench_now_us();
+            res = bench_call(b, "extent-add", a);
+            lat[done + i] = bench_now_us() - t0;
             r->failed += count_accepted(res) != 1;
         }
-        r->wall_s += (now_us() - t_batch) / 1e6;
-        proc_sample(b->pid, &s1);
+        r->wall_s += (bench_now_us() - t_batch) / 1e6;
+        bench_proc_sample(b->pid, &s1);
         r->cpu_timed_s += s1.cpu_s - s0.cpu_s;
         /* untimed teardown */
         for (unsigned i = 0; i < n; i++) {
@@ -566,18 +312,18 @@ static void run_latency(Broker *b, Hosts *hs, unsigned nhosts, unsigned ops,
             exit(1);
         }
         for (unsigned i = 0; i < n; i++) {
-            pool_destroy(b, tags->pdata[i]);
+            bench_pool_destroy(b, tags->pdata[i]);
         }
         done += n;
     }
-    proc_sample(b->pid, &r->end);
+    bench_proc_sample(b->pid, &r->end);
     r->cpu_phase_s = r->end.cpu_s - p0.cpu_s;
     for (unsigned i = 0; i < ops; i++) {
         r->mean_us += lat[i] / ops;
     }
-    qsort(lat, ops, sizeof(double), cmp_double);
-    r->p50_us = percentile(lat, ops, 0.50);
-    r->p99_us = percentile(lat, ops, 0.99);
+    qsort(lat, ops, sizeof(double), bench_cmp_double);
+    r->p50_us = bench_percentile(lat, ops, 0.50);
+    r->p99_us = bench_percentile(lat, ops, 0.99);
     r->max_us = lat[ops - 1];
 }
 
@@ -587,7 +333,7 @@ typedef struct RssPoint {
     unsigned extents;
     double time_s;              /* since the first pool-create */
     double cpu_s;               /* broker, since the first pool-create */
-    ProcSample s;
+    BenchProcSample s;
 } RssPoint;
 
 typedef struct HostProc {
@@ -607,7 +353,8 @@ static HostProc *host_proc_start(const char *self, const char *sock,
     g_autofree char *a_count = g_strdup_printf("--count=%u", count);
     g_autofree char *line = NULL;
 
-    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    g_subprocess_launcher_set_child_setup(l, bench_die_with_parent, NULL,
+                                          NULL);
     hp->proc = g_subprocess_launcher_spawn(l, &err, self, "--host-proc",
                                            a_sock, a_first, a_count, NULL);
     if (!hp->proc) {
@@ -633,10 +380,10 @@ static void host_proc_stop(HostProc *hp)
 }
 
 /* A prescriptive add of every block of a pool of n blocks at offset off. */
-static unsigned add_pool_blocks(Broker *b, unsigned host, const char *tag,
+static unsigned add_pool_blocks(BenchBroker *b, unsigned host, const char *tag,
                                 uint64_t off, unsigned n)
 {
-    JsonObject *a = args_tag(tag);
+    JsonObject *a = bench_args_tag(tag);
     JsonArray *ranges = json_array_sized_new(n);
     g_autoptr(JsonNode) res = NULL;
 
@@ -652,11 +399,11 @@ static unsigned add_pool_blocks(Broker *b, unsigned host, const char *tag,
     json_object_set_array_member(a, "extents", ranges);
     json_object_set_boolean_member(a, "wait", TRUE);
     json_object_set_int_member(a, "timeout-ms", WAIT_S * 1000);
-    res = call(b, "extent-add", a);
+    res = bench_call(b, "extent-add", a);
     return count_accepted(res);
 }
 
-static unsigned run_rss(Broker *b, const char *self, unsigned first_id,
+static unsigned run_rss(BenchBroker *b, const char *self, unsigned first_id,
                         unsigned nhosts, unsigned nprocs, unsigned per_pool,
                         const unsigned *marks, unsigned nmarks, RssPoint *pts)
 {
@@ -673,22 +420,22 @@ static unsigned run_rss(Broker *b, const char *self, unsigned first_id,
         g_ptr_array_add(procs, host_proc_start(self, b->host_sock,
                                                first_id + lo, hi - lo));
     }
-    t0 = now_us();
+    t0 = bench_now_us();
     for (unsigned j = 0; j <= npools && m < nmarks; j++) {
         unsigned host;
         g_autofree char *tag = NULL;
 
         while (m < nmarks && accepted >= marks[m]) {
             pts[m].extents = accepted;
-            pts[m].time_s = (now_us() - t0) / 1e6;
-            proc_sample(b->pid, &pts[m].s);
+            pts[m].time_s = (bench_now_us() - t0) / 1e6;
+            bench_proc_sample(b->pid, &pts[m].s);
             m++;
         }
         if (j == npools) {
             break;
         }
         host = j % nhosts;
-        tag = pool_create(b, (uint64_t)per_pool * BLOCK);
+        tag = bench_pool_create(b, (uint64_t)per_pool * BLOCK);
         accepted += add_pool_blocks(b, first_id + host, tag,
                                     (uint64_t)next_block[host] * BLOCK,
                                     per_pool);
@@ -737,25 +484,7 @@ static char *kernel_release(void)
                                             u.machine) : g_strdup("unknown");
 }
 
-static char *cpu_model(void)
-{
-    g_autofree char *info = NULL;
-    g_auto(GStrv) lines = NULL;
-
-    if (g_file_get_contents("/proc/cpuinfo", &info, NULL, NULL)) {
-        lines = g_strsplit(info, "\n", 0);
-        for (char **l = lines; *l; l++) {
-            const char *c = strchr(*l, ':');
-
-            if (g_str_has_prefix(*l, "model name") && c) {
-                return g_strstrip(g_strdup(c + 1));
-            }
-        }
-    }
-    return g_strdup("unknown");
-}
-
-static void add_sample(JsonBuilder *jb, const ProcSample *s)
+static void add_sample(JsonBuilder *jb, const BenchProcSample *s)
 {
     json_builder_set_member_name(jb, "broker-cpu-s");
     json_builder_add_double_value(jb, s->cpu_s);
@@ -763,30 +492,6 @@ static void add_sample(JsonBuilder *jb, const ProcSample *s)
     json_builder_add_int_value(jb, s->rss_kib);
     json_builder_set_member_name(jb, "vm-hwm-kib");
     json_builder_add_int_value(jb, s->hwm_kib);
-}
-
-static void member_double(JsonBuilder *jb, const char *k, double v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_double_value(jb, v);
-}
-
-static void member_int(JsonBuilder *jb, const char *k, gint64 v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_int_value(jb, v);
-}
-
-static void member_str(JsonBuilder *jb, const char *k, const char *v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_string_value(jb, v);
-}
-
-static void member_bool(JsonBuilder *jb, const char *k, bool v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_boolean_value(jb, v);
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -858,14 +563,14 @@ int main(int argc, char **argv)
     unsigned marks[3] = { 0, 10000, 100000 };
     unsigned nmarks = 0, rss_got = 0, nphases, max_hosts = 0, connected = 0;
     g_autofree char *kernel = kernel_release();
-    g_autofree char *cpu = cpu_model();
+    g_autofree char *cpu = bench_cpu_model();
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format_iso8601(now);
     double load[3] = { 0 };
-    ProcSample idle, rss_idle = { 0 }, restart = { 0 };
+    BenchProcSample idle, rss_idle = { 0 }, restart = { 0 };
     g_autofree char *dir = NULL;
     double restart_s = 0, t;
-    Broker *b;
+    BenchBroker *b;
     Hosts *hs;
 
     g_option_context_add_main_entries(oc, entries, NULL);
@@ -874,7 +579,7 @@ int main(int argc, char **argv)
         return 2;
     }
     raise_nofile();
-    atexit(remove_live_dir);
+    bench_init("dcd-bench");
     if (host_proc) {
         burst = MAX(burst, 1);
         return host_proc_main(sock, first_id, count, burst);
@@ -892,9 +597,9 @@ int main(int argc, char **argv)
     nphases = g_strv_length(nlist);
     lat = g_new0(LatResult, nphases);
 
-    b = broker_start(broker_exe, broker_args, NULL);
+    b = bench_broker_start(broker_exe, broker_args, NULL);
     hs = hosts_new(b->host_sock);
-    proc_sample(b->pid, &idle);
+    bench_proc_sample(b->pid, &idle);
 
     for (unsigned i = 0; i < nphases; i++) {
         unsigned n = atoi(nlist[i]);
@@ -912,7 +617,7 @@ int main(int argc, char **argv)
         run_latency(b, hs, n, ops, batch, &lat[i]);
     }
     hosts_free(hs);
-    broker_stop(b, false);
+    bench_broker_stop(b, false);
     b = NULL;
 
     if (rss_extents > 0) {
@@ -925,23 +630,23 @@ int main(int argc, char **argv)
             return 2;
         }
         /* A fresh broker, so the points show what extents cost. */
-        b = broker_start(broker_exe, broker_args, NULL);
-        proc_sample(b->pid, &rss_idle);
+        b = bench_broker_start(broker_exe, broker_args, NULL);
+        bench_proc_sample(b->pid, &rss_idle);
         rss_got = run_rss(b, self, 0, rss_hosts, rss_procs, rss_per_pool,
                           marks, nmarks, pts);
         /* Restart on that state: loading replays and compacts it. */
         dir = g_strdup(b->dir);
-        broker_stop(b, true);
-        t = now_us();
-        b = broker_start(broker_exe, broker_args, dir);
-        restart_s = (now_us() - t) / 1e6;
-        proc_sample(b->pid, &restart);
+        bench_broker_stop(b, true);
+        t = bench_now_us();
+        b = bench_broker_start(broker_exe, broker_args, dir);
+        restart_s = (bench_now_us() - t) / 1e6;
+        bench_proc_sample(b->pid, &restart);
         if (pause_s > 0) {
             g_printerr("dcd-bench: restarted broker is pid %d; pausing %d s\n",
                        b->pid, pause_s);
             g_usleep(pause_s * G_USEC_PER_SEC);
         }
-        broker_stop(b, false);
+        bench_broker_stop(b, false);
     }
 
     /* ---- table ---- */
@@ -1021,23 +726,16 @@ int main(int argc, char **argv)
     /* ---- JSON ---- */
     if (output) {
         g_autoptr(JsonBuilder) jb = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
 
         json_builder_begin_object(jb);
-        member_str(jb, "timestamp", stamp);
+        dcd_json_str(jb, "timestamp", stamp);
         json_builder_set_member_name(jb, "machine");
         json_builder_begin_object(jb);
-        member_int(jb, "nproc", g_get_num_processors());
-        member_str(jb, "kernel", kernel);
-        member_str(jb, "cpu", cpu);
-        json_builder_set_member_name(jb, "loadavg-at-start");
-        json_builder_begin_array(jb);
-        for (int i = 0; i < 3; i++) {
-            json_builder_add_double_value(jb, load[i]);
-        }
-        json_builder_end_array(jb);
-        member_int(jb, "clock-ticks-per-s", sysconf(_SC_CLK_TCK));
+        dcd_json_int(jb, "nproc", g_get_num_processors());
+        dcd_json_str(jb, "kernel", kernel);
+        dcd_json_str(jb, "cpu", cpu);
+        bench_json_loadavg(jb, "loadavg-at-start", load);
+        dcd_json_int(jb, "clock-ticks-per-s", sysconf(_SC_CLK_TCK));
         json_builder_end_object(jb);
 
         json_builder_set_member_name(jb, "broker-idle");
@@ -1047,32 +745,33 @@ int main(int argc, char **argv)
 
         json_builder_set_member_name(jb, "add-then-accept");
         json_builder_begin_object(jb);
-        member_str(jb, "method", "extent-add with wait=true of a fresh 2 MiB"
-                   " memfd pool (policy free) to host k % N; latency is the"
-                   " blocking control call's round trip");
-        member_str(jb, "setup-teardown", "untimed, batched: pool-create of"
-                   " a batch, timed adds, then extent-release tag-based,"
-                   " wait for the hosts' RELEASED, pool-destroy");
-        member_int(jb, "batch", batch);
-        member_bool(jb, "state-dir", true);
+        dcd_json_str(jb, "method", "extent-add with wait=true of a fresh"
+                     " 2 MiB memfd pool (policy free) to host k % N; latency"
+                     " is the blocking control call's round trip");
+        dcd_json_str(jb, "setup-teardown", "untimed, batched: pool-create"
+                     " of a batch, timed adds, then extent-release"
+                     " tag-based, wait for the hosts' RELEASED,"
+                     " pool-destroy");
+        dcd_json_int(jb, "batch", batch);
+        dcd_json_bool(jb, "state-dir", true);
         json_builder_set_member_name(jb, "phases");
         json_builder_begin_array(jb);
         for (unsigned i = 0; i < nphases; i++) {
             LatResult *r = &lat[i];
 
             json_builder_begin_object(jb);
-            member_int(jb, "hosts", r->hosts);
-            member_int(jb, "ops", r->ops);
-            member_int(jb, "failed", r->failed);
-            member_double(jb, "ops-per-s", r->ops / r->wall_s);
-            member_double(jb, "mean-us", r->mean_us);
-            member_double(jb, "p50-us", r->p50_us);
-            member_double(jb, "p99-us", r->p99_us);
-            member_double(jb, "max-us", r->max_us);
-            member_double(jb, "broker-cpu-timed-s", r->cpu_timed_s);
-            member_double(jb, "broker-cpu-phase-s", r->cpu_phase_s);
-            member_double(jb, "broker-cpu-us-per-op",
-                          r->cpu_timed_s * 1e6 / r->ops);
+            dcd_json_int(jb, "hosts", r->hosts);
+            dcd_json_int(jb, "ops", r->ops);
+            dcd_json_int(jb, "failed", r->failed);
+            dcd_json_double(jb, "ops-per-s", r->ops / r->wall_s);
+            dcd_json_double(jb, "mean-us", r->mean_us);
+            dcd_json_double(jb, "p50-us", r->p50_us);
+            dcd_json_double(jb, "p99-us", r->p99_us);
+            dcd_json_double(jb, "max-us", r->max_us);
+            dcd_json_double(jb, "broker-cpu-timed-s", r->cpu_timed_s);
+            dcd_json_double(jb, "broker-cpu-phase-s", r->cpu_phase_s);
+            dcd_json_double(jb, "broker-cpu-us-per-op",
+                            r->cpu_timed_s * 1e6 / r->ops);
             json_builder_set_member_name(jb, "broker-at-end");
             json_builder_begin_object(jb);
             add_sample(jb, &r->end);
@@ -1084,32 +783,33 @@ int main(int argc, char **argv)
 
         json_builder_set_member_name(jb, "rss");
         json_builder_begin_object(jb);
-        member_int(jb, "hosts", rss_hosts);
-        member_int(jb, "host-processes", rss_procs);
-        member_int(jb, "extents-per-pool", rss_per_pool);
-        member_int(jb, "extents-accepted", rss_got);
-        member_str(jb, "method", "a fresh broker; pools of extents-per-pool"
-                   " x 2 MiB memfd, extent-add prescriptive with wait=true,"
-                   " round-robin over the hosts; time-s counts pool-create"
-                   " and add from the 0 point");
+        dcd_json_int(jb, "hosts", rss_hosts);
+        dcd_json_int(jb, "host-processes", rss_procs);
+        dcd_json_int(jb, "extents-per-pool", rss_per_pool);
+        dcd_json_int(jb, "extents-accepted", rss_got);
+        dcd_json_str(jb, "method", "a fresh broker; pools of"
+                     " extents-per-pool x 2 MiB memfd, extent-add"
+                     " prescriptive with wait=true, round-robin over the"
+                     " hosts; time-s counts pool-create and add from the 0"
+                     " point");
         json_builder_set_member_name(jb, "broker-fresh");
         json_builder_begin_object(jb);
         add_sample(jb, &rss_idle);
         json_builder_end_object(jb);
         json_builder_set_member_name(jb, "restart");
         json_builder_begin_object(jb);
-        member_double(jb, "ready-s", restart_s);
+        dcd_json_double(jb, "ready-s", restart_s);
         add_sample(jb, &restart);
         json_builder_end_object(jb);
         json_builder_set_member_name(jb, "points");
         json_builder_begin_array(jb);
         for (unsigned i = 0; i < nmarks; i++) {
             json_builder_begin_object(jb);
-            member_int(jb, "extents", pts[i].extents);
-            member_double(jb, "time-s", pts[i].time_s);
-            member_double(jb, "broker-cpu-s-since-0", pts[i].cpu_s);
-            member_int(jb, "vm-rss-kib", pts[i].s.rss_kib);
-            member_int(jb, "vm-hwm-kib", pts[i].s.hwm_kib);
+            dcd_json_int(jb, "extents", pts[i].extents);
+            dcd_json_double(jb, "time-s", pts[i].time_s);
+            dcd_json_double(jb, "broker-cpu-s-since-0", pts[i].cpu_s);
+            dcd_json_int(jb, "vm-rss-kib", pts[i].s.rss_kib);
+            dcd_json_int(jb, "vm-hwm-kib", pts[i].s.hwm_kib);
             json_builder_end_object(jb);
         }
         json_builder_end_array(jb);
@@ -1119,27 +819,24 @@ int main(int argc, char **argv)
         json_builder_begin_object(jb);
         for (unsigned i = 0; i < nphases; i++) {
             if (lat[i].hosts == 8) {
-                member_double(jb, "p99-us-8-hosts", lat[i].p99_us);
-                member_bool(jb, "p99-under-1ms-8-hosts",
-                             lat[i].p99_us < 1000);
+                dcd_json_double(jb, "p99-us-8-hosts", lat[i].p99_us);
+                dcd_json_bool(jb, "p99-under-1ms-8-hosts",
+                              lat[i].p99_us < 1000);
             }
         }
-        member_int(jb, "max-hosts-connected", max_hosts);
-        member_int(jb, "connect-burst", burst);
+        dcd_json_int(jb, "max-hosts-connected", max_hosts);
+        dcd_json_int(jb, "connect-burst", burst);
         if (nmarks) {
-            member_int(jb, "rss-kib-at-last-point",
-                       pts[nmarks - 1].s.rss_kib);
-            member_bool(jb, "rss-under-64mib-at-100k",
-                        pts[nmarks - 1].extents >= 100000 &&
-                        pts[nmarks - 1].s.rss_kib < 64 * 1024);
+            dcd_json_int(jb, "rss-kib-at-last-point",
+                         pts[nmarks - 1].s.rss_kib);
+            dcd_json_bool(jb, "rss-under-64mib-at-100k",
+                          pts[nmarks - 1].extents >= 100000 &&
+                          pts[nmarks - 1].s.rss_kib < 64 * 1024);
         }
         json_builder_end_object(jb);
         json_builder_end_object(jb);
 
-        root = json_builder_get_root(jb);
-        json_generator_set_root(gen, root);
-        json_generator_set_pretty(gen, TRUE);
-        if (!json_generator_to_file(gen, output, &err)) {
+        if (!bench_json_write(jb, output, &err)) {
             g_printerr("dcd-bench: %s: %s\n", output, err->message);
             return 1;
         }

@@ -14,9 +14,10 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "benchlib.h"
 #include "harness.h"
+#include "jsonout.h"
 
 #define TAG_FAST "a1d0f7e4-3c52-4d8e-9a61-0b7e2f4c8d10"
 #define TAG_SLOW "b2e1a8f5-4d63-4e9f-8b72-1c8f3a5d9e21"
@@ -36,11 +37,6 @@ typedef struct Result {
     double seconds;
     uint64_t round_trips;
 } Result;
-
-static double now(void)
-{
-    return g_get_monotonic_time() / 1e6;
-}
 
 static void add_extent(TQemu *q, const char *id, const char *tag,
                        uint64_t offset)
@@ -80,7 +76,7 @@ static void run(TQemu *q, uint64_t hpa, uint64_t span, size_t op,
     double t0;
 
     tpattern(buf, MAX(op, 8), op);
-    t0 = now();
+    t0 = bench_now_us() / 1e6;
     for (uint64_t done = 0; done < total; done += op) {
         uint64_t a = hpa + done % span;
 
@@ -93,7 +89,7 @@ static void run(TQemu *q, uint64_t hpa, uint64_t span, size_t op,
     if (!dcd_io_check(q->io, NULL)) {
         g_error("qtest failed during the run");
     }
-    r->seconds = now() - t0;
+    r->seconds = bench_now_us() / 1e6 - t0;
     r->bytes = total;
     r->op_size = op;
     r->round_trips = dcd_qtest_round_trips(q->io) - trips0;
@@ -102,43 +98,29 @@ static void run(TQemu *q, uint64_t hpa, uint64_t span, size_t op,
 static void write_json(const char *path, Result *res, unsigned n)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
     g_autoptr(GError) err = NULL;
     g_autoptr(GDateTime) dt = g_date_time_new_now_utc();
     g_autofree char *when = g_date_time_format_iso8601(dt);
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "benchmark");
-    json_builder_add_string_value(b, "qtest-window");
-    json_builder_set_member_name(b, "date");
-    json_builder_add_string_value(b, when);
+    dcd_json_str(b, "benchmark", "qtest-window");
+    dcd_json_str(b, "date", when);
     json_builder_set_member_name(b, "results");
     json_builder_begin_array(b);
     for (unsigned i = 0; i < n; i++) {
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "path");
-        json_builder_add_string_value(b, res[i].path);
-        json_builder_set_member_name(b, "mapping");
-        json_builder_add_string_value(b, res[i].mapping);
-        json_builder_set_member_name(b, "op_bytes");
-        json_builder_add_int_value(b, res[i].op_size);
-        json_builder_set_member_name(b, "bytes");
-        json_builder_add_int_value(b, res[i].bytes);
-        json_builder_set_member_name(b, "seconds");
-        json_builder_add_double_value(b, res[i].seconds);
-        json_builder_set_member_name(b, "bytes_per_second");
-        json_builder_add_double_value(b, res[i].bytes / res[i].seconds);
-        json_builder_set_member_name(b, "round_trips");
-        json_builder_add_int_value(b, res[i].round_trips);
+        dcd_json_str(b, "path", res[i].path);
+        dcd_json_str(b, "mapping", res[i].mapping);
+        dcd_json_int(b, "op_bytes", res[i].op_size);
+        dcd_json_int(b, "bytes", res[i].bytes);
+        dcd_json_double(b, "seconds", res[i].seconds);
+        dcd_json_double(b, "bytes_per_second", res[i].bytes / res[i].seconds);
+        dcd_json_int(b, "round_trips", res[i].round_trips);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    if (!json_generator_to_file(gen, path, &err)) {
+    if (!bench_json_write(b, path, &err)) {
         g_error("%s: %s", path, err->message);
     }
 }

@@ -6,10 +6,10 @@
  * through each VM's own QMP, VM after VM).  A benchmark, not a test: it
  * prints a table and writes JSON; nothing passes or fails on speed.
  *
- * Owns: the broker process and its pipelined control requests
- * (ctlclient.c's send/recv), two sets of N patched QEMUs under -accel qtest
+ * Owns: two sets of N patched QEMUs under -accel qtest
  * (tests/qemu/harness.c), one driver thread per VM playing its host side
- * with dcd-host, and the measurements.
+ * with dcd-host, and the measurements.  The broker process and its
+ * pipelined control requests are benchlib.c's.
  *
  * One add, broker path: pool-create (untimed), then t0, then pipelined
  * on one control connection extent-add prescriptive [0, size) to host 0
@@ -34,233 +34,36 @@
  * it reads the Event Status register (one qtest round trip) every
  * --poll-us and fetches the event log when the DC bit is set.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/prctl.h>
 #include <sys/utsname.h>
-#include <glib/gstdio.h>
-#include <gio/gunixsocketaddress.h>
 
-#include "ctlclient.h"
+#include "benchlib.h"
 #include "harness.h"
+#include "jsonout.h"
 
 #define DC_SIZE (4 * GiB)
 #define EV_STATUS_DC (1u << 4)      /* Event Status: Dynamic Capacity log */
 #define JOB_TIMEOUT_US (10 * G_USEC_PER_SEC)
 #define CONNECT_TIMEOUT_US (20 * G_USEC_PER_SEC)
 
-static double now_us(void)
-{
-    return (double)g_get_monotonic_time();
-}
-
-static void G_GNUC_PRINTF(1, 2) die(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("vm-add: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-/* ---- the broker and its control socket --------------------------------- */
-
-typedef struct Broker {
-    GSubprocess *proc;
-    pid_t pid;
-    char *dir;
-    char *host_sock;
-    char *ctl_sock;
-    char *log;
-    DcdCtlClient *ctl;
-} Broker;
-
-static char *live_dir;
-
-static void remove_live_dir(void)
-{
-    g_autofree char *cmd = NULL;
-
-    if (live_dir) {
-        cmd = g_strdup_printf("rm -rf '%s'", live_dir);
-        if (system(cmd) != 0) {
-            g_printerr("vm-add: could not remove %s\n", live_dir);
-        }
-        g_clear_pointer(&live_dir, g_free);
-    }
-}
-
-static void die_with_parent(gpointer unused)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static Broker *broker_start(const char *exe, char **extra)
-{
-    Broker *b = g_new0(Broker, 1);
-    g_autoptr(GSubprocessLauncher) l =
-        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-    g_autoptr(GDataInputStream) out = NULL;
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GSocketClient) sc = g_socket_client_new();
-    g_autoptr(GSocketAddress) addr = NULL;
-    g_autofree char *line = NULL;
-    g_autofree char *pools = NULL;
-
-    b->dir = g_dir_make_tmp("dcd-vmadd-XXXXXX", &err);
-    if (!b->dir) {
-        die("%s", err->message);
-    }
-    live_dir = g_strdup(b->dir);
-    b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
-    b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
-    b->log = g_build_filename(b->dir, "broker.log", NULL);
-    pools = g_build_filename(b->dir, "pools", NULL);
-    g_mkdir_with_parents(pools, 0700);
-    g_ptr_array_add(argv, g_strdup(exe));
-    g_ptr_array_add(argv, g_strdup_printf("--host-socket=%s", b->host_sock));
-    g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s", b->ctl_sock));
-    g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s/state", b->dir));
-    g_ptr_array_add(argv, g_strdup_printf("--pool-dir=%s", pools));
-    for (char **e = extra; e && *e; e++) {
-        g_ptr_array_add(argv, g_strdup(*e));
-    }
-    g_ptr_array_add(argv, NULL);
-    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
-    g_subprocess_launcher_set_stderr_file_path(l, b->log);
-    b->proc = g_subprocess_launcher_spawnv(l,
-        (const char *const *)argv->pdata, &err);
-    if (!b->proc) {
-        die("starting %s: %s", exe, err->message);
-    }
-    b->pid = atoi(g_subprocess_get_identifier(b->proc));
-    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(b->proc));
-    line = g_data_input_stream_read_line(out, NULL, NULL, NULL);
-    if (!line || !g_str_has_prefix(line, "dcd-broker: ready")) {
-        die("the broker did not start; see %s", b->log);
-    }
-    b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
-    if (!b->ctl) {
-        die("control socket: %s", err->message);
-    }
-    return b;
-}
-
-static void broker_stop(Broker *b)
-{
-    dcd_ctl_client_free(b->ctl);
-    g_subprocess_send_signal(b->proc, SIGTERM);
-    g_subprocess_wait(b->proc, NULL, NULL);
-    g_object_unref(b->proc);
-    remove_live_dir();
-    g_free(b->dir);
-    g_free(b->host_sock);
-    g_free(b->ctl_sock);
-    g_free(b->log);
-    g_free(b);
-}
-
-/* Send one request (args are taken); ctl_recv() reads its reply. */
-static void ctl_send(Broker *b, const char *cmd, JsonObject *args)
-{
-    g_autoptr(GError) err = NULL;
-
-    if (!dcd_ctl_client_send(b->ctl, cmd, args, &err)) {
-        die("%s: %s", cmd, err->message);
-    }
-    if (args) {
-        json_object_unref(args);
-    }
-}
-
-/* The next reply; on an error reply NULL with its class in *cls. */
-static JsonNode *ctl_recv(Broker *b, const char *cmd, char **cls)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *n = dcd_ctl_client_recv(b->ctl, &err);
-
-    if (!n) {
-        if (!cls || err->code == DCD_ERR_UNAVAIL) {
-            die("%s: %s: %s", cmd, dcd_err_name(err->code), err->message);
-        }
-        *cls = g_strdup(dcd_err_name(err->code));
-    }
-    return n;
-}
-
-static JsonNode *ctl_call(Broker *b, const char *cmd, JsonObject *args)
-{
-    ctl_send(b, cmd, args);
-    return ctl_recv(b, cmd, NULL);
-}
-
-static JsonObject *args_tag(const char *tag)
-{
-    JsonObject *a = json_object_new();
-
-    json_object_set_string_member(a, "tag", tag);
-    return a;
-}
-
-static char *pool_create(Broker *b, uint64_t size)
-{
-    JsonObject *a = json_object_new();
-    g_autoptr(JsonNode) n = NULL;
-
-    json_object_set_int_member(a, "size", size);
-    n = ctl_call(b, "pool-create", a);
-    return g_strdup(json_object_get_string_member(json_node_get_object(n),
-                                                  "tag"));
-}
-
-/* pool-destroy, retried while a host's RELEASED is on its way. */
-static void pool_destroy(Broker *b, const char *tag)
-{
-    gint64 end = g_get_monotonic_time() + JOB_TIMEOUT_US;
-
-    for (;;) {
-        g_autofree char *cls = NULL;
-        g_autoptr(JsonNode) n = NULL;
-
-        ctl_send(b, "pool-destroy", args_tag(tag));
-        n = ctl_recv(b, "pool-destroy", &cls);
-        if (n) {
-            return;
-        }
-        if (!g_str_equal(cls, "busy") || g_get_monotonic_time() > end) {
-            die("pool-destroy %s: %s", tag, cls);
-        }
-        g_usleep(200);
-    }
-}
+/* ---- the broker's view ------------------------------------------------- */
 
 /* Accepted extents of tag over all hosts (extent-list). */
-static unsigned broker_accepted(Broker *b, const char *tag)
+static unsigned broker_accepted(BenchBroker *b, const char *tag)
 {
-    g_autoptr(JsonNode) n = ctl_call(b, "extent-list", args_tag(tag));
-    JsonArray *a = json_node_get_array(n);
-    unsigned ok = 0;
+    g_autoptr(JsonNode) n = bench_call(b, "extent-list", bench_args_tag(tag));
 
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        ok += g_str_equal(json_object_get_string_member(
-            json_array_get_object_element(a, i), "state"), "accepted");
-    }
-    return ok;
+    return bench_count_accepted(json_node_get_array(n));
 }
 
-static void broker_wait_hosts(Broker *b, unsigned n)
+static void broker_wait_hosts(BenchBroker *b, unsigned n)
 {
     gint64 end = g_get_monotonic_time() + CONNECT_TIMEOUT_US;
 
     for (;;) {
-        g_autoptr(JsonNode) l = ctl_call(b, "host-list", NULL);
+        g_autoptr(JsonNode) l = bench_call(b, "host-list", NULL);
         JsonArray *a = json_node_get_array(l);
         unsigned up = 0;
 
@@ -274,53 +77,10 @@ static void broker_wait_hosts(Broker *b, unsigned n)
             return;
         }
         if (g_get_monotonic_time() > end) {
-            die("only %u of %u VMs connected to the broker; see %s", up, n,
-                b->log);
+            bench_die("only %u of %u VMs connected to the broker; see %s",
+                      up, n, b->log);
         }
         g_usleep(10000);
-    }
-}
-
-/* ---- process figures --------------------------------------------------- */
-
-typedef struct ProcSample {
-    double cpu_s;               /* utime + stime */
-    guint64 rss_kib;            /* VmRSS */
-    guint64 hwm_kib;            /* VmHWM */
-} ProcSample;
-
-static void proc_sample(pid_t pid, ProcSample *s)
-{
-    g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", pid);
-    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", pid);
-    g_autofree char *stat = NULL;
-    g_autofree char *status = NULL;
-    g_auto(GStrv) f = NULL;
-    g_auto(GStrv) lines = NULL;
-    const char *rp;
-
-    memset(s, 0, sizeof(*s));
-    if (!g_file_get_contents(stat_path, &stat, NULL, NULL) ||
-        !g_file_get_contents(status_path, &status, NULL, NULL)) {
-        return;
-    }
-    /* fields after the command's closing parenthesis start at field 3 */
-    rp = strrchr(stat, ')');
-    if (rp) {
-        f = g_strsplit(rp + 2, " ", 0);
-        if (g_strv_length(f) > 12) {
-            s->cpu_s = (double)(g_ascii_strtoull(f[11], NULL, 10) +
-                                g_ascii_strtoull(f[12], NULL, 10)) /
-                       sysconf(_SC_CLK_TCK);
-        }
-    }
-    lines = g_strsplit(status, "\n", 0);
-    for (char **l = lines; *l; l++) {
-        if (g_str_has_prefix(*l, "VmRSS:")) {
-            s->rss_kib = g_ascii_strtoull(*l + 6, NULL, 10);
-        } else if (g_str_has_prefix(*l, "VmHWM:")) {
-            s->hwm_kib = g_ascii_strtoull(*l + 6, NULL, 10);
-        }
     }
 }
 
@@ -379,7 +139,7 @@ static GArray *drv_wait_group(Vm *v, unsigned type, GError **errp)
             return NULL;
         }
         if (st & EV_STATUS_DC) {
-            v->t_seen = now_us();
+            v->t_seen = bench_now_us();
             g = dcd_next_group(&md->mbox, errp);
             if (!g) {
                 return NULL;
@@ -460,7 +220,7 @@ static bool drv_add(Vm *v, GError **errp)
                           DcdExtent, 0), v->held->len, errp)) {
         return false;
     }
-    v->t_resp = now_us();
+    v->t_resp = bench_now_us();
     return drv_confirm(v, errp);
 }
 
@@ -504,7 +264,7 @@ static gpointer drv_thread(gpointer opaque)
         ok = job == JOB_ADD ? drv_add(v, &err) : drv_release(v, &err);
         trips = dcd_qtest_round_trips(v->q->io) - trips;
         g_mutex_lock(&bench.lock);
-        v->t_done = now_us();
+        v->t_done = bench_now_us();
         v->trips = trips;
         if (!ok) {
             v->error = g_strdup(err->message);
@@ -518,7 +278,7 @@ static gpointer drv_thread(gpointer opaque)
 /* Give VMs [0, n) a job. */
 static void vms_post(Vm **vms, unsigned n, int job)
 {
-    double t = now_us();
+    double t = bench_now_us();
 
     g_mutex_lock(&bench.lock);
     for (unsigned i = 0; i < n; i++) {
@@ -541,8 +301,8 @@ static double vms_wait(Vm **vms, unsigned n)
             g_cond_wait(&bench.done_cond, &bench.lock);
         }
         if (vms[i]->error) {
-            die("VM %u (%s): %s", i, vms[i]->pooled ? "broker" : "upstream",
-                vms[i]->error);
+            bench_die("VM %u (%s): %s", i,
+                      vms[i]->pooled ? "broker" : "upstream", vms[i]->error);
         }
         last = MAX(last, vms[i]->t_done);
     }
@@ -580,13 +340,13 @@ static Vm *vm_start(bool pooled, unsigned index, const char *host_sock)
     v->ev_status = dcd_cxl_find_devcap(v->q->io, v->q->md->regs,
                                        CXL_DEVCAP_STATUS);
     if (!v->ev_status || v->q->md->dc.n_regions < 1) {
-        die("VM %u: no device status registers or DC region", index);
+        bench_die("VM %u: no device status registers or DC region", index);
     }
     /* decoders over the whole DC region, so accepted extents get mapped */
     r = &v->q->md->dc.region[0];
     if (!dcd_memdev_map(v->q->md, 0, v->q->plat.windows[0].base, r->base,
                         r->decode_len, &v->map, &err)) {
-        die("VM %u: committing decoders: %s", index, err->message);
+        bench_die("VM %u: committing decoders: %s", index, err->message);
     }
     v->held = g_array_new(FALSE, FALSE, sizeof(DcdExtent));
     v->thread = g_thread_new("driver", drv_thread, v);
@@ -657,18 +417,18 @@ static double vms_cpu_s(Vm **vms, unsigned n)
     return s;
 }
 
-static void broker_add(Broker *b, Vm **vms, unsigned n, Sample *s)
+static void broker_add(BenchBroker *b, Vm **vms, unsigned n, Sample *s)
 {
-    g_autofree char *tag = pool_create(b, bench.size);
+    g_autofree char *tag = bench_pool_create(b, bench.size);
     double t0, cpu0, qcpu0;
 
     memset(s, 0, sizeof(*s));
     qcpu0 = vms_cpu_s(vms, n);
     cpu0 = proc_cpu_s(b->pid);
     vms_post(vms, n, JOB_ADD);
-    t0 = now_us();
+    t0 = bench_now_us();
     for (unsigned i = 0; i < n; i++) {
-        JsonObject *a = args_tag(tag);
+        JsonObject *a = bench_args_tag(tag);
 
         json_object_set_int_member(a, "host-id", i);
         if (i == 0) {
@@ -684,20 +444,20 @@ static void broker_add(Broker *b, Vm **vms, unsigned n, Sample *s)
             json_object_set_string_member(a, "policy",
                                           "enable-shared-access");
         }
-        ctl_send(b, "extent-add", a);
+        bench_send(b, "extent-add", a);
     }
     for (unsigned i = 0; i < n; i++) {
-        json_node_unref(ctl_recv(b, "extent-add", NULL));
+        json_node_unref(bench_recv(b, "extent-add", NULL));
     }
-    s->issued_us = now_us() - t0;
+    s->issued_us = bench_now_us() - t0;
     s->all_us = vms_wait(vms, n) - t0;
     while (broker_accepted(b, tag) < n) {
-        if (now_us() - t0 > JOB_TIMEOUT_US) {
-            die("the broker never saw all %u hosts accept", n);
+        if (bench_now_us() - t0 > JOB_TIMEOUT_US) {
+            bench_die("the broker never saw all %u hosts accept", n);
         }
         g_usleep(100);
     }
-    s->broker_us = now_us() - t0;
+    s->broker_us = bench_now_us() - t0;
     s->cpu_s = proc_cpu_s(b->pid) - cpu0;
     s->qemu_cpu_s = vms_cpu_s(vms, n) - qcpu0;
     for (unsigned i = 0; i < n; i++) {
@@ -707,16 +467,16 @@ static void broker_add(Broker *b, Vm **vms, unsigned n, Sample *s)
     /* untimed: give it all back */
     vms_post(vms, n, JOB_RELEASE);
     for (unsigned i = 0; i < n; i++) {
-        JsonObject *a = args_tag(tag);
+        JsonObject *a = bench_args_tag(tag);
 
         json_object_set_int_member(a, "host-id", i);
-        ctl_send(b, "extent-release", a);
+        bench_send(b, "extent-release", a);
     }
     for (unsigned i = 0; i < n; i++) {
-        json_node_unref(ctl_recv(b, "extent-release", NULL));
+        json_node_unref(bench_recv(b, "extent-release", NULL));
     }
     vms_wait(vms, n);
-    pool_destroy(b, tag);
+    bench_pool_destroy(b, tag);
 }
 
 static void upstream_add(Vm **vms, unsigned n, Sample *s)
@@ -724,18 +484,18 @@ static void upstream_add(Vm **vms, unsigned n, Sample *s)
     uint64_t ol[2] = { 0, bench.size };
     g_autoptr(GError) err = NULL;
     double qcpu0 = vms_cpu_s(vms, n);
-    double t0 = now_us(), last = t0;
+    double t0 = bench_now_us(), last = t0;
 
     memset(s, 0, sizeof(*s));
     for (unsigned i = 0; i < n; i++) {
-        double tq = now_us();
+        double tq = bench_now_us();
 
         if (!dcd_qmp_run(vms[i]->q->qmp, "cxl-add-dynamic-capacity",
                          tadd_args(0, NULL, ol, 1), &err)) {
-            die("upstream VM %u: cxl-add-dynamic-capacity: %s", i,
-                err->message);
+            bench_die("upstream VM %u: cxl-add-dynamic-capacity: %s", i,
+                      err->message);
         }
-        s->qmp_us += (now_us() - tq) / n;
+        s->qmp_us += (bench_now_us() - tq) / n;
         vms_post(&vms[i], 1, JOB_ADD);
         last = vms_wait(&vms[i], 1);
         sample_stages(s, vms[i], n);
@@ -748,8 +508,8 @@ static void upstream_add(Vm **vms, unsigned n, Sample *s)
         if (!dcd_qmp_run(vms[i]->q->qmp, "cxl-release-dynamic-capacity",
                          trelease_args("prescriptive", 0, NULL, ol, 1),
                          &err)) {
-            die("upstream VM %u: cxl-release-dynamic-capacity: %s", i,
-                err->message);
+            bench_die("upstream VM %u: cxl-release-dynamic-capacity: %s", i,
+                      err->message);
         }
         vms_post(&vms[i], 1, JOB_RELEASE);
     }
@@ -762,21 +522,6 @@ typedef struct Stats {
     double p50, p99, mean, min, max;
 } Stats;
 
-static int cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest rank. */
-static double percentile(const double *v, unsigned n, double p)
-{
-    unsigned rank = (unsigned)(p * n + 0.999999);
-
-    return v[MIN(MAX(rank, 1), n) - 1];
-}
-
 static void stats_of(const Sample *s, unsigned n, size_t field, Stats *st)
 {
     g_autofree double *v = g_new(double, n);
@@ -786,9 +531,9 @@ static void stats_of(const Sample *s, unsigned n, size_t field, Stats *st)
         v[i] = *(const double *)((const char *)&s[i] + field);
         st->mean += v[i] / n;
     }
-    qsort(v, n, sizeof(double), cmp_double);
-    st->p50 = percentile(v, n, 0.50);
-    st->p99 = percentile(v, n, 0.99);
+    qsort(v, n, sizeof(double), bench_cmp_double);
+    st->p50 = bench_percentile(v, n, 0.50);
+    st->p99 = bench_percentile(v, n, 0.99);
     st->min = v[0];
     st->max = v[n - 1];
 }
@@ -819,72 +564,36 @@ typedef struct Phase {
     Stages brk_st, up_st;
     double broker_cpu_s;        /* schedstat, over the timed adds */
     double broker_stat_cpu_s;   /* utime+stime, whole phase */
-    ProcSample broker_end;
+    BenchProcSample broker_end;
     char brk_mapping[16], up_mapping[16];
     guint64 polls;
 } Phase;
-
-static void member_str(JsonBuilder *jb, const char *k, const char *v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_string_value(jb, v);
-}
-
-static void member_double(JsonBuilder *jb, const char *k, double v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_double_value(jb, v);
-}
-
-static void member_int(JsonBuilder *jb, const char *k, gint64 v)
-{
-    json_builder_set_member_name(jb, k);
-    json_builder_add_int_value(jb, v);
-}
 
 static void member_stages(JsonBuilder *jb, const Stages *s, bool qmp)
 {
     json_builder_set_member_name(jb, "per-vm-mean");
     json_builder_begin_object(jb);
     if (qmp) {
-        member_double(jb, "qmp-add-us", s->qmp_us);
+        dcd_json_double(jb, "qmp-add-us", s->qmp_us);
     }
-    member_double(jb, "event-wait-us", s->wait_us);
-    member_double(jb, "accept-us", s->accept_us);
-    member_double(jb, "confirm-us", s->confirm_us);
-    member_double(jb, "qtest-round-trips", s->trips);
+    dcd_json_double(jb, "event-wait-us", s->wait_us);
+    dcd_json_double(jb, "accept-us", s->accept_us);
+    dcd_json_double(jb, "confirm-us", s->confirm_us);
+    dcd_json_double(jb, "qtest-round-trips", s->trips);
     json_builder_end_object(jb);
-    member_double(jb, "qemu-cpu-us-per-add", s->qemu_cpu_us);
+    dcd_json_double(jb, "qemu-cpu-us-per-add", s->qemu_cpu_us);
 }
 
 static void member_stats(JsonBuilder *jb, const char *k, const Stats *s)
 {
     json_builder_set_member_name(jb, k);
     json_builder_begin_object(jb);
-    member_double(jb, "p50-us", s->p50);
-    member_double(jb, "p99-us", s->p99);
-    member_double(jb, "mean-us", s->mean);
-    member_double(jb, "min-us", s->min);
-    member_double(jb, "max-us", s->max);
+    dcd_json_double(jb, "p50-us", s->p50);
+    dcd_json_double(jb, "p99-us", s->p99);
+    dcd_json_double(jb, "mean-us", s->mean);
+    dcd_json_double(jb, "min-us", s->min);
+    dcd_json_double(jb, "max-us", s->max);
     json_builder_end_object(jb);
-}
-
-static char *cpu_model(void)
-{
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-
-    if (g_file_get_contents("/proc/cpuinfo", &text, NULL, NULL)) {
-        lines = g_strsplit(text, "\n", 0);
-        for (char **l = lines; *l; l++) {
-            const char *c = strchr(*l, ':');
-
-            if (g_str_has_prefix(*l, "model name") && c) {
-                return g_strstrip(g_strdup(c + 1));
-            }
-        }
-    }
-    return g_strdup("unknown");
 }
 
 static char *qemu_version(Vm *v)
@@ -909,81 +618,69 @@ static char *qemu_version(Vm *v)
 static void write_json(const char *path, const Phase *ph, unsigned nph,
                        const double *load0, const double *load1,
                        const char *stamp, const char *qver, double wall_s,
-                       const ProcSample *idle)
+                       const BenchProcSample *idle)
 {
     g_autoptr(JsonBuilder) jb = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
     g_autoptr(GError) err = NULL;
-    g_autofree char *cpu = cpu_model();
+    g_autofree char *cpu = bench_cpu_model();
     struct utsname u;
 
     uname(&u);
     json_builder_begin_object(jb);
-    member_str(jb, "benchmark", "vm-add");
-    member_str(jb, "timestamp", stamp);
+    dcd_json_str(jb, "benchmark", "vm-add");
+    dcd_json_str(jb, "timestamp", stamp);
     json_builder_set_member_name(jb, "machine");
     json_builder_begin_object(jb);
-    member_int(jb, "nproc", g_get_num_processors());
-    member_str(jb, "kernel", u.release);
-    member_str(jb, "cpu", cpu);
-    member_str(jb, "qemu", qver);
-    json_builder_set_member_name(jb, "loadavg-at-start");
-    json_builder_begin_array(jb);
-    for (int i = 0; i < 3; i++) {
-        json_builder_add_double_value(jb, load0[i]);
-    }
-    json_builder_end_array(jb);
-    json_builder_set_member_name(jb, "loadavg-at-end");
-    json_builder_begin_array(jb);
-    for (int i = 0; i < 3; i++) {
-        json_builder_add_double_value(jb, load1[i]);
-    }
-    json_builder_end_array(jb);
-    member_int(jb, "clock-ticks-per-s", sysconf(_SC_CLK_TCK));
+    dcd_json_int(jb, "nproc", g_get_num_processors());
+    dcd_json_str(jb, "kernel", u.release);
+    dcd_json_str(jb, "cpu", cpu);
+    dcd_json_str(jb, "qemu", qver);
+    bench_json_loadavg(jb, "loadavg-at-start", load0);
+    bench_json_loadavg(jb, "loadavg-at-end", load1);
+    dcd_json_int(jb, "clock-ticks-per-s", sysconf(_SC_CLK_TCK));
     json_builder_end_object(jb);
 
     json_builder_set_member_name(jb, "setup");
     json_builder_begin_object(jb);
-    member_int(jb, "extent-bytes", bench.size);
-    member_int(jb, "dc-region-bytes", DC_SIZE);
-    member_int(jb, "poll-us", bench.poll_us);
-    member_double(jb, "wall-s", wall_s);
-    member_str(jb, "broker-path", "one broker, N QEMUs (cxl-type3 with "
-               "dcd-broker, dc-regions-total-size, sharable); t0, then "
-               "pipelined on one control connection: extent-add prescriptive "
-               "[0, size) of a fresh memfd pool to host 0 and "
-               "enable-shared-access to hosts 1..N-1, without wait; done when"
-               " every VM's driver has taken the DC Add event, sent Add DC "
-               "Response (4802h) and its cxl-query-dynamic-capacity shows "
-               "the extent accepted");
-    member_str(jb, "upstream-path", "N QEMUs, each its own "
-               "volatile-dc-memdev, no broker; t0, then VM after VM: "
-               "cxl-add-dynamic-capacity prescriptive [0, size) on its QMP, "
-               "its driver takes the event, 4802h, and "
-               "cxl-query-dynamic-capacity shows it accepted, before the "
-               "next VM is asked");
-    member_str(jb, "untimed", "pool-create before a broker add; release "
-               "(tag-based on the broker, prescriptive QMP upstream, 4803h "
-               "by the drivers) and pool-destroy after");
-    member_str(jb, "driver", "one thread per VM with dcd-host over qtest; "
-               "decoders committed over the whole DC region up front; waits"
-               " by reading Event Status every poll-us");
-    member_str(jb, "order", "broker and upstream adds alternate ABBA");
-    member_str(jb, "broker-ack", "after all VMs: extent-list of the tag "
-               "polled until N accepted");
-    member_str(jb, "stages", "per VM: event-wait from the job given (broker:"
-               " t0; upstream: after its QMP add returned) until Event Status"
-               " shows the DC log; accept: reading and clearing the group "
-               "and 4802h; confirm: cxl-query-dynamic-capacity");
-    member_str(jb, "broker-cpu", "timed: sum over the timed adds of every "
-               "broker thread's /proc/PID/task/*/schedstat run time; phase:"
-               " utime+stime from /proc/PID/stat across the whole phase, "
-               "release and pool calls included");
+    dcd_json_int(jb, "extent-bytes", bench.size);
+    dcd_json_int(jb, "dc-region-bytes", DC_SIZE);
+    dcd_json_int(jb, "poll-us", bench.poll_us);
+    dcd_json_double(jb, "wall-s", wall_s);
+    dcd_json_str(jb, "broker-path", "one broker, N QEMUs (cxl-type3 with "
+                 "dcd-broker, dc-regions-total-size, sharable); t0, then "
+                 "pipelined on one control connection: extent-add "
+                 "prescriptive [0, size) of a fresh memfd pool to host 0 and "
+                 "enable-shared-access to hosts 1..N-1, without wait; done "
+                 "when every VM's driver has taken the DC Add event, sent Add "
+                 "DC Response (4802h) and its cxl-query-dynamic-capacity "
+                 "shows the extent accepted");
+    dcd_json_str(jb, "upstream-path", "N QEMUs, each its own "
+                 "volatile-dc-memdev, no broker; t0, then VM after VM: "
+                 "cxl-add-dynamic-capacity prescriptive [0, size) on its QMP, "
+                 "its driver takes the event, 4802h, and "
+                 "cxl-query-dynamic-capacity shows it accepted, before the "
+                 "next VM is asked");
+    dcd_json_str(jb, "untimed", "pool-create before a broker add; release "
+                 "(tag-based on the broker, prescriptive QMP upstream, 4803h "
+                 "by the drivers) and pool-destroy after");
+    dcd_json_str(jb, "driver", "one thread per VM with dcd-host over qtest; "
+                 "decoders committed over the whole DC region up front; waits "
+                 "by reading Event Status every poll-us");
+    dcd_json_str(jb, "order", "broker and upstream adds alternate ABBA");
+    dcd_json_str(jb, "broker-ack", "after all VMs: extent-list of the tag "
+                 "polled until N accepted");
+    dcd_json_str(jb, "stages", "per VM: event-wait from the job given "
+                 "(broker: t0; upstream: after its QMP add returned) until "
+                 "Event Status shows the DC log; accept: reading and clearing "
+                 "the group and 4802h; confirm: cxl-query-dynamic-capacity");
+    dcd_json_str(jb, "broker-cpu", "timed: sum over the timed adds of every "
+                 "broker thread's /proc/PID/task/*/schedstat run time; phase: "
+                 "utime+stime from /proc/PID/stat across the whole phase, "
+                 "release and pool calls included");
     json_builder_set_member_name(jb, "broker-idle");
     json_builder_begin_object(jb);
-    member_double(jb, "cpu-s", idle->cpu_s);
-    member_int(jb, "vm-rss-kib", idle->rss_kib);
+    dcd_json_double(jb, "cpu-s", idle->cpu_s);
+    dcd_json_int(jb, "vm-rss-kib", idle->rss_kib);
     json_builder_end_object(jb);
     json_builder_end_object(jb);
 
@@ -993,45 +690,42 @@ static void write_json(const char *path, const Phase *ph, unsigned nph,
         const Phase *p = &ph[i];
 
         json_builder_begin_object(jb);
-        member_int(jb, "vms", p->n);
-        member_int(jb, "adds", p->adds);
+        dcd_json_int(jb, "vms", p->n);
+        dcd_json_int(jb, "adds", p->adds);
         json_builder_set_member_name(jb, "broker");
         json_builder_begin_object(jb);
-        member_str(jb, "mapping", p->brk_mapping);
+        dcd_json_str(jb, "mapping", p->brk_mapping);
         member_stats(jb, "all-accepted", &p->brk);
         member_stats(jb, "requests-answered", &p->brk_issued);
         member_stats(jb, "broker-ack", &p->brk_ack);
         member_stages(jb, &p->brk_st, false);
-        member_double(jb, "broker-cpu-s-timed-schedstat", p->broker_cpu_s);
-        member_double(jb, "broker-cpu-us-per-add",
-                      p->broker_cpu_s * 1e6 / p->adds);
-        member_double(jb, "broker-utime-stime-s-phase",
-                      p->broker_stat_cpu_s);
-        member_int(jb, "broker-vm-rss-kib", p->broker_end.rss_kib);
-        member_int(jb, "broker-vm-hwm-kib", p->broker_end.hwm_kib);
+        dcd_json_double(jb, "broker-cpu-s-timed-schedstat", p->broker_cpu_s);
+        dcd_json_double(jb, "broker-cpu-us-per-add",
+                        p->broker_cpu_s * 1e6 / p->adds);
+        dcd_json_double(jb, "broker-utime-stime-s-phase",
+                        p->broker_stat_cpu_s);
+        dcd_json_int(jb, "broker-vm-rss-kib", p->broker_end.rss_kib);
+        dcd_json_int(jb, "broker-vm-hwm-kib", p->broker_end.hwm_kib);
         json_builder_end_object(jb);
         json_builder_set_member_name(jb, "upstream");
         json_builder_begin_object(jb);
-        member_str(jb, "mapping", p->up_mapping);
+        dcd_json_str(jb, "mapping", p->up_mapping);
         member_stats(jb, "all-accepted", &p->up);
         member_stages(jb, &p->up_st, true);
         json_builder_end_object(jb);
         json_builder_set_member_name(jb, "ratio-upstream-over-broker");
         json_builder_begin_object(jb);
-        member_double(jb, "p50", p->up.p50 / p->brk.p50);
-        member_double(jb, "p99", p->up.p99 / p->brk.p99);
-        member_double(jb, "mean", p->up.mean / p->brk.mean);
+        dcd_json_double(jb, "p50", p->up.p50 / p->brk.p50);
+        dcd_json_double(jb, "p99", p->up.p99 / p->brk.p99);
+        dcd_json_double(jb, "mean", p->up.mean / p->brk.mean);
         json_builder_end_object(jb);
-        member_int(jb, "event-status-polls", p->polls);
+        dcd_json_int(jb, "event-status-polls", p->polls);
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
     json_builder_end_object(jb);
-    root = json_builder_get_root(jb);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    if (!json_generator_to_file(gen, path, &err)) {
-        die("%s: %s", path, err->message);
+    if (!bench_json_write(jb, path, &err)) {
+        bench_die("%s: %s", path, err->message);
     }
 }
 
@@ -1084,9 +778,9 @@ int main(int argc, char **argv)
     g_autoptr(GPtrArray) bvms = g_ptr_array_new();
     g_autoptr(GPtrArray) uvms = g_ptr_array_new();
     double load0[3] = { 0 }, load1[3] = { 0 }, t_start;
-    ProcSample idle;
+    BenchProcSample idle;
     unsigned nph;
-    Broker *b;
+    BenchBroker *b;
 
     g_option_context_add_main_entries(oc, entries, NULL);
     if (!g_option_context_parse(oc, &argc, &argv, &err)) {
@@ -1113,22 +807,22 @@ int main(int argc, char **argv)
     g_mutex_init(&bench.lock);
     g_cond_init(&bench.job_cond);
     g_cond_init(&bench.done_cond);
-    atexit(remove_live_dir);
+    bench_init("vm-add");
     nlist = g_strsplit(vms_list, ",", 0);
     nph = g_strv_length(nlist);
     ph = g_new0(Phase, nph);
     getloadavg(load0, 3);
-    t_start = now_us();
+    t_start = bench_now_us();
 
-    b = broker_start(broker_exe, broker_args);
-    proc_sample(b->pid, &idle);
+    b = bench_broker_start(broker_exe, broker_args, NULL);
+    bench_proc_sample(b->pid, &idle);
     for (unsigned k = 0; k < nph; k++) {
         unsigned n = atoi(nlist[k]);
         g_autofree Sample *bs = NULL;
         g_autofree Sample *us = NULL;
         Phase *p = &ph[k];
         guint64 polls0 = 0;
-        ProcSample c0;
+        BenchProcSample c0;
 
         if (n < 1 || n > 64) {
             g_printerr("vm-add: bad VM count '%s'\n", nlist[k]);
@@ -1155,7 +849,7 @@ int main(int argc, char **argv)
         }
         bs = g_new0(Sample, adds);
         us = g_new0(Sample, adds);
-        proc_sample(b->pid, &c0);
+        bench_proc_sample(b->pid, &c0);
         for (int i = 0; i < adds; i++) {
             /* ABBA: broker first on even pairs, upstream first on odd */
             if ((i & 1) == ((i >> 1) & 1)) {
@@ -1174,7 +868,7 @@ int main(int argc, char **argv)
                  &p->brk_issued);
         stats_of(bs, adds, G_STRUCT_OFFSET(Sample, broker_us), &p->brk_ack);
         stats_of(us, adds, G_STRUCT_OFFSET(Sample, all_us), &p->up);
-        proc_sample(b->pid, &p->broker_end);
+        bench_proc_sample(b->pid, &p->broker_end);
         p->broker_stat_cpu_s = p->broker_end.cpu_s - c0.cpu_s;
         stages_of(bs, adds, &p->brk_st);
         stages_of(us, adds, &p->up_st);
@@ -1192,7 +886,7 @@ int main(int argc, char **argv)
         vm_stop(bvms->pdata[i]);
         vm_stop(uvms->pdata[i]);
     }
-    broker_stop(b);
+    bench_broker_stop(b, false);
     getloadavg(load1, 3);
 
     printf("vm-add: one %d MiB allocation to N VMs, broker vs upstream QEMU"
@@ -1250,7 +944,7 @@ int main(int argc, char **argv)
            ", releases, pool calls)\n");
     if (output) {
         write_json(output, ph, nph, load0, load1, stamp, qver,
-                   (now_us() - t_start) / 1e6, &idle);
+                   (bench_now_us() - t_start) / 1e6, &idle);
         printf("\nresults: %s\n", output);
     }
     return 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * jsonout.h - one-line JsonBuilder members, shared by the control socket
- * and the saved state so both spell a member the same way.
+ * jsonout.h - one-line JsonBuilder members, shared by the control socket,
+ * the saved state and the benchmarks so all spell a member the same way.
  */
 #ifndef DCD_JSONOUT_H
 #define DCD_JSONOUT_H
@@ -20,6 +20,12 @@ static inline void dcd_json_str(JsonBuilder *jb, const char *k, const char *v)
 {
     json_builder_set_member_name(jb, k);
     json_builder_add_string_value(jb, v);
+}
+
+static inline void dcd_json_double(JsonBuilder *jb, const char *k, double v)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_add_double_value(jb, v);
 }
 
 static inline void dcd_json_bool(JsonBuilder *jb, const char *k, bool v)
