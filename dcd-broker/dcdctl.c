@@ -3,6 +3,7 @@
  * dcdctl.c - the broker CLI.  Each verb turns its options into one control
  * command; output is a table, or the command's JSON with --json.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +575,8 @@ int main(int argc, char **argv)
     const Verb *v = NULL;
     int first = 1;
 
+    /* A broker that hangs up on us is an error to report, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
     /* Options before the noun apply to every verb. */
     while (first < argc && argv[first][0] == '-') {
         if (g_str_equal(argv[first], "--help") || g_str_equal(argv[first], "-h")) {
