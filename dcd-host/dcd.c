@@ -205,38 +205,51 @@ restart:
     return g_steal_pointer(&all);
 }
 
-/* CXL r3.1 Table 8-168 / 8-170: count, flags, then (dpa, len) entries */
+/*
+ * CXL r3.1 Table 8-168 / 8-170: count, flags, then (dpa, len) entries.
+ * With @chain, more entries than one payload holds go out as several
+ * commands, each but the last with the "More" flag (bit 0 of flags).
+ */
 static bool update_extents(DcdMbox *m, uint16_t op, const DcdExtent *ext,
-                           unsigned n, GError **errp)
+                           unsigned n, bool chain, GError **errp)
 {
     size_t per = (m->payload_max - 8) / UPDATE_ENTRY_SIZE;
-    g_autofree uint8_t *in = NULL;
-    size_t len;
+    unsigned off = 0;
 
-    if (n > per) {
+    if (n > per && !chain) {
         ERR(errp, DCD_HOST_ERR_INVALID, "%u extents do not fit one payload",
             n);
         return false;
     }
-    len = 8 + n * UPDATE_ENTRY_SIZE;
-    in = g_malloc0(len);
-    st32(in, n);
-    for (unsigned i = 0; i < n; i++) {
-        st64(in + 8 + i * UPDATE_ENTRY_SIZE, ext[i].dpa);
-        st64(in + 16 + i * UPDATE_ENTRY_SIZE, ext[i].len);
-    }
-    return dcd_mbox_cmd(m, op, in, len, NULL, NULL, errp);
+    do {
+        unsigned cnt = MIN(n - off, per);
+        bool more = off + cnt < n;
+        size_t len = 8 + cnt * UPDATE_ENTRY_SIZE;
+        g_autofree uint8_t *in = g_malloc0(len);
+
+        st32(in, cnt);
+        in[4] = more;
+        for (unsigned i = 0; i < cnt; i++) {
+            st64(in + 8 + i * UPDATE_ENTRY_SIZE, ext[off + i].dpa);
+            st64(in + 16 + i * UPDATE_ENTRY_SIZE, ext[off + i].len);
+        }
+        if (!dcd_mbox_cmd(m, op, in, len, NULL, NULL, errp)) {
+            return false;
+        }
+        off += cnt;
+    } while (off < n);
+    return true;
 }
 
 bool dcd_add_response(DcdMbox *m, const DcdExtent *ext, unsigned n,
                       GError **errp)
 {
-    return update_extents(m, CXL_OP_DC_ADD_RESPONSE, ext, n, errp);
+    return update_extents(m, CXL_OP_DC_ADD_RESPONSE, ext, n, true, errp);
 }
 
 bool dcd_release(DcdMbox *m, const DcdExtent *ext, unsigned n, GError **errp)
 {
-    return update_extents(m, CXL_OP_DC_RELEASE, ext, n, errp);
+    return update_extents(m, CXL_OP_DC_RELEASE, ext, n, false, errp);
 }
 
 bool dcd_get_events(DcdMbox *m, unsigned log, GArray *events, bool *more,

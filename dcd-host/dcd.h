@@ -87,7 +87,13 @@ bool dcd_get_config(DcdMbox *m, DcdConfig *c, GError **errp);
 /* All accepted extents (GArray of DcdExtent) and the generation number. */
 GArray *dcd_get_extents(DcdMbox *m, uint32_t *generation, GError **errp);
 
-/* Accept extents of the first pending group; n == 0 rejects it all. */
+/*
+ * Accept extents of the first pending group; n == 0 rejects it all.  More
+ * extents than one mailbox payload holds (85 in 2048 bytes) go out as a
+ * chain of responses linked with the "More" flag, which the device takes
+ * as one answer.  If a response of the chain fails, the error is returned
+ * and the rest is not sent.
+ */
 bool dcd_add_response(DcdMbox *m, const DcdExtent *ext, unsigned n,
                       GError **errp);
 bool dcd_release(DcdMbox *m, const DcdExtent *ext, unsigned n, GError **errp);

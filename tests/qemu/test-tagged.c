@@ -642,6 +642,72 @@ static void test_shared_access(void)
     tqemu_stop(q);
 }
 
+/*
+ * A group larger than one Add DC Response holds (85 extents in the
+ * 2048-byte payload): its records come through the device's event queue
+ * (patch 8) and dcd_add_response() accepts it with chained responses,
+ * which the device takes as one answer (patch 12).
+ */
+#define LARGE_GROUP 200
+
+static void test_large_group(void)
+{
+    TQemu *q;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) g = NULL, list = NULL;
+    g_autoptr(GArray) ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
+    g_autofree uint64_t *ol = g_new(uint64_t, 2 * LARGE_GROUP);
+    g_autofree char *file = NULL;
+    bool ok;
+
+    if (!need_tagged()) {
+        return;
+    }
+    q = start_tagged();
+    file = tbackend(q, "tm0", TAG_A, LARGE_GROUP * 2 * MiB);
+    for (unsigned i = 0; i < LARGE_GROUP; i++) {
+        ol[2 * i] = i * 4 * MiB;
+        ol[2 * i + 1] = 2 * MiB;
+    }
+    tqmp_ok(q, "cxl-add-dynamic-capacity",
+            dcd_qmp_args("s:path", DCD_PATH, "i:host-id", (gint64)0,
+                         "s:selection-policy", "prescriptive",
+                         "i:region", (gint64)0, "s:tag", TAG_A,
+                         "n:extents",
+                         dcd_qmp_extent_list_seq(ol, NULL, LARGE_GROUP),
+                         NULL));
+    g = dcd_next_group(&q->md->mbox, &err);
+    if (!g || g->len != LARGE_GROUP) {
+        g_test_message("group: %s", err ? err->message : "short");
+        trequire(false, "DC event queue (patch 8)");
+        tqemu_stop(q);
+        return;
+    }
+    tgroup_check(g, LARGE_GROUP, DCD_EV_ADD);
+    for (unsigned i = 0; i < LARGE_GROUP; i++) {
+        DcdExtent *e = &g_array_index(g, DcdEvent, i).extent;
+
+        g_assert_cmphex(e->dpa, ==, q->md->dc.region[0].base + ol[2 * i]);
+        g_array_append_val(ext, *e);
+    }
+    ok = dcd_add_response(&q->md->mbox, (DcdExtent *)ext->data, ext->len,
+                          &err);
+    if (!ok) {
+        g_test_message("chained Add DC Response: %s", err->message);
+        trequire(false, "Add DC Response with More (patch 12)");
+        tqemu_stop(q);
+        return;
+    }
+    list = textents(q, NULL);
+    g_assert_cmpuint(list->len, ==, LARGE_GROUP);
+    for (unsigned i = 0; i < LARGE_GROUP; i++) {
+        g_assert_cmphex(g_array_index(list, DcdExtent, i).len, ==, 2 * MiB);
+    }
+    /* nothing is left pending: a further answer has no group to go to */
+    g_assert_false(dcd_add_response(&q->md->mbox, NULL, 0, &err));
+    tqemu_stop(q);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -654,5 +720,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tagged/bad-input", test_bad_input);
     g_test_add_func("/tagged/shared-seq", test_shared_seq);
     g_test_add_func("/tagged/shared-access", test_shared_access);
+    g_test_add_func("/tagged/large-group", test_large_group);
     return g_test_run();
 }
