@@ -17,7 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <glib.h>
+#include <gio/gio.h>
 
 #define DCD_HOST_ERROR (dcd_host_error_quark())
 GQuark dcd_host_error_quark(void);
@@ -63,6 +63,9 @@ struct DcdHostIo {
 };
 
 void dcd_io_free(DcdHostIo *io);
+/* Connect to a unix socket QEMU listens on ("what" names it in errors). */
+GIOStream *dcd_io_unix_connect(const char *path, const char *what,
+                               GError **errp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DcdHostIo, dcd_io_free)
 
 /* Move a pending error to errp; true when there was none. */

@@ -3,7 +3,6 @@
  * qmp.c - QMP over a stream: one JSON object per line each way.
  */
 #include <string.h>
-#include <gio/gunixsocketaddress.h>
 
 #include "qmp.h"
 
@@ -232,20 +231,12 @@ DcdQmp *dcd_qmp_new(GIOStream *stream, GError **errp)
 
 DcdQmp *dcd_qmp_connect(const char *path, GError **errp)
 {
-    g_autoptr(GSocketClient) sc = g_socket_client_new();
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    g_autoptr(GSocketConnection) conn = NULL;
-    GError *err = NULL;
+    g_autoptr(GIOStream) s = dcd_io_unix_connect(path, "qmp", errp);
 
-    conn = g_socket_client_connect(sc, G_SOCKET_CONNECTABLE(addr), NULL,
-                                   &err);
-    if (!conn) {
-        ERR(errp, DCD_HOST_ERR_IO, "qmp: cannot connect to %s: %s", path,
-            err->message);
-        g_error_free(err);
+    if (!s) {
         return NULL;
     }
-    return dcd_qmp_new(G_IO_STREAM(conn), errp);
+    return dcd_qmp_new(s, errp);
 }
 
 void dcd_qmp_free(DcdQmp *q)

@@ -5,7 +5,6 @@
  * grows without bound.
  */
 #include <string.h>
-#include <gio/gunixsocketaddress.h>
 
 #include "qtest.h"
 
@@ -217,19 +216,12 @@ DcdHostIo *dcd_qtest_new(GIOStream *stream)
 
 DcdHostIo *dcd_qtest_connect(const char *path, GError **errp)
 {
-    g_autoptr(GSocketClient) sc = g_socket_client_new();
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    g_autoptr(GSocketConnection) conn = NULL;
-    GError *err = NULL;
+    g_autoptr(GIOStream) s = dcd_io_unix_connect(path, "qtest", errp);
 
-    conn = g_socket_client_connect(sc, G_SOCKET_CONNECTABLE(addr), NULL,
-                                   &err);
-    if (!conn) {
-        ERR(errp, "qtest: cannot connect to %s: %s", path, err->message);
-        g_error_free(err);
+    if (!s) {
         return NULL;
     }
-    return dcd_qtest_new(G_IO_STREAM(conn));
+    return dcd_qtest_new(s);
 }
 
 uint64_t dcd_qtest_round_trips(DcdHostIo *io)
