@@ -249,7 +249,7 @@ bool dcd_add_response(DcdMbox *m, const DcdExtent *ext, unsigned n,
 
 bool dcd_release(DcdMbox *m, const DcdExtent *ext, unsigned n, GError **errp)
 {
-    return update_extents(m, CXL_OP_DC_RELEASE, ext, n, false, errp);
+    return update_extents(m, CXL_OP_DC_RELEASE, ext, n, true, errp);
 }
 
 bool dcd_get_events(DcdMbox *m, unsigned log, GArray *events, bool *more,

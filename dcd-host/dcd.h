@@ -96,6 +96,13 @@ GArray *dcd_get_extents(DcdMbox *m, uint32_t *generation, GError **errp);
  */
 bool dcd_add_response(DcdMbox *m, const DcdExtent *ext, unsigned n,
                       GError **errp);
+/*
+ * Release accepted extents.  More than one payload holds go out as a chain
+ * of Release DC commands linked with "More"; a device that knows the flag
+ * applies the chain as one release when its last payload comes; if any
+ * payload is refused, none of the chain is released.  If a command of the
+ * chain fails, the error is returned and the rest is not sent.
+ */
 bool dcd_release(DcdMbox *m, const DcdExtent *ext, unsigned n, GError **errp);
 
 /*

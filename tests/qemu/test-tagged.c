@@ -646,7 +646,9 @@ static void test_shared_access(void)
  * A group larger than one Add DC Response holds (85 extents in the
  * 2048-byte payload): its records come through the device's event queue
  * (patch 8) and dcd_add_response() accepts it with chained responses,
- * which the device takes as one answer (patch 12).
+ * which the device takes as one answer (patch 12).  dcd_release() gives
+ * them back the same way, with chained Release DC payloads that the device
+ * applies as one release when the last comes (patch 13).
  */
 #define LARGE_GROUP 200
 
@@ -705,6 +707,38 @@ static void test_large_group(void)
     }
     /* nothing is left pending: a further answer has no group to go to */
     g_assert_false(dcd_add_response(&q->md->mbox, NULL, 0, &err));
+    g_clear_error(&err);
+
+    /*
+     * A chained release whose last payload names a range that is not
+     * accepted (the gap after the last extent) releases nothing at all
+     */
+    {
+        DcdExtent bad = g_array_index(ext, DcdExtent, LARGE_GROUP - 1);
+
+        bad.dpa += 2 * MiB;
+        g_array_append_val(ext, bad);
+    }
+    g_assert_false(dcd_release(&q->md->mbox, (DcdExtent *)ext->data,
+                               ext->len, &err));
+    g_clear_error(&err);
+    g_array_set_size(ext, LARGE_GROUP);
+    g_clear_pointer(&list, g_array_unref);
+    list = textents(q, NULL);
+    if (list->len != LARGE_GROUP) {
+        g_test_message("%u extents left after a refused chained release",
+                       list->len);
+        trequire(false, "Release DC with More (patch 13)");
+        tqemu_stop(q);
+        return;
+    }
+    /* Released whole with chained payloads */
+    g_assert_true(dcd_release(&q->md->mbox, (DcdExtent *)ext->data, ext->len,
+                              &err));
+    g_assert_no_error(err);
+    g_clear_pointer(&list, g_array_unref);
+    list = textents(q, NULL);
+    g_assert_cmpuint(list->len, ==, 0);
     tqemu_stop(q);
 }
 
