@@ -878,13 +878,12 @@ static void client_close(Client *c)
     c->close_idle = g_idle_add(close_idle, c);
 }
 
-static void on_accept(GSocket *sock, pid_t pid, uid_t uid, gpointer opaque)
+void dcd_ctl_adopt(DcdCtl *ctl, GSocket *sock)
 {
-    DcdCtl *ctl = opaque;
     Client *c = g_new0(Client, 1);
 
     c->ctl = ctl;
-    c->sock = sock;
+    c->sock = g_object_ref(sock);
     c->in = g_byte_array_new();
     c->out = g_byte_array_new();
     g_socket_set_blocking(sock, FALSE);
@@ -893,6 +892,12 @@ static void on_accept(GSocket *sock, pid_t pid, uid_t uid, gpointer opaque)
     g_source_set_callback(c->in_src, G_SOURCE_FUNC(on_readable), c, NULL);
     g_source_attach(c->in_src, NULL);
     g_hash_table_add(ctl->clients, c);
+}
+
+static void on_accept(GSocket *sock, pid_t pid, uid_t uid, gpointer opaque)
+{
+    dcd_ctl_adopt(opaque, sock);
+    g_object_unref(sock);
 }
 
 static void on_refuse(GSocket *sock, const GError *why, gpointer opaque)
@@ -912,9 +917,9 @@ DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
     ctl->ctl_path = g_strdup(path);
     ctl->host_path = g_strdup(host_path);
     ctl->clients = g_hash_table_new_full(NULL, NULL, client_free, NULL);
-    ctl->listener = dcd_listener_new(path, pol, on_accept, on_refuse, ctl,
-                                     errp);
-    if (!ctl->listener) {
+    ctl->listener = path ? dcd_listener_new(path, pol, on_accept, on_refuse,
+                                            ctl, errp) : NULL;
+    if (path && !ctl->listener) {
         dcd_ctl_free(ctl);
         return NULL;
     }

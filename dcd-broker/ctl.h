@@ -17,5 +17,10 @@ typedef struct DcdCtl DcdCtl;
 DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
                     const DcdPeerPolicy *pol, GError **errp);
 void dcd_ctl_free(DcdCtl *ctl);
+/*
+ * Serve a control client on an already connected socket (referenced, not
+ * taken).  With path NULL, dcd_ctl_new() listens nowhere.
+ */
+void dcd_ctl_adopt(DcdCtl *ctl, GSocket *sock);
 
 #endif

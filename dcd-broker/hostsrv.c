@@ -339,9 +339,8 @@ static gboolean hello_timeout(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void on_accept(GSocket *sock, pid_t pid, uid_t uid, gpointer opaque)
+void dcd_hostsrv_adopt(DcdHostSrv *srv, GSocket *sock, pid_t pid, uid_t uid)
 {
-    DcdHostSrv *srv = opaque;
     Session *s = g_new0(Session, 1);
 
     s->srv = srv;
@@ -351,6 +350,11 @@ static void on_accept(GSocket *sock, pid_t pid, uid_t uid, gpointer opaque)
     dcd_wire_set_limits(s->wire, &srv->limits);
     s->hello_timer = g_timeout_add(HELLO_TIMEOUT_MS, hello_timeout, s);
     g_hash_table_add(srv->sessions, s);
+}
+
+static void on_accept(GSocket *sock, pid_t pid, uid_t uid, gpointer opaque)
+{
+    dcd_hostsrv_adopt(opaque, sock, pid, uid);
     g_object_unref(sock);
 }
 
@@ -378,8 +382,9 @@ DcdHostSrv *dcd_hostsrv_new(DcdBroker *b, const char *path,
     }
     s->sessions = g_hash_table_new_full(NULL, NULL,
                                         (GDestroyNotify)session_free, NULL);
-    s->listener = dcd_listener_new(path, pol, on_accept, on_refuse, s, errp);
-    if (!s->listener) {
+    s->listener = path ? dcd_listener_new(path, pol, on_accept, on_refuse, s,
+                                          errp) : NULL;
+    if (path && !s->listener) {
         dcd_hostsrv_free(s);
         return NULL;
     }

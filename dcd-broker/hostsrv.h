@@ -19,6 +19,12 @@ DcdHostSrv *dcd_hostsrv_new(DcdBroker *b, const char *path,
                             const DcdPeerPolicy *pol,
                             const DcdWireLimits *limits, GError **errp);
 void dcd_hostsrv_free(DcdHostSrv *s);
+/*
+ * Serve a host on an already connected socket (the peer check is the
+ * caller's); sock is referenced, not taken.  With path NULL,
+ * dcd_hostsrv_new() listens nowhere and this is the only way in.
+ */
+void dcd_hostsrv_adopt(DcdHostSrv *s, GSocket *sock, pid_t pid, uid_t uid);
 unsigned dcd_hostsrv_sessions(const DcdHostSrv *s);
 
 #endif
