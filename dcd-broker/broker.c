@@ -3,11 +3,15 @@
  * broker.c - pools, hosts and extents.  Every operation checks all of its
  * input before it changes anything, so a refused request leaves no trace.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "broker.h"
+#include "jsonin.h"
 #include "store.h"
 
 #define ERR(errp, code, ...) g_set_error(errp, DCD_ERROR, code, __VA_ARGS__)
@@ -48,14 +52,37 @@ static void forget_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
     }
 }
 
-/* An accepted or releasing extent is saved; ending it drops the record. */
+/*
+ * A memfd pool whose memory died with an earlier broker can get it back
+ * only from a host that holds extents of it.  Once none does, nobody
+ * ever will: give it fresh memory rather than leave it unusable.
+ */
+static void renew_if_orphan(DcdPool *p)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (dcd_pool_has_memory(p) || p->holders ||
+        p->backing == DCD_BACKING_FILE) {
+        return;
+    }
+    if (dcd_pool_renew(p, &err)) {
+        g_message("pool %s: its memory died with an earlier broker and no"
+                  " host holds it any more; it starts again, empty",
+                  p->tag_str);
+    } else {
+        g_warning("pool %s: %s", p->tag_str, err->message);
+    }
+}
+
+/* Every live extent is saved; ending one drops its record. */
 static void end_extent(DcdBroker *b, DcdHost *h, DcdExtent *e,
                        DcdExtentState state)
 {
-    if (e->state == DCD_EXTENT_ACCEPTED || e->state == DCD_EXTENT_RELEASING) {
-        forget_extent(b, h, e);
-    }
+    DcdPool *p = e->pool;
+
+    forget_extent(b, h, e);
     dcd_host_end_extent(h, e, state);
+    renew_if_orphan(p);
 }
 
 static void compact(DcdBroker *b)
@@ -75,11 +102,7 @@ static void compact(DcdBroker *b)
 
         dcd_store_put_host(b->store, h);
         for (guint j = 0; j < ext->len; j++) {
-            DcdExtent *e = ext->pdata[j];
-
-            if (e->state != DCD_EXTENT_PENDING) {
-                dcd_store_put_extent(b->store, h, e);
-            }
+            dcd_store_put_extent(b->store, h, ext->pdata[j]);
         }
     }
     if (!dcd_store_compact_commit(b->store, &err)) {
@@ -120,115 +143,138 @@ static void broker_dirty(DcdBroker *b)
 
 /* ---- loading ---------------------------------------------------------- */
 
-/* Optional members: json-glib's getters complain about missing ones. */
-static JsonArray *json_array_of(JsonObject *o, const char *k)
-{
-    JsonNode *n = json_object_get_member(o, k);
-
-    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-}
-
+/* Optional members of saved records; a wrong type drops the record. */
 static bool json_u64(JsonObject *o, const char *k, uint64_t *v)
 {
-    JsonNode *n = json_object_get_member(o, k);
-
-    if (!n || json_node_get_value_type(n) != G_TYPE_INT64 ||
-        json_node_get_int(n) < 0) {
-        return false;
-    }
-    *v = json_node_get_int(n);
-    return true;
+    return json_object_has_member(o, k) &&
+           dcd_jsonin_u64(o, k, true, G_MAXINT64, v, NULL);
 }
 
-static bool json_tag(JsonObject *o, const char *k, DcdTag *t)
+static const char *json_str(JsonObject *o, const char *k, const char *def)
 {
-    JsonNode *n = json_object_get_member(o, k);
+    const char *v = def;
 
-    return n && json_node_get_value_type(n) == G_TYPE_STRING &&
-           dcd_tag_parse(json_node_get_string(n), t);
+    return dcd_jsonin_str(o, k, false, &v, NULL) ? v : def;
+}
+
+static bool json_bool(JsonObject *o, const char *k)
+{
+    bool v = false;
+
+    return dcd_jsonin_bool(o, k, &v, NULL) && v;
+}
+
+static bool restore_layout(DcdPool *p, JsonArray *segs, GError **errp)
+{
+    guint n = json_array_get_length(segs);
+    g_autofree uint64_t *lens = NULL;
+
+    if (n == 0) {
+        return true;
+    }
+    if (n > DCD_MAX_RANGES) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "%u segments", n);
+        return false;
+    }
+    lens = g_new(uint64_t, n);
+    for (guint i = 0; i < n; i++) {
+        if (!dcd_jsonin_u64_at(segs, i, G_MAXINT64, &lens[i])) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "segment %u", i);
+            return false;
+        }
+    }
+    return dcd_pool_set_layout(p, lens, n, errp);
 }
 
 static void restore_pool(DcdBroker *b, JsonObject *o)
 {
     g_autoptr(GError) err = NULL;
+    g_autofree char *want = NULL;
+    g_autoptr(GArray) requesters = NULL;
+    JsonArray *segs = NULL;
     DcdTag tag;
     uint64_t size;
     DcdBacking backing;
-    const char *path = json_object_get_string_member_with_default(o, "path",
-                                                                  NULL);
-    JsonArray *segs = json_array_of(o, "segments");
+    const char *path = json_str(o, "path", NULL);
     DcdPool *p;
 
-    if (!json_tag(o, "tag", &tag) || !json_u64(o, "size", &size) ||
-        !dcd_backing_parse(json_object_get_string_member_with_default(
-                               o, "backing", ""), &backing) || !segs) {
+    if (!dcd_jsonin_tag(o, "tag", true, false, &tag, NULL) ||
+        !json_u64(o, "size", &size) || size == 0 ||
+        !dcd_backing_parse(json_str(o, "backing", ""), &backing) ||
+        !dcd_jsonin_array(o, "segments", true, &segs, NULL) ||
+        !dcd_jsonin_host_ids(o, "requesters", &requesters, NULL)) {
         g_warning("saved state: dropping a malformed pool record");
         return;
     }
-    p = dcd_pool_restore(&tag, size, backing, path, &err);
+    if (dcd_registry_pool(&b->reg, &tag)) {
+        return;
+    }
+    if (backing == DCD_BACKING_FILE) {
+        /* Only the file it would have made: a record names no other. */
+        want = dcd_pool_file_path(b->pool_dir, &tag);
+        if (!want || g_strcmp0(path, want) != 0) {
+            g_warning("saved state: file pool %s names %s, not its file in"
+                      " the pool dir (%s); it has no memory until the broker"
+                      " runs with the pool dir it was made in",
+                      json_str(o, "tag", "?"), path ? path : "no file",
+                      b->pool_dir ? b->pool_dir : "none given");
+            path = NULL;
+        }
+    }
+    p = path || backing != DCD_BACKING_FILE ?
+        dcd_pool_restore(&tag, size, backing, path, &err) : NULL;
     if (!p) {
-        g_warning("saved state: pool %s: %s; keeping it without memory",
-                  path, err->message);
+        if (err) {
+            g_warning("saved state: pool %s: %s; it has no memory", path,
+                      err->message);
+            g_clear_error(&err);
+        }
         p = dcd_pool_restore(&tag, size, DCD_BACKING_MEMFD, NULL, NULL);
         p->backing = backing;
-        p->path = g_strdup(path);
     }
-    if (json_array_get_length(segs)) {
-        guint n = json_array_get_length(segs);
-        g_autofree uint64_t *lens = g_new(uint64_t, n);
-
-        for (guint i = 0; i < n; i++) {
-            lens[i] = json_array_get_int_element(segs, i);
-        }
-        if (!dcd_pool_set_layout(p, lens, n, &err)) {
-            g_warning("saved state: pool %s: %s", p->tag_str, err->message);
-        }
+    if (!restore_layout(p, segs, &err)) {
+        g_warning("saved state: pool %s: bad layout (%s); it has none",
+                  p->tag_str, err->message);
     }
-    if (json_array_of(o, "requesters")) {
-        JsonArray *ra = json_array_of(o, "requesters");
-
-        p->requesters = g_array_new(FALSE, FALSE, sizeof(uint16_t));
-        for (guint i = 0; i < json_array_get_length(ra); i++) {
-            uint16_t id = json_array_get_int_element(ra, i);
-
-            g_array_append_val(p->requesters, id);
-        }
-    }
-    if (!dcd_registry_add_pool(&b->reg, p)) {
-        dcd_pool_free(p);
-    }
+    p->requesters = g_steal_pointer(&requesters);
+    dcd_registry_add_pool(&b->reg, p);
 }
 
 static void restore_host(DcdBroker *b, JsonObject *o)
 {
     struct dcd_region r[DCD_MAX_REGIONS] = { 0 };
-    JsonArray *regions = json_array_of(o, "regions");
+    JsonArray *regions = NULL;
+    g_autoptr(GError) err = NULL;
     uint64_t id;
     guint n;
 
-    if (!json_u64(o, "host-id", &id) || id > G_MAXUINT16 || !regions ||
-        (n = json_array_get_length(regions)) == 0 || n > DCD_MAX_REGIONS) {
+    if (!json_u64(o, "host-id", &id) || id > G_MAXUINT16 ||
+        !dcd_jsonin_array(o, "regions", true, &regions, NULL) ||
+        (n = json_array_get_length(regions)) > DCD_MAX_REGIONS ||
+        dcd_registry_host(&b->reg, id)) {
         g_warning("saved state: dropping a malformed host record");
         return;
     }
     for (guint i = 0; i < n; i++) {
-        JsonObject *ro = json_array_get_object_element(regions, i);
-        uint64_t block;
+        JsonObject *ro = dcd_jsonin_object_at(regions, i);
 
         if (!ro || !json_u64(ro, "base", &r[i].base) ||
             !json_u64(ro, "len", &r[i].len) ||
-            !json_u64(ro, "block-size", &block) || block == 0 ||
-            r[i].len % block) {
-            g_warning("saved state: dropping host %u: bad region",
-                      (unsigned)id);
+            !json_u64(ro, "block-size", &r[i].block_size)) {
+            g_warning("saved state: dropping host %u: region %u is"
+                      " malformed", (unsigned)id, i);
             return;
         }
-        r[i].block_size = block;
-        r[i].flags = json_object_get_boolean_member_with_default(
-            ro, "sharable", false) ? DCD_REGION_SHARABLE : 0;
+        r[i].flags = json_bool(ro, "sharable") ? DCD_REGION_SHARABLE : 0;
     }
-    dcd_registry_add_host(&b->reg, dcd_host_new(id,
-        json_object_get_string_member_with_default(o, "name", ""), r, n));
+    /* HELLO's own check: what a host was allowed to say reloads. */
+    if (!dcd_regions_check(r, n, &err)) {
+        g_warning("saved state: dropping host %u: %s", (unsigned)id,
+                  err->message);
+        return;
+    }
+    dcd_registry_add_host(&b->reg, dcd_host_new(id, json_str(o, "name", ""),
+                                                r, n));
 }
 
 static void restore_extent(DcdBroker *b, JsonObject *o)
@@ -239,12 +285,15 @@ static void restore_extent(DcdBroker *b, JsonObject *o)
     DcdPool *p;
     const DcdSegment *seg;
     DcdExtent *e;
-    const char *state = json_object_get_string_member_with_default(o, "state",
-                                                                   "");
+    DcdExtentState state;
 
     if (!json_u64(o, "host-id", &id) || !json_u64(o, "dpa", &dpa) ||
         !json_u64(o, "len", &len) || !json_u64(o, "region", &region) ||
-        !json_u64(o, "shared-seq", &seq) || !json_tag(o, "tag", &tag) ||
+        !json_u64(o, "shared-seq", &seq) ||
+        !dcd_jsonin_tag(o, "tag", true, false, &tag, NULL) ||
+        !dcd_extent_state_parse(json_str(o, "state", ""), &state) ||
+        (state != DCD_EXTENT_PENDING && state != DCD_EXTENT_ACCEPTED &&
+         state != DCD_EXTENT_RELEASING) ||
         id > G_MAXUINT16 || !(h = dcd_registry_host(&b->reg, id)) ||
         !(p = dcd_registry_pool(&b->reg, &tag)) || region >= h->nregions ||
         !(seg = dcd_pool_segment(p, seq)) || seg->len != len ||
@@ -253,11 +302,9 @@ static void restore_extent(DcdBroker *b, JsonObject *o)
         g_warning("saved state: dropping an extent record that does not fit");
         return;
     }
-    e = dcd_host_add_extent(h, p, region, dpa, len, seq,
-                            DCD_EXTENT_ACCEPTED);
-    if (g_str_equal(state, "releasing")) {
-        e->state = DCD_EXTENT_RELEASING;
-    }
+    /* An offer from before the restart (group 0) waits for the host's HOLD. */
+    e = dcd_host_add_extent(h, p, region, dpa, len, seq, state);
+    e->group = 0;
 }
 
 static bool load_state(DcdBroker *b, GError **errp)
@@ -278,7 +325,8 @@ static bool load_state(DcdBroker *b, GError **errp)
     }
     meta_text = g_hash_table_lookup(all, "meta");
     meta = meta_text ? dcd_store_parse_record(meta_text) : NULL;
-    if (meta && json_tag(meta, "id", (DcdTag *)b->id) &&
+    if (meta &&
+        dcd_jsonin_tag(meta, "id", true, false, (DcdTag *)b->id, NULL) &&
         json_u64(meta, "epoch", &b->epoch)) {
         b->epoch++;
     } else {
@@ -314,30 +362,94 @@ static bool load_state(DcdBroker *b, GError **errp)
     return true;
 }
 
-/*
- * A memfd pool no host held when the broker stopped has no one to hand
- * its memory back: its bytes are gone, so give it fresh memory now
- * rather than leave it unusable.  Pools with accepted extents wait for
- * their hosts.
- */
 static void renew_orphans(DcdBroker *b)
 {
     g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
 
     for (guint i = 0; i < pools->len; i++) {
-        DcdPool *p = pools->pdata[i];
-        g_autoptr(GError) err = NULL;
+        renew_if_orphan(pools->pdata[i]);
+    }
+}
 
-        if (dcd_pool_has_memory(p) || p->holders ||
-            p->backing == DCD_BACKING_FILE) {
+static bool is_pool_file_name(const char *name, DcdTag *tag)
+{
+    g_autofree char *stem = NULL;
+
+    if (!g_str_has_suffix(name, DCD_POOL_FILE_SUFFIX)) {
+        return false;
+    }
+    stem = g_strndup(name, strlen(name) - strlen(DCD_POOL_FILE_SUFFIX));
+    return strlen(stem) == DCD_TAG_STR_LEN - 1 && dcd_tag_parse(stem, tag);
+}
+
+/*
+ * Own the pool dir (two brokers sharing one would delete each other's
+ * files) and remove pool files no saved pool names: a crash between
+ * making a file and saving its pool, or between forgetting a pool and
+ * removing its file, leaves one, and it would block its tag for ever.
+ */
+static bool claim_pool_dir(DcdBroker *b, GError **errp)
+{
+    g_autofree char *lock = g_build_filename(b->pool_dir, ".dcd-broker.lock",
+                                             NULL);
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+
+    if (!g_file_test(b->pool_dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_NOENT, "pool dir %s: no such"
+                    " directory", b->pool_dir);
+        return false;
+    }
+    b->pool_dir_lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (b->pool_dir_lock < 0 ||
+        flock(b->pool_dir_lock, LOCK_EX | LOCK_NB) < 0) {
+        g_set_error(errp, DCD_ERROR, errno == EWOULDBLOCK ? DCD_ERR_BUSY :
+                    DCD_ERR_IO, "pool dir %s: %s", b->pool_dir,
+                    errno == EWOULDBLOCK ? "in use by another dcd-broker" :
+                    g_strerror(errno));
+        return false;
+    }
+    dir = g_dir_open(b->pool_dir, 0, errp);
+    if (!dir) {
+        return false;
+    }
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *path = NULL;
+        DcdPool *p;
+        DcdTag tag;
+
+        if (!is_pool_file_name(name, &tag)) {
             continue;
         }
-        if (dcd_pool_renew(p, &err)) {
-            g_message("pool %s: no host held it, so its contents died with"
-                      " the last broker; it starts empty", p->tag_str);
-        } else {
-            g_warning("pool %s: %s", p->tag_str, err->message);
+        p = dcd_registry_pool(&b->reg, &tag);
+        if (p && p->backing == DCD_BACKING_FILE) {
+            continue;
         }
+        path = g_build_filename(b->pool_dir, name, NULL);
+        if (unlink(path) == 0) {
+            g_message("pool dir: removed %s, which no pool owns (left by a"
+                      " crash in pool create or destroy)", name);
+        } else {
+            g_warning("pool dir: removing %s: %s", path, g_strerror(errno));
+        }
+    }
+    return true;
+}
+
+/* Several brokers may share a thread (tests); liburcu counts no nesting. */
+static __thread unsigned rcu_users;
+
+static void rcu_use(void)
+{
+    if (rcu_users++ == 0) {
+        rcu_register_thread();
+    }
+}
+
+static void rcu_unuse(void)
+{
+    if (--rcu_users == 0) {
+        rcu_unregister_thread();
     }
 }
 
@@ -345,14 +457,17 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 {
     DcdBroker *b = g_new0(DcdBroker, 1);
 
-    rcu_register_thread();
+    rcu_use();
     dcd_registry_init(&b->reg);
     b->pool_dir = g_strdup(cfg->pool_dir);
+    b->pool_dir_lock = -1;
+    b->offer_timeout_ms = cfg->offer_timeout_ms;
     b->started_us = g_get_monotonic_time();
     if (cfg->state_dir) {
         b->state_dir = g_strdup(cfg->state_dir);
         b->store = dcd_store_open(cfg->state_dir, errp);
-        if (!b->store || !load_state(b, errp)) {
+        if (!b->store || !load_state(b, errp) ||
+            (b->pool_dir && !claim_pool_dir(b, errp))) {
             dcd_broker_free(b);
             return NULL;
         }
@@ -363,6 +478,10 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
     } else {
         dcd_tag_generate((DcdTag *)b->id);
         b->epoch = 1;
+        if (b->pool_dir && !claim_pool_dir(b, errp)) {
+            dcd_broker_free(b);
+            return NULL;
+        }
     }
     return b;
 }
@@ -382,10 +501,13 @@ void dcd_broker_free(DcdBroker *b)
     }
     rcu_barrier();
     dcd_registry_fini(&b->reg);
+    if (b->pool_dir_lock >= 0) {
+        close(b->pool_dir_lock);
+    }
     g_free(b->state_dir);
     g_free(b->pool_dir);
     g_free(b);
-    rcu_unregister_thread();
+    rcu_unuse();
 }
 
 /* ---- pools ------------------------------------------------------------ */
@@ -487,6 +609,29 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
 }
 
 /* ---- adding capacity -------------------------------------------------- */
+
+/* Why a pool has no memory, and what gives it back. */
+static void no_memory_error(DcdBroker *b, const DcdPool *p, GError **errp)
+{
+    g_autoptr(GArray) ids = dcd_broker_pool_holders(b, p);
+    g_autoptr(GString) who = g_string_new(NULL);
+
+    for (guint i = 0; i < ids->len; i++) {
+        g_string_append_printf(who, "%s%u", i ? ", " : "",
+                               g_array_index(ids, uint16_t, i));
+    }
+    if (p->backing == DCD_BACKING_FILE) {
+        ERR(errp, DCD_ERR_STATE, "pool %s has no memory: its file could not"
+            " be opened when the broker started (see its log); host(s) %s"
+            " hand it back when they reconnect", p->tag_str,
+            ids->len ? who->str : "(none)");
+    } else {
+        ERR(errp, DCD_ERR_STATE, "pool %s has no memory: it died with the"
+            " previous broker; host(s) %s hold extents of it and hand it back"
+            " when they reconnect, or release theirs with forced and the pool"
+            " starts again, empty", p->tag_str, who->str);
+    }
+}
 
 /*
  * Check that ranges (absolute) fit region s and overlap neither what the
@@ -658,6 +803,52 @@ static bool place_new(const DcdAddArgs *a, DcdHost *h, DcdSpace *s,
     }
 }
 
+typedef struct OfferTimer {
+    DcdBroker *b;
+    uint16_t host_id;
+    uint64_t group;
+} OfferTimer;
+
+/* End a group nobody answered; a late ACCEPT of it gets an ERROR. */
+static void withdraw_group(DcdBroker *b, DcdHost *h, DcdGroup *g)
+{
+    for (guint i = 0; i < g->extents->len; i++) {
+        DcdExtent *e = g->extents->pdata[i];
+
+        if (e->state == DCD_EXTENT_PENDING) {
+            end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
+        }
+    }
+    dcd_host_close_group(h, g);
+}
+
+static gboolean offer_timeout(gpointer opaque)
+{
+    OfferTimer *t = opaque;
+    DcdHost *h = dcd_registry_host(&t->b->reg, t->host_id);
+    DcdGroup *g = h ? dcd_host_group(h, t->group) : NULL;
+
+    if (g) {
+        g->timer = 0;
+        g_message("host %u has not answered group %" G_GUINT64_FORMAT " in"
+                  " %u ms; the offer is withdrawn", h->id, g->id,
+                  t->b->offer_timeout_ms);
+        withdraw_group(t->b, h, g);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void arm_offer_timeout(DcdBroker *b, DcdHost *h, DcdGroup *g)
+{
+    OfferTimer *t = g_new(OfferTimer, 1);
+
+    t->b = b;
+    t->host_id = h->id;
+    t->group = g->id;
+    g->timer = g_timeout_add_full(G_PRIORITY_DEFAULT, b->offer_timeout_ms,
+                                  offer_timeout, t, g_free);
+}
+
 static bool set_layout(DcdPool *p, const GArray *place, GError **errp)
 {
     g_autofree uint64_t *lens = g_new(uint64_t, MAX(place->len, 1));
@@ -692,8 +883,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
         return NULL;
     }
     if (!dcd_pool_has_memory(p)) {
-        ERR(errp, DCD_ERR_STATE, "pool %s has no memory: the broker restarted"
-            " and waits for a host to hand it back", p->tag_str);
+        no_memory_error(b, p, errp);
         return NULL;
     }
     if (dcd_host_holds(h, p)) {
@@ -727,6 +917,8 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
 
         e->group = g->id;
         g_ptr_array_add(g->extents, e);
+        /* Saved before the host can see it: HOLD can then only confirm. */
+        save_extent(b, h, e);
     }
     /* Every offer brings its pool fd: the host may have closed the last. */
     if (!h->ops->send_pool(h->link, p) ||
@@ -737,6 +929,9 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
         dcd_host_close_group(h, g);
         ERR(errp, DCD_ERR_UNAVAIL, "lost the connection to host %u", h->id);
         return NULL;
+    }
+    if (b->offer_timeout_ms) {
+        arm_offer_timeout(b, h, g);
     }
     return g;
 }
@@ -826,6 +1021,7 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
 {
     g_autoptr(GPtrArray) mine = NULL;
     g_autoptr(GPtrArray) sel = g_ptr_array_new();
+    g_autoptr(GPtrArray) held = g_ptr_array_new();
     GPtrArray *out;
     DcdHost *h;
     DcdPool *p;
@@ -841,12 +1037,14 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
             ERR(errp, DCD_ERR_INVAL, "tag-based release takes no extents");
             return NULL;
         }
+        /* A forced release withdraws offers not answered yet, too. */
         for (guint i = 0; i < mine->len; i++) {
             DcdExtent *e = mine->pdata[i];
 
-            pending += e->state == DCD_EXTENT_PENDING;
-            if (e->state != DCD_EXTENT_PENDING) {
+            if (e->state != DCD_EXTENT_PENDING || a->forced) {
                 g_ptr_array_add(sel, e);
+            } else {
+                pending++;
             }
         }
         if (!sel->len) {
@@ -865,7 +1063,8 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     for (guint i = 0; i < sel->len; i++) {
         DcdExtent *e = sel->pdata[i];
 
-        if (e->state == DCD_EXTENT_PENDING ||
+        if ((e->state == DCD_EXTENT_PENDING &&
+             a->removal != DCD_REMOVAL_TAG) ||
             (e->state == DCD_EXTENT_RELEASING && !a->forced)) {
             ERR(errp, DCD_ERR_STATE, "the extent at DPA 0x%" G_GINT64_MODIFIER
                 "x of tag %s is %s", e->dpa, p->tag_str,
@@ -883,20 +1082,50 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     for (guint i = 0; i < sel->len; i++) {
         DcdExtent *e = sel->pdata[i];
 
-        if (!a->forced) {
-            e->state = DCD_EXTENT_RELEASING;
-            save_extent(b, h, e);
+        if (e->state != DCD_EXTENT_PENDING) {
+            if (!a->forced) {
+                e->state = DCD_EXTENT_RELEASING;
+                save_extent(b, h, e);
+            }
+            g_ptr_array_add(held, e);
         }
         g_ptr_array_add(out, g_memdup2(e, sizeof(*e)));
     }
-    if (dcd_host_connected(h)) {
-        h->ops->send_release(h->link, ++h->next_release, a->forced, sel);
+    /* The host holds only what it accepted; offers just end here. */
+    if (dcd_host_connected(h) && held->len) {
+        h->ops->send_release(h->link, ++h->next_release, a->forced, held);
     }
     if (a->forced) {
+        g_autoptr(GArray) groups = g_array_new(FALSE, FALSE,
+                                               sizeof(uint64_t));
+
         for (guint i = 0; i < sel->len; i++) {
-            end_extent(b, h, sel->pdata[i], DCD_EXTENT_RELEASED);
-            ((DcdExtent *)out->pdata[i])->state = DCD_EXTENT_RELEASED;
-            ((DcdExtent *)out->pdata[i])->pool = NULL;
+            DcdExtent *e = sel->pdata[i];
+            DcdExtent *o = out->pdata[i];
+
+            o->pool = NULL;
+            if (e->state != DCD_EXTENT_PENDING) {
+                o->state = DCD_EXTENT_RELEASED;
+                end_extent(b, h, e, DCD_EXTENT_RELEASED);
+                continue;
+            }
+            o->state = DCD_EXTENT_RECLAIMED;
+            if (e->group == 0) { /* an offer from before a restart */
+                end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
+            } else if (groups->len == 0 ||
+                       g_array_index(groups, uint64_t, groups->len - 1) !=
+                       e->group) {
+                g_array_append_val(groups, e->group);
+            }
+        }
+        /* Last: closing a group may trim the history sel points into. */
+        for (guint i = 0; i < groups->len; i++) {
+            DcdGroup *g = dcd_host_group(h, g_array_index(groups, uint64_t,
+                                                          i));
+
+            if (g) {
+                withdraw_group(b, h, g);
+            }
         }
         dcd_host_trim_history(h);
     }
@@ -950,6 +1179,7 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
             save_host(b, h);
         }
     }
+    g_hash_table_remove_all(h->handed);
     h->ops = ops;
     h->link = link;
     h->pid = a->pid;
@@ -973,6 +1203,7 @@ void dcd_broker_host_detach(DcdBroker *b, DcdHost *h)
     h->ops = NULL;
     h->link = NULL;
     h->reconnecting = false;
+    g_hash_table_remove_all(h->handed);
 }
 
 /*
@@ -1070,49 +1301,55 @@ bool dcd_broker_host_pool(DcdBroker *b, DcdHost *h, const DcdTag *tag,
         return false;
     }
     if (dcd_pool_has_memory(p)) {
-        close(fd); /* we never lost it; the host keeps its own copy */
-        return true;
-    }
-    if (!dcd_pool_adopt_fd(p, fd, errp)) {
+        /*
+         * Memory the broker kept: the host's must be that very file, or
+         * the host maps a copy nobody else sees (a pool renewed while it
+         * was away) and its extents of the pool are refused in HOLD.
+         */
+        if (!dcd_pool_same_memory(p, fd)) {
+            ERR(errp, DCD_ERR_STATE, "pool %s: the memory handed back is not"
+                " the pool's (it was renewed while host %u was away); its"
+                " extents of the pool will be released", p->tag_str, h->id);
+            return false;
+        }
+        close(fd);
+    } else if (!dcd_pool_adopt_fd(p, fd, errp)) {
         return false;
+    } else {
+        g_message("pool %s: memory handed back by host %u", p->tag_str,
+                  h->id);
     }
-    g_message("pool %s: memory handed back by host %u", p->tag_str, h->id);
+    g_hash_table_add(h->handed, g_strdup(p->tag_str));
     return true;
 }
 
+/*
+ * The broker saves every extent before the host first sees it, so HOLD
+ * can only confirm what the broker knows, and only with the memory the
+ * host handed back in this session.  Anything else was withdrawn,
+ * force-released or renewed while the host was away.
+ */
 static bool hold_one(DcdBroker *b, DcdHost *h, const struct dcd_extent *w)
 {
     DcdTag tag;
     DcdPool *p;
     const DcdSegment *seg;
     DcdExtent *e;
-    DcdSpace *s;
 
     memcpy(tag.b, w->tag, sizeof(tag.b));
     p = dcd_registry_pool(&b->reg, &tag);
-    if (!p || w->region >= h->nregions ||
+    if (!p || !g_hash_table_contains(h->handed, p->tag_str) ||
         !(seg = dcd_pool_segment(p, w->shared_seq)) ||
         seg->offset != w->pool_offset || seg->len != w->len) {
         return false;
     }
     e = dcd_host_extent(h, w->dpa);
-    if (e) {
-        if (e->pool != p || e->seq != w->shared_seq || e->len != w->len ||
-            e->state == DCD_EXTENT_PENDING) {
-            return false;
-        }
-        e->confirmed = true;
-        return true;
-    }
-    s = &h->regions[w->region];
-    if (!dcd_space_valid(s, w->dpa, w->len) ||
-        !dcd_space_is_free(s, w->dpa, w->len)) {
+    if (!e || e->pool != p || e->seq != w->shared_seq || e->len != w->len ||
+        e->region != w->region ||
+        (e->state == DCD_EXTENT_PENDING && e->group != 0)) {
         return false;
     }
-    e = dcd_host_add_extent(h, p, w->region, w->dpa, w->len, w->shared_seq,
-                            DCD_EXTENT_ACCEPTED);
     e->confirmed = true;
-    save_extent(b, h, e);
     return true;
 }
 
@@ -1147,16 +1384,22 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
     all = dcd_host_extents_of(h, NULL);
     for (guint i = 0; i < all->len; i++) {
         DcdExtent *e = all->pdata[i];
+        bool offered = e->state == DCD_EXTENT_PENDING;
 
-        if (e->state == DCD_EXTENT_PENDING) {
-            continue;
+        if (offered && e->group != 0) {
+            continue; /* offered in this session, after the HELLO */
         }
         if (!e->confirmed) {
-            end_extent(b, h, e, DCD_EXTENT_RELEASED);
+            end_extent(b, h, e, offered ? DCD_EXTENT_RECLAIMED :
+                                          DCD_EXTENT_RELEASED);
             continue;
         }
         e->confirmed = false;
-        if (e->state == DCD_EXTENT_RELEASING) {
+        if (offered) {
+            /* Its ACCEPT was sent but the broker died before saving it. */
+            e->state = DCD_EXTENT_ACCEPTED;
+            save_extent(b, h, e);
+        } else if (e->state == DCD_EXTENT_RELEASING) {
             g_ptr_array_add(releasing, e);
         }
     }

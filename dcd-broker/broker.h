@@ -22,6 +22,7 @@ typedef struct DcdStore DcdStore;
 typedef struct DcdBrokerConfig {
     const char *state_dir;   /* NULL: nothing is saved (tests) */
     const char *pool_dir;    /* NULL: no file pools */
+    guint offer_timeout_ms;  /* withdraw unanswered offers; 0: never */
 } DcdBrokerConfig;
 
 typedef struct DcdBroker {
@@ -29,6 +30,8 @@ typedef struct DcdBroker {
     DcdStore *store;
     char *state_dir;
     char *pool_dir;
+    int pool_dir_lock;       /* flock'd: one broker per pool dir */
+    guint offer_timeout_ms;
     uint8_t id[16];
     uint64_t epoch;
     gint64 started_us;

@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ctl.h"
+#include "jsonin.h"
 #include "jsonout.h"
 
 #define MAX_LINE (1u << 20)
@@ -46,101 +47,17 @@ static void process_lines(Client *c);
 
 /* ---- arguments -------------------------------------------------------- */
 
-static bool args_only(JsonObject *args, const char *const *allowed,
-                      GError **errp)
-{
-    g_autoptr(GList) members = json_object_get_members(args);
-
-    for (GList *l = members; l; l = l->next) {
-        if (!g_strv_contains(allowed, l->data)) {
-            ERR(errp, DCD_ERR_INVAL, "unknown argument '%s'",
-                (char *)l->data);
-            return false;
-        }
-    }
-    return true;
-}
-
-static JsonNode *arg_get(JsonObject *a, const char *k, bool required,
-                         GError **errp)
-{
-    JsonNode *n = json_object_get_member(a, k);
-
-    if (!n && required) {
-        ERR(errp, DCD_ERR_INVAL, "argument '%s' is required", k);
-    }
-    return n;
-}
-
-static bool arg_u64(JsonObject *a, const char *k, bool required,
-                    uint64_t max, uint64_t *out, GError **errp)
-{
-    JsonNode *n = arg_get(a, k, required, errp);
-
-    if (!n) {
-        return !required;
-    }
-    if (json_node_get_value_type(n) != G_TYPE_INT64 ||
-        json_node_get_int(n) < 0 || (uint64_t)json_node_get_int(n) > max) {
-        ERR(errp, DCD_ERR_INVAL, "argument '%s' must be an integer from 0 to"
-            " %" G_GUINT64_FORMAT, k, max);
-        return false;
-    }
-    *out = json_node_get_int(n);
-    return true;
-}
-
-static bool arg_str(JsonObject *a, const char *k, bool required,
-                    const char **out, GError **errp)
-{
-    JsonNode *n = arg_get(a, k, required, errp);
-
-    if (!n) {
-        return !required;
-    }
-    if (json_node_get_value_type(n) != G_TYPE_STRING) {
-        ERR(errp, DCD_ERR_INVAL, "argument '%s' must be a string", k);
-        return false;
-    }
-    *out = json_node_get_string(n);
-    return true;
-}
-
-static bool arg_bool(JsonObject *a, const char *k, bool *out, GError **errp)
-{
-    JsonNode *n = json_object_get_member(a, k);
-
-    if (!n) {
-        return true;
-    }
-    if (json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
-        ERR(errp, DCD_ERR_INVAL, "argument '%s' must be true or false", k);
-        return false;
-    }
-    *out = json_node_get_boolean(n);
-    return true;
-}
-
 static bool arg_tag(JsonObject *a, const char *k, bool required, DcdTag *out,
                     GError **errp)
 {
-    const char *s = NULL;
-
-    if (!arg_str(a, k, required, &s, errp)) {
-        return false;
-    }
-    if (s && !dcd_tag_parse(s, out)) {
-        ERR(errp, DCD_ERR_INVAL, "'%s' is not a UUID", s);
-        return false;
-    }
-    return true;
+    return dcd_jsonin_tag(a, k, required, false, out, errp);
 }
 
 static bool arg_host(JsonObject *a, uint16_t *out, GError **errp)
 {
     uint64_t v;
 
-    if (!arg_u64(a, "host-id", true, G_MAXUINT16, &v, errp)) {
+    if (!dcd_jsonin_u64(a, "host-id", true, G_MAXUINT16, &v, errp)) {
         return false;
     }
     *out = v;
@@ -151,7 +68,7 @@ static bool arg_region(JsonObject *a, uint8_t *out, GError **errp)
 {
     uint64_t v = 0;
 
-    if (!arg_u64(a, "region", false, DCD_MAX_REGIONS - 1, &v, errp)) {
+    if (!dcd_jsonin_u64(a, "region", false, DCD_MAX_REGIONS - 1, &v, errp)) {
         return false;
     }
     *out = v;
@@ -182,10 +99,10 @@ static bool arg_ranges(JsonObject *a, GArray *out, GError **errp)
         DcdDpaRange r;
 
         if (!JSON_NODE_HOLDS_OBJECT(e) ||
-            !args_only(json_node_get_object(e), keys, errp) ||
-            !arg_u64(json_node_get_object(e), "offset", true, G_MAXINT64,
+            !dcd_jsonin_only(json_node_get_object(e), keys, errp) ||
+            !dcd_jsonin_u64(json_node_get_object(e), "offset", true, G_MAXINT64,
                      &r.dpa, errp) ||
-            !arg_u64(json_node_get_object(e), "len", true, G_MAXINT64,
+            !dcd_jsonin_u64(json_node_get_object(e), "len", true, G_MAXINT64,
                      &r.len, errp)) {
             g_prefix_error(errp, "extent %u: ", i);
             if (errp && !*errp) {
@@ -322,7 +239,7 @@ static JsonNode *cmd_status(Client *c, JsonObject *args, GError **errp)
     DcdBrokerStats st;
     char id[DCD_TAG_STR_LEN];
 
-    if (!args_only(args, keys, errp)) {
+    if (!dcd_jsonin_only(args, keys, errp)) {
         return NULL;
     }
     dcd_broker_stats(b, &st);
@@ -352,7 +269,6 @@ static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
         "size", "tag", "backing", "requesters", NULL
     };
     g_autoptr(GArray) requesters = NULL;
-    JsonNode *rn = json_object_get_member(args, "requesters");
     const char *backing_s = "memfd";
     DcdBacking backing;
     uint64_t size;
@@ -360,39 +276,17 @@ static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
     DcdPool *p;
     JsonBuilder *jb;
 
-    if (!args_only(args, keys, errp) ||
-        !arg_u64(args, "size", true, G_MAXINT64, &size, errp) ||
+    if (!dcd_jsonin_only(args, keys, errp) ||
+        !dcd_jsonin_u64(args, "size", true, G_MAXINT64, &size, errp) ||
         !arg_tag(args, "tag", false, &tag, errp) ||
-        !arg_str(args, "backing", false, &backing_s, errp)) {
+        !dcd_jsonin_str(args, "backing", false, &backing_s, errp) ||
+        !dcd_jsonin_host_ids(args, "requesters", &requesters, errp)) {
         return NULL;
     }
     if (!dcd_backing_parse(backing_s, &backing)) {
         ERR(errp, DCD_ERR_INVAL, "backing must be memfd, file or hugetlb,"
             " not '%s'", backing_s);
         return NULL;
-    }
-    if (rn) {
-        JsonArray *ra = JSON_NODE_HOLDS_ARRAY(rn) ? json_node_get_array(rn) :
-                        NULL;
-
-        requesters = g_array_new(FALSE, FALSE, sizeof(uint16_t));
-        for (guint i = 0; ra && i < json_array_get_length(ra); i++) {
-            JsonNode *e = json_array_get_element(ra, i);
-            gint64 v = json_node_get_value_type(e) == G_TYPE_INT64 ?
-                       json_node_get_int(e) : -1;
-            uint16_t id = v;
-
-            if (v < 0 || v > G_MAXUINT16) {
-                ra = NULL;
-                break;
-            }
-            g_array_append_val(requesters, id);
-        }
-        if (!ra) {
-            ERR(errp, DCD_ERR_INVAL, "'requesters' must be an array of"
-                " host-ids");
-            return NULL;
-        }
     }
     p = dcd_broker_pool_create(c->ctl->b, &tag, size, backing, requesters,
                                errp);
@@ -411,7 +305,7 @@ static JsonNode *cmd_pool_list(Client *c, JsonObject *args, GError **errp)
     DcdTag tag = { 0 };
     JsonBuilder *jb;
 
-    if (!args_only(args, keys, errp) ||
+    if (!dcd_jsonin_only(args, keys, errp) ||
         !arg_tag(args, "tag", false, &tag, errp)) {
         return NULL;
     }
@@ -442,7 +336,7 @@ static JsonNode *cmd_pool_destroy(Client *c, JsonObject *args, GError **errp)
     static const char *const keys[] = { "tag", NULL };
     DcdTag tag;
 
-    if (!args_only(args, keys, errp) ||
+    if (!dcd_jsonin_only(args, keys, errp) ||
         !arg_tag(args, "tag", true, &tag, errp) ||
         !dcd_broker_pool_destroy(c->ctl->b, &tag, errp)) {
         return NULL;
@@ -456,7 +350,7 @@ static JsonNode *cmd_host_list(Client *c, JsonObject *args, GError **errp)
     g_autoptr(GPtrArray) hosts = NULL;
     JsonBuilder *jb;
 
-    if (!args_only(args, keys, errp)) {
+    if (!dcd_jsonin_only(args, keys, errp)) {
         return NULL;
     }
     hosts = dcd_registry_hosts(&c->ctl->b->reg);
@@ -528,13 +422,13 @@ static JsonNode *cmd_extent_add(Client *c, JsonObject *args, GError **errp)
     DcdAddArgs a = { 0 };
     DcdGroup *g;
 
-    if (!args_only(args, keys, errp) || !arg_host(args, &a.host_id, errp) ||
+    if (!dcd_jsonin_only(args, keys, errp) || !arg_host(args, &a.host_id, errp) ||
         !arg_tag(args, "tag", true, &a.tag, errp) ||
         !arg_region(args, &a.region, errp) ||
-        !arg_str(args, "policy", false, &policy, errp) ||
+        !dcd_jsonin_str(args, "policy", false, &policy, errp) ||
         !arg_ranges(args, ranges, errp) ||
-        !arg_bool(args, "wait", &wait, errp) ||
-        !arg_u64(args, "timeout-ms", false, 3600000, &timeout, errp)) {
+        !dcd_jsonin_bool(args, "wait", &wait, errp) ||
+        !dcd_jsonin_u64(args, "timeout-ms", false, 3600000, &timeout, errp)) {
         return NULL;
     }
     if (!dcd_policy_parse(policy, &a.policy)) {
@@ -571,12 +465,12 @@ static JsonNode *cmd_extent_release(Client *c, JsonObject *args,
     const char *removal = "tag-based";
     DcdReleaseArgs a = { 0 };
 
-    if (!args_only(args, keys, errp) || !arg_host(args, &a.host_id, errp) ||
+    if (!dcd_jsonin_only(args, keys, errp) || !arg_host(args, &a.host_id, errp) ||
         !arg_tag(args, "tag", true, &a.tag, errp) ||
         !arg_region(args, &a.region, errp) ||
-        !arg_str(args, "removal", false, &removal, errp) ||
+        !dcd_jsonin_str(args, "removal", false, &removal, errp) ||
         !arg_ranges(args, ranges, errp) ||
-        !arg_bool(args, "forced", &a.forced, errp)) {
+        !dcd_jsonin_bool(args, "forced", &a.forced, errp)) {
         return NULL;
     }
     if (!dcd_removal_parse(removal, &a.removal)) {
@@ -603,10 +497,10 @@ static JsonNode *cmd_extent_list(Client *c, JsonObject *args, GError **errp)
     bool all = false;
     JsonBuilder *jb;
 
-    if (!args_only(args, keys, errp) ||
-        !arg_u64(args, "host-id", false, G_MAXUINT16, &host_id, errp) ||
+    if (!dcd_jsonin_only(args, keys, errp) ||
+        !dcd_jsonin_u64(args, "host-id", false, G_MAXUINT16, &host_id, errp) ||
         !arg_tag(args, "tag", false, &tag, errp) ||
-        !arg_bool(args, "all", &all, errp)) {
+        !dcd_jsonin_bool(args, "all", &all, errp)) {
         return NULL;
     }
     hosts = dcd_registry_hosts(&c->ctl->b->reg);
@@ -731,41 +625,41 @@ static void send_reply(Client *c, JsonNode *id, JsonNode *result,
 
 static void handle_line(Client *c, const char *line, gsize len)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonNode) result = NULL;
     g_autoptr(JsonObject) empty = json_object_new();
-    JsonNode *root, *id = NULL, *argn;
-    JsonObject *req, *args = empty;
-    const char *name;
+    g_autoptr(JsonObject) req = dcd_jsonin_object(line, len, NULL);
+    JsonNode *id = NULL;
+    JsonObject *args = empty;
+    JsonNode *argn;
+    const char *name = NULL;
     CmdFn fn = NULL;
 
-    if (!json_parser_load_from_data(parser, line, len, &err) ||
-        !(root = json_parser_get_root(parser)) ||
-        !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_clear_error(&err);
+    if (!req) {
         ERR(&err, DCD_ERR_INVAL, "a request is one JSON object per line");
         send_reply(c, NULL, NULL, err);
         return;
     }
-    req = json_node_get_object(root);
     id = json_object_get_member(req, "id");
-    name = json_object_get_string_member_with_default(req, "command", "");
     argn = json_object_get_member(req, "arguments");
-    for (unsigned i = 0; i < G_N_ELEMENTS(commands); i++) {
-        if (g_str_equal(commands[i].name, name)) {
-            fn = commands[i].fn;
-        }
-    }
-    if (!fn) {
-        ERR(&err, DCD_ERR_INVAL, "unknown command '%s'", name);
+    if (!dcd_jsonin_str(req, "command", true, &name, &err)) {
+        g_prefix_error(&err, "request: ");
     } else if (argn && !JSON_NODE_HOLDS_OBJECT(argn)) {
         ERR(&err, DCD_ERR_INVAL, "'arguments' must be an object");
     } else {
-        if (argn) {
-            args = json_node_get_object(argn);
+        for (unsigned i = 0; i < G_N_ELEMENTS(commands); i++) {
+            if (g_str_equal(commands[i].name, name)) {
+                fn = commands[i].fn;
+            }
         }
-        result = fn(c, args, &err);
+        if (!fn) {
+            ERR(&err, DCD_ERR_INVAL, "unknown command '%s'", name);
+        } else {
+            if (argn) {
+                args = json_node_get_object(argn);
+            }
+            result = fn(c, args, &err);
+        }
     }
     if (!result && !err) {
         c->wait_id = id ? json_node_copy(id) : NULL;

@@ -12,6 +12,7 @@ struct DcdCtlClient {
     GDataInputStream *in;
     gint64 next_id;
     GQueue sent;          /* ids of requests whose replies are due */
+    guint timeout_ms;     /* 0: none */
 };
 
 DcdCtlClient *dcd_ctl_client_connect(const char *path, GError **errp)
@@ -82,6 +83,19 @@ static JsonNode *parse_reply(const char *line, gint64 id, GError **errp)
     return json_node_copy(json_object_get_member(o, "return"));
 }
 
+static void lost(DcdCtlClient *c, const GError *err, const char *doing,
+                 GError **errp)
+{
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "the broker did not"
+                    " answer in %u s (is it stopped or overloaded?)",
+                    (c->timeout_ms + 999) / 1000);
+    } else {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "%s%s%s", doing,
+                    err ? ": " : "", err ? err->message : "");
+    }
+}
+
 bool dcd_ctl_client_send(DcdCtlClient *c, const char *command,
                          JsonObject *args, GError **errp)
 {
@@ -115,16 +129,28 @@ bool dcd_ctl_client_send(DcdCtlClient *c, const char *command,
         g_autofree char *why = g_data_input_stream_read_line(c->in, NULL,
                                                              NULL, NULL);
 
+        g_autoptr(JsonNode) answer = NULL;
+        g_autoptr(GError) said = NULL;
+
         g_queue_pop_tail(&c->sent);
-        if (why) {
-            json_node_unref(parse_reply(why, id, errp));
+        /* Its last line is an error reply; anything else is a hang-up. */
+        answer = why ? parse_reply(why, id, &said) : NULL;
+        if (said) {
+            g_propagate_error(errp, g_steal_pointer(&said));
         } else {
-            g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
-                        "sending to the broker: %s", err->message);
+            lost(c, err, "sending to the broker", errp);
         }
         return false;
     }
     return true;
+}
+
+void dcd_ctl_client_set_timeout(DcdCtlClient *c, guint ms)
+{
+    GSocket *sock = g_socket_connection_get_socket(c->conn);
+
+    c->timeout_ms = ms;
+    g_socket_set_timeout(sock, (ms + 999) / 1000);
 }
 
 JsonNode *dcd_ctl_client_recv(DcdCtlClient *c, GError **errp)
@@ -135,9 +161,7 @@ JsonNode *dcd_ctl_client_recv(DcdCtlClient *c, GError **errp)
 
     text = g_data_input_stream_read_line(c->in, NULL, NULL, &err);
     if (!text) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL,
-                    "the broker closed the connection%s%s",
-                    err ? ": " : "", err ? err->message : "");
+        lost(c, err, "the broker closed the connection", errp);
         return NULL;
     }
     return parse_reply(text, id, errp);

@@ -24,6 +24,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DcdCtlClient, dcd_ctl_client_free)
  * Run command with args (NULL for none; a reference is taken) and return
  * its result, or NULL with errp set.
  */
+/* Fail a call whose reply has not come in ms (0: wait for ever). */
+void dcd_ctl_client_set_timeout(DcdCtlClient *c, guint ms);
+
 JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
                               JsonObject *args, GError **errp);
 

@@ -11,14 +11,22 @@
 #include "ctlclient.h"
 #include "paths.h"
 
+#define DEFAULT_TIMEOUT_S 30
+
 static char *opt_socket;
 static gboolean opt_json;
+static char *opt_timeout;
+/* The reply to extent add --wait may take the wait's own timeout. */
+static guint64 wait_ms;
 
 static const GOptionEntry common_entries[] = {
     { "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
       "Broker control socket", "PATH" },
     { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,
       "Print the result as JSON", NULL },
+    { "timeout", 'T', 0, G_OPTION_ARG_STRING, &opt_timeout,
+      "Give up on a broker that has not answered in this many seconds"
+      " (default 30; 0: wait for ever)", "S" },
     { NULL }
 };
 
@@ -411,8 +419,9 @@ static void build_extent_add(JsonObject *args, int argc, char **argv)
           "Region offset and length (repeatable)", "OFFSET:LEN" },
         { "wait", 'w', 0, G_OPTION_ARG_NONE, &wait,
           "Wait for the host to accept or reject", NULL },
-        { "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout,
-          "With --wait, give up after this many ms", "MS" },
+        { "wait-timeout", 0, 0, G_OPTION_ARG_STRING, &timeout,
+          "With --wait, the host has this many ms to answer (default"
+          " 10000)", "MS" },
         { NULL }
     };
 
@@ -427,9 +436,10 @@ static void build_extent_add(JsonObject *args, int argc, char **argv)
     if (wait) {
         json_object_set_boolean_member(args, "wait", TRUE);
     }
+    wait_ms = wait ? 10000 : 0;
     if (timeout) {
-        json_object_set_int_member(args, "timeout-ms",
-                                   need_uint("--timeout", timeout, 3600000));
+        wait_ms = need_uint("--wait-timeout", timeout, 3600000);
+        json_object_set_int_member(args, "timeout-ms", wait_ms);
     }
 }
 
@@ -589,6 +599,11 @@ int main(int argc, char **argv)
             opt_socket = g_strdup(argv[++first]);
         } else if (g_str_has_prefix(argv[first], "--socket=")) {
             opt_socket = g_strdup(argv[first] + strlen("--socket="));
+        } else if ((g_str_equal(argv[first], "--timeout") ||
+                    g_str_equal(argv[first], "-T")) && first + 1 < argc) {
+            opt_timeout = g_strdup(argv[++first]);
+        } else if (g_str_has_prefix(argv[first], "--timeout=")) {
+            opt_timeout = g_strdup(argv[first] + strlen("--timeout="));
         } else {
             die(2, "unknown option '%s'", argv[first]);
         }
@@ -620,6 +635,13 @@ int main(int argc, char **argv)
     }
     c = dcd_ctl_client_connect(opt_socket, &err);
     if (c) {
+        guint64 t = opt_timeout ? need_uint("--timeout", opt_timeout, 86400) :
+                    DEFAULT_TIMEOUT_S;
+
+        /* A stopped broker must not hang a script for ever. */
+        if (t) {
+            dcd_ctl_client_set_timeout(c, t * 1000 + wait_ms);
+        }
         result = dcd_ctl_client_call(c, v->command, args, &err);
     }
     json_object_unref(args);

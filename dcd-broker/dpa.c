@@ -1,61 +1,64 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dpa.c - block bitmap of a DC region.  A region of 1 TiB in 2 MiB blocks
- * is 64 KiB of bitmap; searches skip whole words, which keeps first-fit
- * cheap at 100k extents.
+ * dpa.c - the free runs of a DC region in a balanced tree.  Runs are
+ * merged on release, so a region that is mostly full or mostly empty has
+ * few of them and first-fit stays cheap at 100k extents.
  */
-#include <string.h>
-
 #include "dpa.h"
 
-#define WORD_BITS 64
+typedef struct DcdDpaRun {
+    uint64_t start;
+    uint64_t end;        /* exclusive */
+} DcdDpaRun;
 
-static void bits_assign(uint64_t *m, uint64_t first, uint64_t n, bool set)
+static gint run_cmp(gconstpointer a, gconstpointer b, gpointer unused)
 {
-    for (uint64_t i = first; i < first + n; i++) {
-        if (set) {
-            m[i / WORD_BITS] |= 1ull << (i % WORD_BITS);
-        } else {
-            m[i / WORD_BITS] &= ~(1ull << (i % WORD_BITS));
-        }
-    }
+    uint64_t x = ((const DcdDpaRun *)a)->start;
+    uint64_t y = ((const DcdDpaRun *)b)->start;
+
+    return x < y ? -1 : x > y;
 }
 
-/* Next block >= i whose bit equals want, or nblocks. */
-static uint64_t bit_next(const DcdSpace *s, uint64_t i, bool want)
+static DcdDpaRun *run_of(GTreeNode *n)
 {
-    while (i < s->nblocks) {
-        uint64_t w = s->used[i / WORD_BITS];
+    return n ? g_tree_node_key(n) : NULL;
+}
 
-        if (!want) {
-            w = ~w;
-        }
-        w &= ~0ull << (i % WORD_BITS);
-        if (w) {
-            uint64_t r = (i & ~(uint64_t)(WORD_BITS - 1)) + __builtin_ctzll(w);
-            return MIN(r, s->nblocks);
-        }
-        i = (i | (WORD_BITS - 1)) + 1;
-    }
-    return s->nblocks;
+/* The run that starts at or before dpa (it may end before dpa). */
+static GTreeNode *run_at_or_before(const DcdSpace *s, uint64_t dpa)
+{
+    DcdDpaRun probe = { .start = dpa };
+    GTreeNode *n = g_tree_upper_bound(s->free, &probe);
+
+    return n ? g_tree_node_previous(n) : g_tree_node_last(s->free);
+}
+
+static void run_insert(DcdSpace *s, uint64_t start, uint64_t end)
+{
+    DcdDpaRun *r = g_new(DcdDpaRun, 1);
+
+    r->start = start;
+    r->end = end;
+    g_tree_insert(s->free, r, r);
 }
 
 void dcd_space_init(DcdSpace *s, uint64_t base, uint64_t len, uint64_t block,
                     bool sharable)
 {
-    memset(s, 0, sizeof(*s));
     s->base = base;
     s->len = len;
     s->block = block;
     s->sharable = sharable;
-    s->nblocks = len / block;
-    s->nfree = s->nblocks;
-    s->used = g_new0(uint64_t, (s->nblocks + WORD_BITS - 1) / WORD_BITS);
+    s->nfree = len / block;
+    s->free = g_tree_new_full(run_cmp, NULL, g_free, NULL);
+    if (len) {
+        run_insert(s, base, base + len);
+    }
 }
 
 void dcd_space_fini(DcdSpace *s)
 {
-    g_clear_pointer(&s->used, g_free);
+    g_clear_pointer(&s->free, g_tree_destroy);
 }
 
 bool dcd_space_valid(const DcdSpace *s, uint64_t dpa, uint64_t len)
@@ -67,81 +70,94 @@ bool dcd_space_valid(const DcdSpace *s, uint64_t dpa, uint64_t len)
 
 bool dcd_space_is_free(const DcdSpace *s, uint64_t dpa, uint64_t len)
 {
-    uint64_t first = (dpa - s->base) / s->block;
-    uint64_t n = len / s->block;
+    DcdDpaRun *r = run_of(run_at_or_before(s, dpa));
 
-    return bit_next(s, first, true) >= first + n;
+    return r && r->end > dpa && r->end - dpa >= len;
 }
 
 void dcd_space_take(DcdSpace *s, uint64_t dpa, uint64_t len)
 {
-    uint64_t first = (dpa - s->base) / s->block;
+    GTreeNode *n = run_at_or_before(s, dpa);
+    DcdDpaRun *r = run_of(n);
+    uint64_t end = dpa + len;
 
-    bits_assign(s->used, first, len / s->block, true);
+    g_return_if_fail(r && r->end >= end && r->start <= dpa);
     s->nfree -= len / s->block;
-    if (s->hint >= first && s->hint < first + len / s->block) {
-        s->hint = first + len / s->block;
+    if (r->start == dpa && r->end == end) {
+        g_tree_remove(s->free, r);
+    } else if (r->start == dpa) {
+        r->start = end;  /* still between its neighbours: order holds */
+    } else {
+        uint64_t old_end = r->end;
+
+        r->end = dpa;
+        if (end < old_end) {
+            run_insert(s, end, old_end);
+        }
     }
 }
 
 void dcd_space_put(DcdSpace *s, uint64_t dpa, uint64_t len)
 {
-    uint64_t first = (dpa - s->base) / s->block;
+    uint64_t end = dpa + len;
+    GTreeNode *pn = run_at_or_before(s, dpa);
+    GTreeNode *nn = pn ? g_tree_node_next(pn) : g_tree_node_first(s->free);
+    DcdDpaRun *prev = run_of(pn), *next = run_of(nn);
 
-    bits_assign(s->used, first, len / s->block, false);
+    /* Putting back what is free would count it twice. */
+    g_return_if_fail(!(prev && prev->end > dpa) &&
+                     !(next && next->start < end));
     s->nfree += len / s->block;
-    s->hint = MIN(s->hint, first);
+    if (prev && prev->end == dpa) {
+        prev->end = end;
+        if (next && next->start == end) {
+            prev->end = next->end;
+            g_tree_remove(s->free, next);
+        }
+    } else if (next && next->start == end) {
+        next->start = dpa;  /* still after prev: order holds */
+    } else {
+        run_insert(s, dpa, end);
+    }
 }
 
 bool dcd_space_find_contig(const DcdSpace *s, uint64_t len, uint64_t *dpa)
 {
-    uint64_t need = len / s->block;
-    uint64_t i = s->hint;
-
-    if (need == 0 || need > s->nfree) {
+    if (len == 0 || len / s->block > s->nfree) {
         return false;
     }
-    for (;;) {
-        uint64_t start = bit_next(s, i, false);
-        uint64_t end;
+    for (GTreeNode *n = g_tree_node_first(s->free); n;
+         n = g_tree_node_next(n)) {
+        DcdDpaRun *r = run_of(n);
 
-        if (start + need > s->nblocks) {
-            return false;
-        }
-        end = bit_next(s, start, true);
-        if (end - start >= need) {
-            *dpa = s->base + start * s->block;
+        if (r->end - r->start >= len) {
+            *dpa = r->start;
             return true;
         }
-        i = end;
     }
+    return false;
 }
 
 bool dcd_space_find_free(const DcdSpace *s, uint64_t len, GArray *out)
 {
-    uint64_t need = len / s->block;
-    uint64_t i = s->hint;
-    guint mark = out->len;
+    uint64_t need = len;
 
-    if (need == 0 || need > s->nfree) {
+    if (len == 0 || len / s->block > s->nfree || len % s->block) {
         return false;
     }
-    while (need) {
-        uint64_t start = bit_next(s, i, false);
-        uint64_t end, n;
-        DcdDpaRange r;
+    for (GTreeNode *n = g_tree_node_first(s->free); n && need;
+         n = g_tree_node_next(n)) {
+        DcdDpaRun *r = run_of(n);
+        DcdDpaRange got = { .dpa = r->start,
+                            .len = MIN(r->end - r->start, need) };
 
-        if (start >= s->nblocks) {
-            g_array_set_size(out, mark);
-            return false;
-        }
-        end = bit_next(s, start, true);
-        n = MIN(end - start, need);
-        r.dpa = s->base + start * s->block;
-        r.len = n * s->block;
-        g_array_append_val(out, r);
-        need -= n;
-        i = end;
+        g_array_append_val(out, got);
+        need -= got.len;
     }
     return true;
+}
+
+unsigned dcd_space_nruns(const DcdSpace *s)
+{
+    return g_tree_nnodes(s->free);
 }

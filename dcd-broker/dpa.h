@@ -2,8 +2,8 @@
 /*
  * dpa.h - the DPA space of one DC region of one host.
  *
- * Owns: which blocks of a region are taken (by pending, accepted or
- * releasing extents) and the searches the selection policies need.
+ * Owns: which blocks of a region are free (not taken by pending, accepted
+ * or releasing extents) and the searches the selection policies need.
  * Knows nothing of tags or pools.
  */
 #ifndef DCD_DPA_H
@@ -13,15 +13,17 @@
 #include <stdint.h>
 #include <glib.h>
 
+/*
+ * The free runs are kept, not the blocks: memory follows the number of
+ * extents, never the region's size, which a peer declares.
+ */
 typedef struct DcdSpace {
     uint64_t base;
     uint64_t len;
     uint64_t block;
     bool sharable;
-    uint64_t nblocks;
-    uint64_t nfree;
-    uint64_t *used;      /* one bit a block */
-    uint64_t hint;       /* first block that may be free */
+    uint64_t nfree;      /* free blocks */
+    GTree *free;         /* DcdDpaRun by start: disjoint, never adjacent */
 } DcdSpace;
 
 /* A DPA range (absolute) */
@@ -49,5 +51,7 @@ bool dcd_space_find_contig(const DcdSpace *s, uint64_t len, uint64_t *dpa);
  * region has less than len free.
  */
 bool dcd_space_find_free(const DcdSpace *s, uint64_t len, GArray *out);
+/* How many free runs the region is cut into (memory use, tests). */
+unsigned dcd_space_nruns(const DcdSpace *s);
 
 #endif

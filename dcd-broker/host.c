@@ -12,6 +12,9 @@ static void group_free(gpointer p)
 {
     DcdGroup *g = p;
 
+    if (g->timer) {
+        g_source_remove(g->timer);
+    }
     g_ptr_array_unref(g->extents);
     g_array_unref(g->waiters);
     g_free(g);
@@ -28,6 +31,7 @@ DcdHost *dcd_host_new(uint16_t id, const char *name,
                                        g_free);
     h->groups = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                       group_free);
+    h->handed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_queue_init(&h->history);
     dcd_host_set_regions(h, regions, nregions);
     cds_lfht_node_init(&h->node);
@@ -41,6 +45,7 @@ void dcd_host_free(DcdHost *h)
     }
     g_hash_table_unref(h->groups);
     g_hash_table_unref(h->extents);
+    g_hash_table_unref(h->handed);
     g_queue_clear_full(&h->history, g_free);
     for (unsigned i = 0; i < h->nregions; i++) {
         dcd_space_fini(&h->regions[i]);

@@ -41,6 +41,7 @@ typedef struct DcdGroup {
     uint64_t id;
     GPtrArray *extents;   /* DcdExtent *, owned by the host's table */
     GArray *waiters;      /* DcdGroupWaiter */
+    guint timer;          /* withdraws the offer if unanswered; 0: none */
 } DcdGroup;
 
 /* How the broker talks to a connected host. */
@@ -67,6 +68,8 @@ struct DcdHost {
     pid_t pid;
     uid_t uid;
     bool reconnecting;        /* waiting for the last HOLD */
+    GHashTable *handed;       /* tag strings whose memory this session
+                               * handed back and the broker checked */
 
     struct cds_lfht_node node;
     struct rcu_head rcu;

@@ -334,6 +334,12 @@ static void accept_done(DcdWire *w, DcdMsg *reply, const GError *err,
     DcdHostCore *h = c->h;
     g_autoptr(GError) fail = reply_error(reply, err);
     g_autoptr(GPtrArray) done = g_ptr_array_new();
+    /*
+     * No reply at all (the connection went, or the broker is slow) is no
+     * refusal: the broker may have saved the ACCEPT and told its client.
+     * Keep the extents; the next HOLD lets the broker decide.
+     */
+    bool refused = fail && reply;
 
     dcd_msg_free(reply);
     if (h->freeing) {
@@ -350,7 +356,7 @@ static void accept_done(DcdWire *w, DcdMsg *reply, const GError *err,
     for (unsigned i = 0; i < done->len; i++) {
         Held *x = g_ptr_array_index(done, i);
 
-        if (fail) {
+        if (refused) {
             g_autofree char *why = g_strdup_printf("accept refused: %s",
                                                    fail->message);
             struct dcd_extent e = x->x.e;

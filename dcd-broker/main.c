@@ -3,6 +3,7 @@
  * main.c - dcd-broker: options, then the core library does the work.
  */
 #include <grp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <glib-unix.h>
@@ -12,10 +13,32 @@
 #include "hostsrv.h"
 #include "paths.h"
 
+#define DEFAULT_OFFER_TIMEOUT_MS 60000
+
 static gboolean on_signal(gpointer loop)
 {
     g_main_loop_quit(loop);
     return G_SOURCE_CONTINUE;
+}
+
+/* A daemon that dies of SIGHUP (a closed terminal) loses its hosts. */
+static gboolean on_hup(gpointer unused)
+{
+    g_message("SIGHUP: there is no configuration to reload; carrying on");
+    return G_SOURCE_CONTINUE;
+}
+
+static G_NORETURN void usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("dcd-broker: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see dcd-broker --help)\n", stderr);
+    exit(2);
 }
 
 int main(int argc, char **argv)
@@ -23,8 +46,9 @@ int main(int argc, char **argv)
     g_autofree char *host_path = NULL, *ctl_path = NULL;
     g_autofree char *state_dir = NULL, *pool_dir = NULL, *group = NULL;
     g_auto(GStrv) allow = NULL;
-    gboolean no_state = FALSE;
+    gboolean no_state = FALSE, version = FALSE;
     gint idle_ms = 30000;
+    gint offer_ms = DEFAULT_OFFER_TIMEOUT_MS;
     GOptionEntry entries[] = {
         { "host-socket", 0, 0, G_OPTION_ARG_FILENAME, &host_path,
           "Socket for hosts (QEMU, dcd-hostsim)", "PATH" },
@@ -42,6 +66,11 @@ int main(int argc, char **argv)
           "Make the sockets 0660 for this group and let it connect", "NAME" },
         { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_ms,
           "Drop a host silent this long, in ms (0: never)", "MS" },
+        { "offer-timeout", 0, 0, G_OPTION_ARG_INT, &offer_ms,
+          "Withdraw an offer its host has not answered in this many ms"
+          " (default 60000; 0: never)", "MS" },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
+          "Print the version and exit", NULL },
         { NULL }
     };
     g_autoptr(GOptionContext) octx = g_option_context_new(
@@ -57,8 +86,23 @@ int main(int argc, char **argv)
 
     g_option_context_add_main_entries(octx, entries, NULL);
     if (!g_option_context_parse(octx, &argc, &argv, &err)) {
-        fprintf(stderr, "dcd-broker: %s\n", err->message);
-        return 2;
+        usage_error("%s", err->message);
+    }
+    if (version) {
+        printf("dcd-broker %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (argc > 1) {
+        usage_error("unexpected argument '%s'", argv[1]);
+    }
+    if (idle_ms < 0) {
+        usage_error("--idle-timeout must be 0 or more, not %d", idle_ms);
+    }
+    if (offer_ms < 0) {
+        usage_error("--offer-timeout must be 0 or more, not %d", offer_ms);
+    }
+    if (no_state && state_dir) {
+        usage_error("--state-dir and --no-state contradict each other");
     }
     for (char **u = allow; u && *u; u++) {
         guint64 v;
@@ -95,7 +139,8 @@ int main(int argc, char **argv)
     }
     cfg.state_dir = no_state ? NULL : state_dir;
     cfg.pool_dir = pool_dir;
-    limits.idle_timeout_ms = MAX(idle_ms, 0);
+    cfg.offer_timeout_ms = offer_ms;
+    limits.idle_timeout_ms = idle_ms;
 
     b = dcd_broker_new(&cfg, &err);
     if (!b) {
@@ -113,6 +158,7 @@ int main(int argc, char **argv)
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_unix_signal_add(SIGTERM, on_signal, loop);
+    g_unix_signal_add(SIGHUP, on_hup, NULL);
     /* Tests and scripts wait for this line. */
     printf("dcd-broker: ready: host-socket %s control-socket %s state %s\n",
            host_path, ctl_path, cfg.state_dir ? cfg.state_dir : "(none)");

@@ -94,6 +94,41 @@ static bool in_use(const char *path)
     return s && g_socket_connect(s, addr, NULL, NULL);
 }
 
+/*
+ * The socket's dir must let the socket group through: the group needs
+ * search permission on it, nothing more.  A dir we make, or our own
+ * "dcd-broker" dir, is set to 0710 with that group; any other dir (say
+ * /tmp) is the user's, so we only say what is wrong with it.
+ */
+static bool socket_dir(const char *dir, const DcdPeerPolicy *pol,
+                       GError **errp)
+{
+    g_autofree char *base = g_path_get_basename(dir);
+    bool made = !g_file_test(dir, G_FILE_TEST_EXISTS);
+    struct stat st;
+
+    if (g_mkdir_with_parents(dir, pol->has_gid ? 0710 : 0700) < 0 ||
+        stat(dir, &st) < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "creating %s: %s", dir,
+                    g_strerror(errno));
+        return false;
+    }
+    if (!pol->has_gid || (st.st_mode & S_IXOTH) ||
+        (st.st_gid == pol->gid && (st.st_mode & S_IXGRP))) {
+        return true;
+    }
+    if ((made || g_str_equal(base, "dcd-broker")) && st.st_uid == geteuid() &&
+        chown(dir, -1, pol->gid) == 0 &&
+        chmod(dir, (st.st_mode & 0700) | 0010) == 0) {
+        return true;
+    }
+    g_set_error(errp, DCD_ERROR, DCD_ERR_PERM, "the socket group cannot"
+                " reach %s (mode %04o, gid %u): give group %u search"
+                " permission on it, or put the sockets elsewhere", dir,
+                st.st_mode & 07777, (unsigned)st.st_gid, (unsigned)pol->gid);
+    return false;
+}
+
 DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
                               DcdAcceptFn on_accept, DcdRefuseFn on_refuse,
                               gpointer opaque, GError **errp)
@@ -104,9 +139,7 @@ DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
     struct stat st;
     mode_t mode = pol->has_gid ? 0660 : 0600;
 
-    if (g_mkdir_with_parents(dir, pol->has_gid ? 0750 : 0700) < 0) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "creating %s: %s", dir,
-                    g_strerror(errno));
+    if (!socket_dir(dir, pol, errp)) {
         return NULL;
     }
     if (lstat(path, &st) == 0) {

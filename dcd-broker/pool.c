@@ -119,8 +119,12 @@ DcdPool *dcd_pool_create(const DcdTag *tag, uint64_t size, DcdBacking backing,
     g_autoptr(GError) err = NULL;
     DcdPool *p;
 
-    if (size == 0) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "pool size must be > 0");
+    /* No DC region could ever take a pool of any other size. */
+    if (size == 0 || size % DCD_MIN_BLOCK || size > DCD_MAX_DPA) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "pool size %"
+                    G_GUINT64_FORMAT " is not a multiple of the smallest DC"
+                    " block (%u bytes) from %u to 2^62", size, DCD_MIN_BLOCK,
+                    DCD_MIN_BLOCK);
         return NULL;
     }
     p = pool_alloc(tag, size, backing);
@@ -131,7 +135,7 @@ DcdPool *dcd_pool_create(const DcdTag *tag, uint64_t size, DcdBacking backing,
             dcd_pool_free(p);
             return NULL;
         }
-        p->path = g_strdup_printf("%s/%s.pool", pool_dir, p->tag_str);
+        p->path = dcd_pool_file_path(pool_dir, tag);
         p->fd = open_file(p->path, size, true, &err);
     } else {
         p->fd = make_memfd(p, &err);
@@ -161,6 +165,25 @@ DcdPool *dcd_pool_restore(const DcdTag *tag, uint64_t size, DcdBacking backing,
         }
     }
     return p;
+}
+
+char *dcd_pool_file_path(const char *pool_dir, const DcdTag *tag)
+{
+    char s[DCD_TAG_STR_LEN];
+
+    if (!pool_dir) {
+        return NULL;
+    }
+    dcd_tag_unparse(tag, s);
+    return g_strdup_printf("%s/%s" DCD_POOL_FILE_SUFFIX, pool_dir, s);
+}
+
+bool dcd_pool_same_memory(const DcdPool *p, int fd)
+{
+    struct stat a, b;
+
+    return p->fd >= 0 && fstat(p->fd, &a) == 0 && fstat(fd, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 bool dcd_pool_adopt_fd(DcdPool *p, int fd, GError **errp)

@@ -42,6 +42,11 @@ typedef struct DcdPool {
     struct rcu_head rcu;
 } DcdPool;
 
+#define DCD_POOL_FILE_SUFFIX ".pool"
+
+/* Where a file pool of tag lives in pool_dir (NULL if no pool dir). */
+char *dcd_pool_file_path(const char *pool_dir, const DcdTag *tag);
+
 /* Make a pool with fresh memory of size bytes. */
 DcdPool *dcd_pool_create(const DcdTag *tag, uint64_t size, DcdBacking backing,
                          const char *pool_dir, GError **errp);
@@ -53,6 +58,8 @@ DcdPool *dcd_pool_restore(const DcdTag *tag, uint64_t size, DcdBacking backing,
  * memfd or regular file of at least size bytes.  Takes fd on success.
  */
 bool dcd_pool_adopt_fd(DcdPool *p, int fd, GError **errp);
+/* Is fd the pool's own memory (same file), not a copy or another pool? */
+bool dcd_pool_same_memory(const DcdPool *p, int fd);
 /*
  * Fresh, empty memory for a memfd or hugetlb pool whose memory was lost
  * and that no host can hand back.

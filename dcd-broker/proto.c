@@ -680,27 +680,48 @@ static bool check_region(unsigned i, const struct dcd_region *r,
                          GError **errp)
 {
     if (r->len == 0) {
-        return proto_fail(errp, "HELLO: region %u has length 0", i);
+        return proto_fail(errp, "region %u has length 0", i);
     }
-    if (!is_pow2(r->block_size) || r->block_size < 4096) {
-        return proto_fail(errp, "HELLO: region %u block size 0x%"
-                          G_GINT64_MODIFIER "x is not a power of two "
-                          ">= 4096", i, r->block_size);
+    if (!is_pow2(r->block_size) || r->block_size < DCD_MIN_BLOCK) {
+        return proto_fail(errp, "region %u block size 0x%" G_GINT64_MODIFIER
+                          "x is not a power of two >= %u", i, r->block_size,
+                          DCD_MIN_BLOCK);
     }
     if (r->len % r->block_size || r->base % r->block_size) {
-        return proto_fail(errp, "HELLO: region %u base or length is not a "
+        return proto_fail(errp, "region %u base or length is not a "
                           "multiple of its block size", i);
     }
-    if (r->base + r->len < r->base) {
-        return proto_fail(errp, "HELLO: region %u overflows", i);
+    if (r->base > DCD_MAX_DPA || r->len > DCD_MAX_DPA - r->base) {
+        return proto_fail(errp, "region %u ends beyond DPA 0x%"
+                          G_GINT64_MODIFIER "x", i, DCD_MAX_DPA);
     }
     if (r->flags & ~DCD_REGION_SHARABLE) {
-        return proto_fail(errp, "HELLO: region %u has unknown flags 0x%x",
+        return proto_fail(errp, "region %u has unknown flags 0x%x",
                           i, r->flags);
     }
     if (r->reserved) {
-        return proto_fail(errp, "HELLO: region %u reserved field is "
-                          "non-zero", i);
+        return proto_fail(errp, "region %u reserved field is non-zero", i);
+    }
+    return true;
+}
+
+bool dcd_regions_check(const struct dcd_region *r, unsigned n,
+                       GError **errp)
+{
+    if (n == 0 || n > DCD_MAX_REGIONS) {
+        return proto_fail(errp, "%u regions; a host has 1 to %u", n,
+                          DCD_MAX_REGIONS);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (!check_region(i, &r[i], errp)) {
+            return false;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            if (r[i].base < r[j].base + r[j].len &&
+                r[j].base < r[i].base + r[i].len) {
+                return proto_fail(errp, "regions %u and %u overlap", j, i);
+            }
+        }
     }
     return true;
 }
@@ -717,18 +738,9 @@ static bool check_hello(const struct dcd_hello *h, GError **errp)
     if (!check_name(h->name, errp)) {
         return false;
     }
-    for (unsigned i = 0; i < h->nregions; i++) {
-        if (!check_region(i, &h->regions[i], errp)) {
-            return false;
-        }
-        for (unsigned j = 0; j < i; j++) {
-            const struct dcd_region *a = &h->regions[i], *b = &h->regions[j];
-
-            if (a->base < b->base + b->len && b->base < a->base + a->len) {
-                return proto_fail(errp, "HELLO: regions %u and %u overlap",
-                                  j, i);
-            }
-        }
+    if (!dcd_regions_check(h->regions, h->nregions, errp)) {
+        g_prefix_error(errp, "HELLO: ");
+        return false;
     }
     return true;
 }

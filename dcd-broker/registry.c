@@ -39,22 +39,41 @@ void dcd_registry_init(DcdRegistry *r)
     r->hosts = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
 }
 
-void dcd_registry_fini(DcdRegistry *r)
+/*
+ * Empty ht, freeing each entry.  The iterator moves on before its node is
+ * freed, and no container_of is taken of the NULL that ends the walk
+ * (cds_lfht_for_each_entry does both).
+ */
+static void drain(struct cds_lfht *ht, size_t node_offset,
+                  void (*free_fn)(void *))
 {
     struct cds_lfht_iter it;
-    DcdPool *p;
-    DcdHost *h;
+    struct cds_lfht_node *n;
 
+    cds_lfht_first(ht, &it);
+    while ((n = cds_lfht_iter_get_node(&it))) {
+        cds_lfht_next(ht, &it);
+        cds_lfht_del(ht, n);
+        free_fn((char *)n - node_offset);
+    }
+}
+
+static void free_host(void *h)
+{
+    dcd_host_free(h);
+}
+
+static void free_pool(void *p)
+{
+    dcd_pool_free(p);
+}
+
+void dcd_registry_fini(DcdRegistry *r)
+{
     synchronize_rcu();
-    cds_lfht_for_each_entry(r->hosts, &it, h, node) {
-        cds_lfht_del(r->hosts, &h->node);
-        /* Extents hold pools; drop them before the pools. */
-        dcd_host_free(h);
-    }
-    cds_lfht_for_each_entry(r->pools, &it, p, node) {
-        cds_lfht_del(r->pools, &p->node);
-        dcd_pool_free(p);
-    }
+    /* Extents hold pools; drop the hosts before the pools. */
+    drain(r->hosts, offsetof(DcdHost, node), free_host);
+    drain(r->pools, offsetof(DcdPool, node), free_pool);
     cds_lfht_destroy(r->pools, NULL);
     cds_lfht_destroy(r->hosts, NULL);
 }

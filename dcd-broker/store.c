@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonin.h"
 #include "jsonout.h"
 #include "store.h"
 
@@ -312,11 +313,10 @@ static JsonObject *parse_line(const char *line, size_t len)
 static void apply(GHashTable *all, JsonObject *rec, const char *json,
                   size_t len)
 {
-    const char *op = json_object_get_string_member_with_default(rec, "op", "");
-    const char *key = json_object_get_string_member_with_default(rec, "key",
-                                                                 NULL);
+    const char *op = "", *key = NULL;
 
-    if (!key) {
+    if (!dcd_jsonin_str(rec, "op", true, &op, NULL) ||
+        !dcd_jsonin_str(rec, "key", true, &key, NULL)) {
         return;
     }
     if (g_str_equal(op, "put")) {
@@ -327,17 +327,28 @@ static void apply(GHashTable *all, JsonObject *rec, const char *json,
 }
 
 /*
- * Replay one file.  In the journal, stop at the first bad line and return
- * the length of the good prefix so the tail can be cut off.
+ * Replay one file.  In the journal, stop at the first bad line and report
+ * the length of the good prefix (*good) so the tail can be cut off.
  */
-static size_t replay(const char *path, GHashTable *all, bool stop_at_bad,
-                     unsigned *lines, unsigned *dropped)
+static bool replay(const char *path, GHashTable *all, bool stop_at_bad,
+                   unsigned *lines, unsigned *dropped, size_t *good,
+                   GError **errp)
 {
     g_autofree char *data = NULL;
+    g_autoptr(GError) err = NULL;
     size_t len = 0, pos = 0;
 
-    if (!g_file_get_contents(path, &data, &len, NULL)) {
-        return 0;
+    *good = 0;
+    if (!g_file_get_contents(path, &data, &len, &err)) {
+        /* Only a missing file means "nothing saved": starting empty over
+         * a file we merely cannot read would overwrite it. */
+        if (g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+            return true;
+        }
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "cannot read saved state:"
+                    " %s; fix or move it, the broker will not start over it",
+                    err->message);
+        return false;
     }
     while (pos < len) {
         char *nl = memchr(data + pos, '\n', len - pos);
@@ -361,7 +372,8 @@ static size_t replay(const char *path, GHashTable *all, bool stop_at_bad,
         }
         pos = nl + 1 - data;
     }
-    return pos;
+    *good = pos;
+    return true;
 }
 
 GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
@@ -372,9 +384,14 @@ GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
     size_t good;
 
     *dropped = 0;
-    replay(s->snapshot_path, all, false, &snap_lines, dropped);
     s->journal_lines = 0;
-    good = replay(s->journal_path, all, true, &s->journal_lines, dropped);
+    if (!replay(s->snapshot_path, all, false, &snap_lines, dropped, &good,
+                errp) ||
+        !replay(s->journal_path, all, true, &s->journal_lines, dropped,
+                &good, errp)) {
+        g_hash_table_unref(all);
+        return NULL;
+    }
 
     s->journal_fd = open(s->journal_path,
                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

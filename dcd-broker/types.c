@@ -155,6 +155,17 @@ const char *dcd_extent_state_name(DcdExtentState s)
     return name_of(NAMES(state_names), s);
 }
 
+bool dcd_extent_state_parse(const char *s, DcdExtentState *st)
+{
+    unsigned v;
+
+    if (!parse_name(NAMES(state_names), s, &v)) {
+        return false;
+    }
+    *st = v;
+    return true;
+}
+
 const char *dcd_err_name(DcdErr e)
 {
     return name_of(NAMES(err_names), e);
@@ -176,8 +187,16 @@ bool dcd_size_parse(const char *s, uint64_t *out)
     if (!s || !g_ascii_isdigit(*s)) {
         return false;
     }
+    /* Decimal, or hex with 0x: a leading 0 is not octal. */
     errno = 0;
-    v = g_ascii_strtoull(s, &end, 0);
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        if (!g_ascii_isxdigit(s[2])) {
+            return false;
+        }
+        v = g_ascii_strtoull(s + 2, &end, 16);
+    } else {
+        v = g_ascii_strtoull(s, &end, 10);
+    }
     if (errno) {
         return false;
     }

@@ -39,6 +39,12 @@ G_BEGIN_DECLS
 #define DCD_MAX_FDS 1        /* only POOL carries an fd */
 #define DCD_MAX_TEXT 512     /* ERROR text, bytes */
 #define DCD_NAME_LEN 32      /* HELLO device name, NUL-padded */
+#define DCD_MIN_BLOCK 4096   /* smallest DC region block size */
+/*
+ * A DC region ends at or below this DPA, so every DPA and length fits a
+ * JSON integer on the control socket and in saved state.
+ */
+#define DCD_MAX_DPA (UINT64_C(1) << 62)
 
 /* hdr.flags */
 #define DCD_HDR_REPLY (1u << 0)
@@ -273,6 +279,15 @@ bool dcd_hdr_decode(const uint8_t *buf, struct dcd_hdr *h, GError **errp);
  */
 DcdMsg *dcd_msg_decode(const struct dcd_hdr *h, const uint8_t *payload,
                        int *fds, GError **errp);
+
+/*
+ * Check a host's DC region layout: 1..DCD_MAX_REGIONS regions, each with a
+ * power-of-two block size >= DCD_MIN_BLOCK, base and length multiples of
+ * it, ending at or below DCD_MAX_DPA, no unknown flags, disjoint.  HELLO
+ * and the saved-state loader both use it, so they never disagree.
+ */
+bool dcd_regions_check(const struct dcd_region *regions, unsigned n,
+                       GError **errp);
 
 /*
  * Version negotiation for a checked HELLO request: the highest version

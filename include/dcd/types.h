@@ -103,10 +103,14 @@ bool dcd_removal_parse(const char *s, DcdRemoval *r);
 const char *dcd_backing_name(DcdBacking b);
 bool dcd_backing_parse(const char *s, DcdBacking *b);
 const char *dcd_extent_state_name(DcdExtentState s);
+bool dcd_extent_state_parse(const char *s, DcdExtentState *st);
 const char *dcd_err_name(DcdErr e);
 DcdErr dcd_err_parse(const char *s);
 
-/* Sizes with an optional K/M/G/T suffix (powers of 1024). */
+/*
+ * Sizes: decimal, or hex with 0x, with an optional K/M/G/T suffix (powers
+ * of 1024).  "010M" is ten MiB, never octal.
+ */
 bool dcd_size_parse(const char *s, uint64_t *out);
 /* Human size, e.g. "256M" or "1.5G"; returns buf. */
 char *dcd_size_format(uint64_t v, char *buf, size_t len);

@@ -6,6 +6,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "broker.h"
 
@@ -503,6 +505,9 @@ static void test_reconnect_hold(Fixture *f, gconstpointer data)
 
     connect_host(f, 0, true, true);
     g_assert_true(f->host[0]->reconnecting);
+    /* HOLD counts only with the memory handed back in this session */
+    g_assert_true(dcd_broker_host_pool(f->b, f->host[0], &p->tag, p->size,
+                                       p->backing, dup(p->fd), NULL));
     /* a bogus extent (wrong pool offset) is refused with a forced release */
     held[1] = held[0];
     held[1].dpa = 40 * MB;
@@ -516,10 +521,128 @@ static void test_reconnect_hold(Fixture *f, gconstpointer data)
     g_assert_cmpuint(q->holders, ==, 0);
     g_assert_false(f->host[0]->reconnecting);
 
+    /* an extent the broker never offered is refused, even with its pool */
+    dcd_broker_host_detach(f->b, f->host[0]);
+    connect_host(f, 0, true, true);
+    g_assert_true(dcd_broker_host_pool(f->b, f->host[0], &p->tag, p->size,
+                                       p->backing, dup(p->fd), NULL));
+    held[1].pool_offset = 0;
+    held[1].dpa = 50 * MB;
+    releases = f->link[0].releases;
+    dcd_broker_host_hold(f->b, f->host[0], &held[1], 1, true);
+    g_assert_cmpuint(f->link[0].releases, ==, releases + 1);
+    /* what it did not list is gone */
+    g_assert_cmpuint(p->holders, ==, 0);
+
     /* a fresh (non-reconnecting) HELLO means the host holds nothing */
+    g = add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    accept_all(f, 0, g);
     dcd_broker_host_detach(f->b, f->host[0]);
     connect_host(f, 0, true, false);
     g_assert_cmpuint(p->holders, ==, 0);
+}
+
+/* Memory that is not the pool's own is refused, and so are its extents. */
+static void test_handback_other_memory(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    DcdGroup *g = add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    struct dcd_extent held;
+    g_autoptr(GError) err = NULL;
+    int other = memfd_create("other", MFD_ALLOW_SEALING);
+
+    g_assert_cmpint(ftruncate(other, 4 * MB), ==, 0);
+    dcd_extent_to_wire(g->extents->pdata[0], &held);
+    accept_all(f, 0, g);
+    dcd_broker_host_detach(f->b, f->host[0]);
+    connect_host(f, 0, true, true);
+    g_assert_false(dcd_broker_host_pool(f->b, f->host[0], &p->tag, p->size,
+                                        p->backing, other, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_STATE);
+    close(other);
+    dcd_broker_host_hold(f->b, f->host[0], &held, 1, true);
+    g_assert_true(f->link[0].last_release_forced);
+    g_assert_cmpuint(p->holders, ==, 0);
+}
+
+/* A forced tag-based release withdraws an offer nobody answered. */
+static void test_forced_withdraws_offer(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    g_autoptr(GPtrArray) out = NULL;
+    DcdGroup *g = add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    uint64_t id = g->id;
+    struct dcd_range r = { .dpa = 0, .len = 4 * MB };
+    g_autoptr(GError) err = NULL;
+
+    release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, false, DCD_ERR_STATE);
+    g_assert_false(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+    out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
+    g_assert_cmpuint(out->len, ==, 1);
+    g_assert_cmpint(((DcdExtent *)out->pdata[0])->state, ==,
+                    DCD_EXTENT_RECLAIMED);
+    g_assert_null(dcd_host_group(f->host[0], id));
+    g_assert_cmpuint(p->holders, ==, 0);
+    /* the host learns of it when its late answer is refused */
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, &r, 1, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_NOENT);
+    g_assert_true(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+}
+
+static void group_done(DcdHost *h, uint64_t group, GPtrArray *ext,
+                       gpointer opaque)
+{
+    *(DcdExtentState *)opaque = ((DcdExtent *)ext->pdata[0])->state;
+}
+
+/* An offer not answered in time is withdrawn; its waiters hear it. */
+static void test_offer_timeout(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    DcdGroup *g;
+    DcdExtentState seen = DCD_EXTENT_STATE__MAX;
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    f->b->offer_timeout_ms = 20;
+    g = add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    dcd_broker_group_wait(g, group_done, &seen);
+    while (seen == DCD_EXTENT_STATE__MAX &&
+           g_get_monotonic_time() < deadline) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_assert_cmpint(seen, ==, DCD_EXTENT_RECLAIMED);
+    g_assert_cmpuint(p->holders, ==, 0);
+    g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 32);
+    /* an answered offer's timer goes with its group */
+    accept_all(f, 0, add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK));
+    g_usleep(40000);
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+    g_assert_cmpuint(p->holders, ==, 1);
+}
+
+/* A region's size costs the broker nothing: only extents do. */
+static void test_huge_region(Fixture *f, gconstpointer data)
+{
+    struct dcd_region r[2] = {
+        { .base = 0, .len = 1ull << 61, .block_size = 2 * MB },
+        { .base = 1ull << 61, .len = 1ull << 61, .block_size = 4096 },
+    };
+    DcdHelloArgs a = { .host_id = 9, .name = "huge", .regions = r,
+                       .nregions = 2 };
+    DcdPool *p = new_pool(f, 4 * MB);
+    DcdHost *h;
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(dcd_regions_check(r, 2, &err));
+    h = dcd_broker_host_attach(f->b, &a, &fake_ops, &f->link[0], &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(h->regions[0].nfree, ==, (1ull << 61) / (2 * MB));
+    f->host[0] = h;
+    accept_all(f, 0, add(f, 9, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK));
+    g_assert_cmpuint(dcd_space_nruns(&h->regions[0]), ==, 1);
+    r[1].len = (1ull << 62) + 4096;
+    g_assert_false(dcd_regions_check(r, 2, NULL));
 }
 
 static void test_send_failure(Fixture *f, gconstpointer data)
@@ -608,5 +731,9 @@ int main(int argc, char **argv)
     ADD("/broker/pool/hugetlb-reserve", test_hugetlb_reserve);
     ADD("/broker/pool/requesters", test_requesters);
     ADD("/broker/host/reconnect-hold", test_reconnect_hold);
+    ADD("/broker/host/handback-other-memory", test_handback_other_memory);
+    ADD("/broker/host/huge-region", test_huge_region);
+    ADD("/broker/state/forced-withdraws-offer", test_forced_withdraws_offer);
+    ADD("/broker/state/offer-timeout", test_offer_timeout);
     return g_test_run();
 }
