@@ -4,10 +4,16 @@
  * connection usable; dcdctl prints tables or JSON and exits 0, 1 (broker
  * said no) or 2 (bad usage) with one line on stderr.
  */
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "harness.h"
 
@@ -76,6 +82,36 @@ static void test_bad_requests(void)
     g_autoptr(JsonObject) o5 = raw_call(r,
         "{\"id\": 4, \"command\": \"extent-add\", \"arguments\":"
         " {\"host-id\": 0, \"tag\": \"not-a-uuid\"}}");
+    /* members of the wrong type: an error each, never a crash */
+    static const char *const wrong[] = {
+        "{\"id\": 6, \"command\": 0}",
+        "{\"id\": 7, \"command\": []}",
+        "{\"id\": 8, \"command\": {}}",
+        "{\"id\": 9}",
+        "{\"id\": 10, \"command\": \"status\", \"arguments\": []}",
+        "{\"id\": 11, \"command\": \"pool-create\", \"arguments\":"
+        " {\"size\": \"4096\"}}",
+        "{\"id\": 12, \"command\": \"pool-create\", \"arguments\":"
+        " {\"size\": 4096, \"requesters\": [\"1\"]}}",
+        "{\"id\": 13, \"command\": \"pool-create\", \"arguments\":"
+        " {\"size\": 4096, \"tag\": [1]}}",
+        "{\"id\": 14, \"command\": \"pool-create\", \"arguments\":"
+        " {\"size\": 4096, \"tag\":"
+        " \"00000000-0000-0000-0000-000000000000\"}}",
+        "{\"id\": 15, \"command\": \"pool-create\", \"arguments\":"
+        " {\"size\": 5000}}",
+        "{\"id\": 16, \"command\": \"extent-add\", \"arguments\":"
+        " {\"host-id\": 0, \"tag\": \"0f5b6a2e-1d2c-4b7a-9e3f-51a6c0d2e4f8\","
+        " \"extents\": [{\"offset\": null, \"len\": 1}]}}",
+        "{\"id\": 17, \"command\": \"extent-list\", \"arguments\":"
+        " {\"all\": 1}}",
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(wrong); i++) {
+        g_autoptr(JsonObject) o = raw_call(r, wrong[i]);
+
+        g_assert_cmpstr(error_class(o), ==, "inval");
+        g_assert_cmpint(json_object_get_int_member(o, "id"), ==, 6 + i);
+    }
     g_autoptr(JsonObject) o6 = raw_call(r, "{\"id\": 5, \"command\": \"status\"}");
 
     g_assert_cmpstr(error_class(o1), ==, "inval");
@@ -184,9 +220,129 @@ static void test_dcdctl(void)
     tbroker_free(b);
 }
 
+/* dcdctl gives up on a broker that does not answer (here: stopped). */
+static void test_dcdctl_timeout(void)
+{
+    TBroker *b = tbroker_start(NULL, NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    GPid pid = atoi(g_subprocess_get_identifier(b->proc));
+    gint64 t0;
+
+    kill(pid, SIGSTOP);
+    t0 = g_get_monotonic_time();
+    g_assert_cmpint(dcdctl(b, &out, &err, "--timeout", "1", "status", NULL),
+                    ==, 1);
+    g_assert_nonnull(strstr(err, "did not answer in 1 s"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 10 * G_USEC_PER_SEC);
+    kill(pid, SIGCONT);
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(dcdctl(b, &out, &err, "--timeout", "x", "status", NULL),
+                    ==, 2);
+    tbroker_free(b);
+}
+
+static int run_broker(char **err, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GSubprocess) p = NULL;
+    va_list ap;
+
+    g_ptr_array_add(argv, g_strdup(g_getenv("DCD_BROKER")));
+    va_start(ap, err);
+    for (const char *a = va_arg(ap, const char *); a;
+         a = va_arg(ap, const char *)) {
+        g_ptr_array_add(argv, g_strdup(a));
+    }
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    p = g_subprocess_newv((const char *const *)argv->pdata,
+                          G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                          G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL);
+    g_assert_nonnull(p);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, err,
+                                                NULL));
+    return g_subprocess_get_exit_status(p);
+}
+
+/* Bad options stop the broker at start, with a line that says why. */
+static void test_bad_options(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("dcd-opts-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "h.sock", NULL);
+    g_autofree char *ctl = g_build_filename(dir, "c.sock", NULL);
+    g_autofree char *hs = g_strdup_printf("--host-socket=%s", sock);
+    g_autofree char *cs = g_strdup_printf("--control-socket=%s", ctl);
+    g_autofree char *pd = g_strdup_printf("--pool-dir=%s/none", dir);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    static const char *const cases[][3] = {
+        { "--idle-timeout=-1", NULL, "--idle-timeout" },
+        { "--offer-timeout=-5", NULL, "--offer-timeout" },
+        { "stray", NULL, "unexpected argument 'stray'" },
+        { "--no-state", "--state-dir=/tmp/x", "contradict" },
+    };
+    char *err = NULL;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_assert_cmpint(run_broker(&err, hs, cs, cases[i][0], cases[i][1],
+                                   NULL), ==, 2);
+        g_assert_nonnull(strstr(err, cases[i][2]));
+        g_clear_pointer(&err, g_free);
+    }
+    g_assert_cmpint(run_broker(&err, hs, cs, "--no-state", pd, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "no such directory"));
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(run_broker(&err, "--version", NULL), ==, 0);
+    g_free(err);
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
+/*
+ * --socket-group: the sockets are 0660 with that group and the dir made
+ * for them lets the group through; a dir of the user's that the group
+ * cannot search is named, not silently left.
+ */
+static void test_socket_group(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("dcd-group-XXXXXX", NULL);
+    g_autofree char *rt = g_build_filename(dir, "run", "dcd-broker", NULL);
+    g_autofree char *other = g_build_filename(dir, "private", NULL);
+    g_autofree char *cs = g_strdup_printf("--control-socket=%s/c.sock",
+                                          other);
+    g_autofree char *hs2 = g_strdup_printf("--host-socket=%s/h.sock", other);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    g_autofree char *sock = g_build_filename(rt, "host.sock", NULL);
+    const char *const extra[] = { "--socket-group=daemon", NULL };
+    TBrokerOpts o = { .dir = rt, .extra = extra };
+    char *err = NULL;
+    struct stat st;
+    TBroker *b;
+
+    /* an existing 0700 dcd-broker dir is ours to fix */
+    g_assert_cmpint(g_mkdir_with_parents(rt, 0700), ==, 0);
+    b = tbroker_new(&o);
+    g_assert_cmpint(stat(rt, &st), ==, 0);
+    g_assert_cmpuint(st.st_gid, ==, getgrnam("daemon")->gr_gid);
+    g_assert_cmpuint(st.st_mode & 0777, ==, 0710);
+    g_assert_cmpint(stat(sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_mode & 0777, ==, 0660);
+    g_assert_cmpuint(st.st_gid, ==, getgrnam("daemon")->gr_gid);
+    tbroker_free(b);
+
+    g_assert_cmpint(g_mkdir(other, 0700), ==, 0);
+    g_assert_cmpint(run_broker(&err, "--no-state", "--socket-group=daemon",
+                               hs2, cs, NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "cannot reach"));
+    g_free(err);
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/control/dcdctl-timeout", test_dcdctl_timeout);
+    g_test_add_func("/control/bad-options", test_bad_options);
+    g_test_add_func("/control/socket-group", test_socket_group);
     g_test_add_func("/control/bad-requests", test_bad_requests);
     g_test_add_func("/control/oversized", test_oversized);
     g_test_add_func("/control/dcdctl", test_dcdctl);

@@ -28,6 +28,7 @@ typedef struct Fake {
     GQueue msgs;            /* requests from the host, replies not included */
     unsigned hellos;
     DcdErr add_reply;       /* answer to ADD_REQ */
+    bool die_on_accept;     /* hang up on ACCEPT without an answer */
 } Fake;
 
 typedef struct HostEv {
@@ -73,11 +74,27 @@ static void run_for(guint ms)
         g_assert_true(cond); \
     } while (0)
 
+static void fake_drop(Fake *f);
+
+static gboolean drop_idle(gpointer opaque)
+{
+    fake_drop(opaque);
+    return G_SOURCE_REMOVE;
+}
+
 static void fake_msg(DcdWire *w, DcdMsg *m, gpointer opaque)
 {
     Fake *f = opaque;
 
     switch (m->hdr.type) {
+    case DCD_MSG_ACCEPT:
+        if (f->die_on_accept) {
+            /* a broker killed after saving the ACCEPT, before answering */
+            g_idle_add(drop_idle, f);
+        } else {
+            dcd_wire_ack(w, m);
+        }
+        break;
     case DCD_MSG_HELLO: {
         uint8_t bid[16] = { 9 };
 
@@ -478,6 +495,41 @@ static void test_reconnect(void)
     close(pool);
 }
 
+/*
+ * The broker dies between reading an ACCEPT and answering it: the host
+ * keeps the extent (the broker may have saved it and told its client)
+ * and lists it in its HOLD; an ERROR answer would have dropped it.
+ */
+static void test_accept_unanswered(void)
+{
+    Fake f;
+    HostEv ev = { 0 };
+    DcdHostCore *h;
+    int pool = sealed_pool(4 * MiB);
+    struct dcd_extent e = ext(&tag_a, 2 * MiB, 4 * MiB, 0, 0);
+    g_autoptr(DcdMsg) hold = NULL;
+
+    fake_init(&f);
+    f.die_on_accept = true;
+    h = new_host(&f, &ev, DCD_HOST_ACCEPT_ALL, true);
+    send_pool(&f, &tag_a, pool, 4 * MiB);
+    dcd_wire_send(f.w, dcd_msg_new_offer(0, 1, 0, &e, 1));
+    RUN_UNTIL(ev.disconnected == 1);
+    g_assert_cmpuint(dcd_hostcore_count_extents(h, &tag_a), ==, 1);
+    g_assert_cmpuint(ev.rejected, ==, 0);
+    g_assert_true(dcd_hostcore_write(h, &tag_a, 0, "abc", 3, NULL));
+    f.die_on_accept = false;
+    g_queue_clear_full(&f.msgs, (GDestroyNotify)dcd_msg_free);
+    RUN_UNTIL(ev.reconnected == 1);
+    hold = fake_next(&f, DCD_MSG_HOLD);
+    g_assert_cmpuint(DCD_MSG_VIEW(hold, struct dcd_hold)->count, ==, 1);
+    g_assert_cmpuint(DCD_MSG_VIEW(hold, struct dcd_hold)->extents[0].dpa, ==,
+                     2 * MiB);
+    dcd_hostcore_free(h);
+    fake_fini(&f);
+    close(pool);
+}
+
 static void leak_checked(gconstpointer data)
 {
     GTestFunc fn = (GTestFunc)data;
@@ -521,5 +573,7 @@ int main(int argc, char **argv)
                          (gconstpointer)test_policies, leak_checked);
     g_test_add_data_func("/hostcore/reconnect",
                          (gconstpointer)test_reconnect, leak_checked);
+    g_test_add_data_func("/hostcore/accept-unanswered",
+                         (gconstpointer)test_accept_unanswered, leak_checked);
     return g_test_run();
 }
