@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check demo demo-hostsim bench clean qemu qemu-series-check
+.PHONY: all deps check check-sanitize demo demo-hostsim bench clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -29,6 +29,17 @@ qemu-series-check: qemu
 check: deps all qemu
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
+# The suites that need no QEMU, built with AddressSanitizer and
+# UndefinedBehaviorSanitizer; the broker processes they start are
+# sanitized too, and a report fails the test (halt_on_error).
+SAN := $(BUILD)-sanitize
+check-sanitize: deps
+	@test -f $(SAN)/build.ninja || $(MESON) setup $(SAN) \
+		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	ninja -C $(SAN)
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
+		$(MESON) test -C $(SAN) --suite unit --suite broker --print-errorlogs
+
 # The demo runs two patched QEMUs: $(DCD_QEMU) if set, else qemu/build's.
 demo: deps all $(if $(DCD_QEMU),,qemu)
 	./examples/demo.sh $(BUILD)
@@ -41,4 +52,4 @@ bench: deps all
 	./bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN)

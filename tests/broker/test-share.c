@@ -170,7 +170,8 @@ static void test_reclaim_on_disconnect(void)
     wait_connected(h);
     n = tcall(b, "extent-add", "{\"host-id\": 3, \"tag\": \"%s\"}", tag);
     g_assert_cmpuint(tcount(b, 3, tag, "pending"), ==, 1);
-    tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
+    g_free(tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}",
+                      tag));
     thost_kill(h);
     twait_count(b, 3, tag, "reclaimed", 1);
     g_assert_cmpuint(tcount(b, 3, tag, "pending"), ==, 0);
@@ -223,7 +224,8 @@ static void test_release_and_destroy(void)
     twait_count(b, 0, tag, "released", 1);
     r = thost_ok(h1, "read-str %s 100 8", tag);
     g_assert_cmpstr(r, ==, "survives");
-    tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}", tag);
+    g_free(tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}",
+                      tag));
     json_node_unref(tcall(b, "extent-release",
                           "{\"host-id\": 1, \"tag\": \"%s\"}", tag));
     g_free(thost_ok(h1, "wait-released %s 5000", tag));
