@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <glib-unix.h>
 
@@ -26,6 +27,17 @@ static gboolean on_hup(gpointer unused)
 {
     g_message("SIGHUP: there is no configuration to reload; carrying on");
     return G_SOURCE_CONTINUE;
+}
+
+/* Each host is a socket: allow as many as the hard limit does. */
+static void raise_fd_limit(void)
+{
+    struct rlimit r;
+
+    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
 }
 
 static G_NORETURN void usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -142,6 +154,7 @@ int main(int argc, char **argv)
     cfg.offer_timeout_ms = offer_ms;
     limits.idle_timeout_ms = idle_ms;
 
+    raise_fd_limit();
     b = dcd_broker_new(&cfg, &err);
     if (!b) {
         fprintf(stderr, "dcd-broker: %s\n", err->message);

@@ -21,7 +21,10 @@ struct DcdListener {
     DcdAcceptFn on_accept;
     DcdRefuseFn on_refuse;
     gpointer opaque;
+    guint pause_timer;       /* accepts paused after an accept error */
 };
+
+#define ACCEPT_PAUSE_MS 100
 
 bool dcd_peer_check(const DcdPeerPolicy *pol, GSocket *s, pid_t *pid,
                     uid_t *uid, GError **errp)
@@ -55,6 +58,32 @@ bool dcd_peer_check(const DcdPeerPolicy *pol, GSocket *s, pid_t *pid,
     return false;
 }
 
+static gboolean on_incoming(GSocket *sock, GIOCondition cond,
+                            gpointer opaque);
+
+static void watch(DcdListener *l)
+{
+    l->src = g_socket_create_source(l->sock, G_IO_IN, NULL);
+    g_source_set_callback(l->src, G_SOURCE_FUNC(on_incoming), l, NULL);
+    g_source_attach(l->src, NULL);
+}
+
+static gboolean resume_accepts(gpointer opaque)
+{
+    DcdListener *l = opaque;
+
+    l->pause_timer = 0;
+    watch(l);
+    return G_SOURCE_REMOVE;
+}
+
+static void pause_accepts(DcdListener *l)
+{
+    /* The caller returns G_SOURCE_REMOVE, which destroys l->src. */
+    g_clear_pointer(&l->src, g_source_unref);
+    l->pause_timer = g_timeout_add(ACCEPT_PAUSE_MS, resume_accepts, l);
+}
+
 static gboolean on_incoming(GSocket *sock, GIOCondition cond, gpointer opaque)
 {
     DcdListener *l = opaque;
@@ -67,7 +96,15 @@ static gboolean on_incoming(GSocket *sock, GIOCondition cond, gpointer opaque)
 
         if (!c) {
             if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-                g_warning("accept on %s: %s", l->path, err->message);
+                /*
+                 * Out of fds: the connection stays queued and the socket
+                 * stays readable, so retrying now would spin.  Wait for
+                 * sessions to end.
+                 */
+                g_warning("accept on %s: %s; pausing accepts for %d ms",
+                          l->path, err->message, ACCEPT_PAUSE_MS);
+                pause_accepts(l);
+                return G_SOURCE_REMOVE;
             }
             break;
         }
@@ -183,9 +220,7 @@ DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
         return NULL;
     }
     g_socket_set_blocking(l->sock, FALSE);
-    l->src = g_socket_create_source(l->sock, G_IO_IN, NULL);
-    g_source_set_callback(l->src, G_SOURCE_FUNC(on_incoming), l, NULL);
-    g_source_attach(l->src, NULL);
+    watch(l);
     return l;
 }
 
@@ -197,6 +232,9 @@ void dcd_listener_free(DcdListener *l)
     if (l->src) {
         g_source_destroy(l->src);
         g_source_unref(l->src);
+    }
+    if (l->pause_timer) {
+        g_source_remove(l->pause_timer);
     }
     if (l->sock) {
         g_socket_close(l->sock, NULL);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -337,9 +338,89 @@ static void test_socket_group(void)
     g_assert_cmpint(system(cmd), ==, 0);
 }
 
+static void low_nofile(gpointer unused)
+{
+    struct rlimit r = { 48, 48 };
+
+    setrlimit(RLIMIT_NOFILE, &r);
+}
+
+static double cpu_seconds(GPid pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) f = NULL;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    f = g_strsplit(strrchr(text, ')') + 2, " ", -1);
+    /* utime and stime are fields 14 and 15, i.e. 11 and 12 after ")" */
+    return (g_ascii_strtod(f[11], NULL) + g_ascii_strtod(f[12], NULL)) /
+           sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * A peer that opens connections until the broker runs out of fds must
+ * not make it spin on the listening socket; once they go, it serves again.
+ */
+static void test_fd_exhaustion(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("dcd-fds-XXXXXX", NULL);
+    g_autofree char *hsock = g_build_filename(dir, "h.sock", NULL);
+    g_autofree char *csock = g_build_filename(dir, "c.sock", NULL);
+    g_autofree char *hs = g_strdup_printf("--host-socket=%s", hsock);
+    g_autofree char *cs = g_strdup_printf("--control-socket=%s", csock);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    g_autofree char *line = NULL;
+    g_autoptr(GSubprocessLauncher) l =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                  G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GDataInputStream) out = NULL;
+    g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func(
+        g_object_unref);
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(hsock);
+    g_autoptr(DcdCtlClient) c = NULL;
+    g_autoptr(JsonNode) st = NULL;
+    g_autoptr(GError) err = NULL;
+    GPid pid;
+    double cpu;
+
+    g_subprocess_launcher_set_child_setup(l, low_nofile, NULL, NULL);
+    p = g_subprocess_launcher_spawn(l, &err, g_getenv("DCD_BROKER"),
+                                    "--no-state", hs, cs, NULL);
+    g_assert_no_error(err);
+    pid = atoi(g_subprocess_get_identifier(p));
+    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+    line = g_data_input_stream_read_line(out, NULL, NULL, NULL);
+    g_assert_nonnull(strstr(line, "ready"));
+    for (int i = 0; i < 80; i++) {
+        GSocket *s = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                  0, NULL);
+
+        g_socket_set_blocking(s, FALSE);
+        g_socket_connect(s, addr, NULL, NULL);
+        g_ptr_array_add(conns, s);
+    }
+    g_usleep(300000);
+    cpu = cpu_seconds(pid);
+    g_usleep(G_USEC_PER_SEC);
+    /* spinning would cost about a second of CPU here */
+    g_assert_cmpfloat(cpu_seconds(pid) - cpu, <, 0.3);
+    g_ptr_array_set_size(conns, 0);
+    g_usleep(300000);
+    c = dcd_ctl_client_connect(csock, &err);
+    g_assert_no_error(err);
+    st = dcd_ctl_client_call(c, "status", NULL, &err);
+    g_assert_no_error(err);
+    g_subprocess_send_signal(p, SIGTERM);
+    g_assert_true(g_subprocess_wait_check(p, NULL, NULL));
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/control/fd-exhaustion", test_fd_exhaustion);
     g_test_add_func("/control/dcdctl-timeout", test_dcdctl_timeout);
     g_test_add_func("/control/bad-options", test_bad_options);
     g_test_add_func("/control/socket-group", test_socket_group);
