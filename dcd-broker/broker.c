@@ -18,6 +18,56 @@
 
 static void broker_dirty(DcdBroker *b);
 
+/* ---- events ----------------------------------------------------------- */
+
+void dcd_broker_watch(DcdBroker *b, DcdBrokerWatchFn fn, gpointer opaque)
+{
+    DcdBrokerWatcher w = { .fn = fn, .opaque = opaque };
+
+    g_array_append_val(b->watchers, w);
+}
+
+void dcd_broker_unwatch(DcdBroker *b, gpointer opaque)
+{
+    for (guint i = 0; i < b->watchers->len; i++) {
+        if (g_array_index(b->watchers, DcdBrokerWatcher, i).opaque ==
+            opaque) {
+            g_array_remove_index(b->watchers, i);
+            return;
+        }
+    }
+}
+
+static void notify(DcdBroker *b, DcdBrokerEventKind kind, const DcdHost *h,
+                   const DcdPool *p, const DcdExtent *e)
+{
+    DcdBrokerEvent ev = { .kind = kind, .host = h, .pool = p, .extent = e };
+    g_autoptr(GArray) ws = NULL;
+
+    if (!b->watchers->len) {
+        return;
+    }
+    /* A watcher may unwatch itself or another while we walk. */
+    ws = g_array_copy(b->watchers);
+    for (guint i = 0; i < ws->len; i++) {
+        DcdBrokerWatcher *w = &g_array_index(ws, DcdBrokerWatcher, i);
+        bool still = false;
+
+        for (guint j = 0; j < b->watchers->len && !still; j++) {
+            still = g_array_index(b->watchers, DcdBrokerWatcher, j).opaque ==
+                    w->opaque;
+        }
+        if (still) {
+            w->fn(b, &ev, w->opaque);
+        }
+    }
+}
+
+static void extent_changed(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
+{
+    notify(b, DCD_EVENT_EXTENT, h, e->pool, e);
+}
+
 /* ---- saved state ------------------------------------------------------ */
 
 static void save_pool(DcdBroker *b, const DcdPool *p)
@@ -57,7 +107,7 @@ static void forget_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
  * only from a host that holds extents of it.  Once none does, nobody
  * ever will: give it fresh memory rather than leave it unusable.
  */
-static void renew_if_orphan(DcdPool *p)
+static void renew_if_orphan(DcdBroker *b, DcdPool *p)
 {
     g_autoptr(GError) err = NULL;
 
@@ -69,6 +119,7 @@ static void renew_if_orphan(DcdPool *p)
         g_message("pool %s: its memory died with an earlier broker and no"
                   " host holds it any more; it starts again, empty",
                   p->tag_str);
+        notify(b, DCD_EVENT_POOL_MEMORY, NULL, p, NULL);
     } else {
         g_warning("pool %s: %s", p->tag_str, err->message);
     }
@@ -82,7 +133,8 @@ static void end_extent(DcdBroker *b, DcdHost *h, DcdExtent *e,
 
     forget_extent(b, h, e);
     dcd_host_end_extent(h, e, state);
-    renew_if_orphan(p);
+    extent_changed(b, h, e);
+    renew_if_orphan(b, p);
 }
 
 static void compact(DcdBroker *b)
@@ -367,7 +419,7 @@ static void renew_orphans(DcdBroker *b)
     g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
 
     for (guint i = 0; i < pools->len; i++) {
-        renew_if_orphan(pools->pdata[i]);
+        renew_if_orphan(b, pools->pdata[i]);
     }
 }
 
@@ -459,6 +511,7 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 
     rcu_use();
     dcd_registry_init(&b->reg);
+    b->watchers = g_array_new(FALSE, FALSE, sizeof(DcdBrokerWatcher));
     b->pool_dir = g_strdup(cfg->pool_dir);
     b->pool_dir_lock = -1;
     b->offer_timeout_ms = cfg->offer_timeout_ms;
@@ -504,6 +557,7 @@ void dcd_broker_free(DcdBroker *b)
     if (b->pool_dir_lock >= 0) {
         close(b->pool_dir_lock);
     }
+    g_array_unref(b->watchers);
     g_free(b->state_dir);
     g_free(b->pool_dir);
     g_free(b);
@@ -562,6 +616,7 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
     }
     dcd_registry_add_pool(&b->reg, p);
     save_pool(b, p);
+    notify(b, DCD_EVENT_POOL_CREATED, NULL, p, NULL);
     return p;
 }
 
@@ -580,6 +635,22 @@ GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p)
     return ids;
 }
 
+/* "1, 4, 7": the hosts holding p, for messages. */
+static char *holders_text(DcdBroker *b, const DcdPool *p)
+{
+    g_autoptr(GArray) ids = dcd_broker_pool_holders(b, p);
+    GString *who = g_string_new(NULL);
+
+    for (guint i = 0; i < ids->len; i++) {
+        g_string_append_printf(who, "%s%u", i ? ", " : "",
+                               g_array_index(ids, uint16_t, i));
+    }
+    if (!ids->len) {
+        g_string_assign(who, "none");
+    }
+    return g_string_free(who, FALSE);
+}
+
 bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
 {
     DcdPool *p = need_pool(b, tag, errp);
@@ -588,15 +659,10 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
         return false;
     }
     if (p->holders) {
-        g_autoptr(GArray) ids = dcd_broker_pool_holders(b, p);
-        g_autoptr(GString) who = g_string_new(NULL);
+        g_autofree char *who = holders_text(b, p);
 
-        for (guint i = 0; i < ids->len; i++) {
-            g_string_append_printf(who, "%s%u", i ? ", " : "",
-                                   g_array_index(ids, uint16_t, i));
-        }
         ERR(errp, DCD_ERR_BUSY, "pool %s is held by host(s) %s (%u extents);"
-            " release it first", p->tag_str, who->str, p->holders);
+            " release it first", p->tag_str, who, p->holders);
         return false;
     }
     if (b->store) {
@@ -604,6 +670,7 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
         broker_dirty(b);
     }
     dcd_pool_unlink(p);
+    notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
     dcd_registry_del_pool(&b->reg, p);
     return true;
 }
@@ -613,23 +680,17 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
 /* Why a pool has no memory, and what gives it back. */
 static void no_memory_error(DcdBroker *b, const DcdPool *p, GError **errp)
 {
-    g_autoptr(GArray) ids = dcd_broker_pool_holders(b, p);
-    g_autoptr(GString) who = g_string_new(NULL);
+    g_autofree char *who = holders_text(b, p);
 
-    for (guint i = 0; i < ids->len; i++) {
-        g_string_append_printf(who, "%s%u", i ? ", " : "",
-                               g_array_index(ids, uint16_t, i));
-    }
     if (p->backing == DCD_BACKING_FILE) {
         ERR(errp, DCD_ERR_STATE, "pool %s has no memory: its file could not"
             " be opened when the broker started (see its log); host(s) %s"
-            " hand it back when they reconnect", p->tag_str,
-            ids->len ? who->str : "(none)");
+            " hand it back when they reconnect", p->tag_str, who);
     } else {
         ERR(errp, DCD_ERR_STATE, "pool %s has no memory: it died with the"
             " previous broker; host(s) %s hold extents of it and hand it back"
             " when they reconnect, or release theirs with forced and the pool"
-            " starts again, empty", p->tag_str, who->str);
+            " starts again, empty", p->tag_str, who);
     }
 }
 
@@ -933,6 +994,9 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     if (b->offer_timeout_ms) {
         arm_offer_timeout(b, h, g);
     }
+    for (guint i = 0; i < g->extents->len; i++) {
+        extent_changed(b, h, g->extents->pdata[i]);
+    }
     return g;
 }
 
@@ -1086,6 +1150,7 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
             if (!a->forced) {
                 e->state = DCD_EXTENT_RELEASING;
                 save_extent(b, h, e);
+                extent_changed(b, h, e);
             }
             g_ptr_array_add(held, e);
         }
@@ -1185,6 +1250,7 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
     h->pid = a->pid;
     h->uid = a->uid;
     h->reconnecting = a->reconnect;
+    notify(b, DCD_EVENT_HOST_CONNECTED, h, NULL, NULL);
     return h;
 }
 
@@ -1204,6 +1270,7 @@ void dcd_broker_host_detach(DcdBroker *b, DcdHost *h)
     h->link = NULL;
     h->reconnecting = false;
     g_hash_table_remove_all(h->handed);
+    notify(b, DCD_EVENT_HOST_DISCONNECTED, h, NULL, NULL);
 }
 
 /*
@@ -1246,6 +1313,7 @@ bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
         if (ok && g_hash_table_contains(chosen, e)) {
             e->state = DCD_EXTENT_ACCEPTED;
             save_extent(b, h, e);
+            extent_changed(b, h, e);
         } else {
             end_extent(b, h, e, DCD_EXTENT_REJECTED);
         }
@@ -1318,6 +1386,7 @@ bool dcd_broker_host_pool(DcdBroker *b, DcdHost *h, const DcdTag *tag,
     } else {
         g_message("pool %s: memory handed back by host %u", p->tag_str,
                   h->id);
+        notify(b, DCD_EVENT_POOL_MEMORY, h, p, NULL);
     }
     g_hash_table_add(h->handed, g_strdup(p->tag_str));
     return true;
@@ -1399,6 +1468,7 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
             /* Its ACCEPT was sent but the broker died before saving it. */
             e->state = DCD_EXTENT_ACCEPTED;
             save_extent(b, h, e);
+            extent_changed(b, h, e);
         } else if (e->state == DCD_EXTENT_RELEASING) {
             g_ptr_array_add(releasing, e);
         }

@@ -27,6 +27,7 @@ typedef struct DcdBrokerConfig {
 
 typedef struct DcdBroker {
     DcdRegistry reg;
+    GArray *watchers;        /* DcdBrokerWatcher */
     DcdStore *store;
     char *state_dir;
     char *pool_dir;
@@ -112,6 +113,38 @@ void dcd_broker_group_wait(DcdGroup *g, DcdGroupDoneFn fn, gpointer opaque);
 /* Stop waiting (e.g. a timeout); no-op if the group is closed. */
 void dcd_broker_group_unwait(DcdBroker *b, uint16_t host_id, uint64_t group,
                              gpointer opaque);
+
+/*
+ * What happens, as it happens (dcdctl monitor, waiting clients).  Each
+ * event names the object it is about, valid during the call only; an
+ * extent event carries the extent's new state.
+ */
+typedef enum DcdBrokerEventKind {
+    DCD_EVENT_HOST_CONNECTED,
+    DCD_EVENT_HOST_DISCONNECTED,
+    DCD_EVENT_POOL_CREATED,
+    DCD_EVENT_POOL_DESTROYED,
+    DCD_EVENT_POOL_MEMORY,   /* a pool got memory back (hand-back, renewal) */
+    DCD_EVENT_EXTENT,
+} DcdBrokerEventKind;
+
+typedef struct DcdBrokerEvent {
+    DcdBrokerEventKind kind;
+    const DcdHost *host;     /* host and extent events */
+    const DcdPool *pool;     /* pool events */
+    const DcdExtent *extent; /* extent events */
+} DcdBrokerEvent;
+
+typedef void (*DcdBrokerWatchFn)(DcdBroker *b, const DcdBrokerEvent *ev,
+                                 gpointer opaque);
+typedef struct DcdBrokerWatcher {
+    DcdBrokerWatchFn fn;
+    gpointer opaque;
+} DcdBrokerWatcher;
+
+void dcd_broker_watch(DcdBroker *b, DcdBrokerWatchFn fn, gpointer opaque);
+/* Safe from inside a watcher's own call. */
+void dcd_broker_unwatch(DcdBroker *b, gpointer opaque);
 
 /* Counts for status. */
 typedef struct DcdBrokerStats {

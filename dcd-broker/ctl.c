@@ -32,12 +32,15 @@ typedef struct Client {
     GSource *out_src;
     GByteArray *in;
     GByteArray *out;
-    /* a reply waiting for a host */
+    /* a reply waiting for a host: an add's group, or released extents */
     bool waiting;
     JsonNode *wait_id;
     uint16_t wait_host;
     uint64_t wait_group;
     guint wait_timer;
+    GPtrArray *wait_release;  /* DcdExtent copies still releasing, or NULL */
+    GPtrArray *released;      /* DcdExtent copies in their final state */
+    bool monitoring;          /* gets every broker event as a line */
     guint resume_idle;
     guint close_idle;
 } Client;
@@ -454,23 +457,82 @@ static JsonNode *cmd_extent_add(Client *c, JsonObject *args, GError **errp)
     return NULL;
 }
 
+static void release_wait_end(Client *c)
+{
+    g_clear_pointer(&c->wait_release, g_ptr_array_unref);
+    g_clear_pointer(&c->released, g_ptr_array_unref);
+    g_clear_pointer(&c->wait_id, json_node_unref);
+    c->waiting = false;
+    if (c->wait_timer) {
+        g_source_remove(c->wait_timer);
+        c->wait_timer = 0;
+    }
+    if (!c->resume_idle) {
+        c->resume_idle = g_idle_add(resume, c);
+    }
+}
+
+static gboolean release_timeout(gpointer opaque)
+{
+    Client *c = opaque;
+    g_autoptr(GError) err = NULL;
+
+    c->wait_timer = 0;
+    ERR(&err, DCD_ERR_UNAVAIL, "host %u has not released %u extent(s) in"
+        " time; they stay releasing", c->wait_host, c->wait_release->len);
+    send_reply(c, c->wait_id, NULL, err);
+    release_wait_end(c);
+    return G_SOURCE_REMOVE;
+}
+
+/* An extent event for a client waiting for its release to finish. */
+static void release_progress(Client *c, const DcdHost *h, const DcdExtent *e)
+{
+    if (h->id != c->wait_host || e->state == DCD_EXTENT_RELEASING) {
+        return;
+    }
+    for (guint i = 0; i < c->wait_release->len; i++) {
+        DcdExtent *x = c->wait_release->pdata[i];
+
+        if (x->dpa == e->dpa && x->len == e->len) {
+            x->state = e->state;
+            x->pool = NULL;
+            g_ptr_array_add(c->released,
+                            g_ptr_array_steal_index(c->wait_release, i));
+            break;
+        }
+    }
+    if (!c->wait_release->len) {
+        g_autoptr(JsonNode) result = extents_result(h, 0, c->released);
+
+        send_reply(c, c->wait_id, result, NULL);
+        release_wait_end(c);
+    }
+}
+
 static JsonNode *cmd_extent_release(Client *c, JsonObject *args,
                                     GError **errp)
 {
     static const char *const keys[] = {
-        "host-id", "tag", "removal", "region", "extents", "forced", NULL
+        "host-id", "tag", "removal", "region", "extents", "forced", "wait",
+        "timeout-ms", NULL
     };
     g_autoptr(GArray) ranges = g_array_new(FALSE, FALSE, sizeof(DcdDpaRange));
     g_autoptr(GPtrArray) done = NULL;
     const char *removal = "tag-based";
     DcdReleaseArgs a = { 0 };
+    uint64_t timeout = DEFAULT_WAIT_MS;
+    bool wait = false;
 
     if (!dcd_jsonin_only(args, keys, errp) || !arg_host(args, &a.host_id, errp) ||
         !arg_tag(args, "tag", true, &a.tag, errp) ||
         !arg_region(args, &a.region, errp) ||
         !dcd_jsonin_str(args, "removal", false, &removal, errp) ||
         !arg_ranges(args, ranges, errp) ||
-        !dcd_jsonin_bool(args, "forced", &a.forced, errp)) {
+        !dcd_jsonin_bool(args, "forced", &a.forced, errp) ||
+        !dcd_jsonin_bool(args, "wait", &wait, errp) ||
+        !dcd_jsonin_u64(args, "timeout-ms", false, 3600000, &timeout,
+                        errp)) {
         return NULL;
     }
     if (!dcd_removal_parse(removal, &a.removal)) {
@@ -484,8 +546,28 @@ static JsonNode *cmd_extent_release(Client *c, JsonObject *args,
     if (!done) {
         return NULL;
     }
-    return extents_result(dcd_registry_host(&c->ctl->b->reg, a.host_id), 0,
-                          done);
+    if (!wait || a.forced || !done->len) {
+        return extents_result(dcd_registry_host(&c->ctl->b->reg, a.host_id),
+                              0, done);
+    }
+    /* The reply comes when the host has released them all. */
+    c->waiting = true;
+    c->wait_host = a.host_id;
+    c->wait_release = g_steal_pointer(&done);
+    c->released = g_ptr_array_new_with_free_func(g_free);
+    c->wait_timer = g_timeout_add(timeout, release_timeout, c);
+    return NULL;
+}
+
+static JsonNode *cmd_monitor(Client *c, JsonObject *args, GError **errp)
+{
+    static const char *const keys[] = { NULL };
+
+    if (!dcd_jsonin_only(args, keys, errp)) {
+        return NULL;
+    }
+    c->monitoring = true;
+    return empty_object();
 }
 
 static JsonNode *cmd_extent_list(Client *c, JsonObject *args, GError **errp)
@@ -541,6 +623,7 @@ static const struct {
     { "extent-add", cmd_extent_add },
     { "extent-release", cmd_extent_release },
     { "extent-list", cmd_extent_list },
+    { "monitor", cmd_monitor },
 };
 
 /* ---- connection ------------------------------------------------------- */
@@ -608,11 +691,8 @@ static char *reply_text(JsonNode *id, JsonNode *result, const GError *err)
     return json_to_string(root, FALSE);
 }
 
-static void send_reply(Client *c, JsonNode *id, JsonNode *result,
-                       const GError *err)
+static void send_line(Client *c, const char *text)
 {
-    g_autofree char *text = reply_text(id, result, err);
-
     if (c->out->len + strlen(text) + 1 > MAX_OUT) {
         g_message("control client is not reading its replies; closing");
         client_close(c);
@@ -621,6 +701,14 @@ static void send_reply(Client *c, JsonNode *id, JsonNode *result,
     g_byte_array_append(c->out, (const guint8 *)text, strlen(text));
     g_byte_array_append(c->out, (const guint8 *)"\n", 1);
     flush_out(c);
+}
+
+static void send_reply(Client *c, JsonNode *id, JsonNode *result,
+                       const GError *err)
+{
+    g_autofree char *text = reply_text(id, result, err);
+
+    send_line(c, text);
 }
 
 static void handle_line(Client *c, const char *line, gsize len)
@@ -739,6 +827,10 @@ static void client_free(gpointer p)
     if (c->wait_id) {
         json_node_unref(c->wait_id);
     }
+    if (c->wait_release) {
+        g_ptr_array_unref(c->wait_release);
+        g_ptr_array_unref(c->released);
+    }
     g_byte_array_unref(c->in);
     g_byte_array_unref(c->out);
     g_free(c);
@@ -770,6 +862,64 @@ static void client_close(Client *c)
     g_socket_close(c->sock, NULL);
     g_clear_object(&c->sock);
     c->close_idle = g_idle_add(close_idle, c);
+}
+
+static const char *const event_names[] = {
+    [DCD_EVENT_HOST_CONNECTED] = "host-connected",
+    [DCD_EVENT_HOST_DISCONNECTED] = "host-disconnected",
+    [DCD_EVENT_POOL_CREATED] = "pool-created",
+    [DCD_EVENT_POOL_DESTROYED] = "pool-destroyed",
+    [DCD_EVENT_POOL_MEMORY] = "pool-memory",
+    [DCD_EVENT_EXTENT] = "extent",
+};
+
+/* One event line: {"event": NAME, "time-ms": N, OBJECT-KIND: {...}}. */
+static char *event_text(DcdCtl *ctl, const DcdBrokerEvent *ev)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(jb);
+    dcd_json_str(jb, "event", event_names[ev->kind]);
+    dcd_json_int(jb, "time-ms", g_get_real_time() / 1000);
+    if (ev->kind == DCD_EVENT_EXTENT) {
+        json_builder_set_member_name(jb, "extent");
+        build_extent(jb, ev->host, ev->extent);
+    } else if (ev->kind == DCD_EVENT_HOST_CONNECTED ||
+               ev->kind == DCD_EVENT_HOST_DISCONNECTED) {
+        json_builder_set_member_name(jb, "host");
+        build_host(jb, ev->host);
+    } else {
+        json_builder_set_member_name(jb, "pool");
+        build_pool(ctl, jb, ev->pool);
+    }
+    json_builder_end_object(jb);
+    root = json_builder_get_root(jb);
+    return json_to_string(root, FALSE);
+}
+
+static void on_event(DcdBroker *b, const DcdBrokerEvent *ev, gpointer opaque)
+{
+    DcdCtl *ctl = opaque;
+    g_autofree char *text = NULL;
+    g_autoptr(GList) clients = g_hash_table_get_keys(ctl->clients);
+
+    for (GList *l = clients; l; l = l->next) {
+        Client *c = l->data;
+
+        if (!c->sock) {
+            continue;
+        }
+        if (c->monitoring) {
+            if (!text) {
+                text = event_text(ctl, ev);
+            }
+            send_line(c, text);
+        }
+        if (c->wait_release && ev->kind == DCD_EVENT_EXTENT) {
+            release_progress(c, ev->host, ev->extent);
+        }
+    }
 }
 
 void dcd_ctl_adopt(DcdCtl *ctl, GSocket *sock)
@@ -811,6 +961,7 @@ DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
     ctl->ctl_path = g_strdup(path);
     ctl->host_path = g_strdup(host_path);
     ctl->clients = g_hash_table_new_full(NULL, NULL, client_free, NULL);
+    dcd_broker_watch(b, on_event, ctl);
     ctl->listener = path ? dcd_listener_new(path, pol, on_accept, on_refuse,
                                             ctl, errp) : NULL;
     if (path && !ctl->listener) {
@@ -826,6 +977,7 @@ void dcd_ctl_free(DcdCtl *ctl)
         return;
     }
     dcd_listener_free(ctl->listener);
+    dcd_broker_unwatch(ctl->b, ctl);
     g_hash_table_unref(ctl->clients);
     g_free(ctl->ctl_path);
     g_free(ctl->host_path);

@@ -167,6 +167,28 @@ JsonNode *dcd_ctl_client_recv(DcdCtlClient *c, GError **errp)
     return parse_reply(text, id, errp);
 }
 
+JsonNode *dcd_ctl_client_read_event(DcdCtlClient *c, GError **errp)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonNode *root;
+
+    text = g_data_input_stream_read_line(c->in, NULL, NULL, &err);
+    if (!text) {
+        lost(c, err, "the broker closed the connection", errp);
+        return NULL;
+    }
+    if (!json_parser_load_from_data(p, text, -1, NULL) ||
+        !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root) ||
+        !json_object_has_member(json_node_get_object(root), "event")) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_PROTO,
+                    "the broker sent a line that is not an event");
+        return NULL;
+    }
+    return json_node_copy(root);
+}
+
 JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
                               JsonObject *args, GError **errp)
 {

@@ -39,6 +39,9 @@ bool dcd_ctl_client_send(DcdCtlClient *c, const char *command,
 JsonNode *dcd_ctl_client_recv(DcdCtlClient *c, GError **errp);
 
 /* Shorthand: build args from a JSON text, e.g. "{\"size\": 4096}". */
+/* After a "monitor" call: the next event line (an object with "event"). */
+JsonNode *dcd_ctl_client_read_event(DcdCtlClient *c, GError **errp);
+
 JsonNode *dcd_ctl_client_callf(DcdCtlClient *c, const char *command,
                                GError **errp, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);

@@ -16,6 +16,7 @@
 static char *opt_socket;
 static gboolean opt_json;
 static char *opt_timeout;
+static gboolean opt_bytes;
 /* The reply to extent add --wait may take the wait's own timeout. */
 static guint64 wait_ms;
 
@@ -24,6 +25,8 @@ static const GOptionEntry common_entries[] = {
       "Broker control socket", "PATH" },
     { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,
       "Print the result as JSON", NULL },
+    { "bytes", 'b', 0, G_OPTION_ARG_NONE, &opt_bytes,
+      "Print sizes in bytes, not K/M/G", NULL },
     { "timeout", 'T', 0, G_OPTION_ARG_STRING, &opt_timeout,
       "Give up on a broker that has not answered in this many seconds"
       " (default 30; 0: wait for ever)", "S" },
@@ -88,6 +91,9 @@ static char *size_cell(gint64 v)
 {
     char buf[32];
 
+    if (opt_bytes) {
+        return g_strdup_printf("%" G_GINT64_FORMAT, v);
+    }
     return g_strdup(dcd_size_format(v, buf, sizeof(buf)));
 }
 
@@ -106,7 +112,7 @@ static void print_json(JsonNode *n)
 static void print_extents(JsonArray *a)
 {
     static const char *const hdr[] = {
-        "HOST", "REGION", "OFFSET", "LEN", "TAG", "SEQ", "POOL-OFFSET",
+        "HOST", "REGION", "DPA", "OFFSET", "LEN", "TAG", "SEQ", "POOL-OFFSET",
         "STATE", NULL
     };
     Table *t = table_new(hdr);
@@ -118,6 +124,7 @@ static void print_extents(JsonArray *a)
                                      json_object_get_int_member(e, "host-id")));
         table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
                                      json_object_get_int_member(e, "region")));
+        table_add(t, hex_cell(json_object_get_int_member(e, "dpa")));
         table_add(t, hex_cell(json_object_get_int_member(e, "offset")));
         table_add(t, size_cell(json_object_get_int_member(e, "len")));
         table_add(t, g_strdup(json_object_get_string_member(e, "tag")));
@@ -135,7 +142,7 @@ static void print_extents(JsonArray *a)
 static void print_pools(JsonArray *a)
 {
     static const char *const hdr[] = {
-        "TAG", "SIZE", "BACKING", "EXTENTS", "HOSTS", "MEMORY", NULL
+        "TAG", "SIZE", "BACKING", "SEGMENTS", "HOSTS", "MEMORY", NULL
     };
     Table *t = table_new(hdr);
 
@@ -174,13 +181,12 @@ static void print_hosts(JsonArray *a)
 
         for (guint j = 0; j < json_array_get_length(regions); j++) {
             JsonObject *r = json_array_get_object_element(regions, j);
-            char len[32], blk[32];
+            g_autofree char *len = size_cell(
+                json_object_get_int_member(r, "len"));
+            g_autofree char *blk = size_cell(
+                json_object_get_int_member(r, "block-size"));
 
-            g_string_append_printf(rs, "%s%s/%s%s", j ? " " : "",
-                dcd_size_format(json_object_get_int_member(r, "len"), len,
-                                sizeof(len)),
-                dcd_size_format(json_object_get_int_member(r, "block-size"),
-                                blk, sizeof(blk)),
+            g_string_append_printf(rs, "%s%s/%s%s", j ? " " : "", len, blk,
                 json_object_get_boolean_member(r, "sharable") ? "/shared" : "");
         }
         table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
@@ -401,6 +407,23 @@ static void set_target(JsonObject *args, const char *host, const char *tag,
     }
 }
 
+/* --wait and --wait-timeout, shared by extent add and release. */
+static void set_wait(JsonObject *args, gboolean wait, const char *timeout)
+{
+    if (!wait) {
+        if (timeout) {
+            die(2, "--wait-timeout needs --wait");
+        }
+        return;
+    }
+    json_object_set_boolean_member(args, "wait", TRUE);
+    wait_ms = 10000;
+    if (timeout) {
+        wait_ms = need_uint("--wait-timeout", timeout, 3600000);
+        json_object_set_int_member(args, "timeout-ms", wait_ms);
+    }
+}
+
 static void build_extent_add(JsonObject *args, int argc, char **argv)
 {
     g_autofree char *host = NULL, *tag = NULL, *region = NULL;
@@ -433,14 +456,7 @@ static void build_extent_add(JsonObject *args, int argc, char **argv)
         json_object_set_string_member(args, "policy", policy);
     }
     add_extents(args, extents);
-    if (wait) {
-        json_object_set_boolean_member(args, "wait", TRUE);
-    }
-    wait_ms = wait ? 10000 : 0;
-    if (timeout) {
-        wait_ms = need_uint("--wait-timeout", timeout, 3600000);
-        json_object_set_int_member(args, "timeout-ms", wait_ms);
-    }
+    set_wait(args, wait, timeout);
 }
 
 static void build_extent_release(JsonObject *args, int argc, char **argv)
@@ -448,12 +464,17 @@ static void build_extent_release(JsonObject *args, int argc, char **argv)
     g_autofree char *host = NULL, *tag = NULL, *region = NULL;
     g_autofree char *removal = NULL;
     g_auto(GStrv) extents = NULL;
-    gboolean forced = FALSE;
+    g_autofree char *timeout = NULL;
+    gboolean forced = FALSE, wait = FALSE;
     GOptionEntry e[] = {
         { "host", 'H', 0, G_OPTION_ARG_STRING, &host, "Host id", "N" },
         { "tag", 't', 0, G_OPTION_ARG_STRING, &tag, "Pool tag", "UUID" },
         { "region", 'r', 0, G_OPTION_ARG_STRING, &region,
           "DC region index (default 0)", "N" },
+        { "wait", 'w', 0, G_OPTION_ARG_NONE, &wait,
+          "Wait until the host has released them", NULL },
+        { "wait-timeout", 0, 0, G_OPTION_ARG_STRING, &timeout,
+          "With --wait, the host has this many ms (default 10000)", "MS" },
         { "removal", 0, 0, G_OPTION_ARG_STRING, &removal,
           "tag-based (default) or prescriptive", "POLICY" },
         { "extent", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &extents,
@@ -477,6 +498,7 @@ static void build_extent_release(JsonObject *args, int argc, char **argv)
     if (forced) {
         json_object_set_boolean_member(args, "forced", TRUE);
     }
+    set_wait(args, wait, timeout);
 }
 
 static void build_extent_list(JsonObject *args, int argc, char **argv)
@@ -541,6 +563,76 @@ static void print_nothing(JsonNode *n)
 {
 }
 
+static void build_monitor(JsonObject *args, int argc, char **argv)
+{
+    parse("", NULL, &argc, &argv);
+    no_extra(argc, argv);
+}
+
+/* One event as a line: time, event, then what it is about. */
+static void print_event(JsonObject *ev)
+{
+    gint64 ms = json_object_get_int_member(ev, "time-ms");
+    g_autoptr(GDateTime) t = g_date_time_new_from_unix_local(ms / 1000);
+    g_autofree char *when = g_date_time_format(t, "%H:%M:%S");
+    const char *name = json_object_get_string_member(ev, "event");
+    g_autoptr(GString) what = g_string_new(NULL);
+
+    if (json_object_has_member(ev, "extent")) {
+        JsonObject *e = json_object_get_object_member(ev, "extent");
+        g_autofree char *len = size_cell(json_object_get_int_member(e,
+                                                                    "len"));
+
+        g_string_printf(what, "host %" G_GINT64_FORMAT " region %"
+                        G_GINT64_FORMAT " dpa 0x%" G_GINT64_MODIFIER "x len %s"
+                        " tag %s seq %" G_GINT64_FORMAT " %s",
+                        json_object_get_int_member(e, "host-id"),
+                        json_object_get_int_member(e, "region"),
+                        json_object_get_int_member(e, "dpa"), len,
+                        json_object_get_string_member(e, "tag"),
+                        json_object_get_int_member(e, "shared-seq"),
+                        json_object_get_string_member(e, "state"));
+    } else if (json_object_has_member(ev, "host")) {
+        JsonObject *h = json_object_get_object_member(ev, "host");
+
+        g_string_printf(what, "host %" G_GINT64_FORMAT " (%s)",
+                        json_object_get_int_member(h, "host-id"),
+                        json_object_get_string_member(h, "name"));
+    } else {
+        JsonObject *p = json_object_get_object_member(ev, "pool");
+        g_autofree char *size = size_cell(json_object_get_int_member(p,
+                                                                     "size"));
+
+        g_string_printf(what, "pool %s %s %s%s",
+                        json_object_get_string_member(p, "tag"), size,
+                        json_object_get_string_member(p, "backing"),
+                        json_object_get_boolean_member(p, "memory") ? "" :
+                        " (no memory)");
+    }
+    printf("%s.%03d  %-17s %s\n", when, (int)(ms % 1000), name, what->str);
+}
+
+/* Print events as they come, until the broker goes or we are stopped. */
+static G_NORETURN void run_monitor(DcdCtlClient *c)
+{
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) ev = dcd_ctl_client_read_event(c, &err);
+
+        if (!ev) {
+            die(1, "%s: %s", dcd_err_name(err->code), err->message);
+        }
+        if (opt_json) {
+            g_autofree char *s = json_to_string(ev, FALSE);
+
+            puts(s);
+        } else {
+            print_event(json_node_get_object(ev));
+        }
+        fflush(stdout);
+    }
+}
+
 static const Verb verbs[] = {
     { "status", NULL, "status", "Show the broker's state",
       build_none, print_status_node },
@@ -558,14 +650,16 @@ static const Verb verbs[] = {
       build_extent_release, print_extents_node },
     { "extent", "list", "extent-list", "List extents", build_extent_list,
       print_extents_node },
+    { "monitor", NULL, "monitor", "Show hosts, pools and extents changing,"
+      " as it happens", build_monitor, print_nothing },
 };
 
 static G_NORETURN void usage(int code)
 {
     FILE *f = code ? stderr : stdout;
 
-    fprintf(f, "usage: dcdctl [--socket PATH] [--json] NOUN [VERB] [OPTIONS]"
-            "\n\n");
+    fprintf(f, "usage: dcdctl [--socket PATH] [--json] [--bytes] [--timeout S]"
+            " NOUN [VERB] [OPTIONS]\n\n");
     for (unsigned i = 0; i < G_N_ELEMENTS(verbs); i++) {
         g_autofree char *name = g_strjoin(" ", verbs[i].noun, verbs[i].verb,
                                           NULL);
@@ -574,6 +668,26 @@ static G_NORETURN void usage(int code)
     }
     fprintf(f, "\nEach verb takes --help.\n");
     exit(code);
+}
+
+/* "dcdctl pool": the verbs of a noun, for one who does not know them. */
+static void noun_usage(const char *noun)
+{
+    bool any = false;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(verbs); i++) {
+        if (g_str_equal(verbs[i].noun, noun) && verbs[i].verb) {
+            if (!any) {
+                fprintf(stderr, "usage: dcdctl %s VERB [OPTIONS]\n\n", noun);
+            }
+            fprintf(stderr, "  %-8s %s\n", verbs[i].verb, verbs[i].summary);
+            any = true;
+        }
+    }
+    if (any) {
+        fprintf(stderr, "\nEach verb takes --help.\n");
+        exit(2);
+    }
 }
 
 int main(int argc, char **argv)
@@ -591,6 +705,13 @@ int main(int argc, char **argv)
     while (first < argc && argv[first][0] == '-') {
         if (g_str_equal(argv[first], "--help") || g_str_equal(argv[first], "-h")) {
             usage(0);
+        } else if (g_str_equal(argv[first], "--version") ||
+                   g_str_equal(argv[first], "-V")) {
+            printf("dcdctl %s\n", PACKAGE_VERSION);
+            return 0;
+        } else if (g_str_equal(argv[first], "--bytes") ||
+                   g_str_equal(argv[first], "-b")) {
+            opt_bytes = TRUE;
         } else if (g_str_equal(argv[first], "--json") ||
                    g_str_equal(argv[first], "-j")) {
             opt_json = TRUE;
@@ -621,6 +742,7 @@ int main(int argc, char **argv)
         }
     }
     if (!v) {
+        noun_usage(argv[first]);
         die(2, "unknown command '%s%s%s' (see dcdctl --help)", argv[first],
             first + 1 < argc ? " " : "", first + 1 < argc ? argv[first + 1] : "");
     }
@@ -643,6 +765,11 @@ int main(int argc, char **argv)
             dcd_ctl_client_set_timeout(c, t * 1000 + wait_ms);
         }
         result = dcd_ctl_client_call(c, v->command, args, &err);
+        if (result && v->build == build_monitor) {
+            dcd_ctl_client_set_timeout(c, 0);
+            json_object_unref(args);
+            run_monitor(c);
+        }
     }
     json_object_unref(args);
     if (!result) {

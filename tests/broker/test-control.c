@@ -338,6 +338,135 @@ static void test_socket_group(void)
     g_assert_cmpint(system(cmd), ==, 0);
 }
 
+typedef struct LineRead {
+    char *line;
+    bool done;
+} LineRead;
+
+static void line_read(GObject *src, GAsyncResult *res, gpointer opaque)
+{
+    LineRead *r = opaque;
+
+    r->line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(src),
+                                                   res, NULL, NULL);
+    r->done = true;
+}
+
+/* The next line of in, or NULL if none comes in ms. */
+static char *read_line_within(GDataInputStream *in, guint ms)
+{
+    g_autoptr(GCancellable) cancel = g_cancellable_new();
+    gint64 end = g_get_monotonic_time() + ms * 1000;
+    LineRead r = { 0 };
+
+    g_data_input_stream_read_line_async(in, G_PRIORITY_DEFAULT, cancel,
+                                        line_read, &r);
+    while (!r.done && g_get_monotonic_time() < end) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+    if (!r.done) {
+        g_cancellable_cancel(cancel);
+        while (!r.done) {
+            g_main_context_iteration(NULL, TRUE);
+        }
+    }
+    return r.line;
+}
+
+/* The event name of the next event line of a monitor, within 5 s. */
+static char *next_event(GDataInputStream *in)
+{
+    g_autofree char *line = read_line_within(in, 5000);
+    g_autoptr(JsonParser) p = json_parser_new();
+
+    g_assert_nonnull(line);
+    g_assert_true(json_parser_load_from_data(p, line, -1, NULL));
+    return g_strdup(json_object_get_string_member(
+        json_node_get_object(json_parser_get_root(p)), "event"));
+}
+
+/*
+ * dcdctl monitor streams what happens; extent release --wait returns
+ * once the host has released, with the final states.
+ */
+static void test_monitor_and_release_wait(void)
+{
+    TBroker *b = tbroker_start(NULL, NULL);
+    g_autofree char *sock = g_strdup_printf("--socket=%s", b->ctl_sock);
+    g_autoptr(GSubprocess) mon = NULL;
+    g_autoptr(GDataInputStream) in = NULL;
+    g_autofree char *tag = NULL, *out = NULL, *err = NULL;
+    g_autoptr(JsonParser) jp = json_parser_new();
+    JsonObject *e;
+    THost *h;
+    char *ev = NULL;
+    bool subscribed = false;
+
+    mon = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE, NULL,
+                           g_getenv("DCDCTL"), sock, "--json", "monitor",
+                           NULL);
+    g_assert_nonnull(mon);
+    in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(mon));
+    /* It listens once an event of ours reaches it. */
+    for (int i = 0; i < 50 && !subscribed; i++) {
+        g_autofree char *probe = tpool(b, "{\"size\": 4096}");
+        g_autofree char *line = read_line_within(in, 100);
+
+        subscribed = line && strstr(line, "\"pool-created\"");
+    }
+    g_assert_true(subscribed);
+    while ((ev = read_line_within(in, 200))) {
+        g_free(ev);
+    }
+
+    h = thost_start(b, 2, NULL);
+    g_free(thost_ok(h, "wait-connected 5000"));
+    ev = next_event(in);
+    g_assert_cmpstr(ev, ==, "host-connected");
+    g_free(ev);
+    tag = tpool(b, "{\"size\": 4194304}");
+    ev = next_event(in);
+    g_assert_cmpstr(ev, ==, "pool-created");
+    g_free(ev);
+    json_node_unref(tcall(b, "extent-add", "{\"host-id\": 2, \"tag\": \"%s\","
+                          " \"wait\": true}", tag));
+    ev = next_event(in);
+    g_assert_cmpstr(ev, ==, "extent");     /* pending */
+    g_free(ev);
+    ev = next_event(in);
+    g_assert_cmpstr(ev, ==, "extent");     /* accepted */
+    g_free(ev);
+
+    g_assert_cmpint(dcdctl(b, &out, &err, "--json", "extent", "release",
+                           "--host", "2", "--tag", tag, "--wait", NULL), ==, 0);
+    g_assert_true(json_parser_load_from_data(jp, out, -1, NULL));
+    e = json_array_get_object_element(json_object_get_array_member(
+        json_node_get_object(json_parser_get_root(jp)), "extents"), 0);
+    g_assert_cmpstr(json_object_get_string_member(e, "state"), ==,
+                    "released");
+    g_assert_cmpuint(tcount(b, 2, tag, "released"), ==, 1);
+    json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag));
+    subscribed = false;
+    for (int i = 0; i < 4 && !subscribed; i++) {
+        ev = next_event(in);   /* releasing, released, destroyed */
+        subscribed = g_str_equal(ev, "pool-destroyed");
+        if (!subscribed) {
+            g_assert_cmpstr(ev, ==, "extent");
+        }
+        g_free(ev);
+    }
+    g_assert_true(subscribed);
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(dcdctl(b, &out, &err, "pool", NULL), ==, 2);
+    g_assert_nonnull(strstr(err, "create"));
+    g_assert_nonnull(strstr(err, "destroy"));
+    thost_quit(h);
+    g_subprocess_force_exit(mon);
+    tbroker_free(b);
+}
+
 static void low_nofile(gpointer unused)
 {
     struct rlimit r = { 48, 48 };
@@ -421,6 +550,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/control/fd-exhaustion", test_fd_exhaustion);
+    g_test_add_func("/control/monitor-and-release-wait",
+                    test_monitor_and_release_wait);
     g_test_add_func("/control/dcdctl-timeout", test_dcdctl_timeout);
     g_test_add_func("/control/bad-options", test_bad_options);
     g_test_add_func("/control/socket-group", test_socket_group);
