@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fuzz-control - the control socket (ctl.c): line framing, JSON requests,
+ * every command's argument checks, and the broker operations behind them.
+ *
+ * A fresh broker per input (no state dir, no pool dir), with pools under
+ * fixed tags (fuzz.h; tag 1 only for host 1) and three hosts attached
+ * through fake links rather than sockets, so extent commands have
+ * someone to talk to:
+ *   host 0  two regions; accepts every offer whole and releases whatever
+ *           it is asked to, from the main loop (as a host answers later);
+ *           it already holds tag 0;
+ *   host 1  one region; never answers (offers stay pending, "wait" runs
+ *           into its timeout);
+ *   host 2  known from an earlier session but not connected.
+ * The input is written unchanged to a control connection adopted on a
+ * socketpair: lines of JSON, as dcdctl sends them.  The main loop runs
+ * until idle; then the connection and the broker are freed.
+ *
+ * Every reply line must be a JSON object with "id" and exactly one of
+ * "return" and "error", an error with a known "class" and a "desc"; an
+ * event line (after "monitor") a known "event", "time-ms" and its object.
+ */
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <json-glib/json-glib.h>
+
+#include "ctl.h"
+#include "fuzz.h"
+
+#define MB (1ull << 20)
+
+/* An answer host 0 gives once the loop is idle. */
+typedef struct Answer {
+    bool accept;           /* ACCEPT of group, else RELEASED */
+    uint64_t group;
+    GArray *ranges;        /* struct dcd_range */
+} Answer;
+
+typedef struct Fx {
+    DcdBroker *b;
+    DcdCtl *ctl;
+    int sock;
+    GString *out;          /* reply bytes, up to a partial line */
+    GQueue answers;        /* Answer *, from host 0 */
+    unsigned answering;    /* fake link of host 0 */
+    unsigned silent;       /* fake link of hosts 1 and 2 */
+} Fx;
+
+static Fx *cur;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    fuzz_init_logging();
+    return 0;
+}
+
+static void answer_free(Answer *a)
+{
+    g_array_unref(a->ranges);
+    g_free(a);
+}
+
+static void queue_answer(bool accept, uint64_t group, GPtrArray *extents)
+{
+    Answer *a = g_new0(Answer, 1);
+
+    a->accept = accept;
+    a->group = group;
+    a->ranges = g_array_new(FALSE, FALSE, sizeof(struct dcd_range));
+    for (guint i = 0; i < extents->len; i++) {
+        DcdExtent *e = extents->pdata[i];
+        struct dcd_range r = { .dpa = e->dpa, .len = e->len };
+
+        g_array_append_val(a->ranges, r);
+    }
+    g_queue_push_tail(&cur->answers, a);
+}
+
+static bool fake_pool(gpointer link, DcdPool *p)
+{
+    return true;
+}
+
+static bool fake_offer(gpointer link, uint64_t group, GPtrArray *extents)
+{
+    if (link == &cur->answering) {
+        queue_answer(true, group, extents);
+    }
+    return true;
+}
+
+static bool fake_release(gpointer link, uint64_t id, bool forced,
+                         GPtrArray *extents)
+{
+    if (link == &cur->answering && !forced) {
+        queue_answer(false, id, extents);
+    }
+    return true;
+}
+
+static const DcdHostLinkOps fake_ops = {
+    .send_pool = fake_pool,
+    .send_offer = fake_offer,
+    .send_release = fake_release,
+};
+
+/* {"event": NAME, "time-ms": N, "host"|"pool"|"extent": {...}} */
+static void check_event(JsonObject *o, const char *line, size_t len)
+{
+    static const char *const events[][2] = {
+        { "host-connected", "host" }, { "host-disconnected", "host" },
+        { "pool-created", "pool" }, { "pool-destroyed", "pool" },
+        { "pool-memory", "pool" }, { "extent", "extent" },
+    };
+    const char *name = json_object_get_string_member_with_default(
+        o, "event", NULL);
+    JsonNode *t = json_object_get_member(o, "time-ms");
+
+    FUZZ_CHECK(name && t && json_node_get_value_type(t) == G_TYPE_INT64 &&
+               json_object_get_size(o) == 3, "malformed event: %.*s",
+               (int)len, line);
+    for (unsigned i = 0; i < G_N_ELEMENTS(events); i++) {
+        if (g_str_equal(name, events[i][0])) {
+            JsonNode *n = json_object_get_member(o, events[i][1]);
+
+            FUZZ_CHECK(n && JSON_NODE_HOLDS_OBJECT(n), "event without its"
+                       " %s: %.*s", events[i][1], (int)len, line);
+            return;
+        }
+    }
+    fuzz_fail(__FILE__, __LINE__, "event", "unknown event: %.*s", (int)len,
+              line);
+}
+
+static void check_reply(const char *line, size_t len)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) err = NULL;
+    JsonObject *o, *e;
+    JsonNode *root;
+    const char *cls;
+
+    FUZZ_CHECK(json_parser_load_from_data(parser, line, len, &err),
+               "reply is not JSON (%s): %.*s", err->message, (int)len, line);
+    root = json_parser_get_root(parser);
+    FUZZ_CHECK(root && JSON_NODE_HOLDS_OBJECT(root), "reply is not an object:"
+               " %.*s", (int)len, line);
+    o = json_node_get_object(root);
+    if (json_object_has_member(o, "event")) {
+        check_event(o, line, len);
+        return;
+    }
+    FUZZ_CHECK(json_object_has_member(o, "id") &&
+               json_object_has_member(o, "return") !=
+               json_object_has_member(o, "error") &&
+               json_object_get_size(o) == 2,
+               "reply needs id and one of return, error: %.*s", (int)len,
+               line);
+    if (!json_object_has_member(o, "error")) {
+        return;
+    }
+    FUZZ_CHECK(JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "error")),
+               "error is not an object: %.*s", (int)len, line);
+    e = json_object_get_object_member(o, "error");
+    cls = json_object_get_string_member_with_default(e, "class", NULL);
+    FUZZ_CHECK(cls && dcd_err_parse(cls) != DCD_ERR_OK &&
+               json_object_get_string_member_with_default(e, "desc", NULL),
+               "error needs a known class and a desc: %.*s", (int)len, line);
+}
+
+/* Read replies and host 0's answers; true if anything happened. */
+static bool on_idle(gpointer opaque)
+{
+    Fx *fx = opaque;
+    bool any = false;
+    char buf[16384];
+    ssize_t n;
+    char *nl;
+    Answer *a;
+
+    while ((n = recv(fx->sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+        g_string_append_len(fx->out, buf, n);
+        any = true;
+    }
+    while ((nl = memchr(fx->out->str, '\n', fx->out->len))) {
+        if (g_getenv("FUZZ_VERBOSE")) {
+            g_printerr("reply: %.*s\n", (int)(nl - fx->out->str),
+                       fx->out->str);
+        }
+        check_reply(fx->out->str, nl - fx->out->str);
+        g_string_erase(fx->out, 0, nl - fx->out->str + 1);
+    }
+    a = g_queue_pop_head(&fx->answers);
+    if (a) {
+        DcdHost *h = dcd_registry_host(&fx->b->reg, 0);
+
+        if (a->accept) {
+            dcd_broker_host_accept(fx->b, h, a->group,
+                                   (struct dcd_range *)a->ranges->data,
+                                   a->ranges->len, NULL);
+        } else {
+            dcd_broker_host_released(fx->b, h,
+                                     (struct dcd_range *)a->ranges->data,
+                                     a->ranges->len, NULL);
+        }
+        answer_free(a);
+        any = true;
+    }
+    return any;
+}
+
+static DcdHost *attach(Fx *fx, uint16_t id, const struct dcd_region *r,
+                       unsigned n, gpointer link)
+{
+    g_autoptr(GError) err = NULL;
+    DcdHelloArgs a = {
+        .host_id = id, .name = "fuzz", .regions = r, .nregions = n,
+        .pid = getpid(), .uid = getuid(),
+    };
+    DcdHost *h = dcd_broker_host_attach(fx->b, &a, &fake_ops, link, &err);
+
+    FUZZ_CHECK(h, "attaching host %u: %s", id, err->message);
+    return h;
+}
+
+static void setup(Fx *fx)
+{
+    static const struct dcd_region r0[2] = {
+        { .base = 0, .len = 64 * MB, .block_size = 4096,
+          .flags = DCD_REGION_SHARABLE },
+        { .base = 1024 * MB, .len = 1024 * MB, .block_size = 2 * MB },
+    };
+    static const struct dcd_region r1 = {
+        .base = 0, .len = 16 * MB, .block_size = 65536,
+        .flags = DCD_REGION_SHARABLE,
+    };
+    static const struct dcd_region r2 = {
+        .base = 0, .len = 8 * MB, .block_size = 4096,
+        .flags = DCD_REGION_SHARABLE,
+    };
+    DcdBrokerConfig cfg = { .state_dir = NULL };
+    g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    g_autoptr(GSocket) theirs = NULL;
+    uint16_t host1 = 1;
+    DcdAddArgs add = { .host_id = 0, .policy = DCD_POLICY_FREE };
+    DcdTag tag;
+
+    fx->b = dcd_broker_new(&cfg, NULL);
+    FUZZ_CHECK(fx->b, "dcd_broker_new failed");
+    fuzz_tag(0, &tag);
+    dcd_broker_pool_create(fx->b, &tag, 1 * MB, DCD_BACKING_MEMFD, NULL,
+                           NULL);
+    fuzz_tag(1, &tag);
+    g_array_append_val(one, host1);
+    dcd_broker_pool_create(fx->b, &tag, 4 * MB, DCD_BACKING_MEMFD, one,
+                           NULL);
+
+    attach(fx, 0, r0, 2, &fx->answering);
+    attach(fx, 1, &r1, 1, &fx->silent);
+    dcd_broker_host_detach(fx->b, attach(fx, 2, &r2, 1, &fx->silent));
+    fuzz_tag(0, &add.tag);
+    FUZZ_CHECK(dcd_broker_extent_add(fx->b, &add, NULL), "pre-add failed");
+
+    fx->ctl = dcd_ctl_new(fx->b, NULL, "host-path", NULL, NULL);
+    FUZZ_CHECK(fx->ctl, "dcd_ctl_new failed");
+    fuzz_socketpair(&fx->sock, &theirs);
+    dcd_ctl_adopt(fx->ctl, theirs);
+    fuzz_pump(on_idle, fx);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    Fx fx = { .sock = -1 };
+
+    fuzz_init_logging();
+    cur = &fx;
+    fx.out = g_string_new(NULL);
+    g_queue_init(&fx.answers);
+    setup(&fx);
+
+    if (size) {
+        fuzz_write(fx.sock, data, size, NULL, 0);
+    }
+    fuzz_pump(on_idle, &fx);
+
+    dcd_ctl_free(fx.ctl);
+    fuzz_pump(on_idle, &fx);
+    close(fx.sock);
+    dcd_broker_free(fx.b);
+    fuzz_pump(NULL, NULL);
+    g_queue_clear_full(&fx.answers, (GDestroyNotify)answer_free);
+    g_string_free(fx.out, TRUE);
+    cur = NULL;
+    return 0;
+}
