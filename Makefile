@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check check-sanitize demo demo-hostsim bench clean qemu qemu-series-check
+.PHONY: all deps check check-sanitize fuzz demo demo-hostsim bench clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -39,6 +39,19 @@ check-sanitize: deps
 	ninja -C $(SAN)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 		$(MESON) test -C $(SAN) --suite unit --suite broker --print-errorlogs
+
+# libFuzzer with ASan and UBSan (fuzz/README.md): every target for
+# FUZZ_SECONDS, one after the other, from the committed corpus.  New
+# inputs and crashes stay in $(FUZZ_BUILD), never in the tree.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fuzz-proto fuzz-host-session fuzz-control fuzz-state
+fuzz:
+	@./scripts/install-deps.sh --fuzz
+	@test -f $(FUZZ_BUILD)/build.ninja || CC=clang $(MESON) setup $(FUZZ_BUILD) \
+		-Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/,$(FUZZ_TARGETS))
+	./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The demo runs two patched QEMUs: $(DCD_QEMU) if set, else qemu/build's.
 demo: deps all $(if $(DCD_QEMU),,qemu)

@@ -4,7 +4,14 @@
 # the source has no prebuilt blobs (Debian +ds).
 # meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
 # a private apt list is used so the system's apt configuration is untouched.
+# --fuzz (make fuzz only) adds clang and libFuzzer's runtime, which
+# Debian 12 ships in libclang-rt-14-dev, a mere recommendation of clang.
 set -euo pipefail
+
+fuzz=false
+if [ "${1:-}" = --fuzz ]; then
+	fuzz=true
+fi
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
@@ -16,6 +23,9 @@ need_root() {
 pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
       libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios
       device-tree-compiler"
+if $fuzz; then
+	pkgs="$pkgs clang libclang-rt-14-dev"
+fi
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
