@@ -971,6 +971,18 @@ DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
     return ctl;
 }
 
+bool dcd_ctl_listen_fd(DcdCtl *ctl, int fd, const DcdPeerPolicy *pol,
+                       GError **errp)
+{
+    g_return_val_if_fail(!ctl->listener, false);
+    ctl->listener = dcd_listener_adopt(fd, pol, on_accept, on_refuse, ctl,
+                                       errp);
+    if (ctl->listener && !ctl->ctl_path) {
+        ctl->ctl_path = g_strdup(dcd_listener_path(ctl->listener));
+    }
+    return ctl->listener != NULL;
+}
+
 void dcd_ctl_free(DcdCtl *ctl)
 {
     if (!ctl) {

@@ -22,5 +22,8 @@ void dcd_ctl_free(DcdCtl *ctl);
  * taken).  With path NULL, dcd_ctl_new() listens nowhere.
  */
 void dcd_ctl_adopt(DcdCtl *ctl, GSocket *sock);
+/* Listen on an inherited listening socket (made with path NULL). */
+bool dcd_ctl_listen_fd(DcdCtl *ctl, int fd, const DcdPeerPolicy *pol,
+                       GError **errp);
 
 #endif

@@ -19,6 +19,32 @@
 #include "paths.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+
+/* The stdin language; docs and man page say the same. */
+#define COMMANDS_HELP \
+"Commands (one per line; the answer is one line, \"ok [RESULT]\" or\n" \
+"\"err CLASS TEXT\").  OFF, LEN and MS are decimal or 0x hex; a tag's\n" \
+"offsets are logical (its extents end to end in shared_seq order):\n" \
+"  wait-connected [MS]            wait until HELLO is answered\n" \
+"  wait-extents TAG N [MS]        wait until N extents of TAG are accepted\n" \
+"  wait-released TAG [MS]         wait until no extent of TAG is held\n" \
+"  read TAG OFF LEN               bytes as hex\n" \
+"  read-str TAG OFF LEN           bytes as text\n" \
+"  write TAG OFF HEX              write bytes given as hex\n" \
+"  write-str TAG OFF TEXT         write the rest of the line\n" \
+"  fill TAG OFF LEN BYTE          set LEN bytes to BYTE\n" \
+"  checksum TAG OFF LEN           SHA-256 of the bytes\n" \
+"  extents                        held extents as JSON\n" \
+"  pending                        groups waiting for accept/reject (JSON)\n" \
+"  accept GROUP [DPA...]          accept all of a group, or the listed DPAs\n" \
+"  reject GROUP                   reject a whole group\n" \
+"  add TAG POLICY REGION [OFF:LEN...]  ask the broker for capacity\n" \
+"  release TAG [OFF:LEN...]       ask the broker to release (tag-based\n" \
+"                                 without ranges)\n" \
+"  drop TAG                       release TAG on our own (RELEASED)\n" \
+"  truncate TAG SIZE              try to resize a pool fd (must fail: sealed)\n" \
+"  quit                           disconnect and exit\n" \
+"Default MS: 10000."
 #define CHUNK (1u << 20)
 
 typedef enum WaitKind {
@@ -824,7 +850,7 @@ int main(int argc, char **argv)
     g_auto(GStrv) reject_tag_args = NULL;
     gint host_id = 0;
     gboolean reject = FALSE, manual = FALSE, reconnect = FALSE;
-    gboolean verbose = FALSE;
+    gboolean verbose = FALSE, version = FALSE;
     GOptionEntry entries[] = {
         { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path,
           "Broker host socket", "PATH" },
@@ -841,6 +867,8 @@ int main(int argc, char **argv)
         { "reconnect", 0, 0, G_OPTION_ARG_NONE, &reconnect,
           "Survive broker loss", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log more", NULL },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
+          "Print the version and exit", NULL },
         { NULL },
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("- simulated host");
@@ -863,9 +891,14 @@ int main(int argc, char **argv)
     g_option_context_add_main_entries(oc, entries, NULL);
     g_option_context_set_summary(oc, "Reads commands on stdin, one per line, "
                                  "and answers each with one line.");
+    g_option_context_set_description(oc, COMMANDS_HELP);
     if (!g_option_context_parse(oc, &argc, &argv, &err)) {
         fprintf(stderr, "dcd-hostsim: %s\n", err->message);
         return 2;
+    }
+    if (version) {
+        printf("dcd-hostsim %s\n", PACKAGE_VERSION);
+        return 0;
     }
     if (host_id < 0 || host_id > G_MAXUINT16) {
         fprintf(stderr, "dcd-hostsim: bad host id %d\n", host_id);

@@ -414,6 +414,14 @@ void dcd_hostsrv_free(DcdHostSrv *s)
     g_free(s);
 }
 
+bool dcd_hostsrv_listen_fd(DcdHostSrv *s, int fd, const DcdPeerPolicy *pol,
+                           GError **errp)
+{
+    g_return_val_if_fail(!s->listener, false);
+    s->listener = dcd_listener_adopt(fd, pol, on_accept, on_refuse, s, errp);
+    return s->listener != NULL;
+}
+
 unsigned dcd_hostsrv_sessions(const DcdHostSrv *s)
 {
     return g_hash_table_size(s->sessions);

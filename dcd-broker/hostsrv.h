@@ -25,6 +25,9 @@ void dcd_hostsrv_free(DcdHostSrv *s);
  * dcd_hostsrv_new() listens nowhere and this is the only way in.
  */
 void dcd_hostsrv_adopt(DcdHostSrv *s, GSocket *sock, pid_t pid, uid_t uid);
+/* Listen on an inherited listening socket (made with path NULL). */
+bool dcd_hostsrv_listen_fd(DcdHostSrv *s, int fd, const DcdPeerPolicy *pol,
+                           GError **errp);
 unsigned dcd_hostsrv_sessions(const DcdHostSrv *s);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <glib-unix.h>
 
+#include "activate.h"
 #include "broker.h"
 #include "ctl.h"
 #include "hostsrv.h"
@@ -55,7 +56,7 @@ static void usage_error(const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
-    g_autofree char *host_path = NULL, *ctl_path = NULL;
+    g_autofree char *host_path = NULL, *ctl_path = NULL, *status = NULL;
     g_autofree char *state_dir = NULL, *pool_dir = NULL, *group = NULL;
     g_auto(GStrv) allow = NULL;
     gboolean no_state = FALSE, version = FALSE;
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
     DcdPeerPolicy pol = { .uids = g_array_new(FALSE, FALSE, sizeof(uid_t)) };
     DcdWireLimits limits = { 0 };
     DcdBrokerConfig cfg = { 0 };
+    DcdActivation act;
     DcdBroker *b;
     DcdHostSrv *hs;
     DcdCtl *ctl;
@@ -160,8 +162,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcd-broker: %s\n", err->message);
         return 1;
     }
-    hs = dcd_hostsrv_new(b, host_path, &pol, &limits, &err);
-    ctl = hs ? dcd_ctl_new(b, ctl_path, host_path, &pol, &err) : NULL;
+    if (!dcd_activation_get(host_path, ctl_path, &act, &err)) {
+        fprintf(stderr, "dcd-broker: %s\n", err->message);
+        dcd_broker_free(b);
+        return 1;
+    }
+    if (act.host_path) {
+        g_free(host_path);
+        host_path = g_strdup(act.host_path);
+    }
+    if (act.ctl_path) {
+        g_free(ctl_path);
+        ctl_path = g_strdup(act.ctl_path);
+    }
+    dcd_activation_clear(&act);
+    /* An inherited socket is used as it is; the other one we bind. */
+    hs = dcd_hostsrv_new(b, act.host_fd < 0 ? host_path : NULL, &pol,
+                         &limits, &err);
+    if (hs && act.host_fd >= 0 &&
+        !dcd_hostsrv_listen_fd(hs, act.host_fd, &pol, &err)) {
+        g_clear_pointer(&hs, dcd_hostsrv_free);
+    }
+    ctl = hs ? dcd_ctl_new(b, act.ctl_fd < 0 ? ctl_path : NULL, host_path,
+                           &pol, &err) : NULL;
+    if (ctl && act.ctl_fd >= 0 &&
+        !dcd_ctl_listen_fd(ctl, act.ctl_fd, &pol, &err)) {
+        g_clear_pointer(&ctl, dcd_ctl_free);
+    }
     if (!ctl) {
         fprintf(stderr, "dcd-broker: %s\n", err->message);
         dcd_hostsrv_free(hs);
@@ -173,11 +200,17 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_unix_signal_add(SIGHUP, on_hup, NULL);
     /* Tests and scripts wait for this line. */
-    printf("dcd-broker: ready: host-socket %s control-socket %s state %s\n",
-           host_path, ctl_path, cfg.state_dir ? cfg.state_dir : "(none)");
+    status = g_strdup_printf("ready: host-socket %s control-socket %s"
+                             " state %s%s", host_path, ctl_path,
+                             cfg.state_dir ? cfg.state_dir : "(none)",
+                             act.host_fd >= 0 || act.ctl_fd >= 0 ?
+                             " (socket-activated)" : "");
+    printf("dcd-broker: %s\n", status);
     fflush(stdout);
+    dcd_notify_ready(status);
     g_main_loop_run(loop);
 
+    dcd_notify_stopping();
     g_message("shutting down");
     dcd_ctl_free(ctl);
     dcd_hostsrv_free(hs);

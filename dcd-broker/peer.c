@@ -22,6 +22,7 @@ struct DcdListener {
     DcdRefuseFn on_refuse;
     gpointer opaque;
     guint pause_timer;       /* accepts paused after an accept error */
+    bool adopted;            /* a socket we were given: not ours to unlink */
 };
 
 #define ACCEPT_PAUSE_MS 100
@@ -224,6 +225,55 @@ DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
     return l;
 }
 
+DcdListener *dcd_listener_adopt(int fd, const DcdPeerPolicy *pol,
+                                DcdAcceptFn on_accept, DcdRefuseFn on_refuse,
+                                gpointer opaque, GError **errp)
+{
+    GSocket *sock = g_socket_new_from_fd(fd, errp);
+    DcdListener *l;
+
+    if (!sock) {
+        return NULL;
+    }
+    if (g_socket_get_family(sock) != G_SOCKET_FAMILY_UNIX ||
+        g_socket_get_socket_type(sock) != G_SOCKET_TYPE_STREAM) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "fd %d is not a unix"
+                    " stream socket", fd);
+        g_object_unref(sock);
+        return NULL;
+    }
+    l = g_new0(DcdListener, 1);
+    l->path = dcd_socket_path(sock);
+    l->sock = sock;
+    l->adopted = true;
+    l->pol = *pol;
+    if (pol->uids) {
+        l->pol.uids = g_array_ref(pol->uids);
+    }
+    l->on_accept = on_accept;
+    l->on_refuse = on_refuse;
+    l->opaque = opaque;
+    g_socket_set_blocking(l->sock, FALSE);
+    watch(l);
+    return l;
+}
+
+const char *dcd_listener_path(const DcdListener *l)
+{
+    return l->path;
+}
+
+char *dcd_socket_path(GSocket *sock)
+{
+    g_autoptr(GSocketAddress) a = g_socket_get_local_address(sock, NULL);
+
+    if (a && G_IS_UNIX_SOCKET_ADDRESS(a)) {
+        return g_strdup(g_unix_socket_address_get_path(
+            G_UNIX_SOCKET_ADDRESS(a)));
+    }
+    return g_strdup("?");
+}
+
 void dcd_listener_free(DcdListener *l)
 {
     if (!l) {
@@ -239,7 +289,9 @@ void dcd_listener_free(DcdListener *l)
     if (l->sock) {
         g_socket_close(l->sock, NULL);
         g_object_unref(l->sock);
-        unlink(l->path);
+        if (!l->adopted) {
+            unlink(l->path);
+        }
     }
     if (l->pol.uids) {
         g_array_unref(l->pol.uids);

@@ -31,7 +31,17 @@ DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
                               DcdAcceptFn on_accept, DcdRefuseFn on_refuse,
                               gpointer opaque, GError **errp);
 /* Stops listening and removes the socket file. */
+/*
+ * Listen on a socket someone else bound (socket activation): takes fd;
+ * the socket file is not removed when the listener goes.
+ */
+DcdListener *dcd_listener_adopt(int fd, const DcdPeerPolicy *pol,
+                                DcdAcceptFn on_accept, DcdRefuseFn on_refuse,
+                                gpointer opaque, GError **errp);
 void dcd_listener_free(DcdListener *l);
+const char *dcd_listener_path(const DcdListener *l);
+/* The path a unix socket is bound to ("?" if none). */
+char *dcd_socket_path(GSocket *sock);
 
 bool dcd_peer_check(const DcdPeerPolicy *pol, GSocket *s, pid_t *pid,
                     uid_t *uid, GError **errp);

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Install what dcd-broker (and the patched QEMU) need on Debian 12.
+# libsystemd-dev: sd_notify readiness and socket activation; systemd (not
+# run, only its tools): systemd-socket-activate and systemd-analyze verify
+# test the units; bash-completion: where dcdctl's completion installs.
 # device-tree-compiler: QEMU's configure needs dtc for pc-bios/dtb when
 # the source has no prebuilt blobs (Debian +ds).
 # meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
@@ -22,7 +25,7 @@ need_root() {
 
 pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
       libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios
-      device-tree-compiler"
+      device-tree-compiler libsystemd-dev systemd bash-completion"
 if $fuzz; then
 	pkgs="$pkgs clang libclang-rt-14-dev"
 fi

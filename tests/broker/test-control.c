@@ -467,6 +467,101 @@ static void test_monitor_and_release_wait(void)
     tbroker_free(b);
 }
 
+/* The next datagram on a notify socket, within 5 s. */
+static char *notify_recv(GSocket *s)
+{
+    char buf[512];
+    gssize n;
+
+    g_socket_set_timeout(s, 5);
+    n = g_socket_receive(s, buf, sizeof(buf) - 1, NULL, NULL);
+    g_assert_cmpint(n, >, 0);
+    buf[n] = '\0';
+    return g_strdup(buf);
+}
+
+/*
+ * Socket activation as systemd does it: the broker adopts both inherited
+ * sockets by name, serves them, says READY=1 (and STOPPING=1 at the end)
+ * on NOTIFY_SOCKET, and survives SIGHUP.
+ */
+static void test_socket_activation(void)
+{
+    const char *activate = g_getenv("SYSTEMD_SOCKET_ACTIVATE");
+    g_autofree char *dir = g_dir_make_tmp("dcd-activate-XXXXXX", NULL);
+    g_autofree char *hsock = g_build_filename(dir, "h", NULL);
+    g_autofree char *csock = g_build_filename(dir, "c", NULL);
+    g_autofree char *nsock = g_build_filename(dir, "notify", NULL);
+    g_autofree char *hl = g_strdup_printf("--listen=%s", hsock);
+    g_autofree char *cl = g_strdup_printf("--listen=%s", csock);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    g_autofree char *ne = g_strdup_printf("--setenv=NOTIFY_SOCKET=%s", nsock);
+    g_autoptr(GSocketAddress) naddr = g_unix_socket_address_new(nsock);
+    g_autoptr(GSocket) notify = g_socket_new(G_SOCKET_FAMILY_UNIX,
+                                             G_SOCKET_TYPE_DATAGRAM, 0, NULL);
+    g_autoptr(GSubprocessLauncher) l =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                  G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(DcdCtlClient) c = NULL;
+    g_autoptr(JsonNode) st = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *msg = NULL;
+    THost *h;
+    TBroker fake = { .host_sock = hsock, .ctl_sock = csock };
+
+    if (!activate) {
+        g_test_fail_printf("systemd-socket-activate is not installed"
+                           " (scripts/install-deps.sh installs systemd)");
+        return;
+    }
+    g_assert_true(g_socket_bind(notify, naddr, TRUE, NULL));
+    /* Paths of its own that it must not use: the inherited ones win. */
+    /* It passes on only the environment it is told to. */
+    p = g_subprocess_launcher_spawn(l, &err, activate, hl, cl, ne,
+                                    "--fdname=host:control",
+                                    g_getenv("DCD_BROKER"), "--no-state",
+                                    "--host-socket=/nonexistent/h",
+                                    "--control-socket=/nonexistent/c", NULL);
+    g_assert_no_error(err);
+    /* The first connection starts it. */
+    for (int i = 0; i < 100 && !c; i++) {
+        c = dcd_ctl_client_connect(csock, NULL);
+        if (!c) {
+            g_usleep(20000);
+        }
+    }
+    g_assert_nonnull(c);
+    dcd_ctl_client_set_timeout(c, 5000);
+    st = dcd_ctl_client_call(c, "status", NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st),
+                                                  "control-socket"), ==,
+                    csock);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st),
+                                                  "host-socket"), ==, hsock);
+    msg = notify_recv(notify);
+    g_assert_nonnull(strstr(msg, "READY=1"));
+    g_clear_pointer(&msg, g_free);
+
+    /* A host reaches it on the inherited host socket. */
+    fake.dir = dir;
+    h = thost_start(&fake, 3, NULL);
+    g_free(thost_ok(h, "wait-connected 5000"));
+    thost_quit(h);
+
+    g_subprocess_send_signal(p, SIGHUP);
+    g_usleep(100000);
+    g_clear_pointer(&st, json_node_unref);
+    st = dcd_ctl_client_call(c, "status", NULL, &err);
+    g_assert_no_error(err);
+    g_subprocess_send_signal(p, SIGTERM);
+    msg = notify_recv(notify);
+    g_assert_nonnull(strstr(msg, "STOPPING=1"));
+    g_assert_true(g_subprocess_wait_check(p, NULL, NULL));
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
 static void low_nofile(gpointer unused)
 {
     struct rlimit r = { 48, 48 };
@@ -550,6 +645,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/control/fd-exhaustion", test_fd_exhaustion);
+    g_test_add_func("/control/socket-activation", test_socket_activation);
     g_test_add_func("/control/monitor-and-release-wait",
                     test_monitor_and_release_wait);
     g_test_add_func("/control/dcdctl-timeout", test_dcdctl_timeout);
