@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check check-sanitize fuzz demo demo-hostsim bench clean qemu qemu-series-check
+.PHONY: all deps check check-sanitize fuzz demo demo-hostsim bench bench-save clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -61,8 +61,15 @@ demo: deps all $(if $(DCD_QEMU),,qemu)
 demo-hostsim: deps all
 	./examples/demo-hostsim.sh $(BUILD)
 
+# Results (JSON, tables, PNG plots) go to $(BUILD)/bench-results;
+# bench-save copies them over the committed ones in bench/results, on
+# purpose only.
 bench: deps all
+	@./scripts/install-deps.sh --bench
 	./bench/run.sh $(BUILD)
+
+bench-save:
+	cp $(BUILD)/bench-results/*.json $(BUILD)/bench-results/*.png bench/results/
 
 clean:
 	rm -rf $(BUILD) $(SAN)

@@ -3,8 +3,10 @@
 #
 # bench/run.sh BUILD_DIR [dcd-bench options] - run the broker benchmark
 # against the build's own dcd-broker, print the table and write
-# bench/results/broker.json; then, when the build's QEMU (-Dqemu) is
-# there, vm-add (bench/results/vm-add.json).
+# broker.json; then, when the build's QEMU (-Dqemu) is there, vm-add
+# (vm-add.json); then draw them (bench/plot.sh).  Results go to
+# $BENCH_OUT, default BUILD_DIR/bench-results: the committed ones in
+# bench/results change only on purpose (make bench-save).
 set -eu
 
 build=${1:?usage: bench/run.sh BUILD_DIR [dcd-bench options]}
@@ -12,13 +14,16 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 
 ninja -C "$build" bench/dcd-bench bench/vm-add dcd-broker/dcd-broker >/dev/null
-mkdir -p "$here/results"
+out=${BENCH_OUT:-$build/bench-results}
+mkdir -p "$out"
 "$build/bench/dcd-bench" --broker="$build/dcd-broker/dcd-broker" \
-    --output="$here/results/broker.json" "$@"
+    --output="$out/broker.json" "$@"
 echo
 if "$build/bench/vm-add" --probe; then
     "$build/bench/vm-add" --broker="$build/dcd-broker/dcd-broker" \
-        --output="$here/results/vm-add.json"
+        --output="$out/vm-add.json"
 else
     echo "vm-add: skipped, no QEMU (build it with qemu/build.sh, or meson -Dqemu=PATH)"
 fi
+"$here/plot.sh" "$out"
+echo "bench: results in $out (make bench-save to keep them)"

@@ -7,14 +7,17 @@
 # the source has no prebuilt blobs (Debian +ds).
 # meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
 # a private apt list is used so the system's apt configuration is untouched.
+# --bench (make bench only) adds jq and gnuplot for the pictures.
 # --fuzz (make fuzz only) adds clang and libFuzzer's runtime, which
 # Debian 12 ships in libclang-rt-14-dev, a mere recommendation of clang.
 set -euo pipefail
 
 fuzz=false
-if [ "${1:-}" = --fuzz ]; then
-	fuzz=true
-fi
+bench=false
+case "${1:-}" in
+--fuzz) fuzz=true ;;
+--bench) bench=true ;;
+esac
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
@@ -26,6 +29,10 @@ need_root() {
 pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
       libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios
       device-tree-compiler libsystemd-dev systemd bash-completion"
+if $bench; then
+	# jq reads the results, gnuplot draws them (bench/plot.sh).
+	pkgs="$pkgs jq gnuplot-nox"
+fi
 if $fuzz; then
 	pkgs="$pkgs clang libclang-rt-14-dev"
 fi

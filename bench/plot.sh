@@ -1,0 +1,61 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# bench/plot.sh DIR - draw the benchmark results in DIR as PNG pictures
+# beside their JSON: latency against the number of hosts or VMs.  Needs
+# jq and gnuplot (scripts/install-deps.sh --bench installs them).
+set -eu
+
+dir=${1:?usage: bench/plot.sh RESULTS_DIR}
+for tool in jq gnuplot; do
+    command -v $tool >/dev/null || {
+        echo "plot: $tool is missing (scripts/install-deps.sh --bench)" >&2
+        exit 1
+    }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ -f "$dir/broker.json" ]; then
+    jq -r '.["add-then-accept"].phases[] |
+           "\(.hosts) \(.["p50-us"] / 1000) \(.["p99-us"] / 1000)"' \
+        "$dir/broker.json" >"$tmp/broker.dat"
+    load=$(jq -r '.machine["loadavg-at-start"][0] // 0 | . * 100 | round / 100' "$dir/broker.json")
+    gnuplot <<GP
+set terminal pngcairo size 800,500
+set output "$dir/broker.png"
+set title "extent add until the host accepted (broker, load $load)"
+set xlabel "hosts connected"
+set ylabel "ms"
+set logscale x 2
+set key top left
+set grid
+plot "$tmp/broker.dat" using 1:2 with linespoints title "p50", \
+     "$tmp/broker.dat" using 1:3 with linespoints title "p99"
+GP
+    echo "plot: $dir/broker.png"
+fi
+
+if [ -f "$dir/vm-add.json" ]; then
+    jq -r '.phases[] | "\(.vms) \(.broker["all-accepted"]["p50-us"] / 1000)
+           \(.broker["all-accepted"]["p99-us"] / 1000)
+           \(.upstream["all-accepted"]["p50-us"] / 1000)
+           \(.upstream["all-accepted"]["p99-us"] / 1000)"' \
+        "$dir/vm-add.json" | paste -d' ' - - - - >"$tmp/vm-add.dat"
+    load=$(jq -r '.machine["loadavg-at-start"][0] // 0 | . * 100 | round / 100' "$dir/vm-add.json")
+    gnuplot <<GP
+set terminal pngcairo size 800,500
+set output "$dir/vm-add.png"
+set title "one 64 MiB allocation until accepted in every VM (load $load)"
+set xlabel "VMs"
+set ylabel "ms"
+set logscale x 2
+set key top left
+set grid
+plot "$tmp/vm-add.dat" using 1:2 with linespoints title "broker p50", \
+     "$tmp/vm-add.dat" using 1:3 with linespoints title "broker p99", \
+     "$tmp/vm-add.dat" using 1:4 with linespoints title "upstream p50", \
+     "$tmp/vm-add.dat" using 1:5 with linespoints title "upstream p99"
+GP
+    echo "plot: $dir/vm-add.png"
+fi
