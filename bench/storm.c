@@ -17,13 +17,17 @@
  *   shared-seq   each layout is dense 0..n-1, back to back in the pool,
  *                and every extent matches its segment on every host;
  *   data         bytes written after a first allocation read back the
- *                same (SHA-256) through every host holding the whole tag;
+ *                same (SHA-256) through every host holding the whole tag,
+ *                and every host holding a tag maps the memory the
+ *                broker has for it (same inode);
  *   orphan-file  the pool dir holds exactly the broker's file pools;
  *   memory       after settling, no pool lacks memory;
  *   tag-stuck    a tag whose create got no reply and does not exist can
  *                be created again;
  *   crash        the broker never dies by itself;
- *   settle       hosts reconnect and hand back within the bounded wait.
+ *   settle       hosts reconnect and hand back within the bounded wait;
+ *   fd-leak      the broker has one fd open for each pool with memory
+ *                and none for pools that are gone.
  * Requests whose reply never came are uncertain: either outcome is fine.
  * This is a stress tool, not a test: violations are counted and printed
  * (with seed and kill number), never asserted.
@@ -130,12 +134,13 @@ typedef enum Viol {
     V_TAG_STUCK,
     V_CRASH,
     V_SETTLE,
+    V_FD_LEAK,
     V__MAX,
 } Viol;
 
 static const char *const viol_names[V__MAX] = {
     "ack-lost", "duplicate", "shared-seq", "data", "orphan-file", "memory",
-    "tag-stuck", "crash", "settle",
+    "tag-stuck", "crash", "settle", "fd-leak",
 };
 
 /* ---- the hosts --------------------------------------------------------- */
@@ -811,7 +816,22 @@ static CallRes call(Storm *s, const char *cmd, JsonObject *args,
         }
         return CALL_LOST;
     }
+    if (opt_verbose) {
+        g_autoptr(JsonNode) an = json_node_new(JSON_NODE_OBJECT);
+        g_autofree char *text = NULL;
+
+        if (args) {
+            json_node_set_object(an, args);
+        }
+        text = args ? json_to_string(an, FALSE) : g_strdup("");
+        say(s, "> %s %s", cmd, text);
+    }
     n = dcd_ctl_client_call(s->br.ctl, cmd, args, &err);
+    if (opt_verbose && n) {
+        g_autofree char *text = json_to_string(n, FALSE);
+
+        say(s, "< %.*s", 600, text);
+    }
     if (args) {
         json_object_unref(args);
     }
@@ -1661,13 +1681,14 @@ static void check_dups(Storm *s, GArray *v, const char *who)
 }
 
 /*
- * The memory the broker has for each pool: the inode behind each of its
- * pool fds (memfd "dcd-pool-TAG", or TAG.pool in the pool dir).
+ * The memory the broker has open for each pool: the inodes behind its
+ * pool fds (memfd "dcd-pool-TAG", or TAG.pool in the pool dir), as
+ * tag -> GArray of inode numbers.
  */
 static GHashTable *broker_inodes(Storm *s)
 {
     GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          NULL);
+                                          (GDestroyNotify)g_array_unref);
     const char *pid = s->br.proc ? g_subprocess_get_identifier(s->br.proc)
                                  : NULL;
     g_autofree char *fddir = g_strdup_printf("/proc/%s/fd", pid);
@@ -1680,6 +1701,7 @@ static GHashTable *broker_inodes(Storm *s)
         g_autofree char *base = target ? g_path_get_basename(target) : NULL;
         char tag[DCD_TAG_STR_LEN] = "";
         struct stat st;
+        GArray *a;
 
         if (!target) {
             continue;
@@ -1690,40 +1712,89 @@ static GHashTable *broker_inodes(Storm *s)
                    g_str_has_suffix(base, ".pool")) {
             g_strlcpy(tag, base, sizeof(tag));
         }
-        if (*tag && stat(path, &st) == 0) {
-            g_hash_table_insert(t, g_strdup(tag),
-                                GSIZE_TO_POINTER(st.st_ino));
+        if (!*tag || stat(path, &st) < 0) {
+            continue;
         }
+        a = g_hash_table_lookup(t, tag);
+        if (!a) {
+            a = g_array_new(FALSE, FALSE, sizeof(guint64));
+            g_hash_table_insert(t, g_strdup(tag), a);
+        }
+        g_array_append_val(a, (guint64){ st.st_ino });
     }
     return t;
 }
 
-/* Every host maps the very memory the broker has for the pool. */
-static void check_inodes(Storm *s, HostView *views)
+static bool has_inode(GArray *a, guint64 ino)
+{
+    for (guint i = 0; a && i < a->len; i++) {
+        if (g_array_index(a, guint64, i) == ino) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Every host holding a tag maps the same memory, and the broker has it
+ * open; the broker has one fd for each pool with memory, none for
+ * others.
+ */
+static void check_inodes(Storm *s, JsonArray *pools, HostView *views)
 {
     g_autoptr(GHashTable) br = broker_inodes(s);
+    g_autoptr(GHashTable) first = g_hash_table_new(g_str_hash, g_str_equal);
+    GHashTableIter it;
+    gpointer k, v;
 
     for (unsigned h = 0; h < NHOSTS; h++) {
-        GHashTableIter it;
-        gpointer k, v;
-
         g_hash_table_iter_init(&it, views[h].inode);
         while (g_hash_table_iter_next(&it, &k, &v)) {
-            gpointer bv;
-            g_autofree char *key = g_strdup_printf("inode %s %u %zu",
-                                                   (char *)k, h,
-                                                   GPOINTER_TO_SIZE(v));
+            guint64 ino = GPOINTER_TO_SIZE(v);
+            gpointer other;
+            g_autofree char *key = g_strdup_printf("inode %s %u %" G_GUINT64_FORMAT,
+                                                   (char *)k, h, ino);
 
-            if (!g_hash_table_lookup_extended(br, k, NULL, &bv)) {
-                violation(s, V_DATA, key, "host %u maps pool %s (inode %zu)"
-                          " but the broker has no memory open for it", h,
-                          (char *)k, GPOINTER_TO_SIZE(v));
-            } else if (bv != v) {
-                violation(s, V_DATA, key, "host %u maps pool %s from inode"
-                          " %zu but the broker's memory for it is inode %zu:"
-                          " they no longer share bytes", h, (char *)k,
-                          GPOINTER_TO_SIZE(v), GPOINTER_TO_SIZE(bv));
+            if (g_hash_table_lookup_extended(first, k, NULL, &other) &&
+                GPOINTER_TO_SIZE(other) != ino) {
+                violation(s, V_DATA, key, "hosts holding pool %s map"
+                          " different memory (inodes %zu and %" G_GUINT64_FORMAT
+                          "): they no longer share bytes", (char *)k,
+                          GPOINTER_TO_SIZE(other), ino);
+            } else if (!has_inode(g_hash_table_lookup(br, k), ino)) {
+                violation(s, V_DATA, key, "host %u maps pool %s from inode %"
+                          G_GUINT64_FORMAT " which the broker does not have"
+                          " open: it no longer shares bytes with hosts given"
+                          " the pool from now on", h, (char *)k, ino);
             }
+            g_hash_table_insert(first, k, v);
+        }
+    }
+    g_hash_table_iter_init(&it, br);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        GArray *a = v;
+        g_autofree char *key = g_strdup_printf("fds %s %u", (char *)k,
+                                               a->len);
+
+        if (!find_pool_json(pools, k)) {
+            violation(s, V_FD_LEAK, key, "the broker has %u fd(s) open for"
+                      " pool %s, which no longer exists", a->len, (char *)k);
+        } else if (a->len > 1) {
+            violation(s, V_FD_LEAK, key, "the broker has %u fds open for"
+                      " pool %s (inodes %" G_GUINT64_FORMAT " and %"
+                      G_GUINT64_FORMAT "%s)", a->len, (char *)k,
+                      g_array_index(a, guint64, 0),
+                      g_array_index(a, guint64, 1), a->len > 2 ? ", ..." : "");
+        }
+    }
+    for (guint i = 0; i < json_array_get_length(pools); i++) {
+        JsonObject *o = json_array_get_object_element(pools, i);
+        const char *tag = json_object_get_string_member(o, "tag");
+
+        if (json_object_get_boolean_member(o, "memory") &&
+            !g_hash_table_contains(br, tag)) {
+            violation(s, V_DATA, tag, "pool %s has memory, says the broker,"
+                      " but it has no fd of it open", tag);
         }
     }
 }
@@ -1944,7 +2015,7 @@ static bool check(Storm *s, GHashTable *held)
     check_files(s, pools);
 
     /* data: every host maps the broker's memory of the pool. */
-    check_inodes(s, views);
+    check_inodes(s, pools, views);
 
     /* data: a memfd pool no host kept across the kill lost its bytes. */
     for (guint i = 0; i < s->pools->len; i++) {
