@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check check-sanitize fuzz demo demo-hostsim bench bench-save clean qemu qemu-series-check
+.PHONY: all deps check check-sanitize fuzz demo demo-hostsim bench bench-save storm soak clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -70,6 +70,15 @@ bench: deps all
 
 bench-save:
 	cp $(BUILD)/bench-results/*.json $(BUILD)/bench-results/*.png bench/results/
+
+# SIGKILL storm and soak against the build's broker (bench/README.md):
+# a table, and storm.json / soak.json in $(BUILD).  Replay a storm with
+# STORM_ARGS="--seed N".
+storm: deps all
+	$(BUILD)/bench/dcd-storm --out=$(BUILD) $(STORM_ARGS)
+
+soak: deps all
+	$(BUILD)/bench/dcd-soak --out=$(BUILD) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN)
