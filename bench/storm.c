@@ -269,6 +269,7 @@ typedef struct Violation {
 
 static guint32 seed;
 static GPtrArray *violations;  /* Violation, for the JSON */
+static volatile sig_atomic_t stop; /* SIGINT/SIGTERM: finish and report */
 
 typedef enum CallRes {
     CALL_OK,
@@ -1571,6 +1572,10 @@ static void check_files(Storm *s, JsonArray *pools)
     while (d && (name = g_dir_read_name(d))) {
         g_autofree char *path = g_build_filename(s->pool_dir, name, NULL);
 
+        /* Only TAG.pool can be a pool (the broker keeps a lock file). */
+        if (!g_str_has_suffix(name, ".pool")) {
+            continue;
+        }
         if (!g_hash_table_contains(want, path)) {
             violation(s, V_ORPHAN_FILE, path, "%s is in the pool dir but no"
                       " pool of the broker's", path);
@@ -2196,7 +2201,7 @@ static void storm_run(Storm *s, unsigned kills, gint64 deadline)
         bench_die("the broker went away before the storm began");
     }
     while (s->kills < kills && g_get_monotonic_time() < deadline &&
-           !s->dead) {
+           !s->dead && !stop) {
         unsigned nops = rnd(s, opt_max_ops + 1);
         bool crashed = false;
         CallRes r;
@@ -2368,6 +2373,11 @@ static void print_table(Storm **st, unsigned n)
 #undef ROW
 }
 
+static void on_stop(int sig)
+{
+    stop = 1;
+}
+
 /* The build's broker: BUILD/dcd-broker/dcd-broker next to BUILD/bench. */
 static char *default_broker(void)
 {
@@ -2401,6 +2411,8 @@ int main(int argc, char **argv)
     }
     bench_init("dcd-storm");
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
     end = t0 + (gint64)opt_seconds * G_USEC_PER_SEC;
     seed = opt_seed >= 0 ? (guint32)opt_seed : g_random_int();
     if (!opt_broker) {
@@ -2431,6 +2443,10 @@ int main(int argc, char **argv)
             s->backing == DCD_BACKING_HUGETLB) {
             bench_die("unknown configuration '%s' (file or memfd)",
                       configs[i]);
+        }
+        if (stop) {
+            n = i;
+            break;
         }
         storm_run(s, kills, now + (end - now) / (n - i));
         kills_left -= MIN(kills_left, s->kills);
