@@ -328,10 +328,14 @@ static void violation(Storm *s, Viol v, const char *key, const char *fmt,
     }
 }
 
-static unsigned rnd(Storm *s, unsigned n)
+static unsigned rnd_at(Storm *s, guint64 n, int line)
 {
+    if (n > G_MAXINT32) {
+        g_error("rnd(%" G_GUINT64_FORMAT ") at line %d", n, line);
+    }
     return n ? g_rand_int_range(s->rand, 0, n) : 0;
 }
+#define rnd(s, n) rnd_at(s, n, __LINE__)
 
 /* A tag from the storm's RNG, so a replay creates the same tags. */
 static void new_tag(Storm *s, char out[DCD_TAG_STR_LEN])
@@ -631,9 +635,23 @@ static void drop_cb(gpointer opaque)
             g_array_append_val(c->dropped, x->e.dpa);
         }
     }
+    /*
+     * The host unmaps before it sends RELEASED, so a failure to send
+     * (the broker just died) still drops them: keep what is gone.
+     */
     c->ok = dcd_hostcore_drop(sh->core, &c->tag, drop_done, sh, NULL);
-    if (!c->ok) {
-        g_array_set_size(c->dropped, 0);
+    for (guint i = c->dropped->len; i-- > 0;) {
+        uint64_t dpa = g_array_index(c->dropped, uint64_t, i);
+        bool still = false;
+
+        for (guint j = 0; j < xs->len && !still; j++) {
+            const DcdHostCoreExtent *x = g_ptr_array_index(xs, j);
+
+            still = x->e.dpa == dpa && memcmp(x->e.tag, c->tag.b, 16) == 0;
+        }
+        if (still) {
+            g_array_remove_index(c->dropped, i);
+        }
     }
 }
 
@@ -999,11 +1017,12 @@ static JsonArray *prescriptive_ranges(Storm *s, unsigned host,
 {
     uint64_t block = host_regions[host][region].block_size;
     uint64_t units = size / block;
-    unsigned k = MIN(1 + rnd(s, 4), units);
+    unsigned k = 1 + rnd(s, 4);
     g_autoptr(GArray) taken = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     JsonArray *arr = json_array_new();
     uint64_t left = units;
 
+    k = MIN(k, units); /* not in MIN(): it evaluates rnd() twice */
     for (unsigned i = 0; i < k; i++) {
         uint64_t n = i == k - 1 ? left : 1 + rnd(s, left - (k - 1 - i));
         uint64_t off;
