@@ -1381,6 +1381,12 @@ bool dcd_broker_host_pool(DcdBroker *b, DcdHost *h, const DcdTag *tag,
             return false;
         }
         close(fd);
+    } else if (!dcd_host_holds(h, p)) {
+        /* Only a holder maps the pool's memory; others may have a stale fd. */
+        ERR(errp, DCD_ERR_STATE, "pool %s: host %u holds no extent of it, so"
+            " the memory it hands back may be stale; not taken", p->tag_str,
+            h->id);
+        return false;
     } else if (!dcd_pool_adopt_fd(p, fd, errp)) {
         return false;
     } else {

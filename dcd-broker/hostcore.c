@@ -640,6 +640,17 @@ static void forget_session(DcdHostCore *h)
             g_ptr_array_remove_index_fast(h->extents, i);
         }
     }
+    /*
+     * A pool given only for those offers goes too: handed back after a
+     * restart, it could be taken for memory the real holders have.
+     */
+    {
+        g_autoptr(GList) pools = g_hash_table_get_values(h->pools);
+
+        for (GList *l = pools; l; l = l->next) {
+            drop_pool_if_unused(h, ((Pool *)l->data)->tag.b, NULL);
+        }
+    }
 }
 
 static void on_closed(DcdWire *w, const GError *why, gpointer opaque)
@@ -1054,7 +1065,8 @@ bool dcd_hostcore_drop(DcdHostCore *h, const DcdTag *tag, DcdHostCoreDoneFn cb,
     g_autoptr(GArray) ranges = g_array_new(FALSE, FALSE,
                                            sizeof(struct dcd_range));
 
-    if (!h->connected) {
+    /* Check first: nothing is unmapped unless the broker can be told. */
+    if (!h->connected || !h->w || !dcd_wire_is_open(h->w)) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "not connected");
         return false;
     }

@@ -530,6 +530,37 @@ static void test_accept_unanswered(void)
     close(pool);
 }
 
+/*
+ * An offer the broker's death cut off goes with its session, and so does
+ * a pool given only for it: a stale fd must not be handed back.
+ */
+static void test_cut_offer_forgets_pool(void)
+{
+    Fake f;
+    HostEv ev = { 0 };
+    DcdHostCore *h;
+    int pool = sealed_pool(4 * MiB);
+    struct dcd_extent e = ext(&tag_a, 2 * MiB, 4 * MiB, 0, 0);
+    g_autoptr(DcdMsg) hello = NULL;
+
+    fake_init(&f);
+    h = new_host(&f, &ev, DCD_HOST_MANUAL, true);
+    send_pool(&f, &tag_a, pool, 4 * MiB);
+    dcd_wire_send(f.w, dcd_msg_new_offer(0, 1, 0, &e, 1));
+    RUN_UNTIL(dcd_hostcore_groups(h)->len == 1);
+    fake_drop(&f);
+    g_queue_clear_full(&f.msgs, (GDestroyNotify)dcd_msg_free);
+    RUN_UNTIL(ev.disconnected == 1);
+    g_assert_cmpint(dcd_hostcore_pool_fd(h, &tag_a), ==, -1);
+    /* holding nothing, it comes back as a fresh host */
+    RUN_UNTIL(ev.connected == 2);
+    hello = fake_next(&f, DCD_MSG_HELLO);
+    g_assert_cmpuint(DCD_MSG_VIEW(hello, struct dcd_hello)->flags, ==, 0);
+    dcd_hostcore_free(h);
+    fake_fini(&f);
+    close(pool);
+}
+
 static void leak_checked(gconstpointer data)
 {
     GTestFunc fn = (GTestFunc)data;
@@ -573,6 +604,9 @@ int main(int argc, char **argv)
                          (gconstpointer)test_policies, leak_checked);
     g_test_add_data_func("/hostcore/reconnect",
                          (gconstpointer)test_reconnect, leak_checked);
+    g_test_add_data_func("/hostcore/cut-offer-forgets-pool",
+                         (gconstpointer)test_cut_offer_forgets_pool,
+                         leak_checked);
     g_test_add_data_func("/hostcore/accept-unanswered",
                          (gconstpointer)test_accept_unanswered, leak_checked);
     return g_test_run();

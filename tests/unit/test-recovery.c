@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -200,6 +201,51 @@ static void test_renew_on_last_holder(Fixture *f, gconstpointer data)
     close(old);
 }
 
+/*
+ * After a restart only a host that holds extents of a pool may hand its
+ * memory back: another may keep a stale fd of it (from an offer that a
+ * kill cut off, before a renewal) and must not win the race.
+ */
+static void test_handback_only_from_holder(Fixture *f, gconstpointer data)
+{
+    struct dcd_region r = { .len = 64 * MB, .block_size = 2 * MB,
+                            .flags = DCD_REGION_SHARABLE };
+    DcdHelloArgs a2 = { .host_id = 2, .name = "vm2", .regions = &r,
+                        .nregions = 1, .reconnect = true };
+    DcdPool *p = pool(f, DCD_BACKING_MEMFD);
+    DcdTag tag = p->tag;
+    DcdHost *h = attach(f, false), *h2;
+    DcdGroup *g = offer(f, p);
+    struct dcd_range rg;
+    struct dcd_extent w;
+    int mem = dup(p->fd);
+    int stale = memfd_create("stale", MFD_ALLOW_SEALING);
+    g_autoptr(GError) err = NULL;
+
+    g_assert_cmpint(ftruncate(stale, 4 * MB), ==, 0);
+    g_assert_cmpint(fcntl(stale, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW),
+                    ==, 0);
+    dcd_extent_to_wire(g->extents->pdata[0], &w);
+    rg.dpa = w.dpa;
+    rg.len = w.len;
+    g_assert_true(dcd_broker_host_accept(f->b, h, g->id, &rg, 1, NULL));
+    restart(f);
+    p = dcd_registry_pool(&f->b->reg, &tag);
+    h2 = dcd_broker_host_attach(f->b, &a2, &ops, &f->link, &err);
+    g_assert_no_error(err);
+    g_assert_false(dcd_broker_host_pool(f->b, h2, &tag, p->size,
+                                        DCD_BACKING_MEMFD, stale, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_STATE);
+    close(stale);
+    g_assert_false(dcd_pool_has_memory(p));
+    h = attach(f, true);
+    g_assert_true(dcd_broker_host_pool(f->b, h, &tag, p->size,
+                                       DCD_BACKING_MEMFD, mem, NULL));
+    dcd_broker_host_hold(f->b, h, &w, 1, true);
+    g_assert_cmpint(dcd_host_extent(h, w.dpa)->state, ==,
+                    DCD_EXTENT_ACCEPTED);
+}
+
 static char *pool_file(Fixture *f, const DcdTag *tag)
 {
     char s[DCD_TAG_STR_LEN];
@@ -348,6 +394,8 @@ int main(int argc, char **argv)
     ADD("/recovery/accept-in-flight/unlisted", GINT_TO_POINTER(0),
         test_accept_in_flight);
     ADD("/recovery/renew-on-last-holder", NULL, test_renew_on_last_holder);
+    ADD("/recovery/handback-only-from-holder", NULL,
+        test_handback_only_from_holder);
     ADD("/recovery/orphan-pool-files", NULL, test_orphan_pool_files);
     ADD("/recovery/pool-dir-lock", NULL, test_pool_dir_lock);
     ADD("/recovery/hostile-records", NULL, test_hostile_records);
