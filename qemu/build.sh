@@ -28,6 +28,8 @@
 set -euo pipefail
 
 QDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../scripts/apt-private.sh
+. "$QDIR/../scripts/apt-private.sh"
 SRC=$QDIR/src
 BUILD=${QEMU_BUILD_DIR:-$QDIR/build}
 CACHE=$QDIR/cache
@@ -96,42 +98,22 @@ series_files() {
 	done <"$PATCHES/series"
 }
 
-debian_mirror() {
-	if [ -n "${DEBIAN_MIRROR:-}" ]; then
-		echo "$DEBIAN_MIRROR"
-		return
-	fi
-	# First plain Debian archive URI in the system's sources (read only).
-	local m
-	m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
-		/etc/apt/sources.list.d/*.list 2>/dev/null |
-		grep -oE '(https?|file)://[^ ]*/debian/?( |$)' | head -n1 |
-		tr -d ' ' || true)
-	[ -n "$m" ] || die "no Debian mirror found in the apt sources; set DEBIAN_MIRROR"
-	echo "${m%/}"
-}
-
 fetch_orig() { # -> $CACHE/$ORIG
-	local want tmp mirror opts
+	local want tmp mirror
 	want=$(expected_sha "$ORIG")
 	[ -n "$want" ] || die "$ORIG is not listed in qemu/SHA256SUMS"
 	if [ -f "$CACHE/$ORIG" ] && [ "$(sha256_of "$CACHE/$ORIG")" = "$want" ]; then
 		return
 	fi
 	command -v apt-get >/dev/null || die "apt-get not found; set QEMU_SRC"
-	mirror=$(debian_mirror)
+	mirror=$(apt_private_mirror) ||
+		die "no Debian mirror found in the apt sources; set DEBIAN_MIRROR"
 	say "fetching Debian source qemu=$DEB_VERSION from sid ($(elapsed))"
 	tmp=$CACHE/apt
-	rm -rf "$tmp"
-	mkdir -p "$tmp/lists/partial" "$tmp/dl"
-	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror sid main" \
-		>"$tmp/sources.list"
-	opts=(-o "Dir::Etc::SourceList=$tmp/sources.list"
-		-o "Dir::Etc::SourceParts=/dev/null"
-		-o "Dir::State::Lists=$tmp/lists"
-		-o "Dir::Cache=$tmp/cache" -o "Debug::NoLocking=1")
-	apt-get "${opts[@]}" -qq update
-	(cd "$tmp/dl" && apt-get "${opts[@]}" -qq source --download-only \
+	apt_private_init "$tmp" \
+		"deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror sid main"
+	mkdir -p "$tmp/dl"
+	(cd "$tmp/dl" && apt-get "${APT_PRIVATE[@]}" -qq source --download-only \
 		"qemu=$DEB_VERSION") || die "apt-get source failed"
 	[ -f "$tmp/dl/$ORIG" ] || die "apt-get did not produce $ORIG"
 	local dsc="qemu_${VERSION}+ds-1.dsc" dwant
