@@ -21,7 +21,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "ctlclient.h"
+#include "dcd-client/ctlclient.h"
 
 /* Name messages with prog; remove the broker's dir at exit. */
 void bench_init(const char *prog);

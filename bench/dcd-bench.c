@@ -2,7 +2,7 @@
 /*
  * dcd-bench.c - benchmark of a real dcd-broker process.
  *
- * Owns: running many hosts (hostcore, accept all) on a thread of their
+ * Owns: running many hosts (hostclient, accept all) on a thread of their
  * own with their own GMainContext while the main thread makes blocking
  * control calls to a broker (started by benchlib.c on a fresh temporary
  * state dir), and the measurements:
@@ -24,8 +24,8 @@
 #include <json-glib/json-glib.h>
 
 #include "benchlib.h"
-#include "hostcore.h"
-#include "jsonout.h"
+#include "dcd-client/hostclient.h"
+#include "dcd/json.h"
 
 #define MIB (1024ull * 1024)
 #define BLOCK (2 * MIB)
@@ -64,24 +64,24 @@ static void hosts_bump(Hosts *hs, guint64 *counter, gint64 delta)
     g_mutex_unlock(&hs->lock);
 }
 
-static void ev_connected(DcdHostCore *h, bool reconnected, gpointer opaque)
+static void ev_connected(DcdHostClient *h, bool reconnected, gpointer opaque)
 {
     Hosts *hs = opaque;
 
     hosts_bump(hs, &hs->connected, 1);
 }
 
-static void ev_disconnected(DcdHostCore *h, const GError *why,
+static void ev_disconnected(DcdHostClient *h, const GError *why,
                             gpointer opaque)
 {
     Hosts *hs = opaque;
 
-    g_printerr("dcd-bench: host %u disconnected: %s\n", dcd_hostcore_id(h),
+    g_printerr("dcd-bench: host %u disconnected: %s\n", dcd_hostclient_id(h),
                why ? why->message : "closed");
     hosts_bump(hs, &hs->disconnects, 1);
 }
 
-static void ev_accepted(DcdHostCore *h, const DcdHostCoreExtent *x,
+static void ev_accepted(DcdHostClient *h, const DcdHostClientExtent *x,
                         gpointer opaque)
 {
     Hosts *hs = opaque;
@@ -89,7 +89,7 @@ static void ev_accepted(DcdHostCore *h, const DcdHostCoreExtent *x,
     hosts_bump(hs, &hs->accepted, 1);
 }
 
-static void ev_released(DcdHostCore *h, const DcdHostCoreExtent *x,
+static void ev_released(DcdHostClient *h, const DcdHostClientExtent *x,
                         bool forced, gpointer opaque)
 {
     Hosts *hs = opaque;
@@ -97,7 +97,7 @@ static void ev_released(DcdHostCore *h, const DcdHostCoreExtent *x,
     hosts_bump(hs, &hs->released, 1);
 }
 
-static const DcdHostCoreEvents host_events = {
+static const DcdHostClientEvents host_events = {
     .connected = ev_connected,
     .disconnected = ev_disconnected,
     .accepted = ev_accepted,
@@ -116,7 +116,7 @@ static gboolean hosts_add_cb(gpointer opaque)
 
     for (unsigned i = 0; i < a->count; i++) {
         g_autofree char *name = g_strdup_printf("bench%u", a->first + i);
-        DcdHostCoreConfig cfg = {
+        DcdHostClientConfig cfg = {
             .socket_path = hs->sock,
             .host_id = a->first + i,
             .name = name,
@@ -125,10 +125,10 @@ static gboolean hosts_add_cb(gpointer opaque)
             .policy = DCD_HOST_ACCEPT_ALL,
             .ctx = hs->ctx,
         };
-        DcdHostCore *h = dcd_hostcore_new(&cfg, &host_events, hs);
+        DcdHostClient *h = dcd_hostclient_new(&cfg, &host_events, hs);
 
         g_ptr_array_add(hs->cores, h);
-        dcd_hostcore_start(h);
+        dcd_hostclient_start(h);
     }
     g_free(a);
     return G_SOURCE_REMOVE;
@@ -161,7 +161,7 @@ static Hosts *hosts_new(const char *sock)
     hs->ctx = g_main_context_new();
     hs->loop = g_main_loop_new(hs->ctx, FALSE);
     hs->cores = g_ptr_array_new_with_free_func(
-        (GDestroyNotify)dcd_hostcore_free);
+        (GDestroyNotify)dcd_hostclient_free);
     g_mutex_init(&hs->lock);
     g_cond_init(&hs->cond);
     hs->thread = g_thread_new("hosts", hosts_thread, hs);

@@ -17,7 +17,7 @@
 
 #include "benchlib.h"
 #include "harness.h"
-#include "jsonout.h"
+#include "dcd/json.h"
 
 #define TAG_FAST "a1d0f7e4-3c52-4d8e-9a61-0b7e2f4c8d10"
 #define TAG_SLOW "b2e1a8f5-4d63-4e9f-8b72-1c8f3a5d9e21"

@@ -4,7 +4,7 @@
  * watching its memory and fds for growth.
  *
  * Owns: the cycle loop (no kills) over a few memfd pools and N in-process
- * hosts (hostcore, accept all, on a host thread), a sample of the broker's
+ * hosts (hostclient, accept all, on a host thread), a sample of the broker's
  * VmRSS and open fd count every --sample-every cycles, and the
  * least-squares slope of each (per 1000 cycles) over all samples and over
  * the second half (after the broker's bounded histories have filled).
@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "benchlib.h"
-#include "hostcore.h"
+#include "dcd-client/hostclient.h"
 #include "hostthread.h"
-#include "jsonout.h"
+#include "dcd/json.h"
 
 #define KIB 1024ull
 #define MIB (1024 * KIB)
@@ -60,7 +60,7 @@ static const char *const removals[] = { "tag-based", "prescriptive",
 typedef struct Soak {
     BenchBroker *b;
     BenchHostThread *ht;
-    DcdHostCore **hosts;       /* host thread only */
+    DcdHostClient **hosts;       /* host thread only */
     char *tags[NPOOLS];
     guint64 failed;            /* adds not accepted, releases refused */
     guint64 releases[G_N_ELEMENTS(removals)];
@@ -85,7 +85,7 @@ static void hosts_start_cb(gpointer opaque)
 
     for (int i = 0; i < opt_hosts; i++) {
         g_autofree char *name = g_strdup_printf("soak%d", i);
-        DcdHostCoreConfig cfg = {
+        DcdHostClientConfig cfg = {
             .socket_path = s->b->host_sock,
             .host_id = i,
             .name = name,
@@ -95,8 +95,8 @@ static void hosts_start_cb(gpointer opaque)
             .ctx = bench_host_thread_context(s->ht),
         };
 
-        s->hosts[i] = dcd_hostcore_new(&cfg, NULL, NULL);
-        dcd_hostcore_start(s->hosts[i]);
+        s->hosts[i] = dcd_hostclient_new(&cfg, NULL, NULL);
+        dcd_hostclient_start(s->hosts[i]);
     }
 }
 
@@ -105,7 +105,7 @@ static void hosts_stop_cb(gpointer opaque)
     Soak *s = opaque;
 
     for (int i = 0; i < opt_hosts; i++) {
-        g_clear_pointer(&s->hosts[i], dcd_hostcore_free);
+        g_clear_pointer(&s->hosts[i], dcd_hostclient_free);
     }
 }
 
@@ -122,7 +122,7 @@ static void connected_cb(gpointer opaque)
 
     c->ok = true;
     for (int i = 0; i < opt_hosts; i++) {
-        c->ok = c->ok && dcd_hostcore_is_connected(c->s->hosts[i]);
+        c->ok = c->ok && dcd_hostclient_is_connected(c->s->hosts[i]);
     }
 }
 
@@ -130,7 +130,7 @@ static void drop_cb(gpointer opaque)
 {
     HostCall *c = opaque;
 
-    c->ok = dcd_hostcore_drop(c->s->hosts[c->host], &c->tag, NULL, NULL,
+    c->ok = dcd_hostclient_drop(c->s->hosts[c->host], &c->tag, NULL, NULL,
                               NULL);
 }
 
@@ -320,7 +320,7 @@ int main(int argc, char **argv)
     }
     s.b = bench_broker_start(opt_broker, NULL, NULL);
     s.ht = bench_host_thread_new("hosts");
-    s.hosts = g_new0(DcdHostCore *, opt_hosts);
+    s.hosts = g_new0(DcdHostClient *, opt_hosts);
     bench_host_thread_call(s.ht, hosts_start_cb, &s);
     end = g_get_monotonic_time() + WAIT_US;
     do {

@@ -3,7 +3,7 @@
  * storm.c - dcd-storm: a fault storm against a real dcd-broker process.
  *
  * Owns: for each configuration (file pools, memfd pools), a broker
- * process on a state dir of its own, 4 in-process hosts (hostcore,
+ * process on a state dir of its own, 4 in-process hosts (hostclient,
  * reconnect on) on a host thread, a seeded storm of random control
  * operations and host-initiated releases, SIGKILLs of the broker at
  * random instants (a killer thread, so a kill can land while a request
@@ -43,9 +43,9 @@
 #include <glib/gstdio.h>
 
 #include "benchlib.h"
-#include "hostcore.h"
+#include "dcd-client/hostclient.h"
 #include "hostthread.h"
-#include "jsonout.h"
+#include "dcd/json.h"
 
 #define KIB 1024ull
 #define MIB (1024 * KIB)
@@ -157,7 +157,7 @@ static const struct dcd_region host_regions[NHOSTS][2] = {
 static const unsigned host_nregions[NHOSTS] = { 2, 1, 2, 1 };
 
 typedef struct StormHost {
-    DcdHostCore *core;         /* host thread only */
+    DcdHostClient *core;         /* host thread only */
     unsigned id;
     gint barrier;              /* atomic: 1 once the barrier's reply came */
     gint drops_ok;             /* atomic */
@@ -477,13 +477,13 @@ typedef struct HostsCtx {
     GArray *dropped;           /* uint64_t DPAs */
 } HostsCtx;
 
-static void ev_disconnected(DcdHostCore *h, const GError *why,
+static void ev_disconnected(DcdHostClient *h, const GError *why,
                             gpointer opaque)
 {
     /* Expected at every kill; the storm polls the state instead. */
 }
 
-static const DcdHostCoreEvents host_events = {
+static const DcdHostClientEvents host_events = {
     .disconnected = ev_disconnected,
 };
 
@@ -493,7 +493,7 @@ static void hosts_start_cb(gpointer opaque)
 
     for (unsigned i = 0; i < NHOSTS; i++) {
         g_autofree char *name = g_strdup_printf("storm%u", i);
-        DcdHostCoreConfig cfg = {
+        DcdHostClientConfig cfg = {
             .socket_path = s->host_sock,
             .host_id = i,
             .name = name,
@@ -505,9 +505,9 @@ static void hosts_start_cb(gpointer opaque)
         };
 
         s->hosts[i].id = i;
-        s->hosts[i].core = dcd_hostcore_new(&cfg, &host_events,
+        s->hosts[i].core = dcd_hostclient_new(&cfg, &host_events,
                                             &s->hosts[i]);
-        dcd_hostcore_start(s->hosts[i].core);
+        dcd_hostclient_start(s->hosts[i].core);
     }
 }
 
@@ -516,7 +516,7 @@ static void hosts_stop_cb(gpointer opaque)
     Storm *s = opaque;
 
     for (unsigned i = 0; i < NHOSTS; i++) {
-        g_clear_pointer(&s->hosts[i].core, dcd_hostcore_free);
+        g_clear_pointer(&s->hosts[i].core, dcd_hostclient_free);
     }
 }
 
@@ -525,17 +525,17 @@ static void snapshot_cb(gpointer opaque)
     HostsCtx *c = opaque;
 
     for (unsigned i = 0; i < NHOSTS; i++) {
-        DcdHostCore *h = c->s->hosts[i].core;
-        const GPtrArray *xs = dcd_hostcore_extents(h);
+        DcdHostClient *h = c->s->hosts[i].core;
+        const GPtrArray *xs = dcd_hostclient_extents(h);
         HostView *v = &c->views[i];
 
-        v->connected = dcd_hostcore_is_connected(h);
+        v->connected = dcd_hostclient_is_connected(h);
         v->ext = g_array_new(FALSE, FALSE, sizeof(Ext));
         v->inode = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                          NULL);
         v->pending = 0;
         for (guint j = 0; j < xs->len; j++) {
-            const DcdHostCoreExtent *x = g_ptr_array_index(xs, j);
+            const DcdHostClientExtent *x = g_ptr_array_index(xs, j);
             struct stat st;
             Ext e;
 
@@ -545,7 +545,7 @@ static void snapshot_cb(gpointer opaque)
             }
             ext_from_host(i, &x->e, &e);
             g_array_append_val(v->ext, e);
-            if (fstat(dcd_hostcore_pool_fd(h, (const DcdTag *)x->e.tag),
+            if (fstat(dcd_hostclient_pool_fd(h, (const DcdTag *)x->e.tag),
                       &st) == 0) {
                 g_hash_table_insert(v->inode, g_strdup(e.tag),
                                     GSIZE_TO_POINTER(st.st_ino));
@@ -569,7 +569,7 @@ static void snapshot(Storm *s, HostView *views)
     bench_host_thread_call(s->ht, snapshot_cb, &c);
 }
 
-static void barrier_done(DcdHostCore *h, const GError *err, gpointer opaque)
+static void barrier_done(DcdHostClient *h, const GError *err, gpointer opaque)
 {
     StormHost *sh = opaque;
 
@@ -589,7 +589,7 @@ static void barrier_cb(gpointer opaque)
     memset(none.b, 0xee, sizeof(none.b));
     for (unsigned i = 0; i < NHOSTS; i++) {
         g_atomic_int_set(&s->hosts[i].barrier, 0);
-        if (!dcd_hostcore_release_request(s->hosts[i].core, &none,
+        if (!dcd_hostclient_release_request(s->hosts[i].core, &none,
                                           DCD_REMOVAL_TAG, 0, 0, NULL, 0,
                                           barrier_done, &s->hosts[i],
                                           NULL)) {
@@ -601,20 +601,20 @@ static void barrier_cb(gpointer opaque)
 static void tag_io_cb(gpointer opaque)
 {
     HostsCtx *c = opaque;
-    DcdHostCore *h = c->s->hosts[c->host].core;
+    DcdHostClient *h = c->s->hosts[c->host].core;
 
-    c->have = dcd_hostcore_tag_size(h, &c->tag);
+    c->have = dcd_hostclient_tag_size(h, &c->tag);
     c->ok = false;
     if (c->have != c->len || !c->buf) {
         return;
     }
-    c->ok = c->write ? dcd_hostcore_write(h, &c->tag, 0, c->buf, c->len,
+    c->ok = c->write ? dcd_hostclient_write(h, &c->tag, 0, c->buf, c->len,
                                           NULL)
-                     : dcd_hostcore_read(h, &c->tag, 0, c->buf, c->len,
+                     : dcd_hostclient_read(h, &c->tag, 0, c->buf, c->len,
                                          NULL);
 }
 
-static void drop_done(DcdHostCore *h, const GError *err, gpointer opaque)
+static void drop_done(DcdHostClient *h, const GError *err, gpointer opaque)
 {
     StormHost *sh = opaque;
 
@@ -625,10 +625,10 @@ static void drop_cb(gpointer opaque)
 {
     HostsCtx *c = opaque;
     StormHost *sh = &c->s->hosts[c->host];
-    const GPtrArray *xs = dcd_hostcore_extents(sh->core);
+    const GPtrArray *xs = dcd_hostclient_extents(sh->core);
 
     for (guint i = 0; i < xs->len; i++) {
-        const DcdHostCoreExtent *x = g_ptr_array_index(xs, i);
+        const DcdHostClientExtent *x = g_ptr_array_index(xs, i);
 
         if (x->state == DCD_EXTENT_ACCEPTED &&
             memcmp(x->e.tag, c->tag.b, 16) == 0) {
@@ -639,13 +639,13 @@ static void drop_cb(gpointer opaque)
      * The host unmaps before it sends RELEASED, so a failure to send
      * (the broker just died) still drops them: keep what is gone.
      */
-    c->ok = dcd_hostcore_drop(sh->core, &c->tag, drop_done, sh, NULL);
+    c->ok = dcd_hostclient_drop(sh->core, &c->tag, drop_done, sh, NULL);
     for (guint i = c->dropped->len; i-- > 0;) {
         uint64_t dpa = g_array_index(c->dropped, uint64_t, i);
         bool still = false;
 
         for (guint j = 0; j < xs->len && !still; j++) {
-            const DcdHostCoreExtent *x = g_ptr_array_index(xs, j);
+            const DcdHostClientExtent *x = g_ptr_array_index(xs, j);
 
             still = x->e.dpa == dpa && memcmp(x->e.tag, c->tag.b, 16) == 0;
         }

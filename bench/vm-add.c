@@ -41,7 +41,7 @@
 
 #include "benchlib.h"
 #include "harness.h"
-#include "jsonout.h"
+#include "dcd/json.h"
 
 #define DC_SIZE (4 * GiB)
 #define EV_STATUS_DC (1u << 4)      /* Event Status: Dynamic Capacity log */
@@ -107,7 +107,7 @@ typedef struct Vm {
     char *error;
     char mapping[16];
     /* driver thread only */
-    GArray *held;               /* DcdExtent accepted by the last add */
+    GArray *held;               /* DcdDevExtent accepted by the last add */
     guint64 polls;
 } Vm;
 
@@ -182,7 +182,7 @@ static bool drv_confirm(Vm *v, GError **errp)
             return false;
         }
         for (guint i = 0; i < v->held->len && all; i++) {
-            JsonObject *o = tquery_at(l, g_array_index(v->held, DcdExtent,
+            JsonObject *o = tquery_at(l, g_array_index(v->held, DcdDevExtent,
                                                        i).dpa);
 
             all = o && g_str_equal(json_object_get_string_member(o, "state"),
@@ -217,7 +217,7 @@ static bool drv_add(Vm *v, GError **errp)
         g_array_append_val(v->held, g_array_index(g, DcdEvent, i).extent);
     }
     if (!dcd_add_response(&v->q->md->mbox, &g_array_index(v->held,
-                          DcdExtent, 0), v->held->len, errp)) {
+                          DcdDevExtent, 0), v->held->len, errp)) {
         return false;
     }
     v->t_resp = bench_now_us();
@@ -227,7 +227,7 @@ static bool drv_add(Vm *v, GError **errp)
 static bool drv_release(Vm *v, GError **errp)
 {
     g_autoptr(GArray) g = drv_wait_group(v, DCD_EV_RELEASE, errp);
-    g_autoptr(GArray) ext = g_array_new(FALSE, FALSE, sizeof(DcdExtent));
+    g_autoptr(GArray) ext = g_array_new(FALSE, FALSE, sizeof(DcdDevExtent));
 
     if (!g) {
         return false;
@@ -235,7 +235,7 @@ static bool drv_release(Vm *v, GError **errp)
     for (guint i = 0; i < g->len; i++) {
         g_array_append_val(ext, g_array_index(g, DcdEvent, i).extent);
     }
-    return dcd_release(&v->q->md->mbox, &g_array_index(ext, DcdExtent, 0),
+    return dcd_release(&v->q->md->mbox, &g_array_index(ext, DcdDevExtent, 0),
                        ext->len, errp);
 }
 
@@ -348,7 +348,7 @@ static Vm *vm_start(bool pooled, unsigned index, const char *host_sock)
                         r->decode_len, &v->map, &err)) {
         bench_die("VM %u: committing decoders: %s", index, err->message);
     }
-    v->held = g_array_new(FALSE, FALSE, sizeof(DcdExtent));
+    v->held = g_array_new(FALSE, FALSE, sizeof(DcdDevExtent));
     v->thread = g_thread_new("driver", drv_thread, v);
     return v;
 }

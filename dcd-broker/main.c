@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <glib-unix.h>
 
-#include "activate.h"
-#include "broker.h"
-#include "ctl.h"
-#include "hostsrv.h"
-#include "paths.h"
+#include "server/activate.h"
+#include "core/broker.h"
+#include "server/ctl.h"
+#include "server/hostsrv.h"
+#include "dcd/paths.h"
 
 #define DEFAULT_OFFER_TIMEOUT_MS 60000
 

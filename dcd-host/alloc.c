@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "alloc.h"
+#include "dcd-host/alloc.h"
 
 #define ERR(errp, code, ...) \
     g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
@@ -24,7 +24,7 @@ static gint by_dpa(gconstpointer a, gconstpointer b)
 }
 
 DcdAllocation *dcd_allocation_build(const uint8_t tag[16],
-                                    const DcdExtent *extents, unsigned n,
+                                    const DcdDevExtent *extents, unsigned n,
                                     const DcdMapping *maps, unsigned n_maps,
                                     GError **errp)
 {

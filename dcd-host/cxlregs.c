@@ -2,7 +2,7 @@
 /*
  * cxlregs.c - register block discovery (CXL r3.1 8.1.9, 8.2.4, 8.2.8).
  */
-#include "cxlregs.h"
+#include "dcd-host/cxlregs.h"
 
 uint64_t dcd_cxl_locate_block(DcdHostIo *io, const DcdPciDev *d,
                               unsigned block_id)

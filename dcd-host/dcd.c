@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "dcd.h"
+#include "dcd-host/dcd.h"
 
 #define ERR(errp, code, ...) \
     g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
@@ -55,7 +55,7 @@ static void st64(uint8_t *p, uint64_t v)
 }
 
 /* CXL r3.1 Table 8-51: Dynamic Capacity Extent */
-static void parse_extent(const uint8_t *p, DcdExtent *e)
+static void parse_extent(const uint8_t *p, DcdDevExtent *e)
 {
     e->dpa = ld64(p);
     e->len = ld64(p + 8);
@@ -155,7 +155,7 @@ restart:
     if (all) {
         g_array_set_size(all, 0);
     } else {
-        all = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
+        all = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
     }
     for (uint32_t start = 0, total = 1, gen = 0; start < total;) {
         uint8_t in[8];
@@ -192,7 +192,7 @@ restart:
         count = MIN(count, total - MIN(total, start));
         count = MIN(count, (len - 16) / EXTENT_RAW_SIZE);
         for (uint32_t i = 0; i < count; i++) {
-            DcdExtent e;
+            DcdDevExtent e;
 
             parse_extent(out + 16 + i * EXTENT_RAW_SIZE, &e);
             g_array_append_val(all, e);
@@ -210,7 +210,7 @@ restart:
  * With @chain, more entries than one payload holds go out as several
  * commands, each but the last with the "More" flag (bit 0 of flags).
  */
-static bool update_extents(DcdMbox *m, uint16_t op, const DcdExtent *ext,
+static bool update_extents(DcdMbox *m, uint16_t op, const DcdDevExtent *ext,
                            unsigned n, bool chain, GError **errp)
 {
     size_t per = (m->payload_max - 8) / UPDATE_ENTRY_SIZE;
@@ -241,13 +241,13 @@ static bool update_extents(DcdMbox *m, uint16_t op, const DcdExtent *ext,
     return true;
 }
 
-bool dcd_add_response(DcdMbox *m, const DcdExtent *ext, unsigned n,
+bool dcd_add_response(DcdMbox *m, const DcdDevExtent *ext, unsigned n,
                       GError **errp)
 {
     return update_extents(m, CXL_OP_DC_ADD_RESPONSE, ext, n, true, errp);
 }
 
-bool dcd_release(DcdMbox *m, const DcdExtent *ext, unsigned n, GError **errp)
+bool dcd_release(DcdMbox *m, const DcdDevExtent *ext, unsigned n, GError **errp)
 {
     return update_extents(m, CXL_OP_DC_RELEASE, ext, n, true, errp);
 }

@@ -3,7 +3,7 @@
  * hdm.c - decoder registers: capability at +0, global control at +4,
  * decoder n at +0x10 + 0x20 * n.
  */
-#include "hdm.h"
+#include "dcd-host/hdm.h"
 
 #define HDM_CAP 0x00
 #define HDM_GLOBAL_CTRL 0x04

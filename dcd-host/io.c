@@ -7,7 +7,7 @@
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 
-#include "io.h"
+#include "dcd-host/io.h"
 
 G_DEFINE_QUARK(dcd-host-error-quark, dcd_host_error)
 
@@ -161,22 +161,4 @@ void dcd_cfg_write(DcdHostIo *io, uint16_t bdf, uint16_t off, unsigned size,
     }
     dcd_io_out(io, PCI_CONF_ADDR, 4, cf8_addr(bdf, off));
     dcd_io_out(io, PCI_CONF_DATA + (off & 3), size, val);
-}
-
-GIOStream *dcd_io_unix_connect(const char *path, const char *what,
-                               GError **errp)
-{
-    g_autoptr(GSocketClient) sc = g_socket_client_new();
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    g_autoptr(GError) err = NULL;
-    GSocketConnection *conn;
-
-    conn = g_socket_client_connect(sc, G_SOCKET_CONNECTABLE(addr), NULL,
-                                   &err);
-    if (!conn) {
-        g_set_error(errp, DCD_HOST_ERROR, DCD_HOST_ERR_IO,
-                    "%s: cannot connect to %s: %s", what, path, err->message);
-        return NULL;
-    }
-    return G_IO_STREAM(conn);
 }

@@ -3,7 +3,7 @@
  * mbox.c - mailbox commands: wait for the doorbell to clear, load the
  * payload, write the command register, ring, wait, read back.
  */
-#include "mbox.h"
+#include "dcd-host/mbox.h"
 
 #define MBOX_CAP 0x00
 #define MBOX_CTRL 0x04

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "pci.h"
+#include "dcd-host/pci.h"
 
 #define ERR(errp, code, ...) \
     g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)

@@ -12,8 +12,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 broker=$build/dcd-broker/dcd-broker
-dcdctl=$build/dcd-broker/dcdctl
-hostsim=$build/dcd-broker/dcd-hostsim
+dcdctl=$build/tools/dcdctl/dcdctl
+hostsim=$build/tools/dcd-hostsim/dcd-hostsim
 # shellcheck source=examples/lib.sh
 . "$here/examples/lib.sh"
 need "$broker" "$dcdctl" "$hostsim"
@@ -66,11 +66,9 @@ fi
 echo "identical: every byte host 0 wrote, host 1 reads"
 
 step "Releasing the pool from both hosts, then destroying it"
-ctl extent release --host 0 --tag "$tag"
-ctl extent release --host 1 --tag "$tag"
-host 5 6 wait-released "$tag" 5000 >/dev/null
-host 7 8 wait-released "$tag" 5000 >/dev/null
-destroy_pool "$tag"
+ctl extent release --host 0 --tag "$tag" --wait
+ctl extent release --host 1 --tag "$tag" --wait
+ctl pool destroy "$tag"
 ctl pool list
 
 step "Done; stopping the hosts and the broker"

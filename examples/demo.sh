@@ -17,7 +17,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 broker=$build/dcd-broker/dcd-broker
-dcdctl=$build/dcd-broker/dcdctl
+dcdctl=$build/tools/dcdctl/dcdctl
 vmdemo=$build/examples/vm-demo
 qemu=${DCD_QEMU:-$here/qemu/build/qemu-system-x86_64}
 # shellcheck source=examples/lib.sh
@@ -107,11 +107,15 @@ fi
 echo "identical: every byte VM 0 wrote, VM 1 reads"
 
 step "Releasing the pool from both VMs, then destroying it"
-ctl extent release --host 0 --tag "$tag"
+# --wait returns once the guest has answered (4803h) and the device told
+# the broker; meanwhile the guest's driver is asked to take the event.
+ctl extent release --host 0 --tag "$tag" --wait &
 released 5 6
-ctl extent release --host 1 --tag "$tag"
+wait $!
+ctl extent release --host 1 --tag "$tag" --wait &
 released 7 8
-destroy_pool "$tag"
+wait $!
+ctl pool destroy "$tag"
 ctl pool list
 
 step "Done; stopping the VMs and the broker"

@@ -67,10 +67,3 @@ new_pool() { # size
 		sed -n 's/.*"tag" : "\(.*\)".*/\1/p'
 }
 
-# pool destroy, retried while the hosts' releases land.
-destroy_pool() { # tag
-	for _ in $(seq 50); do
-		"$dcdctl" --socket "$work/control.sock" pool destroy "$1" 2>/dev/null && break
-		sleep 0.1
-	done
-}

@@ -43,7 +43,7 @@ rt=${RUNTIME:-/tmp/dcd-two-vms}
 accel=${ACCEL:-kvm:tcg}
 mem=${MEM:-2G}
 broker=$build/dcd-broker/dcd-broker
-dcdctl=$build/dcd-broker/dcdctl
+dcdctl=$build/tools/dcdctl/dcdctl
 tag=5be13bce-ae34-4a77-b6c3-16df975fcf1a
 
 accel_args=()

@@ -28,10 +28,11 @@
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
 
-#include "alloc.h"
-#include "host.h"
-#include "qmp.h"
-#include "qtest.h"
+#include "dcd-host/alloc.h"
+#include "dcd-host/driver.h"
+#include "dcd-host/qmp.h"
+#include "dcd-host/qemu-platform.h"
+#include "dcd-host/qtest.h"
 
 #define DEV_PATH "/machine/peripheral/dcd0"
 #define CHUNK (1u << 20)
@@ -44,7 +45,7 @@ typedef struct Vm {
     DcdHostIo *io;
     DcdQmp *qmp;
     DcdPlatform plat;
-    DcdHost *host;
+    DcdDriver *host;
     DcdMemdev *md;
     DcdMapping map;
 } Vm;
@@ -160,10 +161,10 @@ static bool vm_start(Vm *vm, GError **errp)
     vm->io = dcd_qtest_new(qt_s);
     if (!(vm->qmp = dcd_qmp_new(qmp_s, errp)) ||
         !dcd_platform_from_qmp(&vm->plat, vm->qmp, errp) ||
-        !(vm->host = dcd_host_new(vm->io, &vm->plat, errp))) {
+        !(vm->host = dcd_driver_new(vm->io, &vm->plat, errp))) {
         return false;
     }
-    vm->md = dcd_host_memdev(vm->host, 0);
+    vm->md = dcd_driver_memdev(vm->host, 0);
     if (!vm->md || !vm->md->dc.n_regions) {
         g_set_error(errp, DCD_HOST_ERROR, DCD_HOST_ERR_NOTFOUND,
                     "no DCD found");
@@ -197,7 +198,7 @@ static void vm_stop(Vm *vm)
         g_subprocess_wait(vm->proc, NULL, NULL);
         g_object_unref(vm->proc);
     }
-    dcd_host_free(vm->host);
+    dcd_driver_free(vm->host);
     dcd_platform_clear(&vm->plat);
     dcd_qmp_free(vm->qmp);
     dcd_io_free(vm->io);
@@ -266,7 +267,7 @@ static GArray *wait_group(Vm *vm, unsigned type, uint64_t ms, GError **errp)
     }
 }
 
-static GString *describe(const DcdExtent *e, unsigned n)
+static GString *describe(const DcdDevExtent *e, unsigned n)
 {
     GString *s = g_string_new(NULL);
 
@@ -293,21 +294,21 @@ static char *cmd_group(Vm *vm, char **argv, unsigned type, bool accept,
     if (!(g = wait_group(vm, type, ms, errp))) {
         return NULL;
     }
-    ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
+    ext = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
     for (guint i = 0; i < g->len; i++) {
         g_array_append_val(ext, g_array_index(g, DcdEvent, i).extent);
     }
     if (type == DCD_EV_RELEASE) {
-        ok = dcd_release(&vm->md->mbox, (DcdExtent *)ext->data, ext->len,
+        ok = dcd_release(&vm->md->mbox, (DcdDevExtent *)ext->data, ext->len,
                          errp);
     } else {
-        ok = dcd_add_response(&vm->md->mbox, (DcdExtent *)ext->data,
+        ok = dcd_add_response(&vm->md->mbox, (DcdDevExtent *)ext->data,
                               accept ? ext->len : 0, errp);
     }
     if (!ok) {
         return NULL;
     }
-    s = describe((DcdExtent *)ext->data, ext->len);
+    s = describe((DcdDevExtent *)ext->data, ext->len);
     return g_strdup(s->str);
 }
 
@@ -319,7 +320,7 @@ static char *cmd_extents(Vm *vm, GError **errp)
     if (!l) {
         return NULL;
     }
-    s = describe((DcdExtent *)l->data, l->len);
+    s = describe((DcdDevExtent *)l->data, l->len);
     return g_strdup(s->str);
 }
 
@@ -363,7 +364,7 @@ static DcdAllocation *alloc_of(Vm *vm, const char *tag, GError **errp)
     if (!(l = dcd_get_extents(&vm->md->mbox, NULL, errp))) {
         return NULL;
     }
-    return dcd_allocation_build(t, (DcdExtent *)l->data, l->len, &vm->map, 1,
+    return dcd_allocation_build(t, (DcdDevExtent *)l->data, l->len, &vm->map, 1,
                                 errp);
 }
 

@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <json-glib/json-glib.h>
 
-#include "ctl.h"
+#include "server/ctl.h"
 #include "fuzz.h"
 
 #define MB (1ull << 20)
@@ -194,7 +194,7 @@ static bool on_idle(gpointer opaque)
     }
     a = g_queue_pop_head(&fx->answers);
     if (a) {
-        DcdHost *h = dcd_registry_host(&fx->b->reg, 0);
+        DcdHost *h = dcd_broker_host(fx->b, 0);
 
         if (a->accept) {
             dcd_broker_host_accept(fx->b, h, a->group,

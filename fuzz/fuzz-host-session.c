@@ -54,7 +54,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "hostsrv.h"
+#include "server/hostsrv.h"
 
 #define BLOCK 4096
 #define MAX_RANGES 4

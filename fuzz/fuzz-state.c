@@ -30,7 +30,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "broker.h"
+#include "core/broker.h"
 #include "fuzz.h"
 
 #define SUM_HEX 16

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 
-#include "broker.h"
+#include "core/broker.h"
 #include "fuzz.h"
 
 #define MB (1ull << 20)

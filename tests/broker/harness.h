@@ -14,7 +14,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
 
-#include "ctlclient.h"
+#include "dcd-client/ctlclient.h"
 
 typedef struct TBroker {
     GSubprocess *proc;

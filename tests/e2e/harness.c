@@ -196,7 +196,7 @@ GArray *evm_group(EVm *v, unsigned n, unsigned type)
 
 static GArray *group_extents(GArray *g)
 {
-    GArray *ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
+    GArray *ext = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
 
     for (guint i = 0; i < g->len; i++) {
         g_array_append_val(ext, g_array_index(g, DcdEvent, i).extent);
@@ -237,7 +237,7 @@ GArray *evm_accept(EVm *v)
     g_autoptr(GArray) g = add_group(v);
     GArray *ext = group_extents(g);
 
-    g_assert_true(dcd_add_response(&v->q->md->mbox, (DcdExtent *)ext->data,
+    g_assert_true(dcd_add_response(&v->q->md->mbox, (DcdDevExtent *)ext->data,
                                    ext->len, &err));
     g_assert_no_error(err);
     return ext;
@@ -258,7 +258,7 @@ void evm_release(EVm *v, unsigned n)
     g_autoptr(GArray) g = evm_group(v, n, DCD_EV_RELEASE);
     g_autoptr(GArray) ext = group_extents(g);
 
-    g_assert_true(dcd_release(&v->q->md->mbox, (DcdExtent *)ext->data, ext->len,
+    g_assert_true(dcd_release(&v->q->md->mbox, (DcdDevExtent *)ext->data, ext->len,
                               &err));
     g_assert_no_error(err);
 }
@@ -286,7 +286,7 @@ DcdAllocation *evm_alloc(EVm *v, const char *tag)
 
     evm_map(v);
     g_assert_true(dcd_tag_parse(tag, (DcdTag *)t));
-    a = dcd_allocation_build(t, (DcdExtent *)list->data, list->len, &v->map,
+    a = dcd_allocation_build(t, (DcdDevExtent *)list->data, list->len, &v->map,
                              1, &err);
     g_assert_no_error(err);
     g_assert_false(a->seq_from_dpa);

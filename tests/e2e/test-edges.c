@@ -110,9 +110,9 @@ static void test_late_answer(void)
     g_assert_cmpuint(tcount(b, 0, tag, "pending"), ==, 0);
     g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 0);
 
-    ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
+    ext = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
     g_array_append_val(ext, g_array_index(g, DcdEvent, 0).extent);
-    g_assert_false(dcd_add_response(&v0->q->md->mbox, (DcdExtent *)ext->data,
+    g_assert_false(dcd_add_response(&v0->q->md->mbox, (DcdDevExtent *)ext->data,
                                     1, &err));
     g_test_message("late acceptance: %s", err->message);
     g_assert_error(err, DCD_HOST_ERROR, DCD_HOST_ERR_MBOX);

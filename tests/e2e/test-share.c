@@ -88,7 +88,7 @@ static void check_views(TBroker *b, EVm *v, const char *tag)
 
     g_assert_true(dcd_tag_parse(tag, (DcdTag *)t));
     for (guint i = 0; i < list->len; i++) {
-        DcdExtent *e = &g_array_index(list, DcdExtent, i);
+        DcdDevExtent *e = &g_array_index(list, DcdDevExtent, i);
         JsonObject *bo, *qo;
 
         if (memcmp(e->tag, t, 16)) {

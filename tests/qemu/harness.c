@@ -222,11 +222,11 @@ TQemu *tqemu_start(const TQemuOpts *o)
         o->probe_root_buses) {
         q->plat.n_root_buses = 0;
     }
-    if (err || !(q->host = dcd_host_new(q->io, &q->plat, &err))) {
+    if (err || !(q->host = dcd_driver_new(q->io, &q->plat, &err))) {
         tqemu_show_log(q);
     }
     g_assert_no_error(err);
-    q->md = dcd_host_memdev(q->host, 0);
+    q->md = dcd_driver_memdev(q->host, 0);
     g_assert_nonnull(q->md);
     return q;
 }
@@ -251,7 +251,7 @@ bool tqemu_stop(TQemu *q)
     if (!q) {
         return true;
     }
-    dcd_host_free(q->host);
+    dcd_driver_free(q->host);
     dcd_platform_clear(&q->plat);
     if (q->qmp) {
         /* QEMU may close the socket before it answers */

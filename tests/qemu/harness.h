@@ -10,10 +10,11 @@
 #ifndef DCD_TEST_QEMU_HARNESS_H
 #define DCD_TEST_QEMU_HARNESS_H
 
-#include "alloc.h"
-#include "host.h"
-#include "qmp.h"
-#include "qtest.h"
+#include "dcd-host/alloc.h"
+#include "dcd-host/qemu-platform.h"
+#include "dcd-host/driver.h"
+#include "dcd-host/qmp.h"
+#include "dcd-host/qtest.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
@@ -41,7 +42,7 @@ typedef struct TQemu {
     DcdHostIo *io;
     DcdQmp *qmp;
     DcdPlatform plat;
-    DcdHost *host;
+    DcdDriver *host;
     DcdMemdev *md;
 } TQemu;
 

@@ -45,7 +45,7 @@ static GArray *add_accept(TQemu *q, const char *tag, const uint64_t *ol,
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) g = NULL;
-    GArray *ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
+    GArray *ext = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
     uint8_t want[16];
 
     g_assert_true(dcd_tag_parse(tag, (DcdTag *)want));
@@ -57,13 +57,13 @@ static GArray *add_accept(TQemu *q, const char *tag, const uint64_t *ol,
                          NULL));
     g = tgroup(q, n, DCD_EV_ADD);
     for (unsigned i = 0; i < n; i++) {
-        DcdExtent *e = &g_array_index(g, DcdEvent, i).extent;
+        DcdDevExtent *e = &g_array_index(g, DcdEvent, i).extent;
 
         /* the event carries the tag */
         g_assert_cmpmem(e->tag, 16, want, 16);
         g_array_append_val(ext, *e);
     }
-    g_assert_true(dcd_add_response(&q->md->mbox, (DcdExtent *)ext->data, n,
+    g_assert_true(dcd_add_response(&q->md->mbox, (DcdDevExtent *)ext->data, n,
                                    &err));
     g_assert_no_error(err);
     return ext;
@@ -95,11 +95,11 @@ static void test_round_trip(void)
     list = textents(q, NULL);
     g_assert_cmpuint(list->len, ==, 1);
     g_assert_true(dcd_tag_parse(TAG_A, (DcdTag *)tag));
-    g_assert_cmpmem(g_array_index(list, DcdExtent, 0).tag, 16, tag, 16);
-    g_assert_cmphex(g_array_index(list, DcdExtent, 0).dpa, ==, 64 * MiB);
+    g_assert_cmpmem(g_array_index(list, DcdDevExtent, 0).tag, 16, tag, 16);
+    g_assert_cmphex(g_array_index(list, DcdDevExtent, 0).dpa, ==, 64 * MiB);
 
     map_all(q, &map);
-    a = dcd_allocation_build(tag, (DcdExtent *)list->data, list->len, &map, 1,
+    a = dcd_allocation_build(tag, (DcdDevExtent *)list->data, list->len, &map, 1,
                              &err);
     g_assert_no_error(err);
     g_assert_cmphex(a->size, ==, 8 * MiB);
@@ -244,7 +244,7 @@ static void test_two_tags(void)
     uint64_t olb[] = { 4 * MiB, 2 * MiB, 12 * MiB, 2 * MiB, 20 * MiB, 2 * MiB };
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) ga = NULL, gb = NULL, list = NULL;
-    DcdExtent rev[3];
+    DcdDevExtent rev[3];
     DcdMapping map;
     uint8_t ta[16], tb[16];
     g_autofree uint8_t *pa = g_malloc(6 * MiB), *pb = g_malloc(6 * MiB);
@@ -279,9 +279,9 @@ static void test_two_tags(void)
     map_all(q, &map);
     {
         g_autoptr(DcdAllocation) a = dcd_allocation_build(
-            ta, (DcdExtent *)list->data, list->len, &map, 1, &err);
+            ta, (DcdDevExtent *)list->data, list->len, &map, 1, &err);
         g_autoptr(DcdAllocation) b = dcd_allocation_build(
-            tb, (DcdExtent *)list->data, list->len, &map, 1, &err);
+            tb, (DcdDevExtent *)list->data, list->len, &map, 1, &err);
 
         g_assert_no_error(err);
         g_assert_cmphex(a->size, ==, 6 * MiB);
@@ -300,7 +300,7 @@ static void test_two_tags(void)
 
     /* release B first, middle extent first; then A from the front */
     for (unsigned i = 0; i < 3; i++) {
-        DcdExtent e = g_array_index(gb, DcdEvent, (i + 1) % 3).extent;
+        DcdDevExtent e = g_array_index(gb, DcdEvent, (i + 1) % 3).extent;
 
         g_assert_true(dcd_release(&q->md->mbox, &e, 1, &err));
         g_assert_no_error(err);
@@ -312,12 +312,12 @@ static void test_two_tags(void)
     list = textents(q, NULL);
     g_assert_cmpuint(list->len, ==, 3);
     for (unsigned i = 0; i < 3; i++) {
-        g_assert_cmpmem(g_array_index(list, DcdExtent, i).tag, 16, ta, 16);
+        g_assert_cmpmem(g_array_index(list, DcdDevExtent, i).tag, 16, ta, 16);
     }
     /* B's memory is free again: it can go */
     tqmp_ok(q, "object-del", dcd_qmp_args("s:id", "tmb", NULL));
     for (unsigned i = 0; i < 3; i++) {
-        DcdExtent e = g_array_index(ga, DcdEvent, i).extent;
+        DcdDevExtent e = g_array_index(ga, DcdEvent, i).extent;
 
         g_assert_true(dcd_release(&q->md->mbox, &e, 1, &err));
         g_assert_no_error(err);
@@ -363,7 +363,7 @@ static void test_release_by_tag(void)
     }
     /* the host gives back exactly what was asked for */
     for (unsigned i = 0; i < 2; i++) {
-        DcdExtent e = g_array_index(rel, DcdEvent, i).extent;
+        DcdDevExtent e = g_array_index(rel, DcdEvent, i).extent;
 
         g_assert_true(dcd_release(&q->md->mbox, &e, 1, &err));
         g_assert_no_error(err);
@@ -414,7 +414,7 @@ static void test_bad_input(void)
     uint64_t mis[] = { 1 * MiB, 4 * MiB };
     uint64_t over[] = { 0, 4 * MiB, 2 * MiB, 2 * MiB };
     uint64_t beyond[] = { 1 * GiB - 2 * MiB, 4 * MiB };
-    DcdExtent part = { .dpa = 0, .len = 2 * MiB };
+    DcdDevExtent part = { .dpa = 0, .len = 2 * MiB };
     char *desc;
 
     if (!need_tagged() ||
@@ -513,12 +513,12 @@ static void test_shared_seq(void)
     file = tbackend(q, "tm0", TAG_A, 6 * MiB);
     ext = add_accept(q, TAG_A, ol, seq, 3);
     for (unsigned i = 0; i < 3; i++) {
-        g_assert_cmpuint(g_array_index(ext, DcdExtent, i).shared_seq, ==,
+        g_assert_cmpuint(g_array_index(ext, DcdDevExtent, i).shared_seq, ==,
                          seq[i]);
     }
     list = textents(q, NULL);
     map_all(q, &map);
-    a = dcd_allocation_build(tag, (DcdExtent *)list->data, list->len, &map, 1,
+    a = dcd_allocation_build(tag, (DcdDevExtent *)list->data, list->len, &map, 1,
                              &err);
     g_assert_no_error(err);
     g_assert_false(a->seq_from_dpa);
@@ -568,7 +568,7 @@ static void test_shared_access(void)
         return;
     }
     q = tqemu_start(&o);
-    m1 = dcd_host_memdev(q->host, 1);
+    m1 = dcd_driver_memdev(q->host, 1);
     g_assert_nonnull(m1);
     w = q->plat.windows[0].base;
     dcd_tag_parse(TAG_A, (DcdTag *)tag);
@@ -612,9 +612,9 @@ static void test_shared_access(void)
     l0 = textents(q, NULL);
     l1 = dcd_get_extents(&m1->mbox, NULL, &err);
     g_assert_no_error(err);
-    a0 = dcd_allocation_build(tag, (DcdExtent *)l0->data, l0->len, &map0, 1,
+    a0 = dcd_allocation_build(tag, (DcdDevExtent *)l0->data, l0->len, &map0, 1,
                               &err);
-    a1 = dcd_allocation_build(tag, (DcdExtent *)l1->data, l1->len, &map1, 1,
+    a1 = dcd_allocation_build(tag, (DcdDevExtent *)l1->data, l1->len, &map1, 1,
                               &err);
     g_assert_no_error(err);
 
@@ -631,7 +631,7 @@ static void test_shared_access(void)
     g_assert_cmphex(back, ==, v);
 
     /* the second device lets go; the first still holds the memory */
-    g_assert_true(dcd_release(&m1->mbox, &g_array_index(l1, DcdExtent, 0), 1,
+    g_assert_true(dcd_release(&m1->mbox, &g_array_index(l1, DcdDevExtent, 0), 1,
                               &err));
     g_assert_no_error(err);
     desc = tqmp_fail(q, "object-del", dcd_qmp_args("s:id", "tm0", NULL));
@@ -657,7 +657,7 @@ static void test_large_group(void)
     TQemu *q;
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) g = NULL, list = NULL;
-    g_autoptr(GArray) ext = g_array_new(FALSE, TRUE, sizeof(DcdExtent));
+    g_autoptr(GArray) ext = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
     g_autofree uint64_t *ol = g_new(uint64_t, 2 * LARGE_GROUP);
     g_autofree char *file = NULL;
     bool ok;
@@ -687,12 +687,12 @@ static void test_large_group(void)
     }
     tgroup_check(g, LARGE_GROUP, DCD_EV_ADD);
     for (unsigned i = 0; i < LARGE_GROUP; i++) {
-        DcdExtent *e = &g_array_index(g, DcdEvent, i).extent;
+        DcdDevExtent *e = &g_array_index(g, DcdEvent, i).extent;
 
         g_assert_cmphex(e->dpa, ==, q->md->dc.region[0].base + ol[2 * i]);
         g_array_append_val(ext, *e);
     }
-    ok = dcd_add_response(&q->md->mbox, (DcdExtent *)ext->data, ext->len,
+    ok = dcd_add_response(&q->md->mbox, (DcdDevExtent *)ext->data, ext->len,
                           &err);
     if (!ok) {
         g_test_message("chained Add DC Response: %s", err->message);
@@ -703,7 +703,7 @@ static void test_large_group(void)
     list = textents(q, NULL);
     g_assert_cmpuint(list->len, ==, LARGE_GROUP);
     for (unsigned i = 0; i < LARGE_GROUP; i++) {
-        g_assert_cmphex(g_array_index(list, DcdExtent, i).len, ==, 2 * MiB);
+        g_assert_cmphex(g_array_index(list, DcdDevExtent, i).len, ==, 2 * MiB);
     }
     /* nothing is left pending: a further answer has no group to go to */
     g_assert_false(dcd_add_response(&q->md->mbox, NULL, 0, &err));
@@ -714,12 +714,12 @@ static void test_large_group(void)
      * accepted (the gap after the last extent) releases nothing at all
      */
     {
-        DcdExtent bad = g_array_index(ext, DcdExtent, LARGE_GROUP - 1);
+        DcdDevExtent bad = g_array_index(ext, DcdDevExtent, LARGE_GROUP - 1);
 
         bad.dpa += 2 * MiB;
         g_array_append_val(ext, bad);
     }
-    g_assert_false(dcd_release(&q->md->mbox, (DcdExtent *)ext->data,
+    g_assert_false(dcd_release(&q->md->mbox, (DcdDevExtent *)ext->data,
                                ext->len, &err));
     g_clear_error(&err);
     g_array_set_size(ext, LARGE_GROUP);
@@ -733,7 +733,7 @@ static void test_large_group(void)
         return;
     }
     /* Released whole with chained payloads */
-    g_assert_true(dcd_release(&q->md->mbox, (DcdExtent *)ext->data, ext->len,
+    g_assert_true(dcd_release(&q->md->mbox, (DcdDevExtent *)ext->data, ext->len,
                               &err));
     g_assert_no_error(err);
     g_clear_pointer(&list, g_array_unref);

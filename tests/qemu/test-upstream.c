@@ -91,7 +91,7 @@ static void test_round_trip(void)
     g_autofree uint8_t *out = g_malloc(2 * MiB);
     g_autofree uint8_t *in = g_malloc(2 * MiB);
     g_autofree uint8_t *file = g_malloc(2 * MiB);
-    DcdExtent ext;
+    DcdDevExtent ext;
     DcdMapping map;
     uint32_t gen0, gen1, gen2;
     uint64_t hpa, dpa;
@@ -117,8 +117,8 @@ static void test_round_trip(void)
     g_array_unref(list);
     list = textents(q, &gen1);
     g_assert_cmpuint(list->len, ==, 1);
-    g_assert_cmphex(g_array_index(list, DcdExtent, 0).dpa, ==, dpa);
-    g_assert_cmphex(g_array_index(list, DcdExtent, 0).len, ==, 2 * MiB);
+    g_assert_cmphex(g_array_index(list, DcdDevExtent, 0).dpa, ==, dpa);
+    g_assert_cmphex(g_array_index(list, DcdDevExtent, 0).len, ==, 2 * MiB);
     /*
      * QEMU 10.2.2 reports a generation number but never changes it
      * (ext_list_gen_seq is only read), so it is not asserted to move.
@@ -168,7 +168,7 @@ static void test_group_partial_accept(void)
     uint64_t ol[] = { 0, 2 * MiB, 8 * MiB, 4 * MiB, 32 * MiB, 2 * MiB };
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) g = NULL, list = NULL;
-    DcdExtent take[2];
+    DcdDevExtent take[2];
 
     tqmp_ok(q, "cxl-add-dynamic-capacity", tadd_args(0, NULL, ol, 3));
     /* one group of three records chained by More */
@@ -184,8 +184,8 @@ static void test_group_partial_accept(void)
     g_assert_no_error(err);
     list = textents(q, NULL);
     g_assert_cmpuint(list->len, ==, 2);
-    g_assert_cmphex(g_array_index(list, DcdExtent, 0).dpa, ==, 0);
-    g_assert_cmphex(g_array_index(list, DcdExtent, 1).dpa, ==, 32 * MiB);
+    g_assert_cmphex(g_array_index(list, DcdDevExtent, 0).dpa, ==, 0);
+    g_assert_cmphex(g_array_index(list, DcdDevExtent, 1).dpa, ==, 32 * MiB);
 
     /* the group is gone: another response has nothing to answer */
     g_assert_false(dcd_add_response(&q->md->mbox, NULL, 0, &err));
@@ -199,7 +199,7 @@ static void test_reject(void)
     uint64_t ol[] = { 16 * MiB, 2 * MiB };
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) g = NULL, list = NULL, g2 = NULL;
-    DcdExtent wrong = { .dpa = 64 * MiB, .len = 2 * MiB };
+    DcdDevExtent wrong = { .dpa = 64 * MiB, .len = 2 * MiB };
 
     tqmp_ok(q, "cxl-add-dynamic-capacity", tadd_args(0, NULL, ol, 1));
     g = tgroup(q, 1, DCD_EV_ADD);
@@ -224,7 +224,7 @@ static void test_more_than_four(void)
     uint64_t ol[12];
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) g = NULL, list = NULL;
-    g_autofree DcdExtent *ext = g_new0(DcdExtent, 6);
+    g_autofree DcdDevExtent *ext = g_new0(DcdDevExtent, 6);
     DcdMapping map;
 
     /* six extents, each 2 MiB, 2 MiB apart */
@@ -268,7 +268,7 @@ static void test_more_than_four(void)
     list = textents(q, NULL);
     g_assert_cmpuint(list->len, ==, 3);
     for (unsigned i = 0; i < 3; i++) {
-        g_assert_cmphex(g_array_index(list, DcdExtent, i).dpa % (8 * MiB), ==,
+        g_assert_cmphex(g_array_index(list, DcdDevExtent, i).dpa % (8 * MiB), ==,
                         0);
     }
     tqemu_stop(q);
@@ -289,7 +289,7 @@ static void test_extent_list_pages(void)
     for (unsigned grp = 0; grp < 8; grp++) {
         uint64_t ol[16];
         g_autoptr(GArray) g = NULL;
-        DcdExtent ext[8];
+        DcdDevExtent ext[8];
 
         for (unsigned i = 0; i < 8; i++) {
             ol[2 * i] = (grp * 8 + i) * 2 * MiB;
@@ -307,7 +307,7 @@ static void test_extent_list_pages(void)
     list = textents(q, NULL);
     g_assert_cmpuint(list->len, ==, n);
     for (unsigned i = 0; i < n; i++) {
-        g_assert_cmphex(g_array_index(list, DcdExtent, i).dpa, ==,
+        g_assert_cmphex(g_array_index(list, DcdDevExtent, i).dpa, ==,
                         i * 2 * MiB);
     }
     tqemu_stop(q);
@@ -380,7 +380,7 @@ static void test_mailbox_errors(void)
     TQemu *q = start_classic(1);
     g_autoptr(GError) err = NULL;
     uint16_t bogus = 0x7777;
-    DcdExtent outside = { .dpa = 1 * GiB, .len = 2 * MiB };
+    DcdDevExtent outside = { .dpa = 1 * GiB, .len = 2 * MiB };
     uint64_t ol[] = { 0, 2 * MiB };
     g_autoptr(GArray) g = NULL;
 

@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "core/broker.h"
 
 #define MB (1ull << 20)
 

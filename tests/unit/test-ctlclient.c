@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <gio/gunixsocketaddress.h>
 
-#include "ctlclient.h"
+#include "dcd-client/ctlclient.h"
 
 static void test_refused(void)
 {

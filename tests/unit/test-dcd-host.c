@@ -6,7 +6,8 @@
  */
 #include <string.h>
 
-#include "alloc.h"
+#include "dcd-host/alloc.h"
+#include "dcd-host/qemu-platform.h"
 
 #define MiB (1ull << 20)
 
@@ -92,9 +93,9 @@ static void test_sticky_error(void)
     g_assert_true(dcd_io_check(&io, NULL));
 }
 
-static DcdExtent ext(uint64_t dpa, uint64_t len, uint8_t t, uint16_t seq)
+static DcdDevExtent ext(uint64_t dpa, uint64_t len, uint8_t t, uint16_t seq)
 {
-    DcdExtent e = { .dpa = dpa, .len = len, .shared_seq = seq };
+    DcdDevExtent e = { .dpa = dpa, .len = len, .shared_seq = seq };
 
     memset(e.tag, t, 16);
     return e;
@@ -104,7 +105,7 @@ static void test_allocation(void)
 {
     uint8_t ta[16], tb[16];
     DcdMapping map = { .hpa = 0x100000000ull, .dpa = 0, .size = 256 * MiB };
-    DcdExtent list[] = {
+    DcdDevExtent list[] = {
         ext(40 * MiB, 2 * MiB, 0xa, 2),
         ext(10 * MiB, 4 * MiB, 0xb, 0),
         ext(0, 2 * MiB, 0xa, 0),

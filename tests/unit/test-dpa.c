@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* DPA space: alignment, bounds, first-fit across bitmap word boundaries. */
-#include "dpa.h"
+#include "core/dpa.h"
 
 #define MB (1ull << 20)
 

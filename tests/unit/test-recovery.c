@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 
-#include "broker.h"
+#include "core/broker.h"
 
 #define MB (1ull << 20)
 

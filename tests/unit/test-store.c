@@ -8,8 +8,8 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 
-#include "broker.h"
-#include "store.h"
+#include "core/broker.h"
+#include "core/store.h"
 
 #define MB (1ull << 20)
 
@@ -148,7 +148,7 @@ static void test_torn_journal(void)
                     (ssize_t)strlen(bad_line));
     g_assert_cmpint(write(fd, "deadbeef", 8), ==, 8);
     close(fd);
-    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING,
+    g_test_expect_message("dcd-broker", G_LOG_LEVEL_WARNING,
                           "saved state: 1 corrupt line(s) dropped");
     b = dcd_broker_new(&cfg, NULL);
     g_test_assert_expected_messages();

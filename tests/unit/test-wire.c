@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "wire.h"
+#include "dcd/wire.h"
 
 /* One end driven by a DcdWire, recording what it sees. */
 typedef struct Side {

@@ -1,0 +1,1524 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * broker.c - pools, hosts and extents.  Every operation checks all of its
+ * input before it changes anything, so a refused request leaves no trace.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "core/broker.h"
+#include "dcd/json.h"
+#include "core/store.h"
+
+#define ERR(errp, code, ...) g_set_error(errp, DCD_ERROR, code, __VA_ARGS__)
+
+static void broker_dirty(DcdBroker *b);
+
+/* ---- events ----------------------------------------------------------- */
+
+void dcd_broker_watch(DcdBroker *b, DcdBrokerWatchFn fn, gpointer opaque)
+{
+    DcdBrokerWatcher w = { .fn = fn, .opaque = opaque };
+
+    g_array_append_val(b->watchers, w);
+}
+
+void dcd_broker_unwatch(DcdBroker *b, gpointer opaque)
+{
+    for (guint i = 0; i < b->watchers->len; i++) {
+        if (g_array_index(b->watchers, DcdBrokerWatcher, i).opaque ==
+            opaque) {
+            g_array_remove_index(b->watchers, i);
+            return;
+        }
+    }
+}
+
+static void notify(DcdBroker *b, DcdBrokerEventKind kind, const DcdHost *h,
+                   const DcdPool *p, const DcdExtent *e)
+{
+    DcdBrokerEvent ev = { .kind = kind, .host = h, .pool = p, .extent = e };
+    g_autoptr(GArray) ws = NULL;
+
+    if (!b->watchers->len) {
+        return;
+    }
+    /* A watcher may unwatch itself or another while we walk. */
+    ws = g_array_copy(b->watchers);
+    for (guint i = 0; i < ws->len; i++) {
+        DcdBrokerWatcher *w = &g_array_index(ws, DcdBrokerWatcher, i);
+        bool still = false;
+
+        for (guint j = 0; j < b->watchers->len && !still; j++) {
+            still = g_array_index(b->watchers, DcdBrokerWatcher, j).opaque ==
+                    w->opaque;
+        }
+        if (still) {
+            w->fn(b, &ev, w->opaque);
+        }
+    }
+}
+
+static void extent_changed(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
+{
+    notify(b, DCD_EVENT_EXTENT, h, e->pool, e);
+}
+
+/* ---- saved state ------------------------------------------------------ */
+
+static void save_pool(DcdBroker *b, const DcdPool *p)
+{
+    if (b->store) {
+        dcd_store_put_pool(b->store, p);
+        broker_dirty(b);
+    }
+}
+
+static void save_host(DcdBroker *b, const DcdHost *h)
+{
+    if (b->store) {
+        dcd_store_put_host(b->store, h);
+        broker_dirty(b);
+    }
+}
+
+static void save_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
+{
+    if (b->store) {
+        dcd_store_put_extent(b->store, h, e);
+        broker_dirty(b);
+    }
+}
+
+static void forget_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
+{
+    if (b->store) {
+        dcd_store_del_extent(b->store, h, e);
+        broker_dirty(b);
+    }
+}
+
+/*
+ * A memfd pool whose memory died with an earlier broker can get it back
+ * only from a host that holds extents of it.  Once none does, nobody
+ * ever will: give it fresh memory rather than leave it unusable.
+ */
+static void renew_if_orphan(DcdBroker *b, DcdPool *p)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (dcd_pool_has_memory(p) || p->holders ||
+        p->backing == DCD_BACKING_FILE) {
+        return;
+    }
+    if (dcd_pool_renew(p, &err)) {
+        g_message("pool %s: its memory died with an earlier broker and no"
+                  " host holds it any more; it starts again, empty",
+                  p->tag_str);
+        notify(b, DCD_EVENT_POOL_MEMORY, NULL, p, NULL);
+    } else {
+        g_warning("pool %s: %s", p->tag_str, err->message);
+    }
+}
+
+/* Every live extent is saved; ending one drops its record. */
+static void end_extent(DcdBroker *b, DcdHost *h, DcdExtent *e,
+                       DcdExtentState state)
+{
+    DcdPool *p = e->pool;
+
+    forget_extent(b, h, e);
+    dcd_host_end_extent(h, e, state);
+    extent_changed(b, h, e);
+    renew_if_orphan(b, p);
+}
+
+static void compact(DcdBroker *b)
+{
+    g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
+    g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
+    g_autoptr(GError) err = NULL;
+
+    dcd_store_compact_begin(b->store);
+    dcd_store_put_meta(b->store, b->id, b->epoch);
+    for (guint i = 0; i < pools->len; i++) {
+        dcd_store_put_pool(b->store, pools->pdata[i]);
+    }
+    for (guint i = 0; i < hosts->len; i++) {
+        DcdHost *h = hosts->pdata[i];
+        g_autoptr(GPtrArray) ext = dcd_host_extents_of(h, NULL);
+
+        dcd_store_put_host(b->store, h);
+        for (guint j = 0; j < ext->len; j++) {
+            dcd_store_put_extent(b->store, h, ext->pdata[j]);
+        }
+    }
+    if (!dcd_store_compact_commit(b->store, &err)) {
+        g_warning("saving a snapshot: %s", err->message);
+    }
+}
+
+static unsigned live_records(DcdBroker *b)
+{
+    DcdBrokerStats s;
+
+    dcd_broker_stats(b, &s);
+    return 1 + s.pools + s.hosts + s.extents;
+}
+
+static gboolean maintain(gpointer opaque)
+{
+    DcdBroker *b = opaque;
+
+    b->maintain_source = 0;
+    /* The line count alone rules out most passes; counting records doesn't. */
+    if (dcd_store_wants_compact(b->store, 0) &&
+        dcd_store_wants_compact(b->store, live_records(b))) {
+        compact(b);
+    }
+    dcd_store_sync(b->store);
+    return G_SOURCE_REMOVE;
+}
+
+/* Sync and compact once the main loop has nothing else to do. */
+static void broker_dirty(DcdBroker *b)
+{
+    if (!b->maintain_source) {
+        b->maintain_source = g_idle_add_full(G_PRIORITY_LOW, maintain, b,
+                                             NULL);
+    }
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+/* Optional members of saved records; a wrong type drops the record. */
+static bool json_u64(JsonObject *o, const char *k, uint64_t *v)
+{
+    return json_object_has_member(o, k) &&
+           dcd_jsonin_u64(o, k, true, G_MAXINT64, v, NULL);
+}
+
+static const char *json_str(JsonObject *o, const char *k, const char *def)
+{
+    const char *v = def;
+
+    return dcd_jsonin_str(o, k, false, &v, NULL) ? v : def;
+}
+
+static bool json_bool(JsonObject *o, const char *k)
+{
+    bool v = false;
+
+    return dcd_jsonin_bool(o, k, &v, NULL) && v;
+}
+
+static bool restore_layout(DcdPool *p, JsonArray *segs, GError **errp)
+{
+    guint n = json_array_get_length(segs);
+    g_autofree uint64_t *lens = NULL;
+
+    if (n == 0) {
+        return true;
+    }
+    if (n > DCD_MAX_RANGES) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "%u segments", n);
+        return false;
+    }
+    lens = g_new(uint64_t, n);
+    for (guint i = 0; i < n; i++) {
+        if (!dcd_jsonin_u64_at(segs, i, G_MAXINT64, &lens[i])) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "segment %u", i);
+            return false;
+        }
+    }
+    return dcd_pool_set_layout(p, lens, n, errp);
+}
+
+static void restore_pool(DcdBroker *b, JsonObject *o)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *want = NULL;
+    g_autoptr(GArray) requesters = NULL;
+    JsonArray *segs = NULL;
+    DcdTag tag;
+    uint64_t size;
+    DcdBacking backing;
+    const char *path = json_str(o, "path", NULL);
+    DcdPool *p;
+
+    if (!dcd_jsonin_tag(o, "tag", true, false, &tag, NULL) ||
+        !json_u64(o, "size", &size) || size == 0 ||
+        !dcd_backing_parse(json_str(o, "backing", ""), &backing) ||
+        !dcd_jsonin_array(o, "segments", true, &segs, NULL) ||
+        !dcd_jsonin_host_ids(o, "requesters", &requesters, NULL)) {
+        g_warning("saved state: dropping a malformed pool record");
+        return;
+    }
+    if (dcd_registry_pool(&b->reg, &tag)) {
+        return;
+    }
+    if (backing == DCD_BACKING_FILE) {
+        /* Only the file it would have made: a record names no other. */
+        want = dcd_pool_file_path(b->pool_dir, &tag);
+        if (!want || g_strcmp0(path, want) != 0) {
+            g_warning("saved state: file pool %s names %s, not its file in"
+                      " the pool dir (%s); it has no memory until the broker"
+                      " runs with the pool dir it was made in",
+                      json_str(o, "tag", "?"), path ? path : "no file",
+                      b->pool_dir ? b->pool_dir : "none given");
+            path = NULL;
+        }
+    }
+    p = path || backing != DCD_BACKING_FILE ?
+        dcd_pool_restore(&tag, size, backing, path, &err) : NULL;
+    if (!p) {
+        if (err) {
+            g_warning("saved state: pool %s: %s; it has no memory", path,
+                      err->message);
+            g_clear_error(&err);
+        }
+        p = dcd_pool_restore(&tag, size, DCD_BACKING_MEMFD, NULL, NULL);
+        p->backing = backing;
+    }
+    if (!restore_layout(p, segs, &err)) {
+        g_warning("saved state: pool %s: bad layout (%s); it has none",
+                  p->tag_str, err->message);
+    }
+    p->requesters = g_steal_pointer(&requesters);
+    dcd_registry_add_pool(&b->reg, p);
+}
+
+static void restore_host(DcdBroker *b, JsonObject *o)
+{
+    struct dcd_region r[DCD_MAX_REGIONS] = { 0 };
+    JsonArray *regions = NULL;
+    g_autoptr(GError) err = NULL;
+    uint64_t id;
+    guint n;
+
+    if (!json_u64(o, "host-id", &id) || id > G_MAXUINT16 ||
+        !dcd_jsonin_array(o, "regions", true, &regions, NULL) ||
+        (n = json_array_get_length(regions)) > DCD_MAX_REGIONS ||
+        dcd_registry_host(&b->reg, id)) {
+        g_warning("saved state: dropping a malformed host record");
+        return;
+    }
+    for (guint i = 0; i < n; i++) {
+        JsonObject *ro = dcd_jsonin_object_at(regions, i);
+
+        if (!ro || !json_u64(ro, "base", &r[i].base) ||
+            !json_u64(ro, "len", &r[i].len) ||
+            !json_u64(ro, "block-size", &r[i].block_size)) {
+            g_warning("saved state: dropping host %u: region %u is"
+                      " malformed", (unsigned)id, i);
+            return;
+        }
+        r[i].flags = json_bool(ro, "sharable") ? DCD_REGION_SHARABLE : 0;
+    }
+    /* HELLO's own check: what a host was allowed to say reloads. */
+    if (!dcd_regions_check(r, n, &err)) {
+        g_warning("saved state: dropping host %u: %s", (unsigned)id,
+                  err->message);
+        return;
+    }
+    dcd_registry_add_host(&b->reg, dcd_host_new(id, json_str(o, "name", ""),
+                                                r, n));
+}
+
+static void restore_extent(DcdBroker *b, JsonObject *o)
+{
+    uint64_t id, dpa, len, region, seq;
+    DcdTag tag;
+    DcdHost *h;
+    DcdPool *p;
+    const DcdSegment *seg;
+    DcdExtent *e;
+    DcdExtentState state;
+
+    if (!json_u64(o, "host-id", &id) || !json_u64(o, "dpa", &dpa) ||
+        !json_u64(o, "len", &len) || !json_u64(o, "region", &region) ||
+        !json_u64(o, "shared-seq", &seq) ||
+        !dcd_jsonin_tag(o, "tag", true, false, &tag, NULL) ||
+        !dcd_extent_state_parse(json_str(o, "state", ""), &state) ||
+        (state != DCD_EXTENT_PENDING && state != DCD_EXTENT_ACCEPTED &&
+         state != DCD_EXTENT_RELEASING) ||
+        id > G_MAXUINT16 || !(h = dcd_registry_host(&b->reg, id)) ||
+        !(p = dcd_registry_pool(&b->reg, &tag)) || region >= h->nregions ||
+        !(seg = dcd_pool_segment(p, seq)) || seg->len != len ||
+        !dcd_space_valid(&h->regions[region], dpa, len) ||
+        !dcd_space_is_free(&h->regions[region], dpa, len)) {
+        g_warning("saved state: dropping an extent record that does not fit");
+        return;
+    }
+    /* An offer from before the restart (group 0) waits for the host's HOLD. */
+    e = dcd_host_add_extent(h, p, region, dpa, len, seq, state);
+    e->group = 0;
+}
+
+static bool load_state(DcdBroker *b, GError **errp)
+{
+    g_autoptr(GHashTable) all = NULL;
+    g_autoptr(JsonObject) meta = NULL;
+    const char *meta_text;
+    unsigned dropped = 0;
+    /* Pools and hosts first: extents refer to both. */
+    static const char *const order[] = { "pool:", "host:", "extent:" };
+
+    all = dcd_store_load(b->store, &dropped, errp);
+    if (!all) {
+        return false;
+    }
+    if (dropped) {
+        g_warning("saved state: %u corrupt line(s) dropped", dropped);
+    }
+    meta_text = g_hash_table_lookup(all, "meta");
+    meta = meta_text ? dcd_store_parse_record(meta_text) : NULL;
+    if (meta &&
+        dcd_jsonin_tag(meta, "id", true, false, (DcdTag *)b->id, NULL) &&
+        json_u64(meta, "epoch", &b->epoch)) {
+        b->epoch++;
+    } else {
+        dcd_tag_generate((DcdTag *)b->id);
+        b->epoch = 1;
+    }
+    /* One record parsed at a time, each freed once restored. */
+    for (unsigned k = 0; k < G_N_ELEMENTS(order); k++) {
+        GHashTableIter it;
+        gpointer key, text;
+
+        g_hash_table_iter_init(&it, all);
+        while (g_hash_table_iter_next(&it, &key, &text)) {
+            g_autoptr(JsonObject) o = NULL;
+
+            if (!g_str_has_prefix(key, order[k])) {
+                continue;
+            }
+            o = dcd_store_parse_record(text);
+            if (!o) {
+                g_warning("saved state: dropping unreadable record %s",
+                          (char *)key);
+            } else if (k == 0) {
+                restore_pool(b, o);
+            } else if (k == 1) {
+                restore_host(b, o);
+            } else {
+                restore_extent(b, o);
+            }
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    return true;
+}
+
+static void renew_orphans(DcdBroker *b)
+{
+    g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
+
+    for (guint i = 0; i < pools->len; i++) {
+        renew_if_orphan(b, pools->pdata[i]);
+    }
+}
+
+static bool is_pool_file_name(const char *name, DcdTag *tag)
+{
+    g_autofree char *stem = NULL;
+
+    if (!g_str_has_suffix(name, DCD_POOL_FILE_SUFFIX)) {
+        return false;
+    }
+    stem = g_strndup(name, strlen(name) - strlen(DCD_POOL_FILE_SUFFIX));
+    return strlen(stem) == DCD_TAG_STR_LEN - 1 && dcd_tag_parse(stem, tag);
+}
+
+/*
+ * Own the pool dir (two brokers sharing one would delete each other's
+ * files) and remove pool files no saved pool names: a crash between
+ * making a file and saving its pool, or between forgetting a pool and
+ * removing its file, leaves one, and it would block its tag for ever.
+ */
+static bool claim_pool_dir(DcdBroker *b, GError **errp)
+{
+    g_autofree char *lock = g_build_filename(b->pool_dir, ".dcd-broker.lock",
+                                             NULL);
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+
+    if (!g_file_test(b->pool_dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_NOENT, "pool dir %s: no such"
+                    " directory", b->pool_dir);
+        return false;
+    }
+    b->pool_dir_lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (b->pool_dir_lock < 0 ||
+        flock(b->pool_dir_lock, LOCK_EX | LOCK_NB) < 0) {
+        g_set_error(errp, DCD_ERROR, errno == EWOULDBLOCK ? DCD_ERR_BUSY :
+                    DCD_ERR_IO, "pool dir %s: %s", b->pool_dir,
+                    errno == EWOULDBLOCK ? "in use by another dcd-broker" :
+                    g_strerror(errno));
+        return false;
+    }
+    dir = g_dir_open(b->pool_dir, 0, errp);
+    if (!dir) {
+        return false;
+    }
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *path = NULL;
+        DcdPool *p;
+        DcdTag tag;
+
+        if (!is_pool_file_name(name, &tag)) {
+            continue;
+        }
+        p = dcd_registry_pool(&b->reg, &tag);
+        if (p && p->backing == DCD_BACKING_FILE) {
+            continue;
+        }
+        path = g_build_filename(b->pool_dir, name, NULL);
+        if (unlink(path) == 0) {
+            g_message("pool dir: removed %s, which no pool owns (left by a"
+                      " crash in pool create or destroy)", name);
+        } else {
+            g_warning("pool dir: removing %s: %s", path, g_strerror(errno));
+        }
+    }
+    return true;
+}
+
+/* Several brokers may share a thread (tests); liburcu counts no nesting. */
+static __thread unsigned rcu_users;
+
+static void rcu_use(void)
+{
+    if (rcu_users++ == 0) {
+        rcu_register_thread();
+    }
+}
+
+static void rcu_unuse(void)
+{
+    if (--rcu_users == 0) {
+        rcu_unregister_thread();
+    }
+}
+
+DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
+{
+    DcdBroker *b = g_new0(DcdBroker, 1);
+
+    rcu_use();
+    dcd_registry_init(&b->reg);
+    b->watchers = g_array_new(FALSE, FALSE, sizeof(DcdBrokerWatcher));
+    b->pool_dir = g_strdup(cfg->pool_dir);
+    b->pool_dir_lock = -1;
+    b->offer_timeout_ms = cfg->offer_timeout_ms;
+    b->started_us = g_get_monotonic_time();
+    if (cfg->state_dir) {
+        b->state_dir = g_strdup(cfg->state_dir);
+        b->store = dcd_store_open(cfg->state_dir, errp);
+        if (!b->store || !load_state(b, errp) ||
+            (b->pool_dir && !claim_pool_dir(b, errp))) {
+            dcd_broker_free(b);
+            return NULL;
+        }
+        renew_orphans(b);
+        /* A fresh snapshot of what was restored; give loading's heap back. */
+        compact(b);
+        malloc_trim(0);
+    } else {
+        dcd_tag_generate((DcdTag *)b->id);
+        b->epoch = 1;
+        if (b->pool_dir && !claim_pool_dir(b, errp)) {
+            dcd_broker_free(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+void dcd_broker_free(DcdBroker *b)
+{
+    if (!b) {
+        return;
+    }
+    if (b->maintain_source) {
+        g_source_remove(b->maintain_source);
+        b->maintain_source = 0;
+    }
+    if (b->store) {
+        dcd_store_sync(b->store);
+        dcd_store_close(b->store);
+    }
+    rcu_barrier();
+    dcd_registry_fini(&b->reg);
+    if (b->pool_dir_lock >= 0) {
+        close(b->pool_dir_lock);
+    }
+    g_array_unref(b->watchers);
+    g_free(b->state_dir);
+    g_free(b->pool_dir);
+    g_free(b);
+    rcu_unuse();
+}
+
+/* ---- pools ------------------------------------------------------------ */
+
+static DcdPool *need_pool(DcdBroker *b, const DcdTag *tag, GError **errp)
+{
+    DcdPool *p = dcd_registry_pool(&b->reg, tag);
+    char s[DCD_TAG_STR_LEN];
+
+    if (!p) {
+        dcd_tag_unparse(tag, s);
+        ERR(errp, DCD_ERR_NOENT, "no pool with tag %s", s);
+    }
+    return p;
+}
+
+static DcdHost *need_host(DcdBroker *b, uint16_t id, GError **errp)
+{
+    DcdHost *h = dcd_registry_host(&b->reg, id);
+
+    if (!h) {
+        ERR(errp, DCD_ERR_NOENT, "no host with host-id %u", id);
+    }
+    return h;
+}
+
+DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
+                                uint64_t size, DcdBacking backing,
+                                GArray *requesters, GError **errp)
+{
+    DcdTag t;
+    DcdPool *p;
+
+    if (tag && !dcd_tag_is_null(tag)) {
+        t = *tag;
+    } else {
+        dcd_tag_generate(&t);
+    }
+    if (dcd_registry_pool(&b->reg, &t)) {
+        char s[DCD_TAG_STR_LEN];
+
+        dcd_tag_unparse(&t, s);
+        ERR(errp, DCD_ERR_EXIST, "a pool with tag %s already exists", s);
+        return NULL;
+    }
+    p = dcd_pool_create(&t, size, backing, b->pool_dir, errp);
+    if (!p) {
+        return NULL;
+    }
+    if (requesters) {
+        p->requesters = g_array_ref(requesters);
+    }
+    dcd_registry_add_pool(&b->reg, p);
+    save_pool(b, p);
+    notify(b, DCD_EVENT_POOL_CREATED, NULL, p, NULL);
+    return p;
+}
+
+GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p)
+{
+    g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
+    GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+
+    for (guint i = 0; p->holders && i < hosts->len; i++) {
+        DcdHost *h = hosts->pdata[i];
+
+        if (dcd_host_holds(h, p)) {
+            g_array_append_val(ids, h->id);
+        }
+    }
+    return ids;
+}
+
+/* "1, 4, 7": the hosts holding p, for messages. */
+static char *holders_text(DcdBroker *b, const DcdPool *p)
+{
+    g_autoptr(GArray) ids = dcd_broker_pool_holders(b, p);
+    GString *who = g_string_new(NULL);
+
+    for (guint i = 0; i < ids->len; i++) {
+        g_string_append_printf(who, "%s%u", i ? ", " : "",
+                               g_array_index(ids, uint16_t, i));
+    }
+    if (!ids->len) {
+        g_string_assign(who, "none");
+    }
+    return g_string_free(who, FALSE);
+}
+
+bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
+{
+    DcdPool *p = need_pool(b, tag, errp);
+
+    if (!p) {
+        return false;
+    }
+    if (p->holders) {
+        g_autofree char *who = holders_text(b, p);
+
+        ERR(errp, DCD_ERR_BUSY, "pool %s is held by host(s) %s (%u extents);"
+            " release it first", p->tag_str, who, p->holders);
+        return false;
+    }
+    if (b->store) {
+        dcd_store_del_pool(b->store, p);
+        broker_dirty(b);
+    }
+    dcd_pool_unlink(p);
+    notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
+    dcd_registry_del_pool(&b->reg, p);
+    return true;
+}
+
+/* ---- adding capacity -------------------------------------------------- */
+
+/* Why a pool has no memory, and what gives it back. */
+static void no_memory_error(DcdBroker *b, const DcdPool *p, GError **errp)
+{
+    g_autofree char *who = holders_text(b, p);
+
+    if (p->backing == DCD_BACKING_FILE) {
+        ERR(errp, DCD_ERR_STATE, "pool %s has no memory: its file could not"
+            " be opened when the broker started (see its log); host(s) %s"
+            " hand it back when they reconnect", p->tag_str, who);
+    } else {
+        ERR(errp, DCD_ERR_STATE, "pool %s has no memory: it died with the"
+            " previous broker; host(s) %s hold extents of it and hand it back"
+            " when they reconnect, or release theirs with forced and the pool"
+            " starts again, empty", p->tag_str, who);
+    }
+}
+
+/*
+ * Check that ranges (absolute) fit region s and overlap neither what the
+ * host has nor each other; on success the ranges are taken in s.
+ */
+static bool take_ranges(DcdSpace *s, const DcdHost *h, unsigned region,
+                        const GArray *ranges, GError **errp)
+{
+    for (guint i = 0; i < ranges->len; i++) {
+        const DcdDpaRange *r = &g_array_index(ranges, DcdDpaRange, i);
+
+        if (!dcd_space_valid(s, r->dpa, r->len)) {
+            ERR(errp, DCD_ERR_INVAL, "extent at offset 0x%" G_GINT64_MODIFIER
+                "x length 0x%" G_GINT64_MODIFIER "x is not aligned to the"
+                " %" G_GUINT64_FORMAT "-byte block or lies outside DC region"
+                " %u of host %u", r->dpa - s->base, r->len, s->block, region,
+                h->id);
+        } else if (!dcd_space_is_free(s, r->dpa, r->len)) {
+            ERR(errp, DCD_ERR_EXIST, "extent at offset 0x%" G_GINT64_MODIFIER
+                "x length 0x%" G_GINT64_MODIFIER "x overlaps capacity host %u"
+                " already has or was offered in DC region %u",
+                r->dpa - s->base, r->len, h->id, region);
+        } else {
+            dcd_space_take(s, r->dpa, r->len);
+            continue;
+        }
+        while (i--) {
+            r = &g_array_index(ranges, DcdDpaRange, i);
+            dcd_space_put(s, r->dpa, r->len);
+        }
+        return false;
+    }
+    return true;
+}
+
+static void put_ranges(DcdSpace *s, const GArray *ranges)
+{
+    for (guint i = 0; i < ranges->len; i++) {
+        const DcdDpaRange *r = &g_array_index(ranges, DcdDpaRange, i);
+
+        dcd_space_put(s, r->dpa, r->len);
+    }
+}
+
+static void given_ranges(const DcdAddArgs *a, const DcdSpace *s, GArray *out)
+{
+    for (unsigned i = 0; i < a->nranges; i++) {
+        DcdDpaRange r = { .dpa = s->base + a->ranges[i].dpa,
+                          .len = a->ranges[i].len };
+
+        if (r.dpa < s->base) { /* offset wrapped: make it fail the check */
+            r.dpa = 0;
+            r.len = 0;
+        }
+        g_array_append_val(out, r);
+    }
+}
+
+/* Where a shared tag's segments go on this host, in shared_seq order. */
+static bool place_shared(const DcdAddArgs *a, DcdHost *h, DcdSpace *s,
+                         DcdPool *p, GArray *place, GError **errp)
+{
+    unsigned n = dcd_pool_nsegments(p);
+
+    if (n == 0) {
+        ERR(errp, DCD_ERR_STATE, "tag %s has no allocation to share yet: add"
+            " it to a first host with free, contiguous or prescriptive",
+            p->tag_str);
+        return false;
+    }
+    if (!s->sharable) {
+        ERR(errp, DCD_ERR_INVAL, "DC region %u of host %u is not sharable",
+            a->region, h->id);
+        return false;
+    }
+    if (a->nranges) {
+        if (a->nranges != n) {
+            ERR(errp, DCD_ERR_INVAL, "enable-shared-access takes one extent"
+                " for each of the tag's %u extents, got %u", n, a->nranges);
+            return false;
+        }
+        given_ranges(a, s, place);
+        for (unsigned i = 0; i < n; i++) {
+            if (g_array_index(place, DcdDpaRange, i).len !=
+                dcd_pool_segment(p, i)->len) {
+                ERR(errp, DCD_ERR_INVAL, "extent %u has length 0x%"
+                    G_GINT64_MODIFIER "x but shared_seq %u of tag %s is 0x%"
+                    G_GINT64_MODIFIER "x long", i,
+                    g_array_index(place, DcdDpaRange, i).len, i, p->tag_str,
+                    dcd_pool_segment(p, i)->len);
+                return false;
+            }
+        }
+        return take_ranges(s, h, a->region, place, errp);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        DcdDpaRange r = { .len = dcd_pool_segment(p, i)->len };
+
+        if (r.len % s->block || !dcd_space_find_contig(s, r.len, &r.dpa)) {
+            put_ranges(s, place);
+            g_array_set_size(place, 0);
+            ERR(errp, r.len % s->block ? DCD_ERR_INVAL : DCD_ERR_NOSPC,
+                "no room for shared_seq %u of tag %s (0x%" G_GINT64_MODIFIER
+                "x bytes) in DC region %u of host %u", i, p->tag_str, r.len,
+                a->region, h->id);
+            return false;
+        }
+        dcd_space_take(s, r.dpa, r.len);
+        g_array_append_val(place, r);
+    }
+    return true;
+}
+
+/* Where a new allocation of the whole pool goes; also its layout. */
+static bool place_new(const DcdAddArgs *a, DcdHost *h, DcdSpace *s,
+                      DcdPool *p, GArray *place, GError **errp)
+{
+    char need[16], have[16];
+
+    if (p->holders) {
+        ERR(errp, DCD_ERR_EXIST, "tag %s is already allocated (%u extents"
+            " held); give another host access with enable-shared-access",
+            p->tag_str, p->holders);
+        return false;
+    }
+    if (p->size % s->block) {
+        ERR(errp, DCD_ERR_INVAL, "pool %s size %" G_GUINT64_FORMAT " is not"
+            " a multiple of the %" G_GUINT64_FORMAT "-byte block of DC region"
+            " %u", p->tag_str, p->size, s->block, a->region);
+        return false;
+    }
+    if (a->policy != DCD_POLICY_PRESCRIPTIVE && a->nranges) {
+        ERR(errp, DCD_ERR_INVAL, "the %s policy takes no extents; give them"
+            " with prescriptive", dcd_policy_name(a->policy));
+        return false;
+    }
+    switch (a->policy) {
+    case DCD_POLICY_PRESCRIPTIVE:
+        if (!a->nranges) {
+            ERR(errp, DCD_ERR_INVAL, "prescriptive needs at least one extent");
+            return false;
+        }
+        given_ranges(a, s, place);
+        return take_ranges(s, h, a->region, place, errp);
+    case DCD_POLICY_CONTIGUOUS: {
+        DcdDpaRange r = { .len = p->size };
+
+        if (!dcd_space_find_contig(s, r.len, &r.dpa)) {
+            ERR(errp, DCD_ERR_NOSPC, "no free run of %s in DC region %u of"
+                " host %u", dcd_size_format(p->size, need, sizeof(need)),
+                a->region, h->id);
+            return false;
+        }
+        g_array_append_val(place, r);
+        return take_ranges(s, h, a->region, place, errp);
+    }
+    case DCD_POLICY_FREE:
+        if (!dcd_space_find_free(s, p->size, place)) {
+            ERR(errp, DCD_ERR_NOSPC, "DC region %u of host %u has %s free;"
+                " tag %s needs %s", a->region, h->id,
+                dcd_size_format(s->nfree * s->block, have, sizeof(have)),
+                p->tag_str, dcd_size_format(p->size, need, sizeof(need)));
+            return false;
+        }
+        return take_ranges(s, h, a->region, place, errp);
+    default:
+        ERR(errp, DCD_ERR_INVAL, "unknown selection policy %d", a->policy);
+        return false;
+    }
+}
+
+typedef struct OfferTimer {
+    DcdBroker *b;
+    uint16_t host_id;
+    uint64_t group;
+} OfferTimer;
+
+/* End a group nobody answered; a late ACCEPT of it gets an ERROR. */
+static void withdraw_group(DcdBroker *b, DcdHost *h, DcdGroup *g)
+{
+    for (guint i = 0; i < g->extents->len; i++) {
+        DcdExtent *e = g->extents->pdata[i];
+
+        if (e->state == DCD_EXTENT_PENDING) {
+            end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
+        }
+    }
+    dcd_host_close_group(h, g);
+}
+
+static gboolean offer_timeout(gpointer opaque)
+{
+    OfferTimer *t = opaque;
+    DcdHost *h = dcd_registry_host(&t->b->reg, t->host_id);
+    DcdGroup *g = h ? dcd_host_group(h, t->group) : NULL;
+
+    if (g) {
+        g->timer = 0;
+        g_message("host %u has not answered group %" G_GUINT64_FORMAT " in"
+                  " %u ms; the offer is withdrawn", h->id, g->id,
+                  t->b->offer_timeout_ms);
+        withdraw_group(t->b, h, g);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void arm_offer_timeout(DcdBroker *b, DcdHost *h, DcdGroup *g)
+{
+    OfferTimer *t = g_new(OfferTimer, 1);
+
+    t->b = b;
+    t->host_id = h->id;
+    t->group = g->id;
+    g->timer = g_timeout_add_full(G_PRIORITY_DEFAULT, b->offer_timeout_ms,
+                                  offer_timeout, t, g_free);
+}
+
+static bool set_layout(DcdPool *p, const GArray *place, GError **errp)
+{
+    g_autofree uint64_t *lens = g_new(uint64_t, MAX(place->len, 1));
+
+    for (guint i = 0; i < place->len; i++) {
+        lens[i] = g_array_index(place, DcdDpaRange, i).len;
+    }
+    return dcd_pool_set_layout(p, lens, place->len, errp);
+}
+
+DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
+                                GError **errp)
+{
+    g_autoptr(GArray) place = g_array_new(FALSE, FALSE, sizeof(DcdDpaRange));
+    DcdHost *h;
+    DcdPool *p;
+    DcdSpace *s;
+    DcdGroup *g;
+    bool shared = a->policy == DCD_POLICY_ENABLE_SHARED;
+
+    if (!(h = need_host(b, a->host_id, errp)) ||
+        !(p = need_pool(b, &a->tag, errp))) {
+        return NULL;
+    }
+    if (!dcd_host_connected(h)) {
+        ERR(errp, DCD_ERR_UNAVAIL, "host %u is not connected", h->id);
+        return NULL;
+    }
+    if (a->region >= h->nregions) {
+        ERR(errp, DCD_ERR_INVAL, "host %u has no DC region %u (it has %u)",
+            h->id, a->region, h->nregions);
+        return NULL;
+    }
+    if (!dcd_pool_has_memory(p)) {
+        no_memory_error(b, p, errp);
+        return NULL;
+    }
+    if (dcd_host_holds(h, p)) {
+        ERR(errp, DCD_ERR_EXIST, "host %u already holds tag %s", h->id,
+            p->tag_str);
+        return NULL;
+    }
+    if (a->by_host && !dcd_pool_may_request(p, h->id)) {
+        ERR(errp, DCD_ERR_PERM, "host %u may not ask for pool %s itself",
+            h->id, p->tag_str);
+        return NULL;
+    }
+    s = &h->regions[a->region];
+    if (shared ? !place_shared(a, h, s, p, place, errp) :
+                 !place_new(a, h, s, p, place, errp)) {
+        return NULL;
+    }
+    put_ranges(s, place); /* checked; dcd_host_add_extent() takes them */
+    if (!shared) {
+        if (!set_layout(p, place, errp)) {
+            return NULL;
+        }
+        save_pool(b, p);
+    }
+
+    g = dcd_host_new_group(h);
+    for (guint i = 0; i < place->len; i++) {
+        const DcdDpaRange *r = &g_array_index(place, DcdDpaRange, i);
+        DcdExtent *e = dcd_host_add_extent(h, p, a->region, r->dpa, r->len, i,
+                                           DCD_EXTENT_PENDING);
+
+        e->group = g->id;
+        g_ptr_array_add(g->extents, e);
+        /* Saved before the host can see it: HOLD can then only confirm. */
+        save_extent(b, h, e);
+    }
+    /* Every offer brings its pool fd: the host may have closed the last. */
+    if (!h->ops->send_pool(h->link, p) ||
+        !h->ops->send_offer(h->link, g->id, g->extents)) {
+        for (guint i = 0; i < g->extents->len; i++) {
+            end_extent(b, h, g->extents->pdata[i], DCD_EXTENT_RECLAIMED);
+        }
+        dcd_host_close_group(h, g);
+        ERR(errp, DCD_ERR_UNAVAIL, "lost the connection to host %u", h->id);
+        return NULL;
+    }
+    if (b->offer_timeout_ms) {
+        arm_offer_timeout(b, h, g);
+    }
+    for (guint i = 0; i < g->extents->len; i++) {
+        extent_changed(b, h, g->extents->pdata[i]);
+    }
+    return g;
+}
+
+void dcd_broker_group_wait(DcdGroup *g, DcdGroupDoneFn fn, gpointer opaque)
+{
+    DcdGroupWaiter w = { .fn = fn, .opaque = opaque };
+
+    g_array_append_val(g->waiters, w);
+}
+
+void dcd_broker_group_unwait(DcdBroker *b, uint16_t host_id, uint64_t group,
+                             gpointer opaque)
+{
+    DcdHost *h = dcd_registry_host(&b->reg, host_id);
+    DcdGroup *g = h ? dcd_host_group(h, group) : NULL;
+
+    for (guint i = 0; g && i < g->waiters->len; i++) {
+        if (g_array_index(g->waiters, DcdGroupWaiter, i).opaque == opaque) {
+            g_array_remove_index(g->waiters, i);
+            return;
+        }
+    }
+}
+
+/* ---- releasing capacity ----------------------------------------------- */
+
+static bool select_prescriptive(const DcdReleaseArgs *a, DcdHost *h,
+                                DcdPool *p, GPtrArray *mine, GPtrArray *sel,
+                                GError **errp)
+{
+    DcdSpace *s;
+
+    if (a->region >= h->nregions) {
+        ERR(errp, DCD_ERR_INVAL, "host %u has no DC region %u", h->id,
+            a->region);
+        return false;
+    }
+    if (!a->nranges) {
+        ERR(errp, DCD_ERR_INVAL, "prescriptive release needs extents");
+        return false;
+    }
+    s = &h->regions[a->region];
+    for (unsigned i = 0; i < a->nranges; i++) {
+        uint64_t start = s->base + a->ranges[i].dpa;
+        uint64_t len = a->ranges[i].len, covered = 0;
+
+        if (start < s->base || !dcd_space_valid(s, start, len)) {
+            ERR(errp, DCD_ERR_INVAL, "release range at offset 0x%"
+                G_GINT64_MODIFIER "x length 0x%" G_GINT64_MODIFIER "x is not"
+                " block-aligned or lies outside DC region %u",
+                a->ranges[i].dpa, len, a->region);
+            return false;
+        }
+        for (guint j = 0; j < mine->len; j++) {
+            DcdExtent *e = mine->pdata[j];
+
+            if (e->dpa >= start + len || e->dpa + e->len <= start) {
+                continue;
+            }
+            if (e->dpa < start || e->dpa + e->len > start + len) {
+                ERR(errp, DCD_ERR_INVAL, "partial release of a tagged extent:"
+                    " the range at offset 0x%" G_GINT64_MODIFIER "x covers"
+                    " only part of the extent at offset 0x%" G_GINT64_MODIFIER
+                    "x length 0x%" G_GINT64_MODIFIER "x of tag %s",
+                    a->ranges[i].dpa, e->dpa - s->base, e->len, p->tag_str);
+                return false;
+            }
+            covered += e->len;
+            if (!g_ptr_array_find(sel, e, NULL)) {
+                g_ptr_array_add(sel, e);
+            }
+        }
+        if (covered != len) {
+            ERR(errp, DCD_ERR_NOENT, "the range at offset 0x%"
+                G_GINT64_MODIFIER "x length 0x%" G_GINT64_MODIFIER "x is not"
+                " all held by tag %s on host %u", a->ranges[i].dpa, len,
+                p->tag_str, h->id);
+            return false;
+        }
+    }
+    return true;
+}
+
+GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
+                                     GError **errp)
+{
+    g_autoptr(GPtrArray) mine = NULL;
+    g_autoptr(GPtrArray) sel = g_ptr_array_new();
+    g_autoptr(GPtrArray) held = g_ptr_array_new();
+    GPtrArray *out;
+    DcdHost *h;
+    DcdPool *p;
+    unsigned pending = 0;
+
+    if (!(h = need_host(b, a->host_id, errp)) ||
+        !(p = need_pool(b, &a->tag, errp))) {
+        return NULL;
+    }
+    mine = dcd_host_extents_of(h, &a->tag);
+    if (a->removal == DCD_REMOVAL_TAG) {
+        if (a->nranges) {
+            ERR(errp, DCD_ERR_INVAL, "tag-based release takes no extents");
+            return NULL;
+        }
+        /* A forced release withdraws offers not answered yet, too. */
+        for (guint i = 0; i < mine->len; i++) {
+            DcdExtent *e = mine->pdata[i];
+
+            if (e->state != DCD_EXTENT_PENDING || a->forced) {
+                g_ptr_array_add(sel, e);
+            } else {
+                pending++;
+            }
+        }
+        if (!sel->len) {
+            if (pending) {
+                ERR(errp, DCD_ERR_STATE, "the offer of tag %s to host %u is"
+                    " still pending", p->tag_str, h->id);
+            } else {
+                ERR(errp, DCD_ERR_NOENT, "host %u holds no extent of tag %s",
+                    h->id, p->tag_str);
+            }
+            return NULL;
+        }
+    } else if (!select_prescriptive(a, h, p, mine, sel, errp)) {
+        return NULL;
+    }
+    for (guint i = 0; i < sel->len; i++) {
+        DcdExtent *e = sel->pdata[i];
+
+        if ((e->state == DCD_EXTENT_PENDING &&
+             a->removal != DCD_REMOVAL_TAG) ||
+            (e->state == DCD_EXTENT_RELEASING && !a->forced)) {
+            ERR(errp, DCD_ERR_STATE, "the extent at DPA 0x%" G_GINT64_MODIFIER
+                "x of tag %s is %s", e->dpa, p->tag_str,
+                dcd_extent_state_name(e->state));
+            return NULL;
+        }
+    }
+    if (!dcd_host_connected(h) && !a->forced) {
+        ERR(errp, DCD_ERR_UNAVAIL, "host %u is not connected; only a forced"
+            " release works now", h->id);
+        return NULL;
+    }
+
+    out = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < sel->len; i++) {
+        DcdExtent *e = sel->pdata[i];
+
+        if (e->state != DCD_EXTENT_PENDING) {
+            if (!a->forced) {
+                e->state = DCD_EXTENT_RELEASING;
+                save_extent(b, h, e);
+                extent_changed(b, h, e);
+            }
+            g_ptr_array_add(held, e);
+        }
+        g_ptr_array_add(out, g_memdup2(e, sizeof(*e)));
+    }
+    /* The host holds only what it accepted; offers just end here. */
+    if (dcd_host_connected(h) && held->len) {
+        h->ops->send_release(h->link, ++h->next_release, a->forced, held);
+    }
+    if (a->forced) {
+        g_autoptr(GArray) groups = g_array_new(FALSE, FALSE,
+                                               sizeof(uint64_t));
+
+        for (guint i = 0; i < sel->len; i++) {
+            DcdExtent *e = sel->pdata[i];
+            DcdExtent *o = out->pdata[i];
+
+            o->pool = NULL;
+            if (e->state != DCD_EXTENT_PENDING) {
+                o->state = DCD_EXTENT_RELEASED;
+                end_extent(b, h, e, DCD_EXTENT_RELEASED);
+                continue;
+            }
+            o->state = DCD_EXTENT_RECLAIMED;
+            if (e->group == 0) { /* an offer from before a restart */
+                end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
+            } else if (groups->len == 0 ||
+                       g_array_index(groups, uint64_t, groups->len - 1) !=
+                       e->group) {
+                g_array_append_val(groups, e->group);
+            }
+        }
+        /* Last: closing a group may trim the history sel points into. */
+        for (guint i = 0; i < groups->len; i++) {
+            DcdGroup *g = dcd_host_group(h, g_array_index(groups, uint64_t,
+                                                          i));
+
+            if (g) {
+                withdraw_group(b, h, g);
+            }
+        }
+        dcd_host_trim_history(h);
+    }
+    return out;
+}
+
+/* ---- host connection events ------------------------------------------- */
+
+static void drop_all(DcdBroker *b, DcdHost *h, const char *why)
+{
+    g_autoptr(GPtrArray) all = dcd_host_extents_of(h, NULL);
+
+    if (all->len) {
+        g_message("host %u: %s; dropping %u extent(s) it held", h->id, why,
+                  all->len);
+    }
+    for (guint i = 0; i < all->len; i++) {
+        end_extent(b, h, all->pdata[i], DCD_EXTENT_RELEASED);
+    }
+    dcd_host_trim_history(h);
+}
+
+DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
+                                const DcdHostLinkOps *ops, gpointer link,
+                                GError **errp)
+{
+    DcdHost *h = dcd_registry_host(&b->reg, a->host_id);
+
+    if (h && dcd_host_connected(h)) {
+        ERR(errp, DCD_ERR_EXIST, "host-id %u is already connected (pid %d)",
+            a->host_id, (int)h->pid);
+        return NULL;
+    }
+    if (!h) {
+        h = dcd_host_new(a->host_id, a->name, a->regions, a->nregions);
+        dcd_registry_add_host(&b->reg, h);
+        save_host(b, h);
+    } else {
+        if (!a->reconnect) {
+            drop_all(b, h, "connected afresh, so it holds nothing");
+        }
+        if (!dcd_host_regions_equal(h, a->regions, a->nregions) ||
+            g_strcmp0(h->name, a->name) != 0) {
+            if (g_hash_table_size(h->extents)) {
+                ERR(errp, DCD_ERR_STATE, "host %u reconnects with a different"
+                    " DC region layout while it holds extents", h->id);
+                return NULL;
+            }
+            dcd_host_set_regions(h, a->regions, a->nregions);
+            g_strlcpy(h->name, a->name, sizeof(h->name));
+            save_host(b, h);
+        }
+    }
+    g_hash_table_remove_all(h->handed);
+    h->ops = ops;
+    h->link = link;
+    h->pid = a->pid;
+    h->uid = a->uid;
+    h->reconnecting = a->reconnect;
+    notify(b, DCD_EVENT_HOST_CONNECTED, h, NULL, NULL);
+    return h;
+}
+
+void dcd_broker_host_detach(DcdBroker *b, DcdHost *h)
+{
+    g_autoptr(GList) groups = g_hash_table_get_values(h->groups);
+
+    for (GList *l = groups; l; l = l->next) {
+        DcdGroup *g = l->data;
+
+        for (guint i = 0; i < g->extents->len; i++) {
+            end_extent(b, h, g->extents->pdata[i], DCD_EXTENT_RECLAIMED);
+        }
+        dcd_host_close_group(h, g);
+    }
+    h->ops = NULL;
+    h->link = NULL;
+    h->reconnecting = false;
+    g_hash_table_remove_all(h->handed);
+    notify(b, DCD_EVENT_HOST_DISCONNECTED, h, NULL, NULL);
+}
+
+/*
+ * A host's answer to an offer.  A malformed answer rejects the whole group:
+ * the host treats an ERROR reply that way too, and a group left pending
+ * would hold its DPAs until the host disconnects.
+ */
+bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
+                            const struct dcd_range *ranges, unsigned n,
+                            GError **errp)
+{
+    g_autoptr(GHashTable) chosen = g_hash_table_new(NULL, NULL);
+    DcdGroup *g = dcd_host_group(h, group);
+    bool ok = true;
+
+    if (!g) {
+        ERR(errp, DCD_ERR_NOENT, "no pending extent group %" G_GUINT64_FORMAT,
+            group);
+        return false;
+    }
+    for (unsigned i = 0; ok && i < n; i++) {
+        DcdExtent *e = dcd_host_extent(h, ranges[i].dpa);
+
+        if (!e || e->group != group || e->state != DCD_EXTENT_PENDING ||
+            e->len != ranges[i].len) {
+            ERR(errp, DCD_ERR_INVAL, "accepted range DPA 0x%"
+                G_GINT64_MODIFIER "x length 0x%" G_GINT64_MODIFIER "x is not"
+                " an extent of group %" G_GUINT64_FORMAT "; the group is"
+                " rejected", ranges[i].dpa, ranges[i].len, group);
+            ok = false;
+        } else if (!g_hash_table_add(chosen, e)) {
+            ERR(errp, DCD_ERR_INVAL, "DPA 0x%" G_GINT64_MODIFIER "x is"
+                " accepted twice; the group is rejected", ranges[i].dpa);
+            ok = false;
+        }
+    }
+    for (guint i = 0; i < g->extents->len; i++) {
+        DcdExtent *e = g->extents->pdata[i];
+
+        if (ok && g_hash_table_contains(chosen, e)) {
+            e->state = DCD_EXTENT_ACCEPTED;
+            save_extent(b, h, e);
+            extent_changed(b, h, e);
+        } else {
+            end_extent(b, h, e, DCD_EXTENT_REJECTED);
+        }
+    }
+    dcd_host_close_group(h, g);
+    return ok;
+}
+
+bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
+                              const struct dcd_range *ranges, unsigned n,
+                              GError **errp)
+{
+    g_autoptr(GPtrArray) sel = g_ptr_array_new();
+
+    for (unsigned i = 0; i < n; i++) {
+        DcdExtent *e = dcd_host_extent(h, ranges[i].dpa);
+
+        if (!e || e->len != ranges[i].len ||
+            (e->state != DCD_EXTENT_ACCEPTED &&
+             e->state != DCD_EXTENT_RELEASING)) {
+            ERR(errp, DCD_ERR_INVAL, "released range DPA 0x%"
+                G_GINT64_MODIFIER "x length 0x%" G_GINT64_MODIFIER "x is not"
+                " an accepted extent", ranges[i].dpa, ranges[i].len);
+            return false;
+        }
+        if (g_ptr_array_find(sel, e, NULL)) {
+            ERR(errp, DCD_ERR_INVAL, "DPA 0x%" G_GINT64_MODIFIER "x is"
+                " released twice", ranges[i].dpa);
+            return false;
+        }
+        g_ptr_array_add(sel, e);
+    }
+    for (guint i = 0; i < sel->len; i++) {
+        end_extent(b, h, sel->pdata[i], DCD_EXTENT_RELEASED);
+    }
+    dcd_host_trim_history(h);
+    return true;
+}
+
+bool dcd_broker_host_pool(DcdBroker *b, DcdHost *h, const DcdTag *tag,
+                          uint64_t size, DcdBacking backing, int fd,
+                          GError **errp)
+{
+    DcdPool *p = need_pool(b, tag, errp);
+
+    if (!p) {
+        return false;
+    }
+    if (p->size != size || p->backing != backing) {
+        ERR(errp, DCD_ERR_INVAL, "pool %s is %" G_GUINT64_FORMAT " bytes of"
+            " %s, not %" G_GUINT64_FORMAT " of %s", p->tag_str, p->size,
+            dcd_backing_name(p->backing), size, dcd_backing_name(backing));
+        return false;
+    }
+    if (dcd_pool_has_memory(p)) {
+        /*
+         * Memory the broker kept: the host's must be that very file, or
+         * the host maps a copy nobody else sees (a pool renewed while it
+         * was away) and its extents of the pool are refused in HOLD.
+         */
+        if (!dcd_pool_same_memory(p, fd)) {
+            ERR(errp, DCD_ERR_STATE, "pool %s: the memory handed back is not"
+                " the pool's (it was renewed while host %u was away); its"
+                " extents of the pool will be released", p->tag_str, h->id);
+            return false;
+        }
+        close(fd);
+    } else if (!dcd_host_holds(h, p)) {
+        /* Only a holder maps the pool's memory; others may have a stale fd. */
+        ERR(errp, DCD_ERR_STATE, "pool %s: host %u holds no extent of it, so"
+            " the memory it hands back may be stale; not taken", p->tag_str,
+            h->id);
+        return false;
+    } else if (!dcd_pool_adopt_fd(p, fd, errp)) {
+        return false;
+    } else {
+        g_message("pool %s: memory handed back by host %u", p->tag_str,
+                  h->id);
+        notify(b, DCD_EVENT_POOL_MEMORY, h, p, NULL);
+    }
+    g_hash_table_add(h->handed, g_strdup(p->tag_str));
+    return true;
+}
+
+/*
+ * The broker saves every extent before the host first sees it, so HOLD
+ * can only confirm what the broker knows, and only with the memory the
+ * host handed back in this session.  Anything else was withdrawn,
+ * force-released or renewed while the host was away.
+ */
+static bool hold_one(DcdBroker *b, DcdHost *h, const struct dcd_extent *w)
+{
+    DcdTag tag;
+    DcdPool *p;
+    const DcdSegment *seg;
+    DcdExtent *e;
+
+    memcpy(tag.b, w->tag, sizeof(tag.b));
+    p = dcd_registry_pool(&b->reg, &tag);
+    if (!p || !g_hash_table_contains(h->handed, p->tag_str) ||
+        !(seg = dcd_pool_segment(p, w->shared_seq)) ||
+        seg->offset != w->pool_offset || seg->len != w->len) {
+        return false;
+    }
+    e = dcd_host_extent(h, w->dpa);
+    if (!e || e->pool != p || e->seq != w->shared_seq || e->len != w->len ||
+        e->region != w->region ||
+        (e->state == DCD_EXTENT_PENDING && e->group != 0)) {
+        return false;
+    }
+    e->confirmed = true;
+    return true;
+}
+
+void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
+                          const struct dcd_extent *w, unsigned n, bool last)
+{
+    g_autoptr(GPtrArray) refused = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) all = NULL;
+    g_autoptr(GPtrArray) releasing = g_ptr_array_new();
+
+    for (unsigned i = 0; i < n; i++) {
+        if (!hold_one(b, h, &w[i])) {
+            DcdExtent *x = g_new0(DcdExtent, 1);
+
+            x->dpa = w[i].dpa;
+            x->len = w[i].len;
+            x->region = w[i].region;
+            x->seq = w[i].shared_seq;
+            memcpy(x->tag.b, w[i].tag, sizeof(x->tag.b));
+            g_ptr_array_add(refused, x);
+        }
+    }
+    if (refused->len) {
+        g_message("host %u: %u held extent(s) do not match the broker's"
+                  " pools; forcing their release", h->id, refused->len);
+        h->ops->send_release(h->link, ++h->next_release, true, refused);
+    }
+    if (!last) {
+        return;
+    }
+    /* The host's list is complete: what it did not list, it lost. */
+    all = dcd_host_extents_of(h, NULL);
+    for (guint i = 0; i < all->len; i++) {
+        DcdExtent *e = all->pdata[i];
+        bool offered = e->state == DCD_EXTENT_PENDING;
+
+        if (offered && e->group != 0) {
+            continue; /* offered in this session, after the HELLO */
+        }
+        if (!e->confirmed) {
+            end_extent(b, h, e, offered ? DCD_EXTENT_RECLAIMED :
+                                          DCD_EXTENT_RELEASED);
+            continue;
+        }
+        e->confirmed = false;
+        if (offered) {
+            /* Its ACCEPT was sent but the broker died before saving it. */
+            e->state = DCD_EXTENT_ACCEPTED;
+            save_extent(b, h, e);
+            extent_changed(b, h, e);
+        } else if (e->state == DCD_EXTENT_RELEASING) {
+            g_ptr_array_add(releasing, e);
+        }
+    }
+    if (releasing->len) {
+        h->ops->send_release(h->link, ++h->next_release, false, releasing);
+    }
+    dcd_host_trim_history(h);
+    h->reconnecting = false;
+}
+
+/* ---- lookups and status ----------------------------------------------- */
+
+DcdPool *dcd_broker_pool(DcdBroker *b, const DcdTag *tag)
+{
+    return dcd_registry_pool(&b->reg, tag);
+}
+
+DcdHost *dcd_broker_host(DcdBroker *b, uint16_t id)
+{
+    return dcd_registry_host(&b->reg, id);
+}
+
+GPtrArray *dcd_broker_pools(DcdBroker *b)
+{
+    return dcd_registry_pools(&b->reg);
+}
+
+GPtrArray *dcd_broker_hosts(DcdBroker *b)
+{
+    return dcd_registry_hosts(&b->reg);
+}
+
+void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *st)
+{
+    g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
+
+    memset(st, 0, sizeof(*st));
+    st->pools = b->reg.npools;
+    st->hosts = hosts->len;
+    for (guint i = 0; i < hosts->len; i++) {
+        DcdHost *h = hosts->pdata[i];
+
+        st->hosts_connected += dcd_host_connected(h);
+        st->extents += g_hash_table_size(h->extents);
+    }
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * broker.h - the broker's core: pools, hosts and extents, and every
+ * operation on them, independent of sockets.
+ *
+ * Owns: the registry, the saved state (through store.h), the broker's
+ * identity, and the extent state machine:
+ *   add -> pending -> accepted | rejected | reclaimed
+ *   accepted -> releasing -> released;  accepted -> released (forced,
+ *   host-initiated, or lost across a reconnect)
+ * Transports (hostsrv.c, ctl.c) and unit tests call in here; the broker
+ * calls out to a connected host only through its DcdHostLinkOps.
+ */
+#ifndef DCD_BROKER_H
+#define DCD_BROKER_H
+
+#include "core/host.h"
+#include "core/registry.h"
+
+typedef struct DcdStore DcdStore;
+
+typedef struct DcdBrokerConfig {
+    const char *state_dir;   /* NULL: nothing is saved (tests) */
+    const char *pool_dir;    /* NULL: no file pools */
+    guint offer_timeout_ms;  /* withdraw unanswered offers; 0: never */
+} DcdBrokerConfig;
+
+typedef struct DcdBroker {
+    DcdRegistry reg;
+    GArray *watchers;        /* DcdBrokerWatcher */
+    DcdStore *store;
+    char *state_dir;
+    char *pool_dir;
+    int pool_dir_lock;       /* flock'd: one broker per pool dir */
+    guint offer_timeout_ms;
+    uint8_t id[16];
+    uint64_t epoch;
+    gint64 started_us;
+    guint maintain_source;   /* idle sync/compact, 0 if none */
+} DcdBroker;
+
+/* Loads saved state, if any.  Hosts start disconnected. */
+DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp);
+void dcd_broker_free(DcdBroker *b);
+
+/* Pools. */
+/* requesters: host-ids that may ask for the pool themselves (NULL: any). */
+DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
+                                uint64_t size, DcdBacking backing,
+                                GArray *requesters, GError **errp);
+bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp);
+/* Host ids holding any live extent of p, sorted. */
+GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p);
+
+/* Capacity. ranges are region-relative offsets (DcdDpaRange). */
+typedef struct DcdAddArgs {
+    uint16_t host_id;
+    DcdTag tag;
+    uint8_t region;
+    DcdPolicy policy;
+    const DcdDpaRange *ranges;
+    unsigned nranges;
+    bool by_host;            /* the host asked (ADD_REQ), not the FM */
+} DcdAddArgs;
+/* Offers the extents to the host; returns the pending group. */
+DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
+                                GError **errp);
+
+typedef struct DcdReleaseArgs {
+    uint16_t host_id;
+    DcdTag tag;
+    DcdRemoval removal;
+    uint8_t region;
+    const DcdDpaRange *ranges;
+    unsigned nranges;
+    bool forced;
+} DcdReleaseArgs;
+/* Returns the extents now releasing (or released if forced). */
+GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
+                                     GError **errp);
+
+/* Host connection events, from the host server. */
+typedef struct DcdHelloArgs {
+    uint16_t host_id;
+    const char *name;
+    const struct dcd_region *regions;
+    unsigned nregions;
+    bool reconnect;
+    pid_t pid;
+    uid_t uid;
+} DcdHelloArgs;
+DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
+                                const DcdHostLinkOps *ops, gpointer link,
+                                GError **errp);
+/* The connection is gone: reclaim offers, keep accepted extents. */
+void dcd_broker_host_detach(DcdBroker *b, DcdHost *h);
+bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
+                            const struct dcd_range *ranges, unsigned n,
+                            GError **errp);
+bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
+                              const struct dcd_range *ranges, unsigned n,
+                              GError **errp);
+/* A reconnecting host hands back a pool fd (taken on success). */
+bool dcd_broker_host_pool(DcdBroker *b, DcdHost *h, const DcdTag *tag,
+                          uint64_t size, DcdBacking backing, int fd,
+                          GError **errp);
+/* A reconnecting host lists what it holds; last == no MORE flag. */
+void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
+                          const struct dcd_extent *e, unsigned n, bool last);
+
+/* Wait for a group to be answered. */
+void dcd_broker_group_wait(DcdGroup *g, DcdGroupDoneFn fn, gpointer opaque);
+/* Stop waiting (e.g. a timeout); no-op if the group is closed. */
+void dcd_broker_group_unwait(DcdBroker *b, uint16_t host_id, uint64_t group,
+                             gpointer opaque);
+
+/*
+ * What happens, as it happens (dcdctl monitor, waiting clients).  Each
+ * event names the object it is about, valid during the call only; an
+ * extent event carries the extent's new state.
+ */
+typedef enum DcdBrokerEventKind {
+    DCD_EVENT_HOST_CONNECTED,
+    DCD_EVENT_HOST_DISCONNECTED,
+    DCD_EVENT_POOL_CREATED,
+    DCD_EVENT_POOL_DESTROYED,
+    DCD_EVENT_POOL_MEMORY,   /* a pool got memory back (hand-back, renewal) */
+    DCD_EVENT_EXTENT,
+} DcdBrokerEventKind;
+
+typedef struct DcdBrokerEvent {
+    DcdBrokerEventKind kind;
+    const DcdHost *host;     /* host and extent events */
+    const DcdPool *pool;     /* pool events */
+    const DcdExtent *extent; /* extent events */
+} DcdBrokerEvent;
+
+typedef void (*DcdBrokerWatchFn)(DcdBroker *b, const DcdBrokerEvent *ev,
+                                 gpointer opaque);
+typedef struct DcdBrokerWatcher {
+    DcdBrokerWatchFn fn;
+    gpointer opaque;
+} DcdBrokerWatcher;
+
+void dcd_broker_watch(DcdBroker *b, DcdBrokerWatchFn fn, gpointer opaque);
+/* Safe from inside a watcher's own call. */
+void dcd_broker_unwatch(DcdBroker *b, gpointer opaque);
+
+/* Lookups for the transports, which never touch the registry itself. */
+DcdPool *dcd_broker_pool(DcdBroker *b, const DcdTag *tag);
+DcdHost *dcd_broker_host(DcdBroker *b, uint16_t id);
+/* Every pool (by tag) and every host (by id); free with unref. */
+GPtrArray *dcd_broker_pools(DcdBroker *b);
+GPtrArray *dcd_broker_hosts(DcdBroker *b);
+
+/* Counts for status. */
+typedef struct DcdBrokerStats {
+    unsigned pools, hosts, hosts_connected, extents;
+} DcdBrokerStats;
+void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *s);
+
+#endif

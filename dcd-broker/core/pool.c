@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pool.c - pool memory.  memfds are sealed against shrink and grow so no
+ * host can truncate memory another host maps (a SIGBUS there would take
+ * down someone else's VM).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dcd/proto.h"
+#include "core/pool.h"
+
+#define POOL_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+static DcdPool *pool_alloc(const DcdTag *tag, uint64_t size,
+                           DcdBacking backing)
+{
+    DcdPool *p = g_new0(DcdPool, 1);
+
+    p->tag = *tag;
+    dcd_tag_unparse(tag, p->tag_str);
+    p->size = size;
+    p->backing = backing;
+    p->fd = -1;
+    p->segments = g_array_new(FALSE, FALSE, sizeof(DcdSegment));
+    cds_lfht_node_init(&p->node);
+    return p;
+}
+
+static int make_memfd(const DcdPool *p, GError **errp)
+{
+    unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+    g_autofree char *name = g_strdup_printf("dcd-pool-%s", p->tag_str);
+    int fd;
+
+    if (p->backing == DCD_BACKING_HUGETLB) {
+        flags |= MFD_HUGETLB;
+    }
+    fd = memfd_create(name, flags);
+    if (fd < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "memfd_create: %s",
+                    g_strerror(errno));
+        return -1;
+    }
+    if (ftruncate(fd, p->size) < 0) {
+        g_set_error(errp, DCD_ERROR,
+                    errno == EINVAL ? DCD_ERR_INVAL : DCD_ERR_NOSPC,
+                    "cannot size %s pool to %" G_GUINT64_FORMAT " bytes: %s%s",
+                    dcd_backing_name(p->backing), p->size, g_strerror(errno),
+                    p->backing == DCD_BACKING_HUGETLB ?
+                    " (size must be a multiple of the huge page size)" : "");
+        close(fd);
+        return -1;
+    }
+    /*
+     * Huge pages are reserved at mmap, not at ftruncate; a shared
+     * mapping's reservation stays with the file, so map once here and a
+     * shortage is an error now rather than a SIGBUS in some VM later.
+     */
+    if (p->backing == DCD_BACKING_HUGETLB) {
+        void *m = mmap(NULL, p->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                       0);
+
+        if (m == MAP_FAILED) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_NOSPC,
+                        "cannot reserve %" G_GUINT64_FORMAT " bytes of huge"
+                        " pages: %s (see /proc/sys/vm/nr_hugepages)",
+                        p->size, g_strerror(errno));
+            close(fd);
+            return -1;
+        }
+        munmap(m, p->size);
+    }
+    if (fcntl(fd, F_ADD_SEALS, POOL_SEALS) < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "sealing pool: %s",
+                    g_strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int open_file(const char *path, uint64_t size, bool create,
+                     GError **errp)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0),
+                  0600);
+    struct stat st;
+
+    if (fd < 0) {
+        g_set_error(errp, DCD_ERROR, errno == EEXIST ? DCD_ERR_EXIST :
+                    DCD_ERR_IO, "pool file %s: %s", path, g_strerror(errno));
+        return -1;
+    }
+    if (create && ftruncate(fd, size) < 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_NOSPC, "sizing %s: %s", path,
+                    g_strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < size) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO,
+                    "pool file %s is shorter than %" G_GUINT64_FORMAT " bytes",
+                    path, size);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+DcdPool *dcd_pool_create(const DcdTag *tag, uint64_t size, DcdBacking backing,
+                         const char *pool_dir, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    DcdPool *p;
+
+    /* No DC region could ever take a pool of any other size. */
+    if (size == 0 || size % DCD_MIN_BLOCK || size > DCD_MAX_DPA) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "pool size %"
+                    G_GUINT64_FORMAT " is not a multiple of the smallest DC"
+                    " block (%u bytes) from %u to 2^62", size, DCD_MIN_BLOCK,
+                    DCD_MIN_BLOCK);
+        return NULL;
+    }
+    p = pool_alloc(tag, size, backing);
+    if (backing == DCD_BACKING_FILE) {
+        if (!pool_dir) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_NOTSUP,
+                        "file pools need the broker started with --pool-dir");
+            dcd_pool_free(p);
+            return NULL;
+        }
+        p->path = dcd_pool_file_path(pool_dir, tag);
+        p->fd = open_file(p->path, size, true, &err);
+    } else {
+        p->fd = make_memfd(p, &err);
+        p->sealed = p->fd >= 0;
+    }
+    if (p->fd < 0) {
+        g_propagate_error(errp, g_steal_pointer(&err));
+        g_clear_pointer(&p->path, g_free); /* never unlink what we did not make */
+        dcd_pool_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+DcdPool *dcd_pool_restore(const DcdTag *tag, uint64_t size, DcdBacking backing,
+                          const char *path, GError **errp)
+{
+    DcdPool *p = pool_alloc(tag, size, backing);
+
+    if (backing == DCD_BACKING_FILE) {
+        p->path = g_strdup(path);
+        p->fd = open_file(path, size, false, errp);
+        if (p->fd < 0) {
+            g_clear_pointer(&p->path, g_free);
+            dcd_pool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+char *dcd_pool_file_path(const char *pool_dir, const DcdTag *tag)
+{
+    char s[DCD_TAG_STR_LEN];
+
+    if (!pool_dir) {
+        return NULL;
+    }
+    dcd_tag_unparse(tag, s);
+    return g_strdup_printf("%s/%s" DCD_POOL_FILE_SUFFIX, pool_dir, s);
+}
+
+bool dcd_pool_same_memory(const DcdPool *p, int fd)
+{
+    struct stat a, b;
+
+    return p->fd >= 0 && fstat(p->fd, &a) == 0 && fstat(fd, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+bool dcd_pool_adopt_fd(DcdPool *p, int fd, GError **errp)
+{
+    struct stat st;
+    int seals;
+
+    if (p->fd >= 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_EXIST,
+                    "pool %s already has memory", p->tag_str);
+        return false;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
+                    "pool %s: handed-back fd is not a memfd or file",
+                    p->tag_str);
+        return false;
+    }
+    if ((uint64_t)st.st_size < p->size) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
+                    "pool %s: handed-back fd has %lld bytes, pool has %"
+                    G_GUINT64_FORMAT, p->tag_str, (long long)st.st_size,
+                    p->size);
+        return false;
+    }
+    seals = fcntl(fd, F_GET_SEALS);
+    p->sealed = seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) ==
+                (F_SEAL_SHRINK | F_SEAL_GROW);
+    if (p->backing != DCD_BACKING_FILE && !p->sealed) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
+                    "pool %s: handed-back memfd is not sealed", p->tag_str);
+        return false;
+    }
+    p->fd = fd;
+    return true;
+}
+
+bool dcd_pool_renew(DcdPool *p, GError **errp)
+{
+    g_return_val_if_fail(p->fd < 0 && p->backing != DCD_BACKING_FILE, false);
+    p->fd = make_memfd(p, errp);
+    p->sealed = p->fd >= 0;
+    return p->fd >= 0;
+}
+
+void dcd_pool_unlink(DcdPool *p)
+{
+    if (p->path && unlink(p->path) < 0 && errno != ENOENT) {
+        g_warning("removing %s: %s", p->path, g_strerror(errno));
+    }
+}
+
+void dcd_pool_free(DcdPool *p)
+{
+    if (!p) {
+        return;
+    }
+    if (p->fd >= 0) {
+        close(p->fd);
+    }
+    g_free(p->path);
+    g_array_unref(p->segments);
+    if (p->requesters) {
+        g_array_unref(p->requesters);
+    }
+    g_free(p);
+}
+
+bool dcd_pool_has_memory(const DcdPool *p)
+{
+    return p->fd >= 0;
+}
+
+uint64_t dcd_pool_laid_out(const DcdPool *p)
+{
+    uint64_t sum = 0;
+
+    for (guint i = 0; i < p->segments->len; i++) {
+        sum += g_array_index(p->segments, DcdSegment, i).len;
+    }
+    return sum;
+}
+
+bool dcd_pool_set_layout(DcdPool *p, const uint64_t *lens, unsigned n,
+                         GError **errp)
+{
+    uint64_t off = 0;
+
+    /* A host accepts a group in one ACCEPT of at most DCD_MAX_RANGES. */
+    if (n == 0 || n > DCD_MAX_RANGES) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
+                    "a tag holds 1 to %u extents, not %u", DCD_MAX_RANGES, n);
+        return false;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (lens[i] == 0 || lens[i] > p->size - off) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
+                        "extents add up to more than pool %s (%"
+                        G_GUINT64_FORMAT " bytes)", p->tag_str, p->size);
+            return false;
+        }
+        off += lens[i];
+    }
+    if (off != p->size) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL,
+                    "extents add up to %" G_GUINT64_FORMAT " bytes but pool %s"
+                    " has %" G_GUINT64_FORMAT, off, p->tag_str, p->size);
+        return false;
+    }
+    g_array_set_size(p->segments, 0);
+    off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        DcdSegment s = { .seq = i, .offset = off, .len = lens[i] };
+
+        g_array_append_val(p->segments, s);
+        off += lens[i];
+    }
+    return true;
+}
+
+const DcdSegment *dcd_pool_segment(const DcdPool *p, unsigned seq)
+{
+    return seq < p->segments->len ?
+           &g_array_index(p->segments, DcdSegment, seq) : NULL;
+}
+
+unsigned dcd_pool_nsegments(const DcdPool *p)
+{
+    return p->segments->len;
+}
+
+bool dcd_pool_may_request(const DcdPool *p, uint16_t host_id)
+{
+    for (guint i = 0; p->requesters && i < p->requesters->len; i++) {
+        if (g_array_index(p->requesters, uint16_t, i) == host_id) {
+            return true;
+        }
+    }
+    return !p->requesters;
+}

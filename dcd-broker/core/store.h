@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.h - the broker's saved state: pools, hosts and accepted extents.
+ *
+ * Owns: the state dir, its lock, and two files of checksummed JSON lines:
+ * "snapshot" (replaced atomically) and "journal" (appended).  Loading
+ * replays the snapshot, then the journal, and stops at the first torn or
+ * corrupt journal line.  Records are puts and deletes keyed by what they
+ * describe, so replaying a journal over a newer snapshot is harmless.
+ * Pending offers are not saved: a restarted broker has no connections,
+ * and offers to a gone host are reclaimed anyway.
+ */
+#ifndef DCD_STORE_H
+#define DCD_STORE_H
+
+#include <json-glib/json-glib.h>
+
+#include "core/host.h"
+#include "core/pool.h"
+
+typedef struct DcdStore DcdStore;
+
+/* Open (creating 0700) and lock dir; fails if another broker holds it. */
+DcdStore *dcd_store_open(const char *dir, GError **errp);
+void dcd_store_close(DcdStore *s);
+
+/*
+ * Replay saved state: the returned table maps record keys ("meta",
+ * "pool:<tag>", "host:<id>", "extent:<id>:<dpa>") to the JSON text of the
+ * last record saved under each (parse with dcd_store_parse_record()).
+ * Reports dropped corrupt lines through *dropped.  Must be called once
+ * before anything is saved.
+ */
+GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp);
+JsonObject *dcd_store_parse_record(const char *json);
+
+void dcd_store_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch);
+void dcd_store_put_pool(DcdStore *s, const DcdPool *p);
+void dcd_store_del_pool(DcdStore *s, const DcdPool *p);
+void dcd_store_put_host(DcdStore *s, const DcdHost *h);
+void dcd_store_put_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e);
+void dcd_store_del_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e);
+
+/* True when the journal has grown enough that a snapshot pays off. */
+bool dcd_store_wants_compact(const DcdStore *s, unsigned live_records);
+/*
+ * Write a snapshot of exactly the records queued with the put functions
+ * between begin and commit, then empty the journal.
+ */
+void dcd_store_compact_begin(DcdStore *s);
+bool dcd_store_compact_commit(DcdStore *s, GError **errp);
+
+/* Have what was appended flushed to disk, on the store's own thread. */
+void dcd_store_sync(DcdStore *s);
+
+#endif

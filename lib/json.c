@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * jsonin.c - json-glib's own getters warn (or abort under fatal
+ * criticals) on a member of the wrong type; these check first.
+ */
+#include "dcd/json.h"
+
+#define ERR(errp, ...) g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, __VA_ARGS__)
+
+JsonObject *dcd_jsonin_object(const char *text, gssize len, GError **errp)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonNode *root;
+
+    if (!json_parser_load_from_data(parser, text, len, NULL) ||
+        !(root = json_parser_get_root(parser)) ||
+        !JSON_NODE_HOLDS_OBJECT(root)) {
+        ERR(errp, "not one JSON object");
+        return NULL;
+    }
+    return json_object_ref(json_node_get_object(root));
+}
+
+bool dcd_jsonin_only(JsonObject *o, const char *const *allowed,
+                     GError **errp)
+{
+    g_autoptr(GList) members = json_object_get_members(o);
+
+    for (GList *l = members; l; l = l->next) {
+        if (!g_strv_contains(allowed, l->data)) {
+            ERR(errp, "unknown argument '%s'", (char *)l->data);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The member, or NULL: an error if it is required. */
+static JsonNode *member(JsonObject *o, const char *k, bool required,
+                       GError **errp)
+{
+    JsonNode *n = json_object_get_member(o, k);
+
+    if (!n && required) {
+        ERR(errp, "argument '%s' is required", k);
+    }
+    return n;
+}
+
+static bool is_type(JsonNode *n, GType t)
+{
+    return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == t;
+}
+
+bool dcd_jsonin_u64(JsonObject *o, const char *k, bool required,
+                    uint64_t max, uint64_t *out, GError **errp)
+{
+    JsonNode *n = member(o, k, required, errp);
+
+    if (!n) {
+        return !required;
+    }
+    if (!is_type(n, G_TYPE_INT64) || json_node_get_int(n) < 0 ||
+        (uint64_t)json_node_get_int(n) > max) {
+        ERR(errp, "argument '%s' must be an integer from 0 to %"
+            G_GUINT64_FORMAT, k, max);
+        return false;
+    }
+    *out = json_node_get_int(n);
+    return true;
+}
+
+bool dcd_jsonin_str(JsonObject *o, const char *k, bool required,
+                    const char **out, GError **errp)
+{
+    JsonNode *n = member(o, k, required, errp);
+
+    if (!n) {
+        return !required;
+    }
+    if (!is_type(n, G_TYPE_STRING)) {
+        ERR(errp, "argument '%s' must be a string", k);
+        return false;
+    }
+    *out = json_node_get_string(n);
+    return true;
+}
+
+bool dcd_jsonin_bool(JsonObject *o, const char *k, bool *out, GError **errp)
+{
+    JsonNode *n = json_object_get_member(o, k);
+
+    if (!n) {
+        return true;
+    }
+    if (!is_type(n, G_TYPE_BOOLEAN)) {
+        ERR(errp, "argument '%s' must be true or false", k);
+        return false;
+    }
+    *out = json_node_get_boolean(n);
+    return true;
+}
+
+bool dcd_jsonin_tag(JsonObject *o, const char *k, bool required,
+                    bool allow_nil, DcdTag *out, GError **errp)
+{
+    const char *s = NULL;
+    DcdTag t;
+
+    if (!dcd_jsonin_str(o, k, required, &s, errp)) {
+        return false;
+    }
+    if (!s) {
+        return true;
+    }
+    if (!dcd_tag_parse(s, &t)) {
+        ERR(errp, "'%s' is not a UUID", s);
+        return false;
+    }
+    if (!allow_nil && dcd_tag_is_null(&t)) {
+        ERR(errp, "argument '%s' may not be the nil UUID", k);
+        return false;
+    }
+    *out = t;
+    return true;
+}
+
+bool dcd_jsonin_array(JsonObject *o, const char *k, bool required,
+                      JsonArray **out, GError **errp)
+{
+    JsonNode *n = member(o, k, required, errp);
+
+    if (!n) {
+        return !required;
+    }
+    if (!JSON_NODE_HOLDS_ARRAY(n)) {
+        ERR(errp, "argument '%s' must be an array", k);
+        return false;
+    }
+    *out = json_node_get_array(n);
+    return true;
+}
+
+bool dcd_jsonin_u64_at(JsonArray *a, guint i, uint64_t max, uint64_t *out)
+{
+    JsonNode *n = json_array_get_element(a, i);
+
+    if (!is_type(n, G_TYPE_INT64) || json_node_get_int(n) < 0 ||
+        (uint64_t)json_node_get_int(n) > max) {
+        return false;
+    }
+    *out = json_node_get_int(n);
+    return true;
+}
+
+JsonObject *dcd_jsonin_object_at(JsonArray *a, guint i)
+{
+    JsonNode *n = json_array_get_element(a, i);
+
+    return JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+bool dcd_jsonin_host_ids(JsonObject *o, const char *k, GArray **out,
+                         GError **errp)
+{
+    JsonArray *a = NULL;
+    GArray *ids;
+
+    if (!dcd_jsonin_array(o, k, false, &a, errp)) {
+        return false;
+    }
+    if (!a) {
+        return true;
+    }
+    ids = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        uint64_t v;
+        uint16_t id;
+
+        if (!dcd_jsonin_u64_at(a, i, G_MAXUINT16, &v)) {
+            ERR(errp, "'%s' must be an array of host-ids", k);
+            g_array_unref(ids);
+            return false;
+        }
+        id = v;
+        g_array_append_val(ids, id);
+    }
+    *out = ids;
+    return true;
+}
