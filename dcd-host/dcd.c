@@ -6,9 +6,7 @@
 #include <string.h>
 
 #include "dcd-host/dcd.h"
-
-#define ERR(errp, code, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
+#include "err.h"
 
 #define EVENT_RECORD_SIZE 0x80
 #define EVENT_PAYLOAD_HDR 0x20

@@ -5,9 +5,7 @@
 #include <string.h>
 
 #include "dcd-host/driver.h"
-
-#define ERR(errp, code, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
+#include "err.h"
 
 static void memdev_free(gpointer p)
 {

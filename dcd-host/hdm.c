@@ -4,6 +4,7 @@
  * decoder n at +0x10 + 0x20 * n.
  */
 #include "dcd-host/hdm.h"
+#include "err.h"
 
 #define HDM_CAP 0x00
 #define HDM_GLOBAL_CTRL 0x04
@@ -25,9 +26,6 @@
 
 #define COMMIT_POLLS 1000
 #define ALIGN_256M (256ull << 20)
-
-#define ERR(errp, code, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
 
 unsigned dcd_hdm_count(DcdHostIo *io, uint64_t hdm)
 {

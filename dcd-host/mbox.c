@@ -4,6 +4,7 @@
  * payload, write the command register, ring, wait, read back.
  */
 #include "dcd-host/mbox.h"
+#include "err.h"
 
 #define MBOX_CAP 0x00
 #define MBOX_CTRL 0x04
@@ -14,9 +15,6 @@
 #define MBOX_PAYLOAD 0x20
 
 #define DOORBELL_POLLS 1000
-
-#define ERR(errp, code, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
 
 static const char *const rc_names[] = {
     [0x00] = "success",

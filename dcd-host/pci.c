@@ -8,9 +8,7 @@
 #include <string.h>
 
 #include "dcd-host/pci.h"
-
-#define ERR(errp, code, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
+#include "err.h"
 
 #define PCI_VENDOR_ID 0x00
 #define PCI_COMMAND 0x04

@@ -5,7 +5,9 @@
  */
 #include "dcd/json.h"
 
-#define ERR(errp, ...) g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, __VA_ARGS__)
+/* Every reading error is a bad argument. */
+#define INVAL(errp, ...) \
+    g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, __VA_ARGS__)
 
 JsonObject *dcd_jsonin_object(const char *text, gssize len, GError **errp)
 {
@@ -15,7 +17,7 @@ JsonObject *dcd_jsonin_object(const char *text, gssize len, GError **errp)
     if (!json_parser_load_from_data(parser, text, len, NULL) ||
         !(root = json_parser_get_root(parser)) ||
         !JSON_NODE_HOLDS_OBJECT(root)) {
-        ERR(errp, "not one JSON object");
+        INVAL(errp, "not one JSON object");
         return NULL;
     }
     return json_object_ref(json_node_get_object(root));
@@ -28,7 +30,7 @@ bool dcd_jsonin_only(JsonObject *o, const char *const *allowed,
 
     for (GList *l = members; l; l = l->next) {
         if (!g_strv_contains(allowed, l->data)) {
-            ERR(errp, "unknown argument '%s'", (char *)l->data);
+            INVAL(errp, "unknown argument '%s'", (char *)l->data);
             return false;
         }
     }
@@ -42,7 +44,7 @@ static JsonNode *member(JsonObject *o, const char *k, bool required,
     JsonNode *n = json_object_get_member(o, k);
 
     if (!n && required) {
-        ERR(errp, "argument '%s' is required", k);
+        INVAL(errp, "argument '%s' is required", k);
     }
     return n;
 }
@@ -62,7 +64,7 @@ bool dcd_jsonin_u64(JsonObject *o, const char *k, bool required,
     }
     if (!is_type(n, G_TYPE_INT64) || json_node_get_int(n) < 0 ||
         (uint64_t)json_node_get_int(n) > max) {
-        ERR(errp, "argument '%s' must be an integer from 0 to %"
+        INVAL(errp, "argument '%s' must be an integer from 0 to %"
             G_GUINT64_FORMAT, k, max);
         return false;
     }
@@ -79,7 +81,7 @@ bool dcd_jsonin_str(JsonObject *o, const char *k, bool required,
         return !required;
     }
     if (!is_type(n, G_TYPE_STRING)) {
-        ERR(errp, "argument '%s' must be a string", k);
+        INVAL(errp, "argument '%s' must be a string", k);
         return false;
     }
     *out = json_node_get_string(n);
@@ -94,7 +96,7 @@ bool dcd_jsonin_bool(JsonObject *o, const char *k, bool *out, GError **errp)
         return true;
     }
     if (!is_type(n, G_TYPE_BOOLEAN)) {
-        ERR(errp, "argument '%s' must be true or false", k);
+        INVAL(errp, "argument '%s' must be true or false", k);
         return false;
     }
     *out = json_node_get_boolean(n);
@@ -114,11 +116,11 @@ bool dcd_jsonin_tag(JsonObject *o, const char *k, bool required,
         return true;
     }
     if (!dcd_tag_parse(s, &t)) {
-        ERR(errp, "'%s' is not a UUID", s);
+        INVAL(errp, "'%s' is not a UUID", s);
         return false;
     }
     if (!allow_nil && dcd_tag_is_null(&t)) {
-        ERR(errp, "argument '%s' may not be the nil UUID", k);
+        INVAL(errp, "argument '%s' may not be the nil UUID", k);
         return false;
     }
     *out = t;
@@ -134,7 +136,7 @@ bool dcd_jsonin_array(JsonObject *o, const char *k, bool required,
         return !required;
     }
     if (!JSON_NODE_HOLDS_ARRAY(n)) {
-        ERR(errp, "argument '%s' must be an array", k);
+        INVAL(errp, "argument '%s' must be an array", k);
         return false;
     }
     *out = json_node_get_array(n);
@@ -178,7 +180,7 @@ bool dcd_jsonin_host_ids(JsonObject *o, const char *k, GArray **out,
         uint16_t id;
 
         if (!dcd_jsonin_u64_at(a, i, G_MAXUINT16, &v)) {
-            ERR(errp, "'%s' must be an array of host-ids", k);
+            INVAL(errp, "'%s' must be an array of host-ids", k);
             g_array_unref(ids);
             return false;
         }

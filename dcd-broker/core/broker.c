@@ -13,8 +13,7 @@
 #include "core/broker.h"
 #include "dcd/json.h"
 #include "core/store.h"
-
-#define ERR(errp, code, ...) g_set_error(errp, DCD_ERROR, code, __VA_ARGS__)
+#include "err.h"
 
 static void broker_dirty(DcdBroker *b);
 

@@ -8,14 +8,13 @@
 #include <json-glib/json-glib.h>
 
 #include "server/ctl.h"
+#include "err.h"
 #include "dcd/json.h"
 #include "dcd/json.h"
 
 #define MAX_LINE (1u << 20)
 #define MAX_OUT (16u << 20)
 #define DEFAULT_WAIT_MS 10000
-
-#define ERR(errp, code, ...) g_set_error(errp, DCD_ERROR, code, __VA_ARGS__)
 
 struct DcdCtl {
     DcdBroker *b;

@@ -20,9 +20,7 @@
 #include <string.h>
 
 #include "dcd-host/qemu-platform.h"
-
-#define ERR(errp, code, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
+#include "err.h"
 
 /* q35 memory map below 4 GiB: ECAM, then a hole up to the IOAPIC */
 #define Q35_ECAM_BASE 0xb0000000ull

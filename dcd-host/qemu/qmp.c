@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dcd-host/qmp.h"
+#include "err.h"
 
 struct DcdQmp {
     GIOStream *stream;
@@ -16,9 +17,6 @@ struct DcdQmp {
     GPtrArray *command_list;
     char *last_class;
 };
-
-#define ERR(errp, code, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
 
 static JsonNode *read_msg(DcdQmp *q, GError **errp)
 {

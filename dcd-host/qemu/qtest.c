@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dcd-host/qtest.h"
+#include "err.h"
 
 #define BLOCK_MAX (1u << 20)
 
@@ -18,8 +19,7 @@ typedef struct QtestIo {
     uint64_t trips;
 } QtestIo;
 
-#define ERR(errp, ...) \
-    g_set_error(errp, DCD_HOST_ERROR, DCD_HOST_ERR_IO, __VA_ARGS__)
+#define IO_ERR(errp, ...) ERR(errp, DCD_HOST_ERR_IO, __VA_ARGS__)
 
 /* Send one command; the reply's text after "OK" goes to *rest. */
 static bool qt_cmd(QtestIo *q, char **rest, GError **errp,
@@ -38,7 +38,7 @@ static bool qt_cmd(QtestIo *q, char **rest, GError **errp,
 
     if (!g_output_stream_write_all(q->out, line, strlen(line), NULL, NULL,
                                    &err)) {
-        ERR(errp, "qtest: send failed: %s", err->message);
+        IO_ERR(errp, "qtest: send failed: %s", err->message);
         g_error_free(err);
         return false;
     }
@@ -48,7 +48,7 @@ static bool qt_cmd(QtestIo *q, char **rest, GError **errp,
                                                                NULL, &err);
 
         if (!reply) {
-            ERR(errp, "qtest: connection lost%s%s", err ? ": " : "",
+            IO_ERR(errp, "qtest: connection lost%s%s", err ? ": " : "",
                 err ? err->message : "");
             g_clear_error(&err);
             return false;
@@ -63,7 +63,7 @@ static bool qt_cmd(QtestIo *q, char **rest, GError **errp,
             }
             return true;
         }
-        ERR(errp, "qtest: '%.*s' failed: %s", (int)MIN(strlen(line) - 1, 64),
+        IO_ERR(errp, "qtest: '%.*s' failed: %s", (int)MIN(strlen(line) - 1, 64),
             line, reply);
         return false;
     }
@@ -75,7 +75,7 @@ static bool parse_u64(const char *s, uint64_t *val, GError **errp)
 
     *val = g_ascii_strtoull(s, &end, 0);
     if (end == s) {
-        ERR(errp, "qtest: bad value '%s'", s);
+        IO_ERR(errp, "qtest: bad value '%s'", s);
         return false;
     }
     return true;
@@ -118,7 +118,7 @@ static bool qt_read_block(DcdHostIo *io, uint64_t addr, void *buf,
         }
         data = g_base64_decode(r, &got);
         if (got != n) {
-            ERR(errp, "qtest: b64read returned %zu bytes, wanted %zu",
+            IO_ERR(errp, "qtest: b64read returned %zu bytes, wanted %zu",
                 (size_t)got, n);
             return false;
         }
