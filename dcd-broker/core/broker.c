@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "core/broker.h"
-#include "dcd/json.h"
 #include "core/store.h"
 #include "err.h"
 
@@ -194,167 +193,94 @@ static void broker_dirty(DcdBroker *b)
 
 /* ---- loading ---------------------------------------------------------- */
 
-/* Optional members of saved records; a wrong type drops the record. */
-static bool json_u64(JsonObject *o, const char *k, uint64_t *v)
-{
-    return json_object_has_member(o, k) &&
-           dcd_jsonin_u64(o, k, true, G_MAXINT64, v, NULL);
-}
-
-static const char *json_str(JsonObject *o, const char *k, const char *def)
-{
-    const char *v = def;
-
-    return dcd_jsonin_str(o, k, false, &v, NULL) ? v : def;
-}
-
-static bool json_bool(JsonObject *o, const char *k)
-{
-    bool v = false;
-
-    return dcd_jsonin_bool(o, k, &v, NULL) && v;
-}
-
-static bool restore_layout(DcdPool *p, JsonArray *segs, GError **errp)
-{
-    guint n = json_array_get_length(segs);
-    g_autofree uint64_t *lens = NULL;
-
-    if (n == 0) {
-        return true;
-    }
-    if (n > DCD_MAX_RANGES) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "%u segments", n);
-        return false;
-    }
-    lens = g_new(uint64_t, n);
-    for (guint i = 0; i < n; i++) {
-        if (!dcd_jsonin_u64_at(segs, i, G_MAXINT64, &lens[i])) {
-            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "segment %u", i);
-            return false;
-        }
-    }
-    return dcd_pool_set_layout(p, lens, n, errp);
-}
-
 static void restore_pool(DcdBroker *b, JsonObject *o)
 {
+    g_auto(DcdSavedPool) sp = { 0 };
     g_autoptr(GError) err = NULL;
     g_autofree char *want = NULL;
-    g_autoptr(GArray) requesters = NULL;
-    JsonArray *segs = NULL;
-    DcdTag tag;
-    uint64_t size;
-    DcdBacking backing;
-    const char *path = json_str(o, "path", NULL);
+    const char *path;
     DcdPool *p;
 
-    if (!dcd_jsonin_tag(o, "tag", true, false, &tag, NULL) ||
-        !json_u64(o, "size", &size) || size == 0 ||
-        !dcd_backing_parse(json_str(o, "backing", ""), &backing) ||
-        !dcd_jsonin_array(o, "segments", true, &segs, NULL) ||
-        !dcd_jsonin_host_ids(o, "requesters", &requesters, NULL)) {
-        g_warning("saved state: dropping a malformed pool record");
+    if (!dcd_store_decode_pool(o, &sp, &err)) {
+        g_warning("saved state: dropping a pool record: %s", err->message);
         return;
     }
-    if (dcd_registry_pool(&b->reg, &tag)) {
+    if (dcd_registry_pool(&b->reg, &sp.tag)) {
         return;
     }
-    if (backing == DCD_BACKING_FILE) {
+    path = sp.path;
+    if (sp.backing == DCD_BACKING_FILE) {
         /* Only the file it would have made: a record names no other. */
-        want = dcd_pool_file_path(b->pool_dir, &tag);
+        want = dcd_pool_file_path(b->pool_dir, &sp.tag);
         if (!want || g_strcmp0(path, want) != 0) {
+            char tag[DCD_TAG_STR_LEN];
+
+            dcd_tag_unparse(&sp.tag, tag);
             g_warning("saved state: file pool %s names %s, not its file in"
                       " the pool dir (%s); it has no memory until the broker"
-                      " runs with the pool dir it was made in",
-                      json_str(o, "tag", "?"), path ? path : "no file",
+                      " runs with the pool dir it was made in", tag,
+                      path ? path : "no file",
                       b->pool_dir ? b->pool_dir : "none given");
             path = NULL;
         }
     }
-    p = path || backing != DCD_BACKING_FILE ?
-        dcd_pool_restore(&tag, size, backing, path, &err) : NULL;
+    p = path || sp.backing != DCD_BACKING_FILE ?
+        dcd_pool_restore(&sp.tag, sp.size, sp.backing, path, &err) : NULL;
     if (!p) {
         if (err) {
             g_warning("saved state: pool %s: %s; it has no memory", path,
                       err->message);
             g_clear_error(&err);
         }
-        p = dcd_pool_restore(&tag, size, DCD_BACKING_MEMFD, NULL, NULL);
-        p->backing = backing;
+        p = dcd_pool_restore(&sp.tag, sp.size, DCD_BACKING_MEMFD, NULL, NULL);
+        p->backing = sp.backing;
     }
-    if (!restore_layout(p, segs, &err)) {
+    if (sp.segments->len &&
+        !dcd_pool_set_layout(p, (uint64_t *)sp.segments->data,
+                             sp.segments->len, &err)) {
         g_warning("saved state: pool %s: bad layout (%s); it has none",
                   p->tag_str, err->message);
     }
-    p->requesters = g_steal_pointer(&requesters);
+    p->requesters = g_steal_pointer(&sp.requesters);
     dcd_registry_add_pool(&b->reg, p);
 }
 
 static void restore_host(DcdBroker *b, JsonObject *o)
 {
-    struct dcd_region r[DCD_MAX_REGIONS] = { 0 };
-    JsonArray *regions = NULL;
+    DcdSavedHost sh;
     g_autoptr(GError) err = NULL;
-    uint64_t id;
-    guint n;
 
-    if (!json_u64(o, "host-id", &id) || id > G_MAXUINT16 ||
-        !dcd_jsonin_array(o, "regions", true, &regions, NULL) ||
-        (n = json_array_get_length(regions)) > DCD_MAX_REGIONS ||
-        dcd_registry_host(&b->reg, id)) {
-        g_warning("saved state: dropping a malformed host record");
+    if (!dcd_store_decode_host(o, &sh, &err)) {
+        g_warning("saved state: dropping a host record: %s", err->message);
         return;
     }
-    for (guint i = 0; i < n; i++) {
-        JsonObject *ro = dcd_jsonin_object_at(regions, i);
-
-        if (!ro || !json_u64(ro, "base", &r[i].base) ||
-            !json_u64(ro, "len", &r[i].len) ||
-            !json_u64(ro, "block-size", &r[i].block_size)) {
-            g_warning("saved state: dropping host %u: region %u is"
-                      " malformed", (unsigned)id, i);
-            return;
-        }
-        r[i].flags = json_bool(ro, "sharable") ? DCD_REGION_SHARABLE : 0;
+    if (!dcd_registry_host(&b->reg, sh.id)) {
+        dcd_registry_add_host(&b->reg, dcd_host_new(sh.id, sh.name,
+                                                    sh.regions, sh.nregions));
     }
-    /* HELLO's own check: what a host was allowed to say reloads. */
-    if (!dcd_regions_check(r, n, &err)) {
-        g_warning("saved state: dropping host %u: %s", (unsigned)id,
-                  err->message);
-        return;
-    }
-    dcd_registry_add_host(&b->reg, dcd_host_new(id, json_str(o, "name", ""),
-                                                r, n));
 }
 
 static void restore_extent(DcdBroker *b, JsonObject *o)
 {
-    uint64_t id, dpa, len, region, seq;
-    DcdTag tag;
+    DcdSavedExtent se;
     DcdHost *h;
     DcdPool *p;
     const DcdSegment *seg;
     DcdExtent *e;
-    DcdExtentState state;
 
-    if (!json_u64(o, "host-id", &id) || !json_u64(o, "dpa", &dpa) ||
-        !json_u64(o, "len", &len) || !json_u64(o, "region", &region) ||
-        !json_u64(o, "shared-seq", &seq) ||
-        !dcd_jsonin_tag(o, "tag", true, false, &tag, NULL) ||
-        !dcd_extent_state_parse(json_str(o, "state", ""), &state) ||
-        (state != DCD_EXTENT_PENDING && state != DCD_EXTENT_ACCEPTED &&
-         state != DCD_EXTENT_RELEASING) ||
-        id > G_MAXUINT16 || !(h = dcd_registry_host(&b->reg, id)) ||
-        !(p = dcd_registry_pool(&b->reg, &tag)) || region >= h->nregions ||
-        !(seg = dcd_pool_segment(p, seq)) || seg->len != len ||
-        !dcd_space_valid(&h->regions[region], dpa, len) ||
-        !dcd_space_is_free(&h->regions[region], dpa, len)) {
+    if (!dcd_store_decode_extent(o, &se) ||
+        !(h = dcd_registry_host(&b->reg, se.host_id)) ||
+        !(p = dcd_registry_pool(&b->reg, &se.tag)) ||
+        se.region >= h->nregions ||
+        !(seg = dcd_pool_segment(p, se.seq)) || seg->len != se.len ||
+        !dcd_space_valid(&h->regions[se.region], se.dpa, se.len) ||
+        !dcd_space_is_free(&h->regions[se.region], se.dpa, se.len)) {
         g_warning("saved state: dropping an extent record that does not fit");
         return;
     }
     /* An offer from before the restart (group 0) waits for the host's HOLD. */
-    e = dcd_host_add_extent(h, p, region, dpa, len, seq, state);
+    e = dcd_host_add_extent(h, p, se.region, se.dpa, se.len, se.seq,
+                            se.state);
     e->group = 0;
 }
 
@@ -376,9 +302,7 @@ static bool load_state(DcdBroker *b, GError **errp)
     }
     meta_text = g_hash_table_lookup(all, "meta");
     meta = meta_text ? dcd_store_parse_record(meta_text) : NULL;
-    if (meta &&
-        dcd_jsonin_tag(meta, "id", true, false, (DcdTag *)b->id, NULL) &&
-        json_u64(meta, "epoch", &b->epoch)) {
+    if (meta && dcd_store_decode_meta(meta, b->id, &b->epoch)) {
         b->epoch++;
     } else {
         dcd_tag_generate((DcdTag *)b->id);

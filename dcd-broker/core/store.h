@@ -34,6 +34,44 @@ void dcd_store_close(DcdStore *s);
 GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp);
 JsonObject *dcd_store_parse_record(const char *json);
 
+/*
+ * Saved records decoded, next to their encoding below: every member is
+ * checked for type and range (saved state is read like peer input);
+ * what the records mean is for the broker to check.  False: malformed.
+ */
+typedef struct DcdSavedPool {
+    DcdTag tag;
+    uint64_t size;
+    DcdBacking backing;
+    char *path;              /* file backing, or NULL */
+    GArray *segments;        /* uint64_t lengths, in shared_seq order */
+    GArray *requesters;      /* uint16_t host-ids, or NULL: any */
+} DcdSavedPool;
+
+typedef struct DcdSavedHost {
+    uint16_t id;
+    char name[DCD_NAME_LEN + 1];
+    struct dcd_region regions[DCD_MAX_REGIONS];  /* dcd_regions_check()ed */
+    unsigned nregions;
+} DcdSavedHost;
+
+typedef struct DcdSavedExtent {
+    uint16_t host_id;
+    uint64_t dpa;
+    uint64_t len;
+    uint8_t region;
+    uint16_t seq;
+    DcdTag tag;
+    DcdExtentState state;    /* pending, accepted or releasing */
+} DcdSavedExtent;
+
+bool dcd_store_decode_meta(JsonObject *o, uint8_t id[16], uint64_t *epoch);
+bool dcd_store_decode_pool(JsonObject *o, DcdSavedPool *out, GError **errp);
+void dcd_saved_pool_clear(DcdSavedPool *p);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DcdSavedPool, dcd_saved_pool_clear)
+bool dcd_store_decode_host(JsonObject *o, DcdSavedHost *out, GError **errp);
+bool dcd_store_decode_extent(JsonObject *o, DcdSavedExtent *out);
+
 void dcd_store_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch);
 void dcd_store_put_pool(DcdStore *s, const DcdPool *p);
 void dcd_store_del_pool(DcdStore *s, const DcdPool *p);
