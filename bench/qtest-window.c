@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "benchlib.h"
-#include "harness.h"
+#include "benchvm.h"
 #include "dcd/json.h"
 
 #define TAG_FAST "a1d0f7e4-3c52-4d8e-9a61-0b7e2f4c8d10"
@@ -38,23 +38,30 @@ typedef struct Result {
     uint64_t round_trips;
 } Result;
 
-static void add_extent(TQemu *q, const char *id, const char *tag,
+static void add_extent(DcdQemuVm *q, const char *id, const char *tag,
                        uint64_t offset)
 {
     uint64_t ol[] = { offset, EXT_LEN };
     g_autoptr(GArray) g = NULL;
     g_autoptr(GError) err = NULL;
-    g_autofree char *file = tbackend(q, id, tag, EXT_LEN);
+    g_autofree char *file = dcd_qemu_vm_backend(q, id, tag, EXT_LEN, &err);
 
-    tqmp_ok(q, "cxl-add-dynamic-capacity", tadd_args(0, tag, ol, 1));
-    g = tgroup(q, 1, DCD_EV_ADD);
+    if (!file ||
+        !dcd_qmp_run(q->qmp, "cxl-add-dynamic-capacity",
+                     dcd_qemu_add_args(0, tag, ol, 1), &err) ||
+        !(g = dcd_next_group(&q->md->mbox, &err))) {
+        g_error("adding the %s extent: %s", id, err->message);
+    }
+    if (g->len != 1 || g_array_index(g, DcdEvent, 0).type != DCD_EV_ADD) {
+        g_error("adding the %s extent: unexpected DC events", id);
+    }
     if (!dcd_add_response(&q->md->mbox,
                           &g_array_index(g, DcdEvent, 0).extent, 1, &err)) {
         g_error("accept: %s", err->message);
     }
 }
 
-static char *mapping_of(TQemu *q, uint64_t dpa)
+static char *mapping_of(DcdQemuVm *q, uint64_t dpa)
 {
     g_autoptr(JsonNode) l = NULL;
     JsonObject *o;
@@ -62,12 +69,12 @@ static char *mapping_of(TQemu *q, uint64_t dpa)
     if (!dcd_qmp_has_command(q->qmp, "cxl-query-dynamic-capacity")) {
         return g_strdup("unknown");
     }
-    l = tquery(q);
-    o = tquery_at(l, dpa);
+    l = dcd_qemu_vm_query(q, NULL);
+    o = l ? dcd_qemu_query_at(l, dpa) : NULL;
     return g_strdup(o ? json_object_get_string_member(o, "mapping") : "none");
 }
 
-static void run(TQemu *q, uint64_t hpa, uint64_t span, size_t op,
+static void run(DcdQemuVm *q, uint64_t hpa, uint64_t span, size_t op,
                 Result *r)
 {
     g_autofree uint8_t *buf = g_malloc(MAX(op, 8));
@@ -75,7 +82,7 @@ static void run(TQemu *q, uint64_t hpa, uint64_t span, size_t op,
     uint64_t total = op == 8 ? (uint64_t)opt_ops * 8 : (uint64_t)opt_mib * MiB;
     double t0;
 
-    tpattern(buf, MAX(op, 8), op);
+    bench_pattern(buf, MAX(op, 8), op);
     t0 = bench_now_us() / 1e6;
     for (uint64_t done = 0; done < total; done += op) {
         uint64_t a = hpa + done % span;
@@ -140,11 +147,11 @@ int main(int argc, char **argv)
         "- qtest write throughput through the CXL window");
     g_autoptr(GError) err = NULL;
     static const size_t ops[] = { 8, 4096, 1 << 20 };
-    TQemuOpts o = { .dc_regions = 1, .dc_total_size = 1 * GiB };
+    DcdQemuVmOpts o = { .dc_regions = 1, .dc_total_size = 1 * GiB };
     Result res[2 * G_N_ELEMENTS(ops)];
     g_autofree char *fast_map = NULL, *slow_map = NULL;
     DcdMapping m0, m1;
-    TQemu *q;
+    DcdQemuVm *q;
     uint64_t w, fast_hpa, slow_hpa;
     unsigned n = 0;
 
@@ -153,8 +160,7 @@ int main(int argc, char **argv)
         g_printerr("%s\n", err->message);
         return 2;
     }
-    tqemu_require_binary();
-    q = tqemu_start(&o);
+    q = bench_vm_start(&o);
     w = q->plat.windows[0].base;
     add_extent(q, "fast", TAG_FAST, FAST_DPA);
     add_extent(q, "slow", TAG_SLOW, SLOW_DPA);
@@ -181,7 +187,7 @@ int main(int argc, char **argv)
         res[n] = (Result){ .path = "fast", .mapping = fast_map };
         run(q, fast_hpa, 32 * MiB, ops[i], &res[n++]);
     }
-    tqemu_stop(q);
+    dcd_qemu_vm_stop(q);
 
     printf("%-5s %-7s %9s %12s %9s %12s %10s\n", "path", "mapping", "op",
            "bytes", "seconds", "MB/s", "trips");

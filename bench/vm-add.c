@@ -40,7 +40,7 @@
 #include <sys/utsname.h>
 
 #include "benchlib.h"
-#include "harness.h"
+#include "benchvm.h"
 #include "dcd/json.h"
 
 #define DC_SIZE (4 * GiB)
@@ -89,7 +89,7 @@ static void broker_wait_hosts(BenchBroker *b, unsigned n)
 enum { JOB_NONE, JOB_ADD, JOB_RELEASE, JOB_QUIT };
 
 typedef struct Vm {
-    TQemu *q;
+    DcdQemuVm *q;
     pid_t pid;
     unsigned index;             /* host id on the broker */
     bool pooled;                /* attached to the broker */
@@ -177,12 +177,12 @@ static bool drv_confirm(Vm *v, GError **errp)
         bool all = true;
 
         l = dcd_qmp_execute(v->q->qmp, "cxl-query-dynamic-capacity",
-                            dcd_qmp_args("s:path", DCD_PATH, NULL), errp);
+                            dcd_qmp_args("s:path", DCD_QEMU_DEV_PATH, NULL), errp);
         if (!l) {
             return false;
         }
         for (guint i = 0; i < v->held->len && all; i++) {
-            JsonObject *o = tquery_at(l, g_array_index(v->held, DcdDevExtent,
+            JsonObject *o = dcd_qemu_query_at(l, g_array_index(v->held, DcdDevExtent,
                                                        i).dpa);
 
             all = o && g_str_equal(json_object_get_string_member(o, "state"),
@@ -316,7 +316,7 @@ static Vm *vm_start(bool pooled, unsigned index, const char *host_sock)
     g_autofree char *chardev = NULL;
     g_autofree char *props = NULL;
     const char *extra[3] = { NULL };
-    TQemuOpts o = { .dc_regions = 1 };
+    DcdQemuVmOpts o = { .dc_regions = 1 };
     g_autoptr(GError) err = NULL;
     const DcdRegion *r;
 
@@ -335,7 +335,7 @@ static Vm *vm_start(bool pooled, unsigned index, const char *host_sock)
     } else {
         o.dc_memdev_size = DC_SIZE;
     }
-    v->q = tqemu_start(&o);
+    v->q = bench_vm_start(&o);
     v->pid = atoi(g_subprocess_get_identifier(v->q->proc));
     v->ev_status = dcd_cxl_find_devcap(v->q->io, v->q->md->regs,
                                        CXL_DEVCAP_STATUS);
@@ -357,7 +357,7 @@ static void vm_stop(Vm *v)
 {
     vms_post(&v, 1, JOB_QUIT);
     g_thread_join(v->thread);
-    tqemu_stop(v->q);
+    dcd_qemu_vm_stop(v->q);
     g_array_unref(v->held);
     g_free(v->error);
     g_free(v);
@@ -491,7 +491,7 @@ static void upstream_add(Vm **vms, unsigned n, Sample *s)
         double tq = bench_now_us();
 
         if (!dcd_qmp_run(vms[i]->q->qmp, "cxl-add-dynamic-capacity",
-                         tadd_args(0, NULL, ol, 1), &err)) {
+                         dcd_qemu_add_args(0, NULL, ol, 1), &err)) {
             bench_die("upstream VM %u: cxl-add-dynamic-capacity: %s", i,
                       err->message);
         }
@@ -506,7 +506,7 @@ static void upstream_add(Vm **vms, unsigned n, Sample *s)
     /* untimed */
     for (unsigned i = 0; i < n; i++) {
         if (!dcd_qmp_run(vms[i]->q->qmp, "cxl-release-dynamic-capacity",
-                         trelease_args("prescriptive", 0, NULL, ol, 1),
+                         dcd_qemu_release_args("prescriptive", 0, NULL, ol, 1),
                          &err)) {
             bench_die("upstream VM %u: cxl-release-dynamic-capacity: %s", i,
                       err->message);
@@ -787,15 +787,14 @@ int main(int argc, char **argv)
         g_printerr("vm-add: %s\n", err->message);
         return 2;
     }
-    if (!g_getenv("DCD_QEMU") && *DCD_QEMU_DEFAULT) {
-        g_setenv("DCD_QEMU", DCD_QEMU_DEFAULT, TRUE);
-    }
     if (probe) {
-        const char *q = tqemu_binary();
-
-        return q && g_file_test(q, G_FILE_TEST_IS_EXECUTABLE) ? 0 : 1;
+        return bench_qemu_binary() ? 0 : 1;
     }
-    tqemu_require_binary();
+    if (!bench_qemu_binary()) {
+        g_printerr("vm-add: no QEMU: build it (qemu/build.sh) or set"
+                   " DCD_QEMU\n");
+        return 1;
+    }
     if (!broker_exe || adds < 1 || size_mib < 2 || size_mib % 2 ||
         (uint64_t)size_mib * MiB > DC_SIZE || poll_us < 0) {
         g_printerr("vm-add: --broker is required; --adds positive; --size a "

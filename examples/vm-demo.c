@@ -31,21 +31,16 @@
 #include "dcd-host/alloc.h"
 #include "dcd-host/driver.h"
 #include "dcd-host/qmp.h"
-#include "dcd-host/qemu-platform.h"
+#include "dcd-host/qemu-vm.h"
 #include "dcd-host/qtest.h"
 
-#define DEV_PATH "/machine/peripheral/dcd0"
+#define DEV_PATH DCD_QEMU_DEV_PATH
 #define CHUNK (1u << 20)
-#define START_TIMEOUT_US (20 * G_USEC_PER_SEC)
 
 typedef struct Vm {
-    GSubprocess *proc;
-    char *dir;
-    char *log;
-    DcdHostIo *io;
+    DcdQemuVm *q;        /* QEMU, qtest, QMP and the driver on them */
+    DcdHostIo *io;       /* q's, for short */
     DcdQmp *qmp;
-    DcdPlatform plat;
-    DcdDriver *host;
     DcdMemdev *md;
     DcdMapping map;
 } Vm;
@@ -68,145 +63,46 @@ static GOptionEntry entries[] = {
     { NULL }
 };
 
-static void show_log(Vm *vm)
-{
-    g_autofree char *text = NULL;
-
-    if (g_file_get_contents(vm->log, &text, NULL, NULL) && *text) {
-        fprintf(stderr, "vm-demo[%d]: QEMU says:\n%s", opt_host_id, text);
-    }
-}
-
-static GSocket *listen_on(const char *path, GError **errp)
-{
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_UNIX,
-                                        G_SOCKET_TYPE_STREAM,
-                                        G_SOCKET_PROTOCOL_DEFAULT, errp);
-
-    if (!s || !g_socket_bind(s, addr, TRUE, errp) ||
-        !g_socket_listen(s, errp)) {
-        return NULL;
-    }
-    return g_steal_pointer(&s);
-}
-
-/* QEMU connects to us: no polling for its sockets to appear. */
-static GIOStream *accept_qemu(Vm *vm, GSocket *l, GError **errp)
-{
-    gint64 deadline = g_get_monotonic_time() + START_TIMEOUT_US;
-    g_autoptr(GSocket) s = NULL;
-
-    while (!g_socket_condition_timed_wait(l, G_IO_IN, 100000, NULL, NULL)) {
-        if (g_subprocess_get_identifier(vm->proc) == NULL ||
-            g_get_monotonic_time() > deadline) {
-            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
-                        "QEMU did not start");
-            return NULL;
-        }
-    }
-    s = g_socket_accept(l, NULL, errp);
-    if (!s) {
-        return NULL;
-    }
-    g_socket_set_blocking(s, TRUE);
-    return G_IO_STREAM(g_socket_connection_factory_create_connection(s));
-}
-
 static bool vm_start(Vm *vm, GError **errp)
 {
-    g_autoptr(GSubprocessLauncher) l = NULL;
-    g_autofree char *qt = NULL, *qmp = NULL, *qt_arg = NULL, *qmp_arg = NULL;
-    g_autofree char *chr = NULL, *dev = NULL;
-    g_autoptr(GSocket) qt_l = NULL, qmp_l = NULL;
-    g_autoptr(GIOStream) qt_s = NULL, qmp_s = NULL;
+    g_autofree char *chr = g_strdup_printf(
+        "socket,id=brk,path=%s,reconnect-ms=500", opt_socket);
+    g_autofree char *props = g_strdup_printf(
+        ",dc-regions-sharable=1,dcd-broker=brk,dcd-host-id=%d", opt_host_id);
+    const char *extra[] = { "-chardev", chr, NULL };
+    DcdQemuVmOpts o = {
+        .binary = opt_qemu, .dev_props = props, .extra = extra,
+    };
     DcdRegion *r;
 
-    vm->dir = g_dir_make_tmp("dcd-vm-demo-XXXXXX", errp);
-    if (!vm->dir) {
+    if (!dcd_size_parse(opt_dc_size, &o.dc_total_size)) {
+        g_set_error(errp, DCD_HOST_ERROR, DCD_HOST_ERR_INVALID,
+                    "--dc-size: '%s' is not a size", opt_dc_size);
         return false;
     }
-    qt = g_build_filename(vm->dir, "qtest.sock", NULL);
-    qmp = g_build_filename(vm->dir, "qmp.sock", NULL);
-    vm->log = g_build_filename(vm->dir, "qemu.log", NULL);
-    if (!(qt_l = listen_on(qt, errp)) || !(qmp_l = listen_on(qmp, errp))) {
+    if (!(vm->q = dcd_qemu_vm_start(&o, errp))) {
         return false;
     }
-    qt_arg = g_strdup_printf("unix:%s", qt);
-    qmp_arg = g_strdup_printf("unix:%s", qmp);
-    chr = g_strdup_printf("socket,id=brk,path=%s,reconnect-ms=500",
-                          opt_socket);
-    dev = g_strdup_printf("cxl-type3,bus=rp0,id=dcd0,num-dc-regions=1,"
-                          "dc-regions-total-size=%s,dc-regions-sharable=1,"
-                          "dcd-broker=brk,dcd-host-id=%d", opt_dc_size,
-                          opt_host_id);
-
-    l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-    g_subprocess_launcher_set_stdout_file_path(l, vm->log);
-    g_subprocess_launcher_set_stderr_file_path(l, vm->log);
-    vm->proc = g_subprocess_launcher_spawn(l, errp, opt_qemu,
-        "-accel", "qtest", "-qtest", qt_arg, "-qtest-log", "/dev/null",
-        "-qmp", qmp_arg, "-run-with", "exit-with-parent=on",
-        "-L", "/usr/share/seabios", "-nographic", "-nodefaults",
-        "-global", "apic-common.vapic=off", "-m", "256M",
-        "-M", "q35,cxl=on,cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G",
-        "-device", "pxb-cxl,bus_nr=23,bus=pcie.0,id=cxl.1,"
-                   "hdm_for_passthrough=true",
-        "-device", "cxl-rp,port=0,bus=cxl.1,id=rp0,chassis=0,slot=2",
-        "-chardev", chr, "-device", dev, NULL);
-    if (!vm->proc || !(qt_s = accept_qemu(vm, qt_l, errp)) ||
-        !(qmp_s = accept_qemu(vm, qmp_l, errp))) {
-        return false;
-    }
-    vm->io = dcd_qtest_new(qt_s);
-    if (!(vm->qmp = dcd_qmp_new(qmp_s, errp)) ||
-        !dcd_platform_from_qmp(&vm->plat, vm->qmp, errp) ||
-        !(vm->host = dcd_driver_new(vm->io, &vm->plat, errp))) {
-        return false;
-    }
-    vm->md = dcd_driver_memdev(vm->host, 0);
-    if (!vm->md || !vm->md->dc.n_regions) {
+    vm->io = vm->q->io;
+    vm->qmp = vm->q->qmp;
+    vm->md = vm->q->md;
+    if (!vm->md->dc.n_regions) {
         g_set_error(errp, DCD_HOST_ERROR, DCD_HOST_ERR_NOTFOUND,
                     "no DCD found");
         return false;
     }
     /* the guest maps the whole DC region at the window's base */
     r = &vm->md->dc.region[0];
-    return dcd_memdev_map(vm->md, 0, vm->plat.windows[0].base, r->base,
+    return dcd_memdev_map(vm->md, 0, vm->q->plat.windows[0].base, r->base,
                           r->decode_len, &vm->map, errp);
-}
-
-static void rm_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, name, NULL);
-
-        g_unlink(p);
-    }
-    g_rmdir(dir);
 }
 
 static void vm_stop(Vm *vm)
 {
-    if (vm->qmp) {
-        dcd_qmp_run(vm->qmp, "quit", NULL, NULL);
+    if (vm->q) {
+        dcd_qemu_vm_stop(vm->q);
+        vm->q = NULL;
     }
-    if (vm->proc) {
-        g_subprocess_wait(vm->proc, NULL, NULL);
-        g_object_unref(vm->proc);
-    }
-    dcd_driver_free(vm->host);
-    dcd_platform_clear(&vm->plat);
-    dcd_qmp_free(vm->qmp);
-    dcd_io_free(vm->io);
-    if (vm->dir) {
-        rm_tree(vm->dir);
-    }
-    g_free(vm->dir);
-    g_free(vm->log);
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -541,9 +437,6 @@ int main(int argc, char **argv)
     }
     if (!vm_start(&vm, &err)) {
         fprintf(stderr, "vm-demo[%d]: %s\n", opt_host_id, err->message);
-        if (vm.log) {
-            show_log(&vm);
-        }
         vm_stop(&vm);
         return 1;
     }

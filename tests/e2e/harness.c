@@ -141,7 +141,6 @@ EVm *evm_start(TBroker *b, unsigned host)
         .dev_props = props,
         .extra = extra,
         .name = name,
-        .show_log = g_getenv("DCD_E2E_VERBOSE") != NULL,
     };
 
     v->host_id = host;

@@ -2,49 +2,23 @@
 /*
  * harness.h - QEMU under qtest and QMP, driven by dcd-host.
  *
- * Owns: finding the QEMU binary (env DCD_QEMU), a private directory per
- * QEMU, the command line of our CXL topology, listening for QEMU's qtest
- * and QMP connections, bringing the machine up with dcd-host, and
- * stopping QEMU.  Failures are test failures, with QEMU's stderr shown.
+ * Owns: finding the QEMU binary (env DCD_QEMU) and asserting on what
+ * dcd-host's QEMU VMs (dcd-host/qemu-vm.h) and QMP do: failures are test
+ * failures, with QEMU's output shown.
  */
 #ifndef DCD_TEST_QEMU_HARNESS_H
 #define DCD_TEST_QEMU_HARNESS_H
 
 #include "dcd-host/alloc.h"
-#include "dcd-host/qemu-platform.h"
-#include "dcd-host/driver.h"
-#include "dcd-host/qmp.h"
-#include "dcd-host/qtest.h"
+#include "dcd-host/qemu-vm.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
-#define DCD_PATH "/machine/peripheral/cxl-dcd0"
+#define DCD_PATH DCD_QEMU_DEV_PATH
 
-typedef struct TQemuOpts {
-    uint64_t window_size;       /* default 4 GiB */
-    unsigned dc_regions;        /* default 1 */
-    uint64_t dc_memdev_size;    /* classic: a volatile-dc-memdev file */
-    uint64_t dc_total_size;     /* tagged: dc-regions-total-size */
-    const char *dev_props;      /* appended to the cxl-type3 device, ",..." */
-    const char *const *extra;   /* more QEMU arguments, NULL ended */
-    bool probe_root_buses;      /* ignore query-pci, probe like firmware */
-    const char *name;           /* in messages: "QEMU (name) ..." */
-    bool show_log;              /* show QEMU's output when it stops, too */
-} TQemuOpts;
-
-typedef struct TQemu {
-    GSubprocess *proc;
-    bool exited;
-    char *dir;
-    char *name;                 /* "QEMU" or "QEMU (name)" */
-    bool show_log;
-    char *dc_file;              /* the volatile-dc-memdev's file, if any */
-    DcdHostIo *io;
-    DcdQmp *qmp;
-    DcdPlatform plat;
-    DcdDriver *host;
-    DcdMemdev *md;
-} TQemu;
+/* The VMs are dcd-host's QEMU VMs; failures here are test failures. */
+typedef DcdQemuVmOpts TQemuOpts;
+typedef DcdQemuVm TQemu;
 
 /* Exit with "Bail out!" unless DCD_QEMU names an executable. */
 void tqemu_require_binary(void);
@@ -64,12 +38,9 @@ void tqmp_ok(TQemu *q, const char *cmd, JsonNode *args);
 char *tqmp_fail(TQemu *q, const char *cmd, JsonNode *args);
 char *thmp(TQemu *q, const char *cmdline);
 
-/* cxl-add-dynamic-capacity, prescriptive; tag may be NULL. */
-JsonNode *tadd_args(unsigned region, const char *tag, const uint64_t *ol,
-                    unsigned n);
-/* cxl-release-dynamic-capacity; policy "prescriptive" or "tag-based". */
-JsonNode *trelease_args(const char *policy, unsigned region, const char *tag,
-                        const uint64_t *ol, unsigned n);
+/* QMP arguments of the device's DC commands (dcd-host/qemu-vm.h). */
+#define tadd_args dcd_qemu_add_args
+#define trelease_args dcd_qemu_release_args
 
 /* The next DC event group; asserts it has n records of type. */
 GArray *tgroup(TQemu *q, unsigned n, unsigned type);
@@ -109,7 +80,7 @@ char *tbackend(TQemu *q, const char *id, const char *tag, uint64_t size);
 /* cxl-query-dynamic-capacity of the device (an array node). */
 JsonNode *tquery(TQemu *q);
 /* The queried extent at dpa, or NULL. */
-JsonObject *tquery_at(JsonNode *list, uint64_t dpa);
+#define tquery_at dcd_qemu_query_at
 /* Does "info mtree" show the direct alias of the extent at dpa? */
 bool talias(TQemu *q, uint64_t dpa);
 
