@@ -319,3 +319,13 @@ bool bench_json_write(JsonBuilder *jb, const char *path, GError **errp)
     json_generator_set_pretty(gen, TRUE);
     return json_generator_to_file(gen, path, errp);
 }
+
+char *bench_default_broker(void)
+{
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
+
+    return dir ? g_build_filename(dir, "..", "dcd-broker", "dcd-broker",
+                                  NULL)
+               : NULL;
+}

@@ -100,6 +100,8 @@ double bench_percentile(const double *v, unsigned n, double p);
 
 /* /proc/cpuinfo's first model name, or "unknown". */
 char *bench_cpu_model(void);
+/* The build's broker: BUILD/dcd-broker/dcd-broker beside BUILD/bench. */
+char *bench_default_broker(void);
 /* A member holding the three load averages. */
 void bench_json_loadavg(JsonBuilder *jb, const char *k, const double *load);
 /* Write jb's document to path, pretty-printed. */

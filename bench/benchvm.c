@@ -36,14 +36,3 @@ DcdQemuVm *bench_vm_start(DcdQemuVmOpts *o)
     }
     return q;
 }
-
-void bench_pattern(void *buf, size_t len, unsigned seed)
-{
-    uint8_t *p = buf;
-    uint32_t x = seed * 2654435761u + 1;
-
-    for (size_t i = 0; i < len; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = x >> 16;
-    }
-}

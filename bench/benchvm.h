@@ -17,7 +17,5 @@
 const char *bench_qemu_binary(void);
 /* Start a VM with bench_qemu_binary(); exits with QEMU's output if not. */
 DcdQemuVm *bench_vm_start(DcdQemuVmOpts *o);
-/* The pattern a benchmark writes: seed decides the bytes. */
-void bench_pattern(void *buf, size_t len, unsigned seed);
 
 #endif

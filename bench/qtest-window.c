@@ -82,7 +82,7 @@ static void run(DcdQemuVm *q, uint64_t hpa, uint64_t span, size_t op,
     uint64_t total = op == 8 ? (uint64_t)opt_ops * 8 : (uint64_t)opt_mib * MiB;
     double t0;
 
-    bench_pattern(buf, MAX(op, 8), op);
+    dcd_pattern_fill(buf, MAX(op, 8), op);
     t0 = bench_now_us() / 1e6;
     for (uint64_t done = 0; done < total; done += op) {
         uint64_t a = hpa + done % span;

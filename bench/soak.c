@@ -273,16 +273,6 @@ static double slope(const Sample *v, unsigned from, unsigned to, bool fds)
     return (n * sxy - sx * sy) / (n * sxx - sx * sx);
 }
 
-static char *default_broker(void)
-{
-    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-    g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
-
-    return dir ? g_build_filename(dir, "..", "dcd-broker", "dcd-broker",
-                                  NULL)
-               : NULL;
-}
-
 int main(int argc, char **argv)
 {
     g_autoptr(GOptionContext) octx = g_option_context_new(
@@ -312,7 +302,7 @@ int main(int argc, char **argv)
     }
     bench_init("dcd-soak");
     if (!opt_broker) {
-        opt_broker = default_broker();
+        opt_broker = bench_default_broker();
     }
     if (!opt_broker || !g_file_test(opt_broker, G_FILE_TEST_IS_EXECUTABLE)) {
         bench_die("no dcd-broker at %s; give --broker",

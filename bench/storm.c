@@ -2397,17 +2397,6 @@ static void on_stop(int sig)
     stop = 1;
 }
 
-/* The build's broker: BUILD/dcd-broker/dcd-broker next to BUILD/bench. */
-static char *default_broker(void)
-{
-    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-    g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
-
-    return dir ? g_build_filename(dir, "..", "dcd-broker", "dcd-broker",
-                                  NULL)
-               : NULL;
-}
-
 int main(int argc, char **argv)
 {
     g_autoptr(GOptionContext) octx = g_option_context_new(
@@ -2435,7 +2424,7 @@ int main(int argc, char **argv)
     end = t0 + (gint64)opt_seconds * G_USEC_PER_SEC;
     seed = opt_seed >= 0 ? (guint32)opt_seed : g_random_int();
     if (!opt_broker) {
-        opt_broker = default_broker();
+        opt_broker = bench_default_broker();
     }
     if (!opt_broker || !g_file_test(opt_broker, G_FILE_TEST_IS_EXECUTABLE)) {
         bench_die("no dcd-broker at %s; give --broker",

@@ -239,3 +239,14 @@ char *dcd_size_format(uint64_t v, char *buf, size_t len)
     }
     return buf;
 }
+
+void dcd_pattern_fill(void *buf, size_t len, unsigned seed)
+{
+    uint8_t *p = buf;
+    uint32_t x = seed * 2654435761u + 1;
+
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345u;
+        p[i] = x >> 16;
+    }
+}

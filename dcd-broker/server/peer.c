@@ -167,6 +167,24 @@ static bool socket_dir(const char *dir, const DcdPeerPolicy *pol,
     return false;
 }
 
+/* A listener not yet listening; takes path. */
+static DcdListener *listener_alloc(char *path, const DcdPeerPolicy *pol,
+                                   DcdAcceptFn on_accept,
+                                   DcdRefuseFn on_refuse, gpointer opaque)
+{
+    DcdListener *l = g_new0(DcdListener, 1);
+
+    l->path = path;
+    l->pol = *pol;
+    if (pol->uids) {
+        l->pol.uids = g_array_ref(pol->uids);
+    }
+    l->on_accept = on_accept;
+    l->on_refuse = on_refuse;
+    l->opaque = opaque;
+    return l;
+}
+
 DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
                               DcdAcceptFn on_accept, DcdRefuseFn on_refuse,
                               gpointer opaque, GError **errp)
@@ -193,15 +211,7 @@ DcdListener *dcd_listener_new(const char *path, const DcdPeerPolicy *pol,
         }
         unlink(path);
     }
-    l = g_new0(DcdListener, 1);
-    l->path = g_strdup(path);
-    l->pol = *pol;
-    if (pol->uids) {
-        l->pol.uids = g_array_ref(pol->uids);
-    }
-    l->on_accept = on_accept;
-    l->on_refuse = on_refuse;
-    l->opaque = opaque;
+    l = listener_alloc(g_strdup(path), pol, on_accept, on_refuse, opaque);
     addr = g_unix_socket_address_new(path);
     l->sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0,
                            errp);
@@ -242,17 +252,10 @@ DcdListener *dcd_listener_adopt(int fd, const DcdPeerPolicy *pol,
         g_object_unref(sock);
         return NULL;
     }
-    l = g_new0(DcdListener, 1);
-    l->path = dcd_socket_path(sock);
+    l = listener_alloc(dcd_socket_path(sock), pol, on_accept, on_refuse,
+                       opaque);
     l->sock = sock;
     l->adopted = true;
-    l->pol = *pol;
-    if (pol->uids) {
-        l->pol.uids = g_array_ref(pol->uids);
-    }
-    l->on_accept = on_accept;
-    l->on_refuse = on_refuse;
-    l->opaque = opaque;
     g_socket_set_blocking(l->sock, FALSE);
     watch(l);
     return l;

@@ -112,6 +112,9 @@ DcdErr dcd_err_parse(const char *s);
  * of 1024).  "010M" is ten MiB, never octal.
  */
 bool dcd_size_parse(const char *s, uint64_t *out);
+/* Deterministic bytes for data to check later: seed decides them. */
+void dcd_pattern_fill(void *buf, size_t len, unsigned seed);
+
 /* Human size, e.g. "256M" or "1.5G"; returns buf. */
 char *dcd_size_format(uint64_t v, char *buf, size_t len);
 

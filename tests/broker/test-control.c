@@ -148,28 +148,42 @@ static void test_oversized(void)
     tbroker_free(b);
 }
 
-static int dcdctl(TBroker *b, char **out, char **err, ...)
+/* Run prog with argv from ap (NULL ended) after first; its exit status. */
+static int run_va(const char *prog, const char *first, char **out,
+                  char **err, va_list ap)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GSubprocess) p = NULL;
-    va_list ap;
 
-    g_ptr_array_add(argv, g_strdup(g_getenv("DCDCTL")));
-    g_ptr_array_add(argv, g_strdup_printf("--socket=%s", b->ctl_sock));
-    va_start(ap, err);
+    g_ptr_array_add(argv, g_strdup(prog));
+    if (first) {
+        g_ptr_array_add(argv, g_strdup(first));
+    }
     for (const char *a = va_arg(ap, const char *); a;
          a = va_arg(ap, const char *)) {
         g_ptr_array_add(argv, g_strdup(a));
     }
-    va_end(ap);
     g_ptr_array_add(argv, NULL);
     p = g_subprocess_newv((const char *const *)argv->pdata,
-                          G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                          (out ? G_SUBPROCESS_FLAGS_STDOUT_PIPE :
+                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE) |
                           G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL);
     g_assert_nonnull(p);
     g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, out, err,
                                                 NULL));
     return g_subprocess_get_exit_status(p);
+}
+
+static int dcdctl(TBroker *b, char **out, char **err, ...)
+{
+    g_autofree char *sock = g_strdup_printf("--socket=%s", b->ctl_sock);
+    va_list ap;
+    int rc;
+
+    va_start(ap, err);
+    rc = run_va(g_getenv("DCDCTL"), sock, out, err, ap);
+    va_end(ap);
+    return rc;
 }
 
 static void test_dcdctl(void)
@@ -245,25 +259,13 @@ static void test_dcdctl_timeout(void)
 
 static int run_broker(char **err, ...)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GSubprocess) p = NULL;
     va_list ap;
+    int rc;
 
-    g_ptr_array_add(argv, g_strdup(g_getenv("DCD_BROKER")));
     va_start(ap, err);
-    for (const char *a = va_arg(ap, const char *); a;
-         a = va_arg(ap, const char *)) {
-        g_ptr_array_add(argv, g_strdup(a));
-    }
+    rc = run_va(g_getenv("DCD_BROKER"), NULL, NULL, err, ap);
     va_end(ap);
-    g_ptr_array_add(argv, NULL);
-    p = g_subprocess_newv((const char *const *)argv->pdata,
-                          G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                          G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL);
-    g_assert_nonnull(p);
-    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, err,
-                                                NULL));
-    return g_subprocess_get_exit_status(p);
+    return rc;
 }
 
 /* Bad options stop the broker at start, with a line that says why. */

@@ -157,17 +157,6 @@ GArray *textents(TQemu *q, uint32_t *gen)
     return a;
 }
 
-void tpattern(void *buf, size_t len, unsigned seed)
-{
-    uint8_t *p = buf;
-    uint32_t x = seed * 2654435761u + 1;
-
-    for (size_t i = 0; i < len; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = x >> 16;
-    }
-}
-
 static bool list_has_name(JsonNode *list, const char *name)
 {
     JsonArray *a = json_node_get_array(list);

@@ -54,7 +54,7 @@ char *tfile(TQemu *q, const char *name, uint64_t size);
 /* Read back len bytes at off of a file. */
 void tfile_read(const char *path, uint64_t off, void *buf, size_t len);
 
-void tpattern(void *buf, size_t len, unsigned seed);
+#define tpattern dcd_pattern_fill
 
 /*
  * What the QEMU binary offers of the tagged-memory series, probed once
