@@ -36,10 +36,20 @@ typedef struct DcdPlatform {
     uint8_t root_buses[DCD_MAX_CHBS + 1];
     unsigned n_chbs;
     uint64_t chbs[DCD_MAX_CHBS];    /* component register block bases */
+    uint32_t chbs_uid[DCD_MAX_CHBS]; /* the host bridge's ACPI _UID */
     unsigned n_windows;
     DcdWindow windows[DCD_MAX_WINDOWS];
 } DcdPlatform;
 
 void dcd_platform_clear(DcdPlatform *p);
+
+/*
+ * Fill p's CXL part from the ACPI tables firmware made: CEDT's CHBS and
+ * CFMWS records, and MCFG's ECAM for segment 0.  Window targets are host
+ * bridge _UIDs in decimal.  The tables are checked (signature, lengths,
+ * every record inside the table) before anything is read from them.
+ */
+bool dcd_platform_from_acpi(DcdPlatform *p, const void *cedt, size_t cedt_len,
+                            const void *mcfg, size_t mcfg_len, GError **errp);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dcd-host/alloc.h"
+#include "dcd-host/platform.h"
 #include "dcd-host/qemu-platform.h"
 
 #define MiB (1ull << 20)
@@ -155,6 +156,63 @@ static void test_allocation(void)
     g_assert_error(err, DCD_HOST_ERROR, DCD_HOST_ERR_NOTFOUND);
 }
 
+static char *data_file(const char *name, size_t *len)
+{
+    g_autofree char *path = g_build_filename(g_getenv("DCD_TEST_DATA"), name,
+                                             NULL);
+    char *text = NULL;
+
+    g_assert_true(g_file_get_contents(path, &text, len, NULL));
+    return text;
+}
+
+/*
+ * The tables a stock kernel sees under the patched QEMU (q35, one
+ * pxb-cxl at bus 23, one 4 GiB window), as captured in a guest from
+ * /sys/firmware/acpi/tables: what the qtest platform reads over QMP.
+ */
+static void test_acpi(void)
+{
+    size_t clen, mlen;
+    g_autofree char *cedt = data_file("q35-cxl.cedt", &clen);
+    g_autofree char *mcfg = data_file("q35-cxl.mcfg", &mlen);
+    g_autoptr(GError) err = NULL;
+    DcdPlatform p;
+
+    g_assert_true(dcd_platform_from_acpi(&p, cedt, clen, mcfg, mlen, &err));
+    g_assert_no_error(err);
+    g_assert_cmphex(p.ecam_base, ==, 0xb0000000);
+    g_assert_cmpuint(p.ecam_buses, ==, 256);
+    g_assert_cmpuint(p.n_chbs, ==, 1);
+    g_assert_cmpuint(p.chbs_uid[0], ==, 23);
+    g_assert_cmphex(p.chbs[0], ==, 0x100000000ull);
+    g_assert_cmpuint(p.n_windows, ==, 1);
+    g_assert_cmphex(p.windows[0].base, ==, 0x110000000ull);
+    g_assert_cmphex(p.windows[0].size, ==, 4ull << 30);
+    g_assert_cmpuint(p.windows[0].ways, ==, 1);
+    g_assert_cmpstr(p.windows[0].targets[0], ==, "23");
+    dcd_platform_clear(&p);
+
+    /* every truncation is refused, never read past */
+    for (size_t n = 0; n < clen; n++) {
+        g_autoptr(GError) e = NULL;
+
+        g_assert_false(dcd_platform_from_acpi(&p, cedt, n, mcfg, mlen, &e));
+        g_assert_nonnull(e);
+    }
+    /* a record claiming more bytes than the table has */
+    cedt[36 + 2] = 0xff;
+    g_assert_false(dcd_platform_from_acpi(&p, cedt, clen, mcfg, mlen, NULL));
+    cedt[36 + 2] = 32;
+    /* interleave ways the spec does not define */
+    cedt[36 + 32 + 24] = 7;
+    g_assert_false(dcd_platform_from_acpi(&p, cedt, clen, mcfg, mlen, NULL));
+    cedt[36 + 32 + 24] = 0;
+    /* a table length beyond the buffer */
+    mcfg[4] = 0xff;
+    g_assert_false(dcd_platform_from_acpi(&p, cedt, clen, mcfg, mlen, NULL));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -162,5 +220,6 @@ int main(int argc, char **argv)
     g_test_add_func("/dcd-host/encodings", test_encodings);
     g_test_add_func("/dcd-host/sticky-error", test_sticky_error);
     g_test_add_func("/dcd-host/allocation", test_allocation);
+    g_test_add_func("/dcd-host/acpi", test_acpi);
     return g_test_run();
 }
