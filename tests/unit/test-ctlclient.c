@@ -10,13 +10,25 @@
 
 #include "dcd-client/ctlclient.h"
 
+/* A scripted broker's listening socket in a new dir; path to free. */
+static GSocket *listen_tmp(char **dir, char **path)
+{
+    g_autoptr(GSocketAddress) addr = NULL;
+    GSocket *lsn = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                0, NULL);
+
+    *dir = g_dir_make_tmp("ctlclient-XXXXXX", NULL);
+    *path = g_build_filename(*dir, "c.sock", NULL);
+    addr = g_unix_socket_address_new(*path);
+    g_assert_true(g_socket_bind(lsn, addr, TRUE, NULL));
+    g_assert_true(g_socket_listen(lsn, NULL));
+    return lsn;
+}
+
 static void test_refused(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("ctlclient-XXXXXX", NULL);
-    g_autofree char *path = g_build_filename(dir, "c.sock", NULL);
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    g_autoptr(GSocket) lsn = g_socket_new(G_SOCKET_FAMILY_UNIX,
-                                          G_SOCKET_TYPE_STREAM, 0, NULL);
+    g_autofree char *dir = NULL, *path = NULL;
+    g_autoptr(GSocket) lsn = listen_tmp(&dir, &path);
     g_autoptr(GSocket) peer = NULL;
     g_autoptr(DcdCtlClient) c = NULL;
     g_autoptr(JsonNode) r = NULL;
@@ -25,8 +37,6 @@ static void test_refused(void)
     const char *line = "{\"id\":null,\"error\":{\"class\":\"perm\","
                        "\"desc\":\"uid 1234 may not connect\"}}\n";
 
-    g_assert_true(g_socket_bind(lsn, addr, TRUE, NULL));
-    g_assert_true(g_socket_listen(lsn, NULL));
     c = dcd_ctl_client_connect(path, &err);
     g_assert_no_error(err);
     peer = g_socket_accept(lsn, NULL, NULL);
@@ -47,18 +57,13 @@ static void test_refused(void)
 /* A broker that says nothing at all: the client gives up in time. */
 static void test_timeout(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("ctlclient-XXXXXX", NULL);
-    g_autofree char *path = g_build_filename(dir, "c.sock", NULL);
-    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
-    g_autoptr(GSocket) lsn = g_socket_new(G_SOCKET_FAMILY_UNIX,
-                                          G_SOCKET_TYPE_STREAM, 0, NULL);
+    g_autofree char *dir = NULL, *path = NULL;
+    g_autoptr(GSocket) lsn = listen_tmp(&dir, &path);
     g_autoptr(DcdCtlClient) c = NULL;
     g_autoptr(JsonNode) r = NULL;
     g_autoptr(GError) err = NULL;
     gint64 t0;
 
-    g_assert_true(g_socket_bind(lsn, addr, TRUE, NULL));
-    g_assert_true(g_socket_listen(lsn, NULL));
     c = dcd_ctl_client_connect(path, &err);
     g_assert_no_error(err);
     dcd_ctl_client_set_timeout(c, 1000);
