@@ -38,7 +38,8 @@ check-sanitize: deps
 		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	ninja -C $(SAN)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
-		$(MESON) test -C $(SAN) --suite unit --suite broker --print-errorlogs
+		$(MESON) test -C $(SAN) --suite unit --suite broker --suite fuzz \
+		--print-errorlogs
 
 # libFuzzer with ASan and UBSan (fuzz/README.md): every target for
 # FUZZ_SECONDS, one after the other, from the committed corpus.  New
