@@ -209,12 +209,15 @@ static char *tmpdir;
 
 static void remove_tmpdir(void)
 {
-    fuzz_clear_dir(tmpdir);
-    g_rmdir(tmpdir);
+    if (tmpdir) {
+        fuzz_clear_dir(tmpdir);
+        g_rmdir(tmpdir);
+    }
 }
 
 const char *fuzz_tmpdir(void)
 {
+    static bool registered;
     g_autoptr(GError) err = NULL;
 
     if (!tmpdir) {
@@ -227,6 +230,9 @@ const char *fuzz_tmpdir(void)
     if (!tmpdir) {
         tmpdir = g_dir_make_tmp("dcd-fuzz-XXXXXX", &err);
         FUZZ_CHECK(tmpdir, "g_dir_make_tmp: %s", err->message);
+    }
+    if (!registered) {
+        registered = true;
         atexit(remove_tmpdir);
     }
     return tmpdir;
