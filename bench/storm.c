@@ -1381,30 +1381,28 @@ static CallRes do_op(Storm *s, Op op)
 
 /* ---- settling ---------------------------------------------------------- */
 
-static bool all_connected(Storm *s)
+/* How many hosts are connected now. */
+static unsigned count_connected(Storm *s)
 {
     HostView v[NHOSTS];
-    bool all = true;
+    unsigned n = 0;
 
     snapshot(s, v);
     for (unsigned i = 0; i < NHOSTS; i++) {
-        all = all && v[i].connected;
+        n += v[i].connected;
     }
     views_free(v);
-    return all;
+    return n;
+}
+
+static bool all_connected(Storm *s)
+{
+    return count_connected(s) == NHOSTS;
 }
 
 static bool none_connected(Storm *s)
 {
-    HostView v[NHOSTS];
-    bool none = true;
-
-    snapshot(s, v);
-    for (unsigned i = 0; i < NHOSTS; i++) {
-        none = none && !v[i].connected;
-    }
-    views_free(v);
-    return none;
+    return count_connected(s) == 0;
 }
 
 /* Live extents at the broker not yet final (pending or releasing). */
