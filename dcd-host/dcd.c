@@ -319,46 +319,76 @@ bool dcd_clear_events(DcdMbox *m, unsigned log, const uint16_t *handles,
                         errp);
 }
 
-GArray *dcd_next_group(DcdMbox *m, GError **errp)
+static bool group_has(GArray *group, const DcdEvent *ev)
 {
-    g_autoptr(GArray) group = g_array_new(FALSE, TRUE, sizeof(DcdEvent));
+    for (guint i = 0; i < group->len; i++) {
+        const DcdEvent *g = &g_array_index(group, DcdEvent, i);
 
-    for (;;) {
+        if (g->handle == ev->handle && g->type == ev->type &&
+            g->extent.dpa == ev->extent.dpa && g->extent.len == ev->extent.len) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool group_closed(GArray *group)
+{
+    return group->len && !g_array_index(group, DcdEvent, group->len - 1).more;
+}
+
+bool dcd_group_read(DcdMbox *m, GArray *group, DcdGroupSave save,
+                    void *opaque, bool *complete, GError **errp)
+{
+    *complete = group_closed(group);
+    while (!*complete) {
         g_autoptr(GArray) evs = g_array_new(FALSE, TRUE, sizeof(DcdEvent));
         g_autofree uint16_t *handles = NULL;
-        bool more = false, closed = false;
+        bool more = false, added = false;
         unsigned n;
 
         if (!dcd_get_events(m, CXL_EVENT_LOG_DC, evs, &more, NULL, errp)) {
-            return NULL;
+            return false;
         }
         if (!evs->len) {
-            if (group->len) {
-                ERR(errp, DCD_HOST_ERR_INVALID,
-                    "DC event group ends with More set");
-                return NULL;
-            }
-            return g_steal_pointer(&group);
+            return true;    /* empty log, or the rest not there yet */
         }
         /* take records up to the one that closes the group */
-        for (n = 0; n < evs->len && !closed; n++) {
+        for (n = 0; n < evs->len && !*complete; n++) {
             DcdEvent *ev = &g_array_index(evs, DcdEvent, n);
 
-            if (ev->type == 0xff) {
+            if (ev->type == 0xff || group_has(group, ev)) {
                 continue;
             }
             g_array_append_val(group, *ev);
-            closed = !ev->more;
+            added = true;
+            *complete = !ev->more;
+        }
+        if (added && save && !save(group, opaque, errp)) {
+            return false;
         }
         handles = g_new(uint16_t, n);
         for (unsigned i = 0; i < n; i++) {
             handles[i] = g_array_index(evs, DcdEvent, i).handle;
         }
         if (!dcd_clear_events(m, CXL_EVENT_LOG_DC, handles, n, errp)) {
-            return NULL;
-        }
-        if (closed) {
-            return g_steal_pointer(&group);
+            return false;
         }
     }
+    return true;
+}
+
+GArray *dcd_next_group(DcdMbox *m, GError **errp)
+{
+    g_autoptr(GArray) group = g_array_new(FALSE, TRUE, sizeof(DcdEvent));
+    bool complete;
+
+    if (!dcd_group_read(m, group, NULL, NULL, &complete, errp)) {
+        return NULL;
+    }
+    if (group->len && !complete) {
+        ERR(errp, DCD_HOST_ERR_INVALID, "DC event group ends with More set");
+        return NULL;
+    }
+    return g_steal_pointer(&group);
 }

@@ -29,6 +29,9 @@ static bool memdev_probe(DcdDriver *h, DcdPciDev *d, GError **errp)
             DCD_BDF_FN(d->bdf));
         return false;
     }
+    if (h->plat.keep_setup) {
+        dcd_pci_enable(io, d);
+    }
     md->hdm = dcd_cxl_find_hdm(io, md->comp);
     mbox = dcd_cxl_find_devcap(io, md->regs, CXL_DEVCAP_MAILBOX);
     md->status = dcd_cxl_find_devcap(io, md->regs, CXL_DEVCAP_MEMDEV);
@@ -49,8 +52,24 @@ static bool memdev_probe(DcdDriver *h, DcdPciDev *d, GError **errp)
     if (!dcd_get_config(&md->mbox, &md->dc, NULL)) {
         memset(&md->dc, 0, sizeof(md->dc));
     }
-    /* one host bridge register block per CXL root bus */
+    /* ACPI tells which register block is the host bridge's */
     md->hb = 0;
+    if (h->plat.chbs_bus_known) {
+        unsigned i;
+
+        for (i = 0; i < h->plat.n_chbs; i++) {
+            if (h->plat.chbs_bus[i] == d->root_bus) {
+                break;
+            }
+        }
+        if (i == h->plat.n_chbs) {
+            ERR(errp, DCD_HOST_ERR_NOTFOUND, "no CXL host bridge register "
+                "block for root bus %02x", d->root_bus);
+            return false;
+        }
+        md->hb = i;
+    }
+
     g_ptr_array_add(h->memdevs, g_steal_pointer(&md));
     return true;
 }
@@ -71,9 +90,13 @@ DcdDriver *dcd_driver_new(DcdHostIo *io, const DcdPlatform *plat, GError **errp)
     }
     h->memdevs = g_ptr_array_new_with_free_func(memdev_free);
 
-    dcd_pci_q35_enable_ecam(io, plat->ecam_base, plat->ecam_buses);
-    h->pci = dcd_pci_setup(io, plat->root_buses, plat->n_root_buses,
-                           plat->mmio_base, plat->mmio_end, errp);
+    if (plat->keep_setup) {
+        h->pci = dcd_pci_scan(io, plat->root_buses, plat->n_root_buses, errp);
+    } else {
+        dcd_pci_q35_enable_ecam(io, plat->ecam_base, plat->ecam_buses);
+        h->pci = dcd_pci_setup(io, plat->root_buses, plat->n_root_buses,
+                               plat->mmio_base, plat->mmio_end, errp);
+    }
     if (!h->pci) {
         return NULL;
     }
@@ -111,7 +134,7 @@ DcdDriver *dcd_driver_new(DcdHostIo *io, const DcdPlatform *plat, GError **errp)
      * Which block belongs to which host bridge is told by ACPI (CHBS
      * UID = _UID); without it only one host bridge is unambiguous.
      */
-    if (cxl_roots > 1 && plat->n_chbs > 1) {
+    if (cxl_roots > 1 && plat->n_chbs > 1 && !plat->chbs_bus_known) {
         ERR(errp, DCD_HOST_ERR_INVALID,
             "memory devices below %u host bridges: cannot tell their "
             "register blocks apart without ACPI", cxl_roots);
@@ -153,6 +176,83 @@ bool dcd_memdev_ready(DcdMemdev *md, GError **errp)
     return true;
 }
 
+/* The ports above md, nearest first, ending at its root port; 0 if none. */
+static unsigned upstream_ports(DcdMemdev *md, DcdPciDev **ports,
+                               GError **errp)
+{
+    unsigned n = 0;
+
+    for (DcdPciDev *p = md->pci->parent; p && n < 4; p = p->parent) {
+        ports[n++] = p;
+    }
+    if (!n || ports[n - 1]->pcie_type != DCD_PCIE_ROOT_PORT) {
+        ERR(errp, DCD_HOST_ERR_NOTFOUND, "memory device not below a root "
+            "port");
+        return 0;
+    }
+    return n;
+}
+
+static void mapping_init(DcdMapping *map, DcdMemdev *md, unsigned window,
+                         uint64_t hpa, uint64_t dpa, uint64_t size)
+{
+    memset(map, 0, sizeof(*map));
+    map->md = md;
+    map->window = window;
+    map->hpa = hpa;
+    map->dpa = dpa;
+    map->size = size;
+    map->dev_decoder = map->hb_decoder = -1;
+}
+
+int dcd_memdev_adopt(DcdMemdev *md, unsigned window, uint64_t hpa,
+                     uint64_t dpa, uint64_t size, DcdMapping *map,
+                     GError **errp)
+{
+    DcdDriver *h = md->host;
+    DcdHostIo *io = h->io;
+    DcdPciDev *ports[4];
+    unsigned nports, want = 2, found = 0;
+    int slot;
+
+    mapping_init(map, md, window, hpa, dpa, size);
+    if (!(nports = upstream_ports(md, ports, errp))) {
+        return -1;
+    }
+    map->hb_decoder = dcd_hdm_find(io, h->hb_hdm[md->hb], hpa, size);
+    found += map->hb_decoder >= 0;
+    for (int i = nports - 1; i >= 0; i--) {
+        uint64_t comp = dcd_cxl_locate_block(io, ports[i], CXL_RB_COMPONENT);
+        uint64_t hdm = comp ? dcd_cxl_find_hdm(io, comp) : 0;
+
+        if (!hdm) {
+            continue;
+        }
+        want++;
+        slot = dcd_hdm_find(io, hdm, hpa, size);
+        if (slot >= 0) {
+            map->port_hdm[map->n_ports] = hdm;
+            map->port_decoder[map->n_ports++] = slot;
+            found++;
+        }
+    }
+    slot = dcd_hdm_find(io, md->hdm, hpa, size);
+    if (slot >= 0) {
+        DcdDecoder d;
+
+        dcd_hdm_read(io, md->hdm, slot, &d);
+        if (dcd_hdm_dpa_end(io, md->hdm, slot) + d.skip != dpa) {
+            slot = -1;      /* the range, but not from this DPA */
+        }
+    }
+    map->dev_decoder = slot;
+    found += slot >= 0;
+    if (!dcd_io_check(io, errp)) {
+        return -1;
+    }
+    return found == want ? 1 : 0;
+}
+
 bool dcd_memdev_map(DcdMemdev *md, unsigned window, uint64_t hpa,
                     uint64_t dpa, uint64_t size, DcdMapping *map,
                     GError **errp)
@@ -166,14 +266,7 @@ bool dcd_memdev_map(DcdMemdev *md, unsigned window, uint64_t hpa,
     uint64_t dpa_end;
     int slot;
 
-    memset(map, 0, sizeof(*map));
-    map->md = md;
-    map->window = window;
-    map->hpa = hpa;
-    map->dpa = dpa;
-    map->size = size;
-    map->dev_decoder = map->hb_decoder = -1;
-
+    mapping_init(map, md, window, hpa, dpa, size);
     if (window >= h->plat.n_windows) {
         ERR(errp, DCD_HOST_ERR_NOTFOUND, "no fixed window %u", window);
         return false;
@@ -191,12 +284,7 @@ bool dcd_memdev_map(DcdMemdev *md, unsigned window, uint64_t hpa,
     }
 
     /* host bridge: route the range to the root port above the device */
-    for (DcdPciDev *p = md->pci->parent; p && nports < 4; p = p->parent) {
-        ports[nports++] = p;
-    }
-    if (!nports || ports[nports - 1]->pcie_type != DCD_PCIE_ROOT_PORT) {
-        ERR(errp, DCD_HOST_ERR_NOTFOUND, "memory device not below a root "
-            "port");
+    if (!(nports = upstream_ports(md, ports, errp))) {
         return false;
     }
     slot = dcd_hdm_free_slot(io, h->hb_hdm[md->hb]);

@@ -64,6 +64,21 @@ int dcd_hdm_free_slot(DcdHostIo *io, uint64_t hdm)
     return -1;
 }
 
+int dcd_hdm_find(DcdHostIo *io, uint64_t hdm, uint64_t base, uint64_t size)
+{
+    unsigned n = dcd_hdm_count(io, hdm);
+
+    for (unsigned i = 0; i < n; i++) {
+        DcdDecoder d;
+
+        dcd_hdm_read(io, hdm, i, &d);
+        if (d.committed && d.base == base && d.size == size) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 uint64_t dcd_hdm_dpa_end(DcdHostIo *io, uint64_t hdm, unsigned idx)
 {
     uint64_t end = 0;

@@ -4,8 +4,6 @@
  * (ECAM, or the legacy CF8/CFC mechanism for the first 256 bytes).
  */
 #include <string.h>
-#include <gio/gio.h>
-#include <gio/gunixsocketaddress.h>
 
 #include "dcd-host/io.h"
 
@@ -138,6 +136,15 @@ static uint32_t cf8_addr(uint16_t bdf, uint16_t off)
 uint32_t dcd_cfg_read(DcdHostIo *io, uint16_t bdf, uint16_t off,
                       unsigned size)
 {
+    if (io->ops->cfg_read) {
+        uint32_t val = UINT32_MAX >> (32 - 8 * size);
+
+        if (!io->error &&
+            !io->ops->cfg_read(io, bdf, off, size, &val, &io->error)) {
+            return UINT32_MAX >> (32 - 8 * size);
+        }
+        return val;
+    }
     if (cfg_use_ecam(io, bdf)) {
         return rd(io, io->ecam_base + ((uint64_t)bdf << 12) + off, size);
     }
@@ -152,6 +159,12 @@ uint32_t dcd_cfg_read(DcdHostIo *io, uint16_t bdf, uint16_t off,
 void dcd_cfg_write(DcdHostIo *io, uint16_t bdf, uint16_t off, unsigned size,
                    uint32_t val)
 {
+    if (io->ops->cfg_write) {
+        if (!io->error) {
+            io->ops->cfg_write(io, bdf, off, size, val, &io->error);
+        }
+        return;
+    }
     if (cfg_use_ecam(io, bdf)) {
         wr(io, io->ecam_base + ((uint64_t)bdf << 12) + off, size, val);
         return;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * pci.c - enumeration and resource assignment.  A deliberately simple
+ * pci.c - enumeration and resource assignment.  Where firmware ran,
+ * dcd_pci_scan() only reads what it set up.  Otherwise a deliberately simple
  * allocator: one bump pointer per walk, BARs aligned to their size,
  * bridge windows to 1 MiB, no prefetchable or I/O windows (CXL
  * register BARs are plain 64-bit memory).
@@ -118,6 +119,42 @@ uint16_t dcd_pci_find_dvsec(DcdHostIo *io, uint16_t bdf, uint16_t vendor,
     return 0;
 }
 
+static DcdPciDev *dev_new(DcdHostIo *io, uint16_t bdf, uint8_t hdr,
+                          uint8_t root, DcdPciDev *up)
+{
+    DcdPciDev *d = g_new0(DcdPciDev, 1);
+
+    d->bdf = bdf;
+    d->vendor = dcd_cfg_read(io, bdf, PCI_VENDOR_ID, 2);
+    d->device = dcd_cfg_read(io, bdf, PCI_VENDOR_ID + 2, 2);
+    d->class_code = dcd_cfg_read(io, bdf, PCI_CLASS_REVISION, 4) >> 8;
+    d->bridge = (hdr & 0x7f) == 1;
+    d->pcie_type = pcie_type(io, bdf, &d->port_num);
+    d->root_bus = root;
+    d->parent = up;
+    return d;
+}
+
+/* The addresses firmware or the kernel gave the memory BARs. */
+static void read_bars(DcdHostIo *io, DcdPciDev *d)
+{
+    unsigned nbars = d->bridge ? 2 : 6;
+
+    for (unsigned i = 0; i < nbars; i++) {
+        uint16_t off = PCI_BASE_ADDRESS_0 + 4 * i;
+        uint32_t lo = dcd_cfg_read(io, d->bdf, off, 4);
+
+        if (lo & 1) {
+            continue;
+        }
+        d->bar[i] = lo & ~0xfull;
+        if (((lo >> 1) & 3) == 2 && i + 1 < nbars) {
+            d->bar[i] |= (uint64_t)dcd_cfg_read(io, d->bdf, off + 4, 4) << 32;
+            i++;
+        }
+    }
+}
+
 static void size_bars(DcdHostIo *io, DcdPciDev *d)
 {
     unsigned nbars = d->bridge ? 2 : 6;
@@ -194,15 +231,7 @@ static bool walk_bus(DcdPci *pci, uint8_t bus, uint8_t root, DcdPciDev *up,
                 continue;
             }
             hdr = dcd_cfg_read(io, bdf, PCI_HEADER_TYPE, 1);
-            d = g_new0(DcdPciDev, 1);
-            d->bdf = bdf;
-            d->vendor = dcd_cfg_read(io, bdf, PCI_VENDOR_ID, 2);
-            d->device = dcd_cfg_read(io, bdf, PCI_VENDOR_ID + 2, 2);
-            d->class_code = dcd_cfg_read(io, bdf, PCI_CLASS_REVISION, 4) >> 8;
-            d->bridge = (hdr & 0x7f) == 1;
-            d->pcie_type = pcie_type(io, bdf, &d->port_num);
-            d->root_bus = root;
-            d->parent = up;
+            d = dev_new(io, bdf, hdr, root, up);
             /* decode off while sizing and placing */
             dcd_cfg_write(io, bdf, PCI_COMMAND, 2, 0);
             size_bars(io, d);
@@ -332,6 +361,74 @@ DcdPci *dcd_pci_setup(DcdHostIo *io, const uint8_t *known, unsigned nknown,
         return NULL;
     }
     return g_steal_pointer(&pci);
+}
+
+/*
+ * Walk what is there without writing: bus numbers and BARs as set up.
+ * depth bounds a loop in bridge numbering that a bad setup could make.
+ */
+static void scan_bus(DcdPci *pci, uint8_t bus, uint8_t root, DcdPciDev *up,
+                     unsigned depth)
+{
+    DcdHostIo *io = pci->io;
+
+    for (unsigned dev = 0; dev < 32 && depth < 16; dev++) {
+        for (unsigned fn = 0; fn < 8; fn++) {
+            uint16_t bdf = DCD_BDF(bus, dev, fn);
+            DcdPciDev *d;
+            uint8_t hdr;
+
+            if (!present(io, bdf)) {
+                if (fn == 0) {
+                    break;
+                }
+                continue;
+            }
+            hdr = dcd_cfg_read(io, bdf, PCI_HEADER_TYPE, 1);
+            d = dev_new(io, bdf, hdr, root, up);
+            read_bars(io, d);
+            g_ptr_array_add(pci->devs, d);
+            if (d->bridge) {
+                d->secondary = dcd_cfg_read(io, bdf, PCI_SECONDARY_BUS, 1);
+                d->subordinate = dcd_cfg_read(io, bdf, PCI_SUBORDINATE_BUS, 1);
+                /* an unnumbered bridge has nothing reachable below it */
+                if (d->secondary > bus) {
+                    scan_bus(pci, d->secondary, root, d, depth + 1);
+                }
+            }
+            if (fn == 0 && !(hdr & 0x80)) {
+                break;
+            }
+        }
+    }
+}
+
+DcdPci *dcd_pci_scan(DcdHostIo *io, const uint8_t *roots, unsigned n,
+                     GError **errp)
+{
+    g_autoptr(DcdPci) pci = g_new0(DcdPci, 1);
+
+    pci->io = io;
+    pci->devs = g_ptr_array_new_with_free_func(g_free);
+    for (unsigned r = 0; r < n; r++) {
+        scan_bus(pci, roots[r], roots[r], NULL, 0);
+    }
+    if (!dcd_io_check(io, errp)) {
+        return NULL;
+    }
+    return g_steal_pointer(&pci);
+}
+
+void dcd_pci_enable(DcdHostIo *io, DcdPciDev *d)
+{
+    for (; d; d = d->parent) {
+        uint16_t cmd = dcd_cfg_read(io, d->bdf, PCI_COMMAND, 2);
+        uint16_t want = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+
+        if ((cmd & want) != want) {
+            dcd_cfg_write(io, d->bdf, PCI_COMMAND, 2, cmd | want);
+        }
+    }
 }
 
 void dcd_pci_free(DcdPci *pci)

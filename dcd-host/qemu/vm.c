@@ -13,6 +13,7 @@
 
 #include "dcd-host/qemu-vm.h"
 #include "err.h"
+#include "qemu/proc.h"
 
 #define START_TIMEOUT_US (20 * G_USEC_PER_SEC)
 #define GiB (1ull << 30)
@@ -28,10 +29,8 @@ char *dcd_qemu_vm_log(const DcdQemuVm *q)
     return text;
 }
 
-/* Fail with what QEMU said. */
-static bool vm_fail(DcdQemuVm *q, GError **errp, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-static bool vm_fail(DcdQemuVm *q, GError **errp, const char *fmt, ...)
+
+bool dcd_qemu_vm_fail(DcdQemuVm *q, GError **errp, const char *fmt, ...)
 {
     g_autofree char *log = dcd_qemu_vm_log(q);
     g_autofree char *what = NULL;
@@ -45,7 +44,7 @@ static bool vm_fail(DcdQemuVm *q, GError **errp, const char *fmt, ...)
     return false;
 }
 
-static GSocket *listen_on(const char *path, GError **errp)
+GSocket *dcd_qemu_vm_listen(const char *path, GError **errp)
 {
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
     GSocket *s = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
@@ -58,7 +57,7 @@ static GSocket *listen_on(const char *path, GError **errp)
     return s;
 }
 
-static GIOStream *accept_from(DcdQemuVm *q, GSocket *l, const char *what,
+GIOStream *dcd_qemu_vm_accept(DcdQemuVm *q, GSocket *l, const char *what,
                               GError **errp)
 {
     gint64 deadline = g_get_monotonic_time() + START_TIMEOUT_US;
@@ -70,7 +69,7 @@ static GIOStream *accept_from(DcdQemuVm *q, GSocket *l, const char *what,
         while (g_main_context_iteration(NULL, FALSE)) {
         }
         if (q->exited || g_get_monotonic_time() > deadline) {
-            vm_fail(q, errp, "%s before connecting its %s socket",
+            dcd_qemu_vm_fail(q, errp, "%s before connecting its %s socket",
                     q->exited ? "exited" : "timed out", what);
             return NULL;
         }
@@ -126,11 +125,27 @@ static bool wait_exit(DcdQemuVm *q, gint64 timeout_us)
     return q->exited;
 }
 
+bool dcd_qemu_vm_spawn(DcdQemuVm *q, GPtrArray *argv, GError **errp)
+{
+    g_autofree char *err_path = g_build_filename(q->dir, "qemu.err", NULL);
+    g_autoptr(GSubprocessLauncher) l =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+
+    g_subprocess_launcher_set_stdout_file_path(l, err_path);
+    g_subprocess_launcher_set_stderr_file_path(l, err_path);
+    q->proc = g_subprocess_launcher_spawnv(l,
+        (const char *const *)argv->pdata, errp);
+    if (!q->proc) {
+        return false;
+    }
+    g_subprocess_wait_async(q->proc, NULL, qemu_exited, q);
+    return true;
+}
+
 static bool vm_launch(DcdQemuVm *q, const DcdQemuVmOpts *o, GError **errp)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GSubprocessLauncher) l = NULL;
-    g_autofree char *qt_path = NULL, *qmp_path = NULL, *err_path = NULL;
+    g_autofree char *qt_path = NULL, *qmp_path = NULL;
     g_autoptr(GSocket) qt_l = NULL, qmp_l = NULL;
     g_autoptr(GIOStream) qt_s = NULL, qmp_s = NULL;
     uint64_t wsize = o->window_size ? o->window_size : 4 * GiB;
@@ -138,9 +153,8 @@ static bool vm_launch(DcdQemuVm *q, const DcdQemuVmOpts *o, GError **errp)
 
     qt_path = g_build_filename(q->dir, "qtest.sock", NULL);
     qmp_path = g_build_filename(q->dir, "qmp.sock", NULL);
-    err_path = g_build_filename(q->dir, "qemu.err", NULL);
-    if (!(qt_l = listen_on(qt_path, errp)) ||
-        !(qmp_l = listen_on(qmp_path, errp))) {
+    if (!(qt_l = dcd_qemu_vm_listen(qt_path, errp)) ||
+        !(qmp_l = dcd_qemu_vm_listen(qmp_path, errp))) {
         return false;
     }
 
@@ -196,18 +210,12 @@ static bool vm_launch(DcdQemuVm *q, const DcdQemuVmOpts *o, GError **errp)
 #undef ARG
     g_ptr_array_add(argv, NULL);
 
-    l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
-    g_subprocess_launcher_set_stdout_file_path(l, err_path);
-    g_subprocess_launcher_set_stderr_file_path(l, err_path);
-    q->proc = g_subprocess_launcher_spawnv(l,
-        (const char *const *)argv->pdata, errp);
-    if (!q->proc) {
+    if (!dcd_qemu_vm_spawn(q, argv, errp)) {
         return false;
     }
-    g_subprocess_wait_async(q->proc, NULL, qemu_exited, q);
 
-    if (!(qt_s = accept_from(q, qt_l, "qtest", errp)) ||
-        !(qmp_s = accept_from(q, qmp_l, "QMP", errp))) {
+    if (!(qt_s = dcd_qemu_vm_accept(q, qt_l, "qtest", errp)) ||
+        !(qmp_s = dcd_qemu_vm_accept(q, qmp_l, "QMP", errp))) {
         return false;
     }
     q->io = dcd_qtest_new(qt_s);
@@ -226,7 +234,18 @@ static bool vm_launch(DcdQemuVm *q, const DcdQemuVmOpts *o, GError **errp)
     }
     q->md = dcd_driver_memdev(q->host, 0);
     if (!q->md) {
-        return vm_fail(q, errp, "has no CXL memory device");
+        return dcd_qemu_vm_fail(q, errp, "has no CXL memory device");
+    }
+    return true;
+}
+
+bool dcd_qemu_vm_init(DcdQemuVm *q, const char *name, GError **errp)
+{
+    q->name = name ? g_strdup_printf("QEMU (%s)", name) : g_strdup("QEMU");
+    q->dir = g_dir_make_tmp("dcd-qemu-XXXXXX", errp);
+    if (!q->dir) {
+        g_free(q->name);
+        return false;
     }
     return true;
 }
@@ -236,11 +255,7 @@ DcdQemuVm *dcd_qemu_vm_start(const DcdQemuVmOpts *o, GError **errp)
     DcdQemuVm *q = g_new0(DcdQemuVm, 1);
     g_autoptr(GError) err = NULL;
 
-    q->name = o->name ? g_strdup_printf("QEMU (%s)", o->name)
-                      : g_strdup("QEMU");
-    q->dir = g_dir_make_tmp("dcd-qemu-XXXXXX", errp);
-    if (!q->dir) {
-        g_free(q->name);
+    if (!dcd_qemu_vm_init(q, o->name, errp)) {
         g_free(q);
         return NULL;
     }
@@ -250,7 +265,7 @@ DcdQemuVm *dcd_qemu_vm_start(const DcdQemuVmOpts *o, GError **errp)
             g_str_has_prefix(err->message, q->name)) {
             g_propagate_error(errp, g_steal_pointer(&err));
         } else {
-            vm_fail(q, errp, "did not come up: %s", err->message);
+            dcd_qemu_vm_fail(q, errp, "did not come up: %s", err->message);
         }
         dcd_qemu_vm_kill(q);
         return NULL;
@@ -278,6 +293,13 @@ bool dcd_qemu_vm_stop(DcdQemuVm *q)
     if (!q) {
         return true;
     }
+    exited = dcd_qemu_vm_end(q);
+    g_free(q);
+    return exited;
+}
+
+bool dcd_qemu_vm_end(DcdQemuVm *q)
+{
     dcd_driver_free(q->host);
     dcd_platform_clear(&q->plat);
     if (q->qmp) {
@@ -295,13 +317,11 @@ bool dcd_qemu_vm_stop(DcdQemuVm *q)
         }
         g_object_unref(q->proc);
     }
-    exited = q->exited;
     rm_dir(q->dir);
     g_free(q->dir);
     g_free(q->name);
     g_free(q->dc_file);
-    g_free(q);
-    return exited;
+    return q->exited;
 }
 
 bool dcd_qemu_vm_kill(DcdQemuVm *q)

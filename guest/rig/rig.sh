@@ -5,6 +5,10 @@
 # initramfs and the firmware a -kernel boot needs, fetched and built into
 # OUT (default guest/cache, or $DCD_GUEST_CACHE) and cached there.
 #
+# guest/rig/rig.sh --initramfs FILE [PROGRAM...] - only an initramfs, from
+# the cached busybox, with the programs in /bin (the build makes the
+# one its tests boot this way).
+#
 #   OUT/vmlinuz           the suite's current linux-image-amd64 kernel
 #   OUT/kernel.txt        which package and version that is
 #   OUT/firmware/         SeaBIOS and linuxboot_dma.bin, for QEMU's -L
@@ -22,11 +26,44 @@ top=$(cd "$here/../.." && pwd)
 . "$top/scripts/apt-private.sh"
 
 suite=${DCD_GUEST_SUITE:-trixie}
-out=${1:-${DCD_GUEST_CACHE:-$top/guest/cache}}
 t0=$(date +%s)
 say() { echo "guest-rig: $* ($(($(date +%s) - t0))s)" >&2; }
 die() { echo "guest-rig: error: $*" >&2; exit 1; }
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+
+# make_initramfs FILE BUSYBOX EXTRA-DIR PROGRAM...
+make_initramfs() {
+	local file=$1 bb=$2 extra=$3 root
+	shift 3
+	root=$(mktemp -d)
+	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,usr/bin}
+	cp "$bb" "$root/bin/busybox"
+	cp "$here/init" "$root/init"
+	chmod 755 "$root/init" "$root/bin/busybox"
+	if [ -n "$extra" ]; then
+		cp -a "$extra"/. "$root"/
+	fi
+	for p in "$@"; do
+		cp "$p" "$root/bin/"
+	done
+	(cd "$root" && find . | "$bb" cpio -o -H newc 2>/dev/null) |
+		gzip -1 >"$file.tmp"
+	mv "$file.tmp" "$file"
+	rm -rf "$root"
+}
+
+if [ "${1:-}" = --initramfs ]; then
+	[ $# -ge 2 ] || die "--initramfs needs a file"
+	file=$2
+	shift 2
+	cache=${DCD_GUEST_CACHE:-$top/guest/cache}
+	[ -x "$cache/busybox" ] ||
+		die "no busybox in $cache: fetch the guest rig first (make guest)"
+	make_initramfs "$file" "$cache/busybox" "" "$@"
+	exit 0
+fi
+
+out=${1:-${DCD_GUEST_CACHE:-$top/guest/cache}}
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -100,17 +137,5 @@ for f in /usr/share/seabios/*.bin; do
 done
 
 # The initramfs is rebuilt each time: it is small and the extras change.
-root=$out/root
-rm -rf "$root"
-mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,usr/bin}
-cp "$out/busybox" "$root/bin/busybox"
-cp "$here/init" "$root/init"
-chmod 755 "$root/init" "$root/bin/busybox"
-if [ -n "${DCD_GUEST_EXTRA:-}" ]; then
-	cp -a "$DCD_GUEST_EXTRA"/. "$root"/
-fi
-(cd "$root" && find . | "$out/busybox" cpio -o -H newc 2>/dev/null) |
-	gzip -1 >"$out/initramfs.cpio.gz.tmp"
-mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
-rm -rf "$root"
+make_initramfs "$out/initramfs.cpio.gz" "$out/busybox" "${DCD_GUEST_EXTRA:-}"
 say "ready: $out"

@@ -121,6 +121,19 @@ bool dcd_clear_events(DcdMbox *m, unsigned log, const uint16_t *handles,
  */
 GArray *dcd_next_group(DcdMbox *m, GError **errp);
 
+/*
+ * The same for a driver that must not lose a group it has read, as a
+ * crash between clearing records and answering them would.  group
+ * comes in with what was saved before (maybe nothing); a record already
+ * in it is cleared, not taken twice.  save(group, opaque) runs after
+ * records are added and before they are cleared; its false stops with
+ * its error.  *complete tells whether the More chain closed; when the
+ * log runs dry first, true is returned with *complete false.
+ */
+typedef bool (*DcdGroupSave)(GArray *group, void *opaque, GError **errp);
+bool dcd_group_read(DcdMbox *m, GArray *group, DcdGroupSave save,
+                    void *opaque, bool *complete, GError **errp);
+
 /* Tag helpers: text <-> the 16 bytes; null tag is all zero. */
 
 #endif

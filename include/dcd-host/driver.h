@@ -72,6 +72,16 @@ typedef struct DcdMapping {
 bool dcd_memdev_map(DcdMemdev *md, unsigned window, uint64_t hpa,
                     uint64_t dpa, uint64_t size, DcdMapping *map,
                     GError **errp);
+/*
+ * Find a mapping committed earlier (by a driver that has since gone):
+ * decoders of [hpa, hpa + size) at every level, the device's starting
+ * at dpa.  1: all there, map describes them; 0: some or none are
+ * there, map holds those, which dcd_mapping_unmap() takes down; -1:
+ * error.
+ */
+int dcd_memdev_adopt(DcdMemdev *md, unsigned window, uint64_t hpa,
+                     uint64_t dpa, uint64_t size, DcdMapping *map,
+                     GError **errp);
 /* Uncommit in reverse order. */
 bool dcd_mapping_unmap(DcdMapping *map, GError **errp);
 /* Translate; false when dpa is outside the mapping. */

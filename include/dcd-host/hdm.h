@@ -25,6 +25,8 @@ void dcd_hdm_read(DcdHostIo *io, uint64_t hdm, unsigned idx, DcdDecoder *d);
 /* The first decoder not committed, or -1. */
 int dcd_hdm_free_slot(DcdHostIo *io, uint64_t hdm);
 
+/* The committed decoder of [base, base + size), or -1. */
+int dcd_hdm_find(DcdHostIo *io, uint64_t hdm, uint64_t base, uint64_t size);
 /*
  * Program decoder idx and commit it.  For a device pass is_device: the
  * target list registers then hold the DPA skip.

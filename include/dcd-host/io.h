@@ -52,6 +52,15 @@ typedef struct DcdHostIoOps {
                        uint32_t val, GError **errp);
     /* Let ns of device time pass (background mailbox commands). */
     bool (*wait)(DcdHostIo *io, uint64_t ns, GError **errp);
+    /*
+     * Optional: configuration space through the OS (a booted kernel
+     * owns ECAM).  An absent device reads as all ones.  When set, it
+     * is used instead of ECAM and CF8/CFC.
+     */
+    bool (*cfg_read)(DcdHostIo *io, uint16_t bdf, uint16_t off,
+                     unsigned size, uint32_t *val, GError **errp);
+    bool (*cfg_write)(DcdHostIo *io, uint16_t bdf, uint16_t off,
+                      unsigned size, uint32_t val, GError **errp);
     void (*free)(DcdHostIo *io);
 } DcdHostIoOps;
 

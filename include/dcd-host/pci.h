@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * pci.h - PCI bring-up where no firmware ran.
+ * pci.h - PCI bring-up where no firmware ran, or reading what firmware
+ * set up where one did.
  *
  * Owns: finding root buses (the main one and expander host bridges),
  * walking the tree, numbering buses behind bridges, sizing and placing
@@ -52,6 +53,15 @@ void dcd_pci_q35_enable_ecam(DcdHostIo *io, uint64_t base, unsigned buses);
  */
 DcdPci *dcd_pci_setup(DcdHostIo *io, const uint8_t *roots, unsigned n,
                       uint64_t mmio_base, uint64_t mmio_end, GError **errp);
+/*
+ * Where firmware and a kernel ran: walk the root buses (roots, n) and
+ * read bus numbers and BAR addresses as they are, writing nothing.
+ */
+DcdPci *dcd_pci_scan(DcdHostIo *io, const uint8_t *roots, unsigned n,
+                     GError **errp);
+/* Set memory decode and bus mastering on d and the bridges above it,
+ * only adding bits that are missing. */
+void dcd_pci_enable(DcdHostIo *io, DcdPciDev *d);
 void dcd_pci_free(DcdPci *pci);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DcdPci, dcd_pci_free)
 

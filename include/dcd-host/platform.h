@@ -37,6 +37,14 @@ typedef struct DcdPlatform {
     unsigned n_chbs;
     uint64_t chbs[DCD_MAX_CHBS];    /* component register block bases */
     uint32_t chbs_uid[DCD_MAX_CHBS]; /* the host bridge's ACPI _UID */
+    bool chbs_bus_known;            /* chbs_bus filled in (from ACPI) */
+    uint8_t chbs_bus[DCD_MAX_CHBS]; /* the host bridge's root bus */
+    /*
+     * Firmware and a kernel set the machine up: keep ECAM, bus numbers
+     * and BARs as they are (configuration space through the DcdHostIo's
+     * cfg ops), only read them.
+     */
+    bool keep_setup;
     unsigned n_windows;
     DcdWindow windows[DCD_MAX_WINDOWS];
 } DcdPlatform;

@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test-guest.c - real Linux guests (the guest rig under TCG) running
+ * dcd-guest against a real broker.  Two guests are booted once and
+ * shared by the cases, which leave them without extents; the cases
+ * that reset, power off or add a guest come last.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dcd-host/qemu-guest.h"
+#include "harness.h"
+#include "e2e/harness.h"
+
+#define CMD_MS 60000
+#define BOOT_MS 120000
+#define MiB (1ull << 20)
+
+/* The agent's lock file holds its pid. */
+#define WAIT_AGENT_GONE \
+    "p=$(cat /run/dcd-guest/agent.lock); " \
+    "while kill -0 $p 2>/dev/null; do sleep 0.05; done"
+#define STOP_AGENT "kill -9 $(cat /run/dcd-guest/agent.lock); " WAIT_AGENT_GONE
+
+static TBroker *broker;
+static DcdQemuGuest *guests[3];
+
+/* ---- guests ------------------------------------------------------------- */
+
+static void show_guest(DcdQemuGuest *g)
+{
+    g_autofree char *con = dcd_qemu_guest_console(g);
+    g_autofree char *log = NULL;
+    size_t n = strlen(con);
+
+    g_test_message("%s console ends:\n%s", g->vm.name,
+                   n > 3000 ? con + n - 3000 : con);
+    if (dcd_qemu_guest_run(g, "cat /run/dcd-guest/agent.log", &log, 5000,
+                           NULL) == 0) {
+        g_test_message("%s agent log:\n%s", g->vm.name, log);
+    }
+}
+
+/* Run a command in g; returns its exit status, output in *out. */
+static int grun_rc(DcdQemuGuest *g, char **out, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+static int grun_rc(DcdQemuGuest *g, char **out, const char *fmt, ...)
+{
+    g_autofree char *line = NULL;
+    g_autoptr(GError) err = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    rc = dcd_qemu_guest_run(g, line, out, CMD_MS, &err);
+    if (rc < 0) {
+        show_guest(g);
+        tbroker_show_log(broker);
+        g_error("%s", err->message);
+    }
+    return rc;
+}
+
+/* A command that must succeed; its output. */
+static char *grun(DcdQemuGuest *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static char *grun(DcdQemuGuest *g, const char *fmt, ...)
+{
+    g_autofree char *line = NULL;
+    char *out = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    rc = grun_rc(g, &out, "%s", line);
+    if (rc != 0) {
+        show_guest(g);
+        g_error("%s: '%s' exited with %d:\n%s", g->vm.name, line, rc, out);
+    }
+    return out;
+}
+
+static DcdQemuGuest *gstart(unsigned host)
+{
+    g_autofree char *name = g_strdup_printf("guest of host %u", host);
+    DcdQemuGuestOpts o = {
+        .binary = g_getenv("DCD_QEMU"),
+        .rig = g_getenv("DCD_GUEST_RIG"),
+        .initramfs = g_getenv("DCD_GUEST_INITRAMFS"),
+        .broker_socket = broker->host_sock,
+        .host_id = host,
+        .name = name,
+    };
+    g_autoptr(GError) err = NULL;
+    DcdQemuGuest *g = dcd_qemu_guest_start(&o, &err);
+
+    g_assert_no_error(err);
+    return g;
+}
+
+/* Wait for the guest to boot, start the agent, see the host connected. */
+static void gready(DcdQemuGuest *g, unsigned host)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *out = NULL;
+
+    if (!dcd_qemu_guest_wait_ready(g, BOOT_MS, &err)) {
+        g_error("%s", err->message);
+    }
+    out = grun(g, "dcd-guest watch --daemon");
+    g_assert_nonnull(strstr(out, "agent ready"));
+    ewait_connected(broker, host, true);
+}
+
+/* The guests the cases share, booted side by side the first time. */
+static DcdQemuGuest *guest(unsigned i)
+{
+    if (!guests[0]) {
+        guests[0] = gstart(1);
+        guests[1] = gstart(2);
+        gready(guests[0], 1);
+        gready(guests[1], 2);
+        g_test_message("guests run %s", guests[0]->kernel);
+    }
+    return guests[i];
+}
+
+/* The agent's published state. */
+static JsonNode *glist(DcdQemuGuest *g)
+{
+    g_autofree char *out = grun(g, "dcd-guest list --json 2>/dev/null");
+    g_autoptr(GError) err = NULL;
+    JsonNode *n = json_from_string(out, &err);
+
+    g_assert_no_error(err);
+    return n;
+}
+
+/* Extents of tag (all tags if NULL) in state, as the guest lists them. */
+static unsigned gcount(DcdQemuGuest *g, const char *tag, const char *state)
+{
+    g_autoptr(JsonNode) n = glist(g);
+    JsonArray *a = json_object_get_array_member(json_node_get_object(n),
+                                                "extents");
+    unsigned c = 0;
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *e = json_array_get_object_element(a, i);
+
+        c += (!tag || !strcmp(json_object_get_string_member(e, "tag"), tag)) &&
+             !strcmp(json_object_get_string_member(e, "state"), state);
+    }
+    return c;
+}
+
+static void gwait_count(DcdQemuGuest *g, const char *tag, const char *state,
+                        unsigned n)
+{
+    gint64 deadline = g_get_monotonic_time() + E_WAIT_US;
+
+    while (gcount(g, tag, state) != n) {
+        if (g_get_monotonic_time() > deadline) {
+            show_guest(g);
+            g_error("%s: never %u %s extent(s) of %s", g->vm.name, n, state,
+                    tag);
+        }
+        g_usleep(50000);
+    }
+}
+
+/* The DPA of the tag's shared_seq 0 as the guest lists it. */
+static uint64_t gdpa(DcdQemuGuest *g, const char *tag)
+{
+    g_autoptr(JsonNode) n = glist(g);
+    JsonArray *a = json_object_get_array_member(json_node_get_object(n),
+                                                "extents");
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *e = json_array_get_object_element(a, i);
+
+        if (!strcmp(json_object_get_string_member(e, "tag"), tag) &&
+            json_object_get_int_member(e, "shared_seq") == 0) {
+            g_assert_cmpint(json_object_get_int_member(e, "hpa"), !=, 0);
+            return json_object_get_int_member(e, "dpa");
+        }
+    }
+    g_error("%s lists no extent of %s", g->vm.name, tag);
+}
+
+static char *gsha(DcdQemuGuest *g, const char *tag)
+{
+    g_autofree char *out = grun(g, "dcd-guest sha256 %s", tag);
+
+    g_assert_cmpuint(strlen(out), >, 64);
+    out[64] = 0;
+    return g_strdup(out);
+}
+
+/* Accepted extents the device itself reports (QMP), all mapped directly. */
+static unsigned dev_accepted(DcdQemuGuest *g)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) r = dcd_qmp_execute(g->vm.qmp,
+        "cxl-query-dynamic-capacity",
+        dcd_qmp_args("s:path", DCD_QEMU_DEV_PATH, NULL), &err);
+    JsonArray *a;
+    unsigned n = 0;
+
+    g_assert_no_error(err);
+    a = json_node_get_array(r);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *e = json_array_get_object_element(a, i);
+
+        if (!strcmp(json_object_get_string_member(e, "state"), "accepted")) {
+            g_assert_cmpstr(json_object_get_string_member(e, "mapping"), ==,
+                            "direct");
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Add and see the guest's agent accept it. */
+static void share(const char *tag, unsigned host, const char *policy)
+{
+    eadd(broker, host, tag, policy);
+    twait_count(broker, host, tag, "accepted", 1);
+}
+
+static void release(const char *tag, unsigned host)
+{
+    g_autoptr(JsonNode) r = tcall(broker, "extent-release",
+                                  "{\"host-id\": %u, \"tag\": \"%s\", "
+                                  "\"wait\": true}", host, tag);
+}
+
+static void destroy(const char *tag)
+{
+    g_autoptr(JsonNode) r = tcall(broker, "pool-destroy", "{\"tag\": \"%s\"}",
+                                  tag);
+}
+
+/* ---- cases -------------------------------------------------------------- */
+
+static void test_one_guest(void)
+{
+    DcdQemuGuest *g = guest(0);
+    g_autofree char *tag = epool(broker, 64 * MiB);
+    g_autofree char *sha = NULL, *sha_part = NULL, *read_part = NULL;
+    g_autofree char *out = NULL;
+
+    share(tag, 1, "free");
+    /* the broker, the device and the guest's driver agree */
+    gwait_count(g, tag, "accepted", 1);
+    g_assert_cmpuint(dev_accepted(g), ==, 1);
+    g_assert_cmpuint(gdpa(g, tag), ==, 0);
+
+    out = grun(g, "dd if=/dev/urandom bs=1M count=64 2>/dev/null | "
+                  "dcd-guest write %s", tag);
+    g_assert_nonnull(strstr(out, "wrote 67108864 bytes"));
+    sha = gsha(g, tag);
+    /* read and sha256 see the same bytes */
+    sha_part = grun(g, "dcd-guest sha256 %s --offset 1048576 --length 65536 "
+                       "| cut -c1-64", tag);
+    read_part = grun(g, "dcd-guest read %s --offset 1048576 --length 65536 | "
+                        "sha256sum | cut -c1-64", tag);
+    g_assert_cmpstr(sha_part, ==, read_part);
+    /* the bytes went through the window into the pool: a second look */
+    g_assert_cmpstr(gsha(g, tag), ==, sha);
+    g_assert_cmpint(grun_rc(g, NULL, "dcd-guest read %s --offset 67108860 "
+                            "--length 8 >/dev/null", tag), ==, 1);
+
+    release(tag, 1);
+    g_assert_cmpuint(tcount(broker, 1, tag, "released"), ==, 1);
+    gwait_count(g, tag, "accepted", 0);
+    g_assert_cmpuint(dev_accepted(g), ==, 0);
+    g_assert_cmpint(grun_rc(g, NULL, "dcd-guest sha256 %s", tag), ==, 1);
+    destroy(tag);
+}
+
+static void test_two_guests_share(void)
+{
+    DcdQemuGuest *a = guest(0), *b = guest(1);
+    g_autofree char *filler = epool(broker, 16 * MiB);
+    g_autofree char *tag = epool(broker, 32 * MiB);
+    g_autofree char *sha_a = NULL, *sha_b = NULL, *sha2_a = NULL;
+    g_autofree char *sha2_b = NULL;
+
+    /* host 2's DPAs start after a filler, so the two differ */
+    share(filler, 2, "free");
+    share(tag, 1, "free");
+    share(tag, 2, "enable-shared-access");
+    gwait_count(b, tag, "accepted", 1);
+    g_assert_cmpuint(gdpa(a, tag), !=, gdpa(b, tag));
+
+    grun(a, "dd if=/dev/urandom bs=1M count=32 2>/dev/null | "
+            "dcd-guest write %s", tag);
+    sha_a = gsha(a, tag);
+    sha_b = gsha(b, tag);
+    g_assert_cmpstr(sha_a, ==, sha_b);
+    /* and the other way */
+    grun(b, "dd if=/dev/urandom bs=1M count=32 2>/dev/null | "
+            "dcd-guest write %s", tag);
+    sha2_b = gsha(b, tag);
+    sha2_a = gsha(a, tag);
+    g_assert_cmpstr(sha2_a, ==, sha2_b);
+    g_assert_cmpstr(sha2_a, !=, sha_a);
+
+    release(tag, 1);
+    release(tag, 2);
+    release(filler, 2);
+    gwait_count(a, NULL, "accepted", 0);
+    gwait_count(b, NULL, "accepted", 0);
+    destroy(tag);
+    destroy(filler);
+}
+
+static void test_release_waits(void)
+{
+    DcdQemuGuest *g = guest(0);
+    g_autofree char *tag = epool(broker, 16 * MiB);
+    g_autofree char *forced = epool(broker, 16 * MiB);
+    g_autofree char *out = NULL;
+    gint64 t0, waited;
+
+    share(tag, 1, "free");
+    gwait_count(g, tag, "accepted", 1);
+    grun(g, "rm -f /tmp/let-go; dcd-guest hold %s -- sh -c 'while [ ! -e "
+            "/tmp/let-go ]; do sleep 0.05; done' >/tmp/hold.out 2>&1 &", tag);
+    do {
+        g_free(out);
+        out = grun(g, "cat /tmp/hold.out");
+    } while (!strstr(out, "held"));
+
+    g_autoptr(JsonNode) r = tcall(broker, "extent-release",
+                                  "{\"host-id\": 1, \"tag\": \"%s\"}", tag);
+    t0 = g_get_monotonic_time();
+    /* deferred while held; a new holder is refused meanwhile */
+    gwait_count(g, tag, "releasing", 1);
+    g_usleep(1000000);
+    g_assert_cmpuint(tcount(broker, 1, tag, "releasing"), ==, 1);
+    g_free(out);
+    g_assert_cmpint(grun_rc(g, &out, "dcd-guest hold %s -- true", tag), ==, 1);
+    g_assert_nonnull(strstr(out, "releasing"));
+    grun(g, "touch /tmp/let-go");
+    twait_count(broker, 1, tag, "released", 1);
+    waited = g_get_monotonic_time() - t0;
+    g_assert_cmpint(waited, >=, G_USEC_PER_SEC);
+    gwait_count(g, tag, "releasing", 0);
+    g_assert_cmpuint(dev_accepted(g), ==, 0);
+
+    /* a forced release does not wait for the holder */
+    share(forced, 1, "free");
+    gwait_count(g, forced, "accepted", 1);
+    grun(g, "dcd-guest hold %s >/tmp/hold2.out 2>&1 & echo $! >/tmp/hold2.pid",
+         forced);
+    do {
+        g_free(out);
+        out = grun(g, "cat /tmp/hold2.out");
+    } while (!strstr(out, "held"));
+    {
+        g_autoptr(JsonNode) f = tcall(broker, "extent-release",
+                                      "{\"host-id\": 1, \"tag\": \"%s\", "
+                                      "\"forced\": true}", forced);
+    }
+    g_assert_cmpuint(tcount(broker, 1, forced, "released"), ==, 1);
+    gwait_count(g, forced, "accepted", 0);
+    g_assert_cmpuint(dev_accepted(g), ==, 0);
+    grun(g, "kill $(cat /tmp/hold2.pid)");
+    destroy(tag);
+    destroy(forced);
+}
+
+static void agent_restart(DcdQemuGuest *g, const char *env, const char *args)
+{
+    g_autofree char *out = NULL;
+
+    grun(g, "%s", STOP_AGENT);
+    out = grun(g, "%s dcd-guest watch --daemon %s", env, args);
+    g_assert_nonnull(strstr(out, "agent ready"));
+}
+
+static void test_agent_killed_mid_accept(void)
+{
+    DcdQemuGuest *g = guest(0);
+    g_autofree char *tag = epool(broker, 16 * MiB);
+    g_autofree char *asked = epool(broker, 16 * MiB);
+    g_autofree char *out = NULL, *log = NULL;
+
+    /* dies after Add DC Response, before its journal knows */
+    agent_restart(g, "DCD_GUEST_FAULT=exit-after-answer", "");
+    share(tag, 1, "free");
+    grun(g, "%s", WAIT_AGENT_GONE);
+    out = grun(g, "grep -c '^\\[event' /run/dcd-guest/inflight");
+    g_assert_cmpint(atoi(out), ==, 1);
+    agent_restart(g, "", "");
+    gwait_count(g, tag, "accepted", 1);
+    log = grun(g, "cat /run/dcd-guest/agent.log");
+    g_assert_nonnull(strstr(log, "it was accepted before"));
+    g_free(out);
+    out = grun(g, "grep -c '^\\[event' /run/dcd-guest/inflight || true");
+    g_assert_cmpint(atoi(out), ==, 0);
+    g_assert_cmpuint(tcount(broker, 1, tag, "accepted"), ==, 1);
+    g_assert_cmpuint(dev_accepted(g), ==, 1);
+
+    /* killed while an offer waits for `accept`: the offer survives */
+    agent_restart(g, "", "--accept=ask");
+    eadd(broker, 1, asked, "free");
+    gwait_count(g, asked, "pending", 1);
+    agent_restart(g, "", "--accept=ask");
+    gwait_count(g, asked, "pending", 1);
+    g_free(out);
+    out = grun(g, "dcd-guest accept %s", asked);
+    g_assert_nonnull(strstr(out, "accepted 1 extent"));
+    twait_count(broker, 1, asked, "accepted", 1);
+    gwait_count(g, asked, "accepted", 1);
+    g_assert_cmpuint(dev_accepted(g), ==, 2);
+
+    agent_restart(g, "", "");
+    release(tag, 1);
+    release(asked, 1);
+    gwait_count(g, NULL, "accepted", 0);
+    destroy(tag);
+    destroy(asked);
+}
+
+static void test_broker_restart(void)
+{
+    DcdQemuGuest *a = guest(0), *b = guest(1), *c;
+    g_autofree char *tag = epool(broker, 32 * MiB);
+    g_autofree char *sha = NULL, *sha_c = NULL;
+
+    share(tag, 1, "free");
+    share(tag, 2, "enable-shared-access");
+    gwait_count(a, tag, "accepted", 1);
+    grun(a, "dd if=/dev/urandom bs=1M count=32 2>/dev/null | "
+            "dcd-guest write %s", tag);
+    sha = gsha(a, tag);
+
+    tbroker_kill(broker);
+    /* the guests keep their data while the broker is gone */
+    g_assert_cmpstr(gsha(b, tag), ==, sha);
+    tbroker_restart(broker);
+    ewait_connected(broker, 1, true);
+    ewait_connected(broker, 2, true);
+    g_assert_cmpuint(tcount(broker, 1, tag, "accepted"), ==, 1);
+    g_assert_cmpuint(tcount(broker, 2, tag, "accepted"), ==, 1);
+    g_assert_cmpstr(gsha(a, tag), ==, sha);
+    g_assert_cmpstr(gsha(b, tag), ==, sha);
+
+    /* a third guest reads the same bytes */
+    c = guests[2] = gstart(3);
+    gready(c, 3);
+    share(tag, 3, "enable-shared-access");
+    gwait_count(c, tag, "accepted", 1);
+    sha_c = gsha(c, tag);
+    g_assert_cmpstr(sha_c, ==, sha);
+
+    /* its QEMU quits: the broker takes its extents back */
+    dcd_qemu_guest_stop(c);
+    guests[2] = NULL;
+    twait_count(broker, 3, tag, "accepted", 0);
+    release(tag, 1);
+    release(tag, 2);
+    gwait_count(a, NULL, "accepted", 0);
+    gwait_count(b, NULL, "accepted", 0);
+    destroy(tag);
+}
+
+static void test_reset_and_poweroff(void)
+{
+    DcdQemuGuest *a = guest(0), *b = guest(1);
+    g_autofree char *tag = epool(broker, 32 * MiB);
+    g_autofree char *sha = NULL;
+    g_autoptr(GError) err = NULL;
+
+    share(tag, 1, "free");
+    share(tag, 2, "enable-shared-access");
+    gwait_count(a, tag, "accepted", 1);
+    grun(a, "dd if=/dev/urandom bs=1M count=32 2>/dev/null | "
+            "dcd-guest write %s", tag);
+    sha = gsha(a, tag);
+
+    /* reset: host 1's extents are gone, host 2 keeps its own and the data */
+    g_assert_true(dcd_qmp_run(a->vm.qmp, "system_reset", NULL, &err));
+    twait_count(broker, 1, tag, "accepted", 0);
+    g_assert_cmpuint(tcount(broker, 2, tag, "accepted"), ==, 1);
+    g_assert_cmpstr(gsha(b, tag), ==, sha);
+    /* the guest comes back up clean */
+    g_clear_pointer(&a->kernel, g_free);
+    gready(a, 1);
+    g_assert_cmpuint(gcount(a, NULL, "accepted"), ==, 0);
+    g_assert_cmpuint(dev_accepted(a), ==, 0);
+
+    /* power-off from inside the guest: the same */
+    dcd_qemu_guest_run(b, "poweroff -f", NULL, 2000, NULL);
+    g_assert_true(dcd_qemu_guest_wait_exit(b, 30000));
+    twait_count(broker, 2, tag, "accepted", 0);
+    dcd_qemu_guest_stop(b);
+    guests[1] = NULL;
+    destroy(tag);
+}
+
+int main(int argc, char **argv)
+{
+    const char *rig = g_getenv("DCD_GUEST_RIG");
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    e2e_require();
+    if (!rig || !g_file_test(rig, G_FILE_TEST_IS_DIR)) {
+        printf("Bail out! DCD_GUEST_RIG is not a guest rig (make guest "
+               "builds it)\n");
+        return 1;
+    }
+    broker = ebroker_start();
+    g_test_add_func("/guest/one-guest", test_one_guest);
+    g_test_add_func("/guest/two-guests-share", test_two_guests_share);
+    g_test_add_func("/guest/release-waits-for-holder", test_release_waits);
+    g_test_add_func("/guest/agent-killed-mid-accept",
+                    test_agent_killed_mid_accept);
+    g_test_add_func("/guest/broker-restart", test_broker_restart);
+    g_test_add_func("/guest/reset-and-poweroff", test_reset_and_poweroff);
+    rc = g_test_run();
+    for (unsigned i = 0; i < G_N_ELEMENTS(guests); i++) {
+        if (guests[i]) {
+            dcd_qemu_guest_stop(guests[i]);
+        }
+    }
+    tbroker_free(broker);
+    return rc;
+}
