@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check check-sanitize fuzz demo demo-hostsim bench bench-save storm soak clean qemu qemu-series-check
+.PHONY: all deps check check-sanitize fuzz guest demo demo-qtest demo-hostsim bench bench-save storm soak clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -26,7 +26,13 @@ qemu-series-check: qemu
 	./qemu/checkpatch.sh
 	./qemu/series-check.sh
 
-check: deps all qemu
+# The guest rig (guest/README.md): a Debian kernel, firmware and busybox,
+# fetched once and cached in guest/cache (refetched when the suite's
+# kernel changes).
+guest: deps
+	./guest/rig/rig.sh
+
+check: deps all qemu guest
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
 # The suites that need no QEMU, built with AddressSanitizer and
@@ -54,9 +60,14 @@ fuzz:
 	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/,$(FUZZ_TARGETS))
 	./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# The demo runs two patched QEMUs: $(DCD_QEMU) if set, else qemu/build's.
-demo: deps all $(if $(DCD_QEMU),,qemu)
+# The demo boots two Linux guests on the patched QEMU: $(DCD_QEMU) if
+# set, else qemu/build's.
+demo: deps all $(if $(DCD_QEMU),,qemu) guest
 	./examples/demo.sh $(BUILD)
+
+# The same flow under qtest, with dcd-host playing each guest.
+demo-qtest: deps all $(if $(DCD_QEMU),,qemu)
+	./examples/demo-qtest.sh $(BUILD)
 
 # The same flow with simulated hosts (no QEMU).
 demo-hostsim: deps all

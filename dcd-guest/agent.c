@@ -541,11 +541,19 @@ static bool answer_release(DcdAgent *a, Group *g)
         say(a, "release of %s: none of it is held here", what->str);
         return true;
     }
+    /* each tag once: a second open of the same lock would conflict */
     for (guint i = 0; i < ext->len && ok; i++) {
-        int fd = dcd_guest_tag_lock((const DcdTag *)g_array_index(
-                                        ext, DcdDevExtent, i).tag,
-                                    LOCK_EX | LOCK_NB, NULL);
+        const uint8_t *tag = g_array_index(ext, DcdDevExtent, i).tag;
+        bool seen = false;
+        int fd;
 
+        for (guint j = 0; j < i && !seen; j++) {
+            seen = !memcmp(g_array_index(ext, DcdDevExtent, j).tag, tag, 16);
+        }
+        if (seen) {
+            continue;
+        }
+        fd = dcd_guest_tag_lock((const DcdTag *)tag, LOCK_EX | LOCK_NB, NULL);
         ok = fd >= 0;
         if (ok) {
             g_array_append_val(locks, fd);
@@ -1082,12 +1090,7 @@ DcdAgent *dcd_agent_new(const DcdAgentOpts *o, GError **errp)
             "another dcd-guest agent is running" : g_strerror(errno));
         return NULL;
     }
-    /* the pid, for scripts that stop the agent */
-    if (ftruncate(a->lock_fd, 0) == 0) {
-        g_autofree char *pid = g_strdup_printf("%d\n", getpid());
-
-        (void)!pwrite(a->lock_fd, pid, strlen(pid), 0);
-    }
+    dcd_agent_note_pid(a, getpid());
     if (!bring_up(a, errp)) {
         return NULL;
     }
@@ -1111,6 +1114,15 @@ DcdAgent *dcd_agent_new(const DcdAgentOpts *o, GError **errp)
         return NULL;
     }
     return g_steal_pointer(&a);
+}
+
+void dcd_agent_note_pid(DcdAgent *a, int pid)
+{
+    g_autofree char *text = g_strdup_printf("%d\n", pid);
+
+    if (ftruncate(a->lock_fd, 0) == 0) {
+        (void)!pwrite(a->lock_fd, text, strlen(text), 0);
+    }
 }
 
 static gboolean on_signal(gpointer opaque)

@@ -141,11 +141,7 @@ static int cmd_watch(int argc, char **argv)
             return EXIT_REFUSED;
         }
         if (pid > 0) {
-            g_autofree char *lock = dcd_guest_path("agent.lock");
-            g_autofree char *text = g_strdup_printf("%d\n", pid);
-
-            /* the lock file names the agent that holds it */
-            g_file_set_contents(lock, text, -1, NULL);
+            dcd_agent_note_pid(a, pid);
             printf("dcd-guest: agent ready (pid %d, log %s)\n", pid, path);
             fflush(stdout);
             _exit(0);

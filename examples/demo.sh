@@ -1,77 +1,93 @@
 #!/usr/bin/env bash
-# The main job, end to end: a broker and two VMs, one pool shared by both.
+# The main job, end to end, on real VMs: a broker and two Linux guests
+# sharing one dataset.
 #
-# Each VM is the patched QEMU (qemu/README.md) with a cxl-type3 Dynamic
-# Capacity Device attached to dcd-broker.  No guest OS runs: QEMU starts
-# under -accel qtest and build/examples/vm-demo plays the guest's DCD
-# driver with dcd-host (DC event log, Add DC Response 4802h, Release DC
-# 4803h, HDM decoders, loads and stores through the CXL fixed memory
-# window).  VM 0 writes a dataset through its window; VM 1 reads it
-# through its own window, at other DPAs, assembled by shared_seq.
+# Each VM is the patched QEMU (qemu/README.md) booting a stock Debian
+# kernel under TCG (the guest rig, guest/README.md) with a cxl-type3
+# Dynamic Capacity Device attached to dcd-broker.  In each guest,
+# dcd-guest (docs/guest.md) is the DCD driver the kernel lacks: it
+# commits the HDM decoders, answers the broker's offers from the DC event
+# log and maps a tag for programs.  VM 0 writes a dataset into a shared
+# tag; VM 1 reads it at other DPAs; both print SHA-256 from inside.
 #
-# usage: examples/demo.sh [BUILD_DIR]
+# usage: examples/demo.sh [BUILD_DIR]    (make demo fetches the rig first)
 # QEMU: $DCD_QEMU, else qemu/build/qemu-system-x86_64 (qemu/build.sh).
-# examples/demo-hostsim.sh is the same flow with simulated hosts.
+# examples/demo-qtest.sh is the flow under qtest, demo-hostsim.sh without QEMU.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 broker=$build/dcd-broker/dcd-broker
 dcdctl=$build/tools/dcdctl/dcdctl
-vmdemo=$build/examples/vm-demo
+guestvm=$build/examples/guest-vm
+initramfs=$build/guest/initramfs.cpio.gz
+rig=${DCD_GUEST_CACHE:-$here/guest/cache}
 qemu=${DCD_QEMU:-$here/qemu/build/qemu-system-x86_64}
+t0=$(date +%s)
 # shellcheck source=examples/lib.sh
 . "$here/examples/lib.sh"
-need "$broker" "$dcdctl" "$vmdemo"
-[ -x "$qemu" ] || {
-	echo "demo: no QEMU at $qemu; run 'make qemu' (qemu/build.sh) or set DCD_QEMU" >&2
-	exit 1
-}
+need "$broker" "$dcdctl" "$guestvm"
+[ -x "$qemu" ] || die "no QEMU at $qemu; run 'make qemu' (qemu/build.sh) or set DCD_QEMU"
+[ -f "$rig/vmlinuz" ] || die "no guest rig in $rig; run 'make guest'"
+ninja -C "$build" guest/initramfs.cpio.gz >/dev/null
 
-# A VM runs in the background; we talk to its guest side through two FIFOs.
+# A VM runs in the background; its guest's shell through two FIFOs.
 start_vm() { # id fd_in fd_out
-	local id=$1 fin=$2 fout=$3 reply
+	local id=$1 fin=$2 fout=$3 line
 	start_piped "$id" "$fin" "$fout" "$work/vm$id.log" \
-		"$vmdemo" --qemu "$qemu" --socket "$work/host.sock" --host-id "$id"
-	read -r reply <&"$fout" || true
-	[ "$reply" = "ok ready" ] || { cat "$work/vm$id.log" >&2; die "VM $id did not start"; }
+		"$guestvm" --qemu "$qemu" --socket "$work/host.sock" \
+		--host-id "$id" --rig "$rig" --initramfs "$initramfs"
+	read -r line <&"$fout" || true
+	echo "VM $id: $line"
 }
-vm() { ask VM "$@"; } # fd_in fd_out command...
-# extent add --wait returns once the guest answered: run it in the
-# background while the VM's guest side accepts the Add Capacity event.
-add_accepted() { # fd_in fd_out dcdctl-args...
-	local fin=$1 fout=$2 pid
-	shift 2
-	echo "\$ dcdctl $*"
-	"$dcdctl" --socket "$work/control.sock" "$@" >"$work/add.out" 2>&1 &
-	pid=$!
-	echo "guest accepts (4802h): $(vm "$fin" "$fout" accept)"
-	wait "$pid" || { cat "$work/add.out" >&2; die "extent add failed"; }
-	cat "$work/add.out"
+wait_ready() { # id fd_out
+	local line
+	read -r line <&"$2" || true
+	case $line in
+	ready*) echo "VM $1: $line" ;;
+	*) cat "$work/vm$1.log" >&2; die "VM $1 did not come up: $line" ;;
+	esac
 }
-released() { # fd_in fd_out
-	echo "guest releases (4803h): $(vm "$1" "$2" release)"
-}
-query() { # fd_in fd_out: what the device reports, one extent a line
-	vm "$1" "$2" query | sed 's/^/  /; s/, /\n  /g'
-}
-wait_connected() { # count
-	for _ in $(seq 100); do
-		"$dcdctl" --socket "$work/control.sock" status | grep -q "($1 connected)" && return
-		sleep 0.1
+# Run a command line in a guest, show it and its output; stop if it fails.
+in_vm() { # id fd_in fd_out command
+	local id=$1 fin=$2 fout=$3 line
+	shift 3
+	echo "VM $id# $*"
+	echo "$*" >&"$fin"
+	while read -r line <&"$fout"; do
+		case $line in
+		"=== rc 0") return 0 ;;
+		"=== rc "*) die "VM $id: '$*' failed (${line#=== })" ;;
+		*) echo "  $line" ;;
+		esac
 	done
-	die "the VMs did not connect to the broker"
+	die "VM $id stopped answering"
+}
+# The same, printing only the output (for $(...)).
+vm_out() { # fd_in fd_out command
+	local fin=$1 fout=$2 line
+	shift 2
+	echo "$*" >&"$fin"
+	while read -r line <&"$fout"; do
+		case $line in
+		"=== rc 0") return 0 ;;
+		"=== rc "*) die "'$*' failed in a VM" ;;
+		*) echo "$line" ;;
+		esac
+	done
 }
 
 start_broker
 
-step "Starting two VMs (QEMU $("$qemu" --version | sed -n '1s/.*version //p')): host 0 and host 1, each a cxl-type3 with a 1 GiB sharable DC region"
-echo "-chardev socket,id=brk,path=$work/host.sock,reconnect-ms=500"
-echo "-device cxl-type3,...,dc-regions-total-size=1G,dc-regions-sharable=1,dcd-broker=brk,dcd-host-id=N"
+step "Booting two Linux guests ($(cat "$rig/kernel.txt")) under TCG, side by side"
+echo "each: -machine q35,cxl=on ... -device cxl-type3,...,dc-regions-total-size=1G,dc-regions-sharable=1,dcd-broker=brk,dcd-host-id=N"
+echo "      -kernel vmlinuz -append \"... modprobe.blacklist=cxl_acpi,cxl_pci,cxl_port,cxl_mem\""
 start_vm 0 5 6
 start_vm 1 7 8
-wait_connected 2
+wait_ready 0 6
+wait_ready 1 8
 ctl host list
+in_vm 0 5 6 dcd-guest list
 
 step "Creating a 64 MiB memfd pool (sealed against shrink and grow)"
 tag=5be13bce-ae34-4a77-b6c3-16df975fcf1a
@@ -79,45 +95,37 @@ ctl pool create --size 64M --tag "$tag"
 
 step "VM 1 already uses its first 16 MiB, so its DPAs will differ from VM 0's"
 other=$(new_pool 16M)
-add_accepted 7 8 extent add --host 1 --tag "$other" --policy contiguous --wait
+ctl extent add --host 1 --tag "$other" --policy contiguous --wait
 
-step "Giving the pool to VM 0 as three extents (prescriptive), then sharing it with VM 1"
-add_accepted 5 6 extent add --host 0 --tag "$tag" --policy prescriptive \
+step "Giving the pool to VM 0 as three extents, then sharing it with VM 1 (each guest's agent accepts)"
+ctl extent add --host 0 --tag "$tag" --policy prescriptive \
 	--extent 0:16M --extent 64M:32M --extent 256M:16M --wait
-add_accepted 7 8 extent add --host 1 --tag "$tag" --policy enable-shared-access --wait
-ctl extent list --tag "$tag"
-echo "VM 0's device (cxl-query-dynamic-capacity):"
-query 5 6
-echo "VM 1's device (cxl-query-dynamic-capacity):"
-query 7 8
+ctl extent add --host 1 --tag "$tag" --policy enable-shared-access --wait
+in_vm 0 5 6 dcd-guest list
+in_vm 1 7 8 dcd-guest list
 
-step "VM 0 writes a dataset through its CXL window"
-vm 5 6 write-str "$tag" 0 "shared dataset v1: hello from VM 0" >/dev/null
-vm 5 6 fill "$tag" 16M 32M 171 >/dev/null
-sum0=$(vm 5 6 checksum "$tag" 0 64M)
-echo "VM 0 wrote 64 MiB; sha256 $sum0"
+step "VM 0 writes a 64 MiB dataset into the tag, mapped in shared_seq order"
+in_vm 0 5 6 "dd if=/dev/urandom bs=1M count=64 2>/dev/null | dcd-guest write $tag"
+in_vm 0 5 6 "echo 'shared dataset v1: hello from VM 0' | dcd-guest write $tag"
+sum0=$(vm_out 5 6 dcd-guest sha256 "$tag" | cut -c1-64)
+echo "VM 0 sha256: $sum0"
 
 step "VM 1 reads the same bytes through its own window and DPAs"
-echo "VM 1 reads: \"$(vm 7 8 read-str "$tag" 0 34)\""
-sum1=$(vm 7 8 checksum "$tag" 0 64M)
-echo "VM 1 sha256 $sum1"
-if [ "$sum0" != "$sum1" ]; then
-	die "the VMs disagree"
-fi
+in_vm 1 7 8 "dcd-guest read $tag --length 34; echo"
+sum1=$(vm_out 7 8 dcd-guest sha256 "$tag" | cut -c1-64)
+echo "VM 1 sha256: $sum1"
+[ "$sum0" = "$sum1" ] || die "the guests disagree"
 echo "identical: every byte VM 0 wrote, VM 1 reads"
 
-step "Releasing the pool from both VMs, then destroying it"
-# --wait returns once the guest has answered (4803h) and the device told
-# the broker; meanwhile the guest's driver is asked to take the event.
-ctl extent release --host 0 --tag "$tag" --wait &
-released 5 6
-wait $!
-ctl extent release --host 1 --tag "$tag" --wait &
-released 7 8
-wait $!
+step "Releasing the pools from both guests, then destroying them"
+ctl extent release --host 0 --tag "$tag" --wait
+ctl extent release --host 1 --tag "$tag" --wait
+ctl extent release --host 1 --tag "$other" --wait
+in_vm 1 7 8 dcd-guest list
 ctl pool destroy "$tag"
+ctl pool destroy "$other"
 ctl pool list
 
-step "Done; stopping the VMs and the broker"
-vm 5 6 quit >/dev/null
-vm 7 8 quit >/dev/null
+step "Done in $(($(date +%s) - t0)) s; powering the guests off"
+exec 5>&- 7>&-
+wait "${pids[@]:1}" 2>/dev/null || true

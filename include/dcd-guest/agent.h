@@ -43,6 +43,8 @@ typedef struct DcdAgent DcdAgent;
 
 /* Checks, bring-up, decoders, state: ready to run. */
 DcdAgent *dcd_agent_new(const DcdAgentOpts *o, GError **errp);
+/* Name pid in the agent's lock file (after a fork, the daemon's). */
+void dcd_agent_note_pid(DcdAgent *a, int pid);
 /* Serve until SIGTERM or SIGINT. */
 void dcd_agent_run(DcdAgent *a);
 void dcd_agent_free(DcdAgent *a);

@@ -16,6 +16,7 @@
 #define BOOT_MS 120000
 #define MiB (1ull << 20)
 
+
 /* The agent's lock file holds its pid. */
 #define WAIT_AGENT_GONE \
     "p=$(cat /run/dcd-guest/agent.lock); " \
@@ -252,11 +253,17 @@ static void test_one_guest(void)
     g_autofree char *sha = NULL, *sha_part = NULL, *read_part = NULL;
     g_autofree char *out = NULL;
 
-    share(tag, 1, "free");
+    /* three extents, out of DPA order, one group */
+    g_autoptr(JsonNode) r = tcall(broker, "extent-add",
+        "{\"host-id\": 1, \"tag\": \"%s\", \"policy\": \"prescriptive\", "
+        "\"extents\": [{\"offset\": %llu, \"len\": %llu}, {\"offset\": 0, "
+        "\"len\": %llu}, {\"offset\": %llu, \"len\": %llu}], \"wait\": true}",
+        tag, 256 * MiB, 16 * MiB, 32 * MiB, 64 * MiB, 16 * MiB);
     /* the broker, the device and the guest's driver agree */
-    gwait_count(g, tag, "accepted", 1);
-    g_assert_cmpuint(dev_accepted(g), ==, 1);
-    g_assert_cmpuint(gdpa(g, tag), ==, 0);
+    g_assert_cmpuint(tcount(broker, 1, tag, "accepted"), ==, 3);
+    gwait_count(g, tag, "accepted", 3);
+    g_assert_cmpuint(dev_accepted(g), ==, 3);
+    g_assert_cmpuint(gdpa(g, tag), ==, 256 * MiB);
 
     out = grun(g, "dd if=/dev/urandom bs=1M count=64 2>/dev/null | "
                   "dcd-guest write %s", tag);
@@ -274,7 +281,7 @@ static void test_one_guest(void)
                             "--length 8 >/dev/null", tag), ==, 1);
 
     release(tag, 1);
-    g_assert_cmpuint(tcount(broker, 1, tag, "released"), ==, 1);
+    g_assert_cmpuint(tcount(broker, 1, tag, "released"), ==, 3);
     gwait_count(g, tag, "accepted", 0);
     g_assert_cmpuint(dev_accepted(g), ==, 0);
     g_assert_cmpint(grun_rc(g, NULL, "dcd-guest sha256 %s", tag), ==, 1);
