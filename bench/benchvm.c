@@ -36,3 +36,71 @@ DcdQemuVm *bench_vm_start(DcdQemuVmOpts *o)
     }
     return q;
 }
+
+DcdQemuGuest *bench_guest_start(const char *broker_socket, unsigned host_id,
+                                bool slow_path)
+{
+    g_autofree char *name = g_strdup_printf("guest %u", host_id);
+    const char *rig = g_getenv("DCD_GUEST_RIG");
+    DcdQemuGuestOpts o = {
+        .binary = bench_qemu_binary(),
+        .rig = rig && *rig ? rig : DCD_GUEST_RIG_DEFAULT,
+        .initramfs = DCD_GUEST_INITRAMFS,
+        .broker_socket = broker_socket,
+        .host_id = host_id,
+        .slow_path = slow_path,
+        .name = name,
+    };
+    g_autoptr(GError) err = NULL;
+    DcdQemuGuest *g;
+
+    if (!o.binary) {
+        fprintf(stderr, "no QEMU: build it (qemu/build.sh) or set"
+                " DCD_QEMU\n");
+        exit(1);
+    }
+    if (!g_file_test(o.initramfs, G_FILE_TEST_EXISTS)) {
+        fprintf(stderr, "no guest initramfs at %s: ninja -C BUILD "
+                "guest/initramfs.cpio.gz (make bench does)\n", o.initramfs);
+        exit(1);
+    }
+    g = dcd_qemu_guest_start(&o, &err);
+    if (!g) {
+        fprintf(stderr, "%s\n", err->message);
+        exit(1);
+    }
+    return g;
+}
+
+void bench_guest_ready(DcdQemuGuest *g, const char *agent_args)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *out = NULL;
+
+    if (!dcd_qemu_guest_wait_ready(g, 300000, &err)) {
+        fprintf(stderr, "%s\n", err->message);
+        exit(1);
+    }
+    out = bench_guest_sh(g, "dcd-guest watch --daemon %s", agent_args);
+}
+
+char *bench_guest_sh(DcdQemuGuest *g, const char *fmt, ...)
+{
+    g_autofree char *line = NULL;
+    g_autoptr(GError) err = NULL;
+    char *out = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    rc = dcd_qemu_guest_run(g, line, &out, 600000, &err);
+    if (rc != 0) {
+        fprintf(stderr, "%s: '%s' %s:\n%s\n", g->vm.name, line,
+                rc < 0 ? "failed" : "exited non-zero",
+                rc < 0 ? err->message : out);
+        exit(1);
+    }
+    return out;
+}

@@ -59,3 +59,52 @@ plot "$tmp/vm-add.dat" using 1:2 with linespoints title "broker p50", \
 GP
     echo "plot: $dir/vm-add.png"
 fi
+
+if [ -f "$dir/guest-access.json" ]; then
+    jq -r '.results[] | "\(.test) \(.ram_ns_median) \(.extent_ns_median) \(.slow_ns_median)"' \
+        "$dir/guest-access.json" >"$tmp/guest-access.dat"
+    load=$(jq -r '.loadavg[0] // 0 | . * 100 | round / 100' "$dir/guest-access.json")
+    gnuplot <<GP
+set terminal pngcairo size 800,500
+set output "$dir/guest-access.png"
+set title "ns per 8-byte access in a real guest under TCG, median (load $load)"
+set ylabel "ns (log)"
+set logscale y
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left
+set grid y
+plot "$tmp/guest-access.dat" using 2:xtic(1) title "guest RAM", \
+     "" using 3 title "extent (direct)", \
+     "" using 4 title "slow path"
+GP
+    echo "plot: $dir/guest-access.png"
+fi
+
+if [ -f "$dir/guest-add.json" ]; then
+    for f in guest-add guest-add-1ms; do
+        [ -f "$dir/$f.json" ] || continue
+        jq -r '.results[] | "\(.guests) \(.add_ms_p50) \(.add_ms_p99) \(.release_ms_p50) \(.release_ms_p99)"' \
+            "$dir/$f.json" >"$tmp/$f.dat"
+    done
+    [ -f "$tmp/guest-add-1ms.dat" ] || cp "$tmp/guest-add.dat" "$tmp/guest-add-1ms.dat"
+    load=$(jq -r '.loadavg[0] // 0 | . * 100 | round / 100' "$dir/guest-add.json")
+    gnuplot <<GP
+set terminal pngcairo size 800,500
+set output "$dir/guest-add.png"
+set title "extent add / release until done in N real guests (load $load)"
+set xlabel "guests"
+set ylabel "ms"
+set logscale x 2
+set key top left
+set grid
+plot "$tmp/guest-add.dat" using 1:2 with linespoints title "add p50 (poll 5 ms)", \
+     "$tmp/guest-add.dat" using 1:3 with linespoints title "add p99 (poll 5 ms)", \
+     "$tmp/guest-add.dat" using 1:5 with linespoints title "release p99 (poll 5 ms)", \
+     "$tmp/guest-add-1ms.dat" using 1:2 with linespoints title "add p50 (poll 1 ms)", \
+     "$tmp/guest-add-1ms.dat" using 1:3 with linespoints title "add p99 (poll 1 ms)", \
+     30 with lines dashtype 2 title "hot-plug attach (published, ~30 ms)"
+GP
+    echo "plot: $dir/guest-add.png"
+fi

@@ -650,6 +650,11 @@ static void process_groups(DcdAgent *a)
     publish(a);
 }
 
+static bool has_dc(DcdAgent *a, unsigned dev)
+{
+    return ((DcdMemdev *)a->devs->pdata[dev])->dc.n_regions > 0;
+}
+
 static gboolean tick(gpointer opaque)
 {
     DcdAgent *a = opaque;
@@ -657,9 +662,14 @@ static gboolean tick(gpointer opaque)
     a->ticks++;
     for (guint d = 0; d < a->devs->len; d++) {
         DcdMemdev *md = a->devs->pdata[d];
-        uint64_t st = dcd_io_rd64(a->io, g_array_index(a->event_status,
-                                                       uint64_t, d));
+        uint64_t st;
         g_autoptr(GError) serr = NULL;
+
+        if (!has_dc(a, d)) {
+            continue;
+        }
+        st = dcd_io_rd64(a->io, g_array_index(a->event_status,
+                                                       uint64_t, d));
 
         /*
          * One register read a tick; the log itself only when it has
@@ -1099,7 +1109,12 @@ DcdAgent *dcd_agent_new(const DcdAgentOpts *o, GError **errp)
         return NULL;
     }
     for (guint d = 0; d < a->devs->len; d++) {
-        g_autoptr(GArray) l = resync(a, d, errp);
+        g_autoptr(GArray) l = NULL;
+
+        if (!has_dc(a, d)) {
+            continue;   /* static capacity only: no extents, no DC events */
+        }
+        l = resync(a, d, errp);
 
         if (!l) {
             return NULL;

@@ -76,13 +76,13 @@ static bool parse_tag(const char *s, DcdTag *tag)
 static int cmd_watch(int argc, char **argv)
 {
     g_autofree char *accept = NULL, *log = NULL;
-    int poll_ms = 50;
+    int poll_ms = 5;
     gboolean daemon = FALSE;
     const GOptionEntry entries[] = {
         { "accept", 0, 0, G_OPTION_ARG_STRING, &accept,
           "all (default), ask, or a comma-separated list of tags", "POLICY" },
         { "poll-ms", 0, 0, G_OPTION_ARG_INT, &poll_ms,
-          "DC event log poll interval (default 50)", "N" },
+          "how often to look for DC events (default 5; each look costs one register read)", "N" },
         { "daemon", 0, 0, G_OPTION_ARG_NONE, &daemon,
           "return once the devices are up; log to --log", NULL },
         { "log", 0, 0, G_OPTION_ARG_FILENAME, &log,

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * guest-add - how long an extent takes to become usable in N real
+ * guests, and to be released by all of them, with dcd-guest as each
+ * guest's driver.  A benchmark, not a test: a table and JSON.
+ *
+ * 8 guests (hosts 0..7) boot once.  One sample: pool-create of 2 MiB
+ * (untimed); t0; extent-add to host 0 (free) and, pipelined on the same
+ * control connection, enable-shared-access to hosts 1..N-1, none with
+ * "wait"; the sample ends when the broker's monitor has reported the
+ * extent accepted by all N hosts: each guest's agent saw the DC event,
+ * answered with Add DC Response and the device mapped the extent.
+ * Release likewise: t0, extent-release (tag-based) for the N hosts,
+ * until all N are released (each agent answered with Release DC).
+ * N = 1, 2, 4, 8 take turns sample by sample, so load falls on all
+ * alike.  Time is measured here, on the host, on receipt of the events.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "benchlib.h"
+#include "benchvm.h"
+
+#define GUESTS 8
+#define BLOCK (2 * MiB)
+
+static int opt_samples = 40;
+static int opt_guests = GUESTS;
+static int opt_poll_ms = 0;
+static char *opt_json;
+static const unsigned ns_[] = { 1, 2, 4, 8 };
+
+/* Published hot-plug figures, for comparison (guest-facts). */
+#define HOTPLUG_ATTACH_MS 30.0
+#define HOTPLUG_DETACH_MS "6100-6500"
+
+/* Read monitor events until n extents of tag reached state. */
+static void wait_events(DcdCtlClient *mon, const char *tag, const char *state,
+                        unsigned n)
+{
+    unsigned seen = 0;
+
+    while (seen < n) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) ev = dcd_ctl_client_read_event(mon, &err);
+        JsonObject *o, *e;
+
+        if (!ev) {
+            bench_die("monitor: %s", err->message);
+        }
+        o = json_node_get_object(ev);
+        if (g_strcmp0(json_object_get_string_member_with_default(o, "event",
+                                                                 ""),
+                      "extent")) {
+            continue;
+        }
+        e = json_object_get_object_member(o, "extent");
+        if (!g_strcmp0(json_object_get_string_member(e, "tag"), tag) &&
+            !g_strcmp0(json_object_get_string_member(e, "state"), state)) {
+            seen++;
+        }
+    }
+}
+
+static double sample_add(BenchBroker *b, DcdCtlClient *mon, const char *tag,
+                         unsigned n)
+{
+    double t0 = bench_now_us();
+
+    for (unsigned h = 0; h < n; h++) {
+        JsonObject *a = bench_args_tag(tag);
+
+        json_object_set_int_member(a, "host-id", h);
+        json_object_set_string_member(a, "policy",
+                                      h ? "enable-shared-access" : "free");
+        bench_send(b, "extent-add", a);
+    }
+    for (unsigned h = 0; h < n; h++) {
+        json_node_unref(bench_recv(b, "extent-add", NULL));
+    }
+    wait_events(mon, tag, "accepted", n);
+    return (bench_now_us() - t0) / 1000.0;
+}
+
+static double sample_release(BenchBroker *b, DcdCtlClient *mon,
+                             const char *tag, unsigned n)
+{
+    double t0 = bench_now_us();
+
+    for (unsigned h = 0; h < n; h++) {
+        JsonObject *a = bench_args_tag(tag);
+
+        json_object_set_int_member(a, "host-id", h);
+        bench_send(b, "extent-release", a);
+    }
+    for (unsigned h = 0; h < n; h++) {
+        json_node_unref(bench_recv(b, "extent-release", NULL));
+    }
+    wait_events(mon, tag, "released", n);
+    return (bench_now_us() - t0) / 1000.0;
+}
+
+int main(int argc, char **argv)
+{
+    const GOptionEntry entries[] = {
+        { "samples", 0, 0, G_OPTION_ARG_INT, &opt_samples,
+          "samples per N (default 40)", "N" },
+        { "guests", 0, 0, G_OPTION_ARG_INT, &opt_guests,
+          "boot this many guests, 1 to 8 (default 8; N stops there)", "N" },
+        { "poll-ms", 0, 0, G_OPTION_ARG_INT, &opt_poll_ms,
+          "the agents' poll interval (default: dcd-guest's)", "MS" },
+        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_json,
+          "write the results as JSON", "FILE" },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- extent add and "
+                                                         "release in guests");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *broker_exe = bench_default_broker();
+    g_autofree char *agent_args = NULL;
+    g_autoptr(DcdCtlClient) mon = NULL;
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    GArray *add[4], *rel[4];
+    DcdQemuGuest *g[GUESTS];
+    double load[3] = { 0 };
+    BenchBroker *b;
+    gint64 t0 = g_get_monotonic_time();
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err) ||
+        opt_samples < 1 || opt_poll_ms < 0 || opt_guests < 1 ||
+        opt_guests > GUESTS) {
+        fprintf(stderr, "guest-add: %s\n", err ? err->message :
+                "--samples must be positive");
+        return 2;
+    }
+    agent_args = opt_poll_ms ? g_strdup_printf("--poll-ms=%d", opt_poll_ms)
+                             : g_strdup("");
+    bench_init("guest-add");
+    b = bench_broker_start(broker_exe, NULL, NULL);
+    mon = dcd_ctl_client_connect(b->ctl_sock, &err);
+    if (!mon || !dcd_ctl_client_send(mon, "monitor", NULL, &err)) {
+        bench_die("monitor: %s", err->message);
+    }
+    json_node_unref(dcd_ctl_client_recv(mon, &err));
+
+    printf("guest-add: booting %d guests under TCG\n", opt_guests);
+    fflush(stdout);
+    for (int i = 0; i < opt_guests; i++) {
+        g[i] = bench_guest_start(b->host_sock, i, false);
+    }
+    for (int i = 0; i < opt_guests; i++) {
+        bench_guest_ready(g[i], agent_args);
+    }
+    printf("guest-add: %d guests up in %.0f s; %d samples per N\n", opt_guests,
+           (g_get_monotonic_time() - t0) / 1e6, opt_samples);
+    fflush(stdout);
+
+    for (unsigned k = 0; k < 4; k++) {
+        add[k] = g_array_new(FALSE, FALSE, sizeof(double));
+        rel[k] = g_array_new(FALSE, FALSE, sizeof(double));
+    }
+    for (int s = 0; s < opt_samples; s++) {
+        for (unsigned k = 0; k < 4 && ns_[k] <= (unsigned)opt_guests; k++) {
+            g_autofree char *tag = bench_pool_create(b, BLOCK);
+            double ms = sample_add(b, mon, tag, ns_[k]);
+
+            g_array_append_val(add[k], ms);
+            ms = sample_release(b, mon, tag, ns_[k]);
+            g_array_append_val(rel[k], ms);
+            bench_pool_destroy(b, tag);
+        }
+    }
+    if (getloadavg(load, 3) < 0) {
+        memset(load, 0, sizeof(load));
+    }
+
+    printf("\nms from the control request until all N guests can use the "
+           "extent / have released it (%d samples; load average %.2f)\n",
+           opt_samples, load[0]);
+    printf("%3s %10s %10s %10s %10s %12s\n", "N", "add p50", "add p99",
+           "rel p50", "rel p99", "add p99/N=1");
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "benchmark");
+    json_builder_add_string_value(jb, "guest-add");
+    json_builder_set_member_name(jb, "kernel");
+    json_builder_add_string_value(jb, g[0]->kernel);
+    json_builder_set_member_name(jb, "cpu");
+    json_builder_add_string_value(jb, bench_cpu_model());
+    bench_json_loadavg(jb, "loadavg", load);
+    json_builder_set_member_name(jb, "samples");
+    json_builder_add_int_value(jb, opt_samples);
+    json_builder_set_member_name(jb, "results");
+    json_builder_begin_array(jb);
+    double add1_p99 = 0;
+    for (unsigned k = 0; k < 4 && ns_[k] <= (unsigned)opt_guests; k++) {
+        double ap50, ap99, rp50, rp99;
+
+        g_array_sort(add[k], bench_cmp_double);
+        g_array_sort(rel[k], bench_cmp_double);
+        ap50 = bench_percentile((double *)add[k]->data, add[k]->len, 0.5);
+        ap99 = bench_percentile((double *)add[k]->data, add[k]->len, 0.99);
+        rp50 = bench_percentile((double *)rel[k]->data, rel[k]->len, 0.5);
+        rp99 = bench_percentile((double *)rel[k]->data, rel[k]->len, 0.99);
+        if (k == 0) {
+            add1_p99 = ap99;
+        }
+        if (g_getenv("GUEST_ADD_SAMPLES")) {
+            for (guint i = 0; i < add[k]->len; i++) {
+                printf("%.1f ", g_array_index(add[k], double, i));
+            }
+            printf("\n");
+        }
+        printf("%3u %10.2f %10.2f %10.2f %10.2f %11.2fx\n", ns_[k], ap50,
+               ap99, rp50, rp99, ap99 / add1_p99);
+        json_builder_begin_object(jb);
+        json_builder_set_member_name(jb, "guests");
+        json_builder_add_int_value(jb, ns_[k]);
+        json_builder_set_member_name(jb, "add_ms_p50");
+        json_builder_add_double_value(jb, ap50);
+        json_builder_set_member_name(jb, "add_ms_p99");
+        json_builder_add_double_value(jb, ap99);
+        json_builder_set_member_name(jb, "release_ms_p50");
+        json_builder_add_double_value(jb, rp50);
+        json_builder_set_member_name(jb, "release_ms_p99");
+        json_builder_add_double_value(jb, rp99);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "hotplug_attach_ms");
+    json_builder_add_double_value(jb, HOTPLUG_ATTACH_MS);
+    json_builder_set_member_name(jb, "hotplug_detach_ms");
+    json_builder_add_string_value(jb, HOTPLUG_DETACH_MS);
+    json_builder_end_object(jb);
+    printf("for comparison, hot-plugging a CXL device into a running VM is "
+           "published at about %.0f ms to attach and %s ms to detach\n",
+           HOTPLUG_ATTACH_MS, HOTPLUG_DETACH_MS);
+    printf("goals: add and release p99 < 5 ms with one guest; at 8 guests "
+           "< 1.5x the one-guest time\n");
+    printf("wall time %.0f s\n", (g_get_monotonic_time() - t0) / 1e6);
+    if (opt_json && !bench_json_write(jb, opt_json, &err)) {
+        bench_die("%s", err->message);
+    }
+    for (int i = 0; i < opt_guests; i++) {
+        dcd_qemu_guest_stop(g[i]);
+    }
+    bench_broker_stop(b, false);
+    return 0;
+}
