@@ -24,6 +24,7 @@
 
 #include "dcd-guest/agent.h"
 #include "dcd-guest/devmem.h"
+#include "dcd-guest/journal.h"
 #include "dcd-guest/state.h"
 #include "dcd-guest/sysfw.h"
 #include "dcd-guest/tag.h"
@@ -31,14 +32,12 @@
 
 #define DECODER_ALIGN (256ull << 20)
 #define REQUEST_MAX 256
-#define JOURNAL_MAX_EVENTS 4096
 
 #define ERR(errp, code, ...) \
     g_set_error(errp, DCD_HOST_ERROR, code, __VA_ARGS__)
 
 typedef struct Group {
-    unsigned dev;
-    GArray *events;             /* DcdEvent */
+    DcdGuestGroup *j;           /* what the journal keeps: device, events */
     int decision;               /* ask policy: 0 undecided, 1 accept, -1 reject */
     GPtrArray *waiters;         /* control clients (fd) waiting for the end */
 } Group;
@@ -85,12 +84,11 @@ static void say(DcdAgent *a, const char *fmt, ...)
     fprintf(stderr, "dcd-guest: %s %s\n", ts, msg);
 }
 
-static Group *group_new(unsigned dev)
+static Group *group_new(DcdGuestGroup *j)
 {
     Group *g = g_new0(Group, 1);
 
-    g->dev = dev;
-    g->events = g_array_new(FALSE, TRUE, sizeof(DcdEvent));
+    g->j = j;
     g->waiters = g_ptr_array_new();
     return g;
 }
@@ -119,58 +117,33 @@ static void group_free(Group *g, const char *outcome)
         close(fd);
     }
     g_ptr_array_unref(g->waiters);
-    g_array_unref(g->events);
+    dcd_guest_group_free(g->j);
     g_free(g);
 }
 
 static unsigned group_type(const Group *g)
 {
-    return g_array_index(g->events, DcdEvent, 0).type;
+    return g_array_index(g->j->events, DcdEvent, 0).type;
 }
 
 /* ---- journal ------------------------------------------------------------ */
 
-static void journal_add(GKeyFile *kf, const Group *g, unsigned gi,
-                        unsigned *n)
-{
-    for (guint i = 0; i < g->events->len; i++) {
-        const DcdEvent *e = &g_array_index(g->events, DcdEvent, i);
-        g_autofree char *name = g_strdup_printf("event %u", (*n)++);
-        char tag[DCD_TAG_STR_LEN];
-
-        dcd_tag_unparse((const DcdTag *)e->extent.tag, tag);
-        g_key_file_set_uint64(kf, name, "group", gi);
-        g_key_file_set_uint64(kf, name, "device", g->dev);
-        g_key_file_set_uint64(kf, name, "type", e->type);
-        g_key_file_set_uint64(kf, name, "more", e->more);
-        g_key_file_set_uint64(kf, name, "handle", e->handle);
-        g_key_file_set_uint64(kf, name, "region", e->region);
-        g_key_file_set_uint64(kf, name, "dpa", e->extent.dpa);
-        g_key_file_set_uint64(kf, name, "len", e->extent.len);
-        g_key_file_set_string(kf, name, "tag", tag);
-        g_key_file_set_uint64(kf, name, "shared_seq", e->extent.shared_seq);
-    }
-}
-
 static bool journal_save(DcdAgent *a, GError **errp)
 {
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autofree char *data = NULL;
-    unsigned n = 0, gi = 0;
-    gsize len;
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
 
-    g_key_file_set_integer(kf, "dcd-guest", "version", 1);
     for (guint i = 0; i < a->groups->len; i++) {
-        journal_add(kf, a->groups->pdata[i], gi++, &n);
+        g_ptr_array_add(all, ((Group *)a->groups->pdata[i])->j);
     }
     for (guint d = 0; d < a->devs->len; d++) {
         if (a->partial[d]) {
-            journal_add(kf, a->partial[d], gi++, &n);
+            g_ptr_array_add(all, a->partial[d]->j);
         }
     }
-    data = g_key_file_to_data(kf, &len, NULL);
     a->journal_dirty = false;
-    return g_file_set_contents(a->journal_path, data, len, errp);
+    return dcd_guest_journal_save(a->journal_path,
+                                  (DcdGuestGroup *const *)all->pdata,
+                                  all->len, errp);
 }
 
 static bool save_partial(GArray *events, void *opaque, GError **errp)
@@ -178,97 +151,26 @@ static bool save_partial(GArray *events, void *opaque, GError **errp)
     return journal_save(opaque, errp);
 }
 
-static bool journal_u64(GKeyFile *kf, const char *g, const char *k,
-                        uint64_t max, uint64_t *v)
-{
-    g_autofree char *s = g_key_file_get_value(kf, g, k, NULL);
-    guint64 n;
-
-    if (!s || !g_ascii_string_to_unsigned(s, 10, 0, max, &n, NULL)) {
-        return false;
-    }
-    *v = n;
-    return true;
-}
-
-/* Groups saved by an agent that is gone; every field checked. */
+/* Groups saved by an agent that is gone: answer them first. */
 static bool journal_load(DcdAgent *a, GError **errp)
 {
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_auto(GStrv) names = NULL;
-    GError *err = NULL;
-    Group *cur = NULL;
-    uint64_t cur_gi = G_MAXUINT64;
-    unsigned n = 0;
+    g_autoptr(GPtrArray) saved = dcd_guest_journal_load(a->journal_path,
+                                                        a->devs->len, errp);
 
-    if (!g_key_file_load_from_file(kf, a->journal_path, G_KEY_FILE_NONE,
-                                   &err)) {
-        bool absent = g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-
-        if (!absent) {
-            g_propagate_prefixed_error(errp, err, "journal %s: ",
-                                       a->journal_path);
-            return false;
-        }
-        g_error_free(err);
-        return true;
+    if (!saved) {
+        return false;
     }
-    names = g_key_file_get_groups(kf, NULL);
-    for (unsigned i = 0; names[i]; i++) {
-        DcdEvent ev = { 0 };
-        uint64_t gi, dev, type, more, handle, region, seq;
-        g_autofree char *tag = NULL;
+    for (guint i = 0; i < saved->len; i++) {
+        DcdGuestGroup *j = saved->pdata[i];
+        bool open = g_array_index(j->events, DcdEvent, j->events->len - 1).more;
 
-        if (!g_str_has_prefix(names[i], "event ")) {
-            continue;
+        saved->pdata[i] = NULL;
+        if (open) {
+            /* the rest of the chain is still in the device's log */
+            a->partial[j->dev] = group_new(j);
+        } else {
+            g_ptr_array_add(a->groups, group_new(j));
         }
-        tag = g_key_file_get_string(kf, names[i], "tag", NULL);
-        if (++n > JOURNAL_MAX_EVENTS ||
-            !journal_u64(kf, names[i], "group", JOURNAL_MAX_EVENTS, &gi) ||
-            !journal_u64(kf, names[i], "device", a->devs->len - 1, &dev) ||
-            a->devs->len == 0 ||
-            !journal_u64(kf, names[i], "type", DCD_EV_RELEASED, &type) ||
-            !journal_u64(kf, names[i], "more", 1, &more) ||
-            !journal_u64(kf, names[i], "handle", G_MAXUINT16, &handle) ||
-            !journal_u64(kf, names[i], "region", DCD_MAX_REGIONS - 1,
-                         &region) ||
-            !journal_u64(kf, names[i], "dpa", G_MAXUINT64, &ev.extent.dpa) ||
-            !journal_u64(kf, names[i], "len", G_MAXUINT64 - ev.extent.dpa,
-                         &ev.extent.len) ||
-            !journal_u64(kf, names[i], "shared_seq", G_MAXUINT16, &seq) ||
-            !tag || !dcd_tag_parse(tag, (DcdTag *)ev.extent.tag)) {
-            ERR(errp, DCD_HOST_ERR_INVALID, "journal %s: [%s] is not valid; "
-                "remove the file to start afresh", a->journal_path, names[i]);
-            return false;
-        }
-        ev.type = type;
-        ev.more = more;
-        ev.handle = handle;
-        ev.region = region;
-        ev.extent.shared_seq = seq;
-        if (!cur || gi != cur_gi || cur->dev != dev) {
-            if (cur) {
-                g_ptr_array_add(a->groups, cur);
-            }
-            cur = group_new(dev);
-            cur_gi = gi;
-        }
-        g_array_append_val(cur->events, ev);
-    }
-    if (cur) {
-        g_ptr_array_add(a->groups, cur);
-    }
-    /* a group saved before its chain closed goes on being read */
-    for (guint i = 0; i < a->groups->len;) {
-        Group *g = a->groups->pdata[i];
-        const DcdEvent *last = &g_array_index(g->events, DcdEvent,
-                                              g->events->len - 1);
-
-        if (last->more && !a->partial[g->dev]) {
-            a->partial[g->dev] = g_ptr_array_steal_index(a->groups, i);
-            continue;
-        }
-        i++;
     }
     if (a->groups->len) {
         say(a, "journal: %u group(s) read by an earlier agent not answered "
@@ -383,8 +285,8 @@ static GArray *group_extents(const Group *g)
 {
     GArray *ext = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
 
-    for (guint i = 0; i < g->events->len; i++) {
-        g_array_append_val(ext, g_array_index(g->events, DcdEvent, i).extent);
+    for (guint i = 0; i < g->j->events->len; i++) {
+        g_array_append_val(ext, g_array_index(g->j->events, DcdEvent, i).extent);
     }
     return ext;
 }
@@ -402,10 +304,10 @@ static bool tag_allowed(DcdAgent *a, const uint8_t *tag)
 /* Every extent inside a mapped DC region, on its block size. */
 static const char *offer_problem(DcdAgent *a, const Group *g)
 {
-    for (guint i = 0; i < g->events->len; i++) {
-        const DcdEvent *e = &g_array_index(g->events, DcdEvent, i);
+    for (guint i = 0; i < g->j->events->len; i++) {
+        const DcdEvent *e = &g_array_index(g->j->events, DcdEvent, i);
         const DcdGuestRegion *r = dcd_guest_state_region(
-            a->st, g->dev, e->extent.dpa, e->extent.len);
+            a->st, g->j->dev, e->extent.dpa, e->extent.len);
 
         if (e->type != DCD_EV_ADD) {
             return "mixes event types";
@@ -427,20 +329,20 @@ static GString *describe(const Group *g)
     char tag[DCD_TAG_STR_LEN];
     uint64_t total = 0;
 
-    for (guint i = 0; i < g->events->len; i++) {
-        total += g_array_index(g->events, DcdEvent, i).extent.len;
+    for (guint i = 0; i < g->j->events->len; i++) {
+        total += g_array_index(g->j->events, DcdEvent, i).extent.len;
     }
-    dcd_tag_unparse((const DcdTag *)g_array_index(g->events, DcdEvent, 0)
+    dcd_tag_unparse((const DcdTag *)g_array_index(g->j->events, DcdEvent, 0)
                     .extent.tag, tag);
     g_string_printf(s, "%u extent(s), %" G_GUINT64_FORMAT " MiB, tag %s, "
-                    "device %u", g->events->len, total >> 20, tag, g->dev);
+                    "device %u", g->j->events->len, total >> 20, tag, g->j->dev);
     return s;
 }
 
 /* An Add group: true when it is answered (or gone) and may be dropped. */
 static bool answer_add(DcdAgent *a, Group *g)
 {
-    DcdMemdev *md = a->devs->pdata[g->dev];
+    DcdMemdev *md = a->devs->pdata[g->j->dev];
     g_autoptr(GArray) ext = group_extents(g);
     g_autoptr(GString) what = describe(g);
     g_autoptr(GError) err = NULL;
@@ -459,7 +361,7 @@ static bool answer_add(DcdAgent *a, Group *g)
         }
     } else if (g->decision == 0) {
         for (guint i = 0; i < ext->len; i++) {
-            put_extent(a, g->dev, &g_array_index(ext, DcdDevExtent, i),
+            put_extent(a, g->j->dev, &g_array_index(ext, DcdDevExtent, i),
                        DCD_GUEST_PENDING);
         }
         return false;   /* held until `dcd-guest accept` or `reject` */
@@ -476,10 +378,10 @@ static bool answer_add(DcdAgent *a, Group *g)
         }
         for (guint i = 0; i < ext->len; i++) {
             DcdDevExtent *e = &g_array_index(ext, DcdDevExtent, i);
-            DcdGuestExtent *x = find_extent(a, g->dev, e);
+            DcdGuestExtent *x = find_extent(a, g->j->dev, e);
 
             if (accept) {
-                put_extent(a, g->dev, e, DCD_GUEST_ACCEPTED);
+                put_extent(a, g->j->dev, e, DCD_GUEST_ACCEPTED);
             } else if (x) {
                 drop_extent(a, x);
             }
@@ -493,14 +395,14 @@ static bool answer_add(DcdAgent *a, Group *g)
      */
     {
         g_autoptr(GError) err2 = NULL;
-        g_autoptr(GArray) l = resync(a, g->dev, &err2);
+        g_autoptr(GArray) l = resync(a, g->j->dev, &err2);
         bool all = l != NULL;
 
         for (guint i = 0; i < ext->len && all; i++) {
             all = listed_on_device(l, &g_array_index(ext, DcdDevExtent, i));
         }
         for (guint i = 0; i < ext->len && l && !all; i++) {
-            DcdGuestExtent *x = find_extent(a, g->dev,
+            DcdGuestExtent *x = find_extent(a, g->j->dev,
                                             &g_array_index(ext, DcdDevExtent, i));
 
             if (x && x->state == DCD_GUEST_PENDING) {
@@ -521,16 +423,16 @@ static bool answer_add(DcdAgent *a, Group *g)
  */
 static bool answer_release(DcdAgent *a, Group *g)
 {
-    DcdMemdev *md = a->devs->pdata[g->dev];
+    DcdMemdev *md = a->devs->pdata[g->j->dev];
     g_autoptr(GArray) ext = g_array_new(FALSE, TRUE, sizeof(DcdDevExtent));
     g_autoptr(GArray) locks = g_array_new(FALSE, FALSE, sizeof(int));
     g_autoptr(GString) what = describe(g);
     g_autoptr(GError) err = NULL;
     bool ok = true;
 
-    for (guint i = 0; i < g->events->len; i++) {
-        const DcdEvent *e = &g_array_index(g->events, DcdEvent, i);
-        DcdGuestExtent *x = find_extent(a, g->dev, &e->extent);
+    for (guint i = 0; i < g->j->events->len; i++) {
+        const DcdEvent *e = &g_array_index(g->j->events, DcdEvent, i);
+        DcdGuestExtent *x = find_extent(a, g->j->dev, &e->extent);
 
         if (x && x->state != DCD_GUEST_PENDING) {
             x->state = DCD_GUEST_RELEASING;
@@ -561,13 +463,13 @@ static bool answer_release(DcdAgent *a, Group *g)
     }
     if (ok && !dcd_release(&md->mbox, (DcdDevExtent *)ext->data, ext->len,
                            &err)) {
-        g_autoptr(GArray) l = resync(a, g->dev, NULL);
+        g_autoptr(GArray) l = resync(a, g->j->dev, NULL);
 
         say(a, "release of %s: device refused (%s)%s", what->str,
             err->message, l ? "; the extent list is taken as it is" : "");
     } else if (ok) {
         for (guint i = 0; i < ext->len; i++) {
-            DcdGuestExtent *x = find_extent(a, g->dev,
+            DcdGuestExtent *x = find_extent(a, g->j->dev,
                                             &g_array_index(ext, DcdDevExtent, i));
             if (x) {
                 drop_extent(a, x);
@@ -589,9 +491,9 @@ static bool answer_forced(DcdAgent *a, Group *g)
 {
     g_autoptr(GString) what = describe(g);
 
-    for (guint i = 0; i < g->events->len; i++) {
-        DcdGuestExtent *x = find_extent(a, g->dev,
-            &g_array_index(g->events, DcdEvent, i).extent);
+    for (guint i = 0; i < g->j->events->len; i++) {
+        DcdGuestExtent *x = find_extent(a, g->j->dev,
+            &g_array_index(g->j->events, DcdEvent, i).extent);
 
         if (x) {
             drop_extent(a, x);
@@ -614,12 +516,12 @@ static void process_groups(DcdAgent *a)
         switch (group_type(g)) {
         case DCD_EV_ADD:
             /* a device takes answers in the order it made its offers */
-            if (held[g->dev]) {
+            if (held[g->j->dev]) {
                 done = false;
                 break;
             }
             done = answer_add(a, g);
-            held[g->dev] = !done;
+            held[g->j->dev] = !done;
             break;
         case DCD_EV_RELEASE:
             done = answer_release(a, g);
@@ -680,7 +582,7 @@ static gboolean tick(gpointer opaque)
             continue;
         }
         if (!(st & (1u << CXL_EVENT_LOG_DC)) &&
-            !(a->partial[d] && a->partial[d]->events->len) &&
+            !(a->partial[d] && a->partial[d]->j->events->len) &&
             a->ticks % MAX(1000 / a->o.poll_ms, 1u)) {
             continue;
         }
@@ -690,9 +592,9 @@ static gboolean tick(gpointer opaque)
             bool complete;
 
             if (!a->partial[d]) {
-                a->partial[d] = group_new(d);
+                a->partial[d] = group_new(dcd_guest_group_new(d));
             }
-            if (!dcd_group_read(&md->mbox, a->partial[d]->events,
+            if (!dcd_group_read(&md->mbox, a->partial[d]->j->events,
                                 save_partial, a, &complete, &err)) {
                 say(a, "device %u: reading the event log: %s", d,
                     err->message);
@@ -718,8 +620,8 @@ static bool group_has_tag(const Group *g, const char *arg, const DcdTag *tag)
     if (!strcmp(arg, "all")) {
         return true;
     }
-    for (guint i = 0; i < g->events->len; i++) {
-        if (memcmp(g_array_index(g->events, DcdEvent, i).extent.tag, tag->b,
+    for (guint i = 0; i < g->j->events->len; i++) {
+        if (memcmp(g_array_index(g->j->events, DcdEvent, i).extent.tag, tag->b,
                    16)) {
             return false;
         }
@@ -742,7 +644,7 @@ static void request_decide(DcdAgent *a, Client *c, const char *arg, int dec)
         if (group_type(g) == DCD_EV_ADD && !g->decision &&
             group_has_tag(g, arg, &tag)) {
             g->decision = dec;
-            n += g->events->len;
+            n += g->j->events->len;
         }
     }
     if (!n) {
@@ -772,24 +674,24 @@ static bool request_release(DcdAgent *a, Client *c, const char *arg,
             continue;
         }
         if (!g) {
-            g = group_new(x->dev);
-        } else if (g->dev != x->dev) {
+            g = group_new(dcd_guest_group_new(x->dev));
+        } else if (g->j->dev != x->dev) {
             continue;   /* one device per group; the rest goes next time */
         }
-        g_array_append_val(g->events, ev);
+        g_array_append_val(g->j->events, ev);
     }
     if (!g) {
         reply(c->fd, "err no accepted extent has tag %s", arg);
         return false;
     }
-    for (guint i = 0; i < g->events->len; i++) {
-        g_array_index(g->events, DcdEvent, i).more = i + 1 < g->events->len;
+    for (guint i = 0; i < g->j->events->len; i++) {
+        g_array_index(g->j->events, DcdEvent, i).more = i + 1 < g->j->events->len;
     }
     g_ptr_array_add(a->groups, g);
     if (wait) {
         g_ptr_array_add(g->waiters, GINT_TO_POINTER(c->fd));
     } else {
-        reply(c->fd, "ok releasing %u extent(s)", g->events->len);
+        reply(c->fd, "ok releasing %u extent(s)", g->j->events->len);
     }
     a->journal_dirty = true;
     process_groups(a);

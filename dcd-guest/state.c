@@ -112,20 +112,20 @@ bool dcd_guest_state_save(const DcdGuestState *s, const char *path,
     return g_file_set_contents(path, data, len, errp);
 }
 
-/* A number member; false (with errp) when missing or above max. */
-static bool get_u64(GKeyFile *kf, const char *g, const char *k, uint64_t max,
-                    uint64_t *v, GError **errp)
+bool dcd_guest_keyfile_u64(GKeyFile *kf, const char *g, const char *k,
+                           uint64_t max, uint64_t *v, GError **errp)
 {
     g_autofree char *s = g_key_file_get_value(kf, g, k, NULL);
     guint64 n;
 
     if (!s || !g_ascii_string_to_unsigned(s, 10, 0, max, &n, NULL)) {
-        ERR(errp, "state: [%s] %s is missing or out of range", g, k);
+        ERR(errp, "[%s] %s is missing or out of range", g, k);
         return false;
     }
     *v = n;
     return true;
 }
+
 
 static bool load_device(GKeyFile *kf, const char *g, DcdGuestDevice *d,
                         GError **errp)
@@ -137,7 +137,7 @@ static bool load_device(GKeyFile *kf, const char *g, DcdGuestDevice *d,
         return false;
     }
     strcpy(d->bdf, bdf);
-    return get_u64(kf, g, "ram_size", G_MAXUINT64, &d->ram_size, errp);
+    return dcd_guest_keyfile_u64(kf, g, "ram_size", G_MAXUINT64, &d->ram_size, errp);
 }
 
 static bool load_region(GKeyFile *kf, const char *g, unsigned ndev,
@@ -153,11 +153,11 @@ static bool load_region(GKeyFile *kf, const char *g, unsigned ndev,
         return false;
     }
     r->index = index;
-    if (!get_u64(kf, g, "device", ndev ? ndev - 1 : 0, &dev, errp) ||
-        !get_u64(kf, g, "dpa", G_MAXUINT64, &r->dpa, errp) ||
-        !get_u64(kf, g, "len", G_MAXUINT64 - r->dpa, &r->len, errp) ||
-        !get_u64(kf, g, "block", G_MAXUINT64, &r->block, errp) ||
-        !get_u64(kf, g, "hpa", G_MAXUINT64, &r->hpa, errp)) {
+    if (!dcd_guest_keyfile_u64(kf, g, "device", ndev ? ndev - 1 : 0, &dev, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "dpa", G_MAXUINT64, &r->dpa, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "len", G_MAXUINT64 - r->dpa, &r->len, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "block", G_MAXUINT64, &r->block, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "hpa", G_MAXUINT64, &r->hpa, errp)) {
         return false;
     }
     if (!ndev || r->hpa > G_MAXUINT64 - r->len) {
@@ -176,11 +176,11 @@ static bool load_extent(GKeyFile *kf, const char *g, unsigned ndev,
     uint64_t dev, seq;
     unsigned i;
 
-    if (!get_u64(kf, g, "device", ndev ? ndev - 1 : 0, &dev, errp) ||
-        !get_u64(kf, g, "shared_seq", G_MAXUINT16, &seq, errp) ||
-        !get_u64(kf, g, "dpa", G_MAXUINT64, &e->ext.dpa, errp) ||
-        !get_u64(kf, g, "len", G_MAXUINT64 - e->ext.dpa, &e->ext.len, errp) ||
-        !get_u64(kf, g, "hpa", G_MAXUINT64 - e->ext.len, &e->hpa, errp)) {
+    if (!dcd_guest_keyfile_u64(kf, g, "device", ndev ? ndev - 1 : 0, &dev, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "shared_seq", G_MAXUINT16, &seq, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "dpa", G_MAXUINT64, &e->ext.dpa, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "len", G_MAXUINT64 - e->ext.dpa, &e->ext.len, errp) ||
+        !dcd_guest_keyfile_u64(kf, g, "hpa", G_MAXUINT64 - e->ext.len, &e->hpa, errp)) {
         return false;
     }
     if (!ndev || !tag || !dcd_tag_parse(tag, (DcdTag *)e->ext.tag)) {

@@ -66,6 +66,10 @@ const DcdGuestRegion *dcd_guest_state_region(const DcdGuestState *s,
 
 const char *dcd_guest_extent_state_name(DcdGuestExtentState st);
 
+/* A decimal member of group g up to max; false (errp) if not. */
+bool dcd_guest_keyfile_u64(GKeyFile *kf, const char *g, const char *k,
+                           uint64_t max, uint64_t *v, GError **errp);
+
 /* `dcd-guest list`, as text lines or as one JSON object. */
 char *dcd_guest_state_format(const DcdGuestState *s, bool json);
 
