@@ -953,6 +953,52 @@ static void state_seeds(void)
     }
 }
 
+/* fuzz-guest-files: a selector byte (even: state, odd: journal), a file. */
+static void guest_file_seed(const char *name, char kind, const char *text)
+{
+    g_autoptr(GByteArray) b = g_byte_array_new();
+
+    g_byte_array_append(b, (const guint8 *)&kind, 1);
+    g_byte_array_append(b, (const guint8 *)text, strlen(text));
+    seed_bytes("fuzz-guest-files", name, b);
+}
+
+#define GT "5be13bce-ae34-4a77-b6c3-16df975fcf1a"
+
+static void guest_files_seeds(void)
+{
+    guest_file_seed("state", 0,
+        "[dcd-guest]\nversion=1\n"
+        "[device 0]\nbdf=0000:18:00.0\nram_size=268435456\n"
+        "[region 0]\ndevice=0\nindex=0\ndpa=0\nlen=1073741824\n"
+        "block=2097152\nhpa=4563402752\n"
+        "[region 1]\ndevice=0\nindex=-1\ndpa=0\nlen=268435456\n"
+        "block=0\nhpa=5637144576\n"
+        "[extent 0]\ndevice=0\ntag=" GT "\nshared_seq=0\ndpa=0\n"
+        "len=16777216\nhpa=4563402752\nstate=accepted\n"
+        "[extent 1]\ndevice=0\ntag=" GT "\nshared_seq=1\n"
+        "dpa=67108864\nlen=33554432\nhpa=0\nstate=pending\n");
+    guest_file_seed("state-extent-no-device", 0,
+        "[dcd-guest]\nversion=1\n[extent 0]\ndevice=0\ntag=" GT
+        "\nshared_seq=0\ndpa=0\nlen=1\nhpa=0\nstate=accepted\n");
+    guest_file_seed("journal", 1,
+        "[dcd-guest]\nversion=1\n"
+        "[event 0]\ngroup=0\ndevice=0\ntype=1\nmore=0\nhandle=3\n"
+        "region=0\ndpa=0\nlen=2097152\ntag=" GT "\nshared_seq=0\n"
+        "[event 1]\ngroup=1\ndevice=1\ntype=0\nmore=1\nhandle=4\n"
+        "region=0\ndpa=2097152\nlen=2097152\ntag=" GT "\nshared_seq=0\n"
+        "[event 2]\ngroup=1\ndevice=1\ntype=0\nmore=0\nhandle=5\n"
+        "region=0\ndpa=4194304\nlen=2097152\ntag=" GT "\nshared_seq=1\n");
+    guest_file_seed("journal-two-open-chains", 1,
+        "[dcd-guest]\nversion=1\n"
+        "[event 0]\ngroup=0\ndevice=0\ntype=0\nmore=1\nhandle=1\n"
+        "region=0\ndpa=0\nlen=1\ntag=" GT "\nshared_seq=0\n"
+        "[event 1]\ngroup=1\ndevice=0\ntype=0\nmore=1\nhandle=2\n"
+        "region=0\ndpa=0\nlen=1\ntag=" GT "\nshared_seq=0\n"
+        "[event 2]\ngroup=2\ndevice=0\ntype=0\nmore=0\nhandle=3\n"
+        "region=0\ndpa=0\nlen=1\ntag=" GT "\nshared_seq=0\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -965,6 +1011,7 @@ int main(int argc, char **argv)
     host_seeds();
     control_seeds();
     state_seeds();
+    guest_files_seeds();
     printf("make-seeds: %u files in %s\n", nseeds, outdir);
     return 0;
 }
