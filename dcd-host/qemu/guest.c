@@ -46,7 +46,9 @@ static GPtrArray *guest_argv(DcdQemuGuest *g, const DcdQemuGuestOpts *o,
     ARG("-global");
     ARG("apic-common.vapic=off");
     ARG("-M");
-    ARG("cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G");
+    ARG("cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G%s",
+        o->second_bridge ? ",cxl-fmw.1.targets.0=cxl.2,cxl-fmw.1.size=4G"
+                         : "");
     ARG("-device");
     ARG("pxb-cxl,bus_nr=23,bus=pcie.0,id=cxl.1,hdm_for_passthrough=true");
     ARG("-device");
@@ -57,6 +59,18 @@ static GPtrArray *guest_argv(DcdQemuGuest *g, const DcdQemuGuestOpts *o,
     ARG("cxl-type3,bus=rp0,id=cxl-dcd0,num-dc-regions=1,"
         "dc-regions-total-size=%" G_GUINT64_FORMAT ",dc-regions-sharable=1,"
         "dcd-broker=brk,dcd-host-id=%u", dc, o->host_id);
+    if (o->second_bridge) {
+        ARG("-chardev");
+        ARG("socket,id=brk2,path=%s,reconnect-ms=500", o->broker_socket);
+        ARG("-device");
+        ARG("pxb-cxl,bus_nr=35,bus=pcie.0,id=cxl.2,hdm_for_passthrough=true");
+        ARG("-device");
+        ARG("cxl-rp,port=0,bus=cxl.2,id=rp2,chassis=1,slot=4");
+        ARG("-device");
+        ARG("cxl-type3,bus=rp2,id=cxl-dcd1,num-dc-regions=1,"
+            "dc-regions-total-size=%" G_GUINT64_FORMAT ",dc-regions-sharable=1,"
+            "dcd-broker=brk2,dcd-host-id=%u", dc, o->second_host_id);
+    }
     if (o->slow_path) {
         ARG("-object");
         ARG("memory-backend-ram,id=vmem0,size=256M");

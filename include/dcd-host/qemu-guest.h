@@ -24,6 +24,10 @@ typedef struct DcdQemuGuestOpts {
     /* A second cxl-type3 with 256 MiB of static volatile memory: a
      * window range on the emulated (slow) path, to compare with. */
     bool slow_path;
+    /* A second CXL host bridge (bus 35) with its own window, root port
+     * and broker-attached cxl-type3 (cxl-dcd1) as host second_host_id. */
+    bool second_bridge;
+    unsigned second_host_id;
     unsigned mem_mb;            /* guest RAM; default 512 */
     const char *name;           /* in messages */
 } DcdQemuGuestOpts;

@@ -84,10 +84,12 @@ static char *grun(DcdQemuGuest *g, const char *fmt, ...)
     return out;
 }
 
-static DcdQemuGuest *gstart(unsigned host)
+static DcdQemuGuest *gstart_opts(unsigned host, unsigned second)
 {
     g_autofree char *name = g_strdup_printf("guest of host %u", host);
     DcdQemuGuestOpts o = {
+        .second_bridge = second != 0,
+        .second_host_id = second,
         .binary = g_getenv("DCD_QEMU"),
         .rig = g_getenv("DCD_GUEST_RIG"),
         .initramfs = g_getenv("DCD_GUEST_INITRAMFS"),
@@ -100,6 +102,11 @@ static DcdQemuGuest *gstart(unsigned host)
 
     g_assert_no_error(err);
     return g;
+}
+
+static DcdQemuGuest *gstart(unsigned host)
+{
+    return gstart_opts(host, 0);
 }
 
 /* Wait for the guest to boot, start the agent, see the host connected. */
@@ -477,6 +484,50 @@ static void test_broker_restart(void)
     destroy(tag);
 }
 
+/* Two CXL host bridges, each with its window and a DCD: ACPI tells them apart */
+static void test_two_host_bridges(void)
+{
+    DcdQemuGuest *g = gstart_opts(4, 5);
+    g_autofree char *t4 = epool(broker, 16 * MiB);
+    g_autofree char *t5 = epool(broker, 16 * MiB);
+    g_autofree char *s4 = NULL, *s5 = NULL, *w4 = NULL, *w5 = NULL;
+    g_autoptr(JsonNode) n = NULL;
+    JsonArray *regions;
+    uint64_t hpa0, hpa1;
+
+    gready(g, 4);
+    ewait_connected(broker, 5, true);
+    n = glist(g);
+    regions = json_object_get_array_member(json_node_get_object(n), "regions");
+    g_assert_cmpuint(json_array_get_length(regions), ==, 2);
+    hpa0 = json_object_get_int_member(json_array_get_object_element(regions, 0),
+                                      "hpa");
+    hpa1 = json_object_get_int_member(json_array_get_object_element(regions, 1),
+                                      "hpa");
+    /* each in the window of its own host bridge: 4 GiB apart at least */
+    g_assert_cmpuint(MAX(hpa0, hpa1) - MIN(hpa0, hpa1), >=, 4ull << 30);
+
+    share(t4, 4, "free");
+    share(t5, 5, "free");
+    gwait_count(g, NULL, "accepted", 2);
+    w4 = grun(g, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
+                 "dcd-guest write %s", t4);
+    w5 = grun(g, "dd if=/dev/zero bs=1M count=16 2>/dev/null | "
+                 "dcd-guest write %s", t5);
+    s4 = gsha(g, t4);
+    s5 = gsha(g, t5);
+    g_assert_cmpstr(s4, !=, s5);
+    /* 16 MiB of zeros */
+    g_assert_cmpstr(s5, ==, "080acf35a507ac9849cfcba47dc2ad83e01b75663a516279c8b9d243b719643e");
+
+    release(t4, 4);
+    release(t5, 5);
+    gwait_count(g, NULL, "accepted", 0);
+    dcd_qemu_guest_stop(g);
+    destroy(t4);
+    destroy(t5);
+}
+
 static void test_reset_and_poweroff(void)
 {
     DcdQemuGuest *a = guest(0), *b = guest(1);
@@ -530,6 +581,7 @@ int main(int argc, char **argv)
     g_test_add_func("/guest/agent-killed-mid-accept",
                     test_agent_killed_mid_accept);
     g_test_add_func("/guest/broker-restart", test_broker_restart);
+    g_test_add_func("/guest/two-host-bridges", test_two_host_bridges);
     g_test_add_func("/guest/reset-and-poweroff", test_reset_and_poweroff);
     rc = g_test_run();
     for (unsigned i = 0; i < G_N_ELEMENTS(guests); i++) {
