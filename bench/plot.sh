@@ -104,7 +104,7 @@ plot "$tmp/guest-add.dat" using 1:2 with linespoints title "add p50 (poll 5 ms)"
      "$tmp/guest-add.dat" using 1:5 with linespoints title "release p99 (poll 5 ms)", \
      "$tmp/guest-add-1ms.dat" using 1:2 with linespoints title "add p50 (poll 1 ms)", \
      "$tmp/guest-add-1ms.dat" using 1:3 with linespoints title "add p99 (poll 1 ms)", \
-     30 with lines dashtype 2 title "hot-plug attach (published, ~30 ms)"
+     30 with lines dashtype 2 title "hot-plug attach, published: about 30 ms"
 GP
     echo "plot: $dir/guest-add.png"
 fi
