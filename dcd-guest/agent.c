@@ -658,13 +658,16 @@ static void request_decide(DcdAgent *a, Client *c, const char *arg, int dec)
 static bool request_release(DcdAgent *a, Client *c, const char *arg,
                             bool wait)
 {
+    g_autofree Group **per_dev = g_new0(Group *, a->devs->len);
+    Group *last = NULL;
+    unsigned total = 0;
     DcdTag tag;
-    Group *g = NULL;
 
     if (!dcd_tag_parse(arg, &tag)) {
         reply(c->fd, "err '%s' is not a tag", arg);
         return false;
     }
+    /* one group per device: a device takes its own Release DC */
     for (guint i = 0; i < a->st->extents->len; i++) {
         DcdGuestExtent *x = &g_array_index(a->st->extents, DcdGuestExtent, i);
         DcdEvent ev = { .type = DCD_EV_RELEASE, .extent = x->ext };
@@ -673,25 +676,30 @@ static bool request_release(DcdAgent *a, Client *c, const char *arg,
             !dcd_tag_equal((const DcdTag *)x->ext.tag, &tag)) {
             continue;
         }
-        if (!g) {
-            g = group_new(dcd_guest_group_new(x->dev));
-        } else if (g->j->dev != x->dev) {
-            continue;   /* one device per group; the rest goes next time */
+        if (!per_dev[x->dev]) {
+            per_dev[x->dev] = group_new(dcd_guest_group_new(x->dev));
+            g_ptr_array_add(a->groups, per_dev[x->dev]);
         }
-        g_array_append_val(g->j->events, ev);
+        g_array_append_val(per_dev[x->dev]->j->events, ev);
+        total++;
     }
-    if (!g) {
+    for (guint d = 0; d < a->devs->len; d++) {
+        GArray *evs = per_dev[d] ? per_dev[d]->j->events : NULL;
+
+        for (guint i = 0; evs && i < evs->len; i++) {
+            g_array_index(evs, DcdEvent, i).more = i + 1 < evs->len;
+        }
+        last = per_dev[d] ? per_dev[d] : last;
+    }
+    if (!last) {
         reply(c->fd, "err no accepted extent has tag %s", arg);
         return false;
     }
-    for (guint i = 0; i < g->j->events->len; i++) {
-        g_array_index(g->j->events, DcdEvent, i).more = i + 1 < g->j->events->len;
-    }
-    g_ptr_array_add(a->groups, g);
+    /* groups are answered in order, so the last one ends the wait */
     if (wait) {
-        g_ptr_array_add(g->waiters, GINT_TO_POINTER(c->fd));
+        g_ptr_array_add(last->waiters, GINT_TO_POINTER(c->fd));
     } else {
-        reply(c->fd, "ok releasing %u extent(s)", g->j->events->len);
+        reply(c->fd, "ok releasing %u extent(s)", total);
     }
     a->journal_dirty = true;
     process_groups(a);
