@@ -26,7 +26,7 @@
 #define GUESTS 8
 #define BLOCK (2 * MiB)
 
-static int opt_samples = 40;
+static int opt_samples = 100;
 static int opt_guests = GUESTS;
 static int opt_poll_ms = 0;
 static char *opt_json;
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 {
     const GOptionEntry entries[] = {
         { "samples", 0, 0, G_OPTION_ARG_INT, &opt_samples,
-          "samples per N (default 40)", "N" },
+          "samples per N (default 100)", "N" },
         { "guests", 0, 0, G_OPTION_ARG_INT, &opt_guests,
           "the largest N, 1 to 8 (default 8)", "N" },
         { "poll-ms", 0, 0, G_OPTION_ARG_INT, &opt_poll_ms,
