@@ -143,15 +143,15 @@ bool dcd_sysfw_preflight(GError **errp)
     g_autofree char *lockdown = NULL;
 
     if (geteuid() != 0) {
-        ERR(errp, DCD_HOST_ERR_IO, "dcd-guest must run as root: it maps "
-            "device registers through /dev/mem");
+        ERR(errp, DCD_HOST_ERR_IO, "not root: the driver maps device "
+            "registers through /dev/mem, which needs root");
         return false;
     }
     if (g_file_get_contents("/sys/kernel/security/lockdown", &lockdown,
                             NULL, NULL) && !strstr(lockdown, "[none]")) {
-        ERR(errp, DCD_HOST_ERR_IO, "the kernel is locked down (%s): /dev/mem "
-            "is closed; boot without Secure Boot lockdown (lockdown=none "
-            "is not enough under Secure Boot)", g_strstrip(lockdown));
+        ERR(errp, DCD_HOST_ERR_IO, "the kernel is locked down (%s), which "
+            "closes /dev/mem; boot without Secure Boot and without a "
+            "lockdown= option", g_strstrip(lockdown));
         return false;
     }
     if (g_file_test("/sys/bus/platform/drivers/cxl_acpi", G_FILE_TEST_IS_DIR)) {

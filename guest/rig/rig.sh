@@ -36,6 +36,9 @@ make_initramfs() {
 	local file=$1 bb=$2 extra=$3 root
 	shift 3
 	root=$(mktemp -d)
+	# mktemp makes it 0700, which would be the guest's / : no one but
+	# root could run anything
+	chmod 755 "$root"
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,usr/bin}
 	cp "$bb" "$root/bin/busybox"
 	cp "$here/init" "$root/init"

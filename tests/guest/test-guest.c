@@ -487,13 +487,17 @@ static void test_broker_restart(void)
     destroy(tag);
 }
 
-/* Two CXL host bridges, each with its window and a DCD: ACPI tells them apart */
+/*
+ * Two CXL host bridges, each with its window and a DCD: ACPI tells them
+ * apart.  Then the refusals, on this guest since they leave it unusable.
+ */
 static void test_two_host_bridges(void)
 {
     DcdQemuGuest *g = gstart_opts(4, 5);
     g_autofree char *t4 = epool(broker, 16 * MiB);
     g_autofree char *t5 = epool(broker, 16 * MiB);
     g_autofree char *s4 = NULL, *s5 = NULL, *w4 = NULL, *w5 = NULL;
+    g_autofree char *out = NULL;
     g_autoptr(JsonNode) n = NULL;
     JsonArray *regions;
     uint64_t hpa0, hpa1;
@@ -526,6 +530,19 @@ static void test_two_host_bridges(void)
     release(t4, 4);
     release(t5, 5);
     gwait_count(g, NULL, "accepted", 0);
+
+    /* where it cannot work, it says so: not root, then a locked-down kernel */
+    grun(g, "%s", STOP_AGENT);
+    grun(g, "mkdir -p /etc; echo 'nobody:x:65534:65534::/:/bin/sh' >> /etc/passwd");
+    g_assert_cmpint(grun_rc(g, &out, "su nobody -s /bin/sh -c "
+                            "'dcd-guest watch'"), ==, 1);
+    g_assert_nonnull(strstr(out, "not root"));
+    g_free(out);
+    grun(g, "mkdir -p /sys/kernel/security; mount -t securityfs securityfs "
+            "/sys/kernel/security; echo integrity > "
+            "/sys/kernel/security/lockdown");
+    g_assert_cmpint(grun_rc(g, &out, "dcd-guest watch"), ==, 1);
+    g_assert_nonnull(strstr(out, "locked down"));
     dcd_qemu_guest_stop(g);
     destroy(t4);
     destroy(t5);
