@@ -88,18 +88,15 @@ char *bench_guest_sh(DcdQemuGuest *g, const char *fmt, ...)
 {
     g_autofree char *line = NULL;
     g_autoptr(GError) err = NULL;
-    char *out = NULL;
+    char *out;
     va_list ap;
-    int rc;
 
     va_start(ap, fmt);
     line = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    rc = dcd_qemu_guest_run(g, line, &out, 600000, &err);
-    if (rc != 0) {
-        fprintf(stderr, "%s: '%s' %s:\n%s\n", g->vm.name, line,
-                rc < 0 ? "failed" : "exited non-zero",
-                rc < 0 ? err->message : out);
+    out = dcd_qemu_guest_sh(g, 600000, &err, "%s", line);
+    if (!out) {
+        fprintf(stderr, "%s\n", err->message);
         exit(1);
     }
     return out;

@@ -208,6 +208,40 @@ static void place_bars(DcdPci *pci, DcdPciDev *d, uint64_t *cursor)
 }
 
 /*
+ * The functions present on bus, as new devices (also added to
+ * pci->devs), in slot order; a single-function device's other function
+ * numbers are not probed.
+ */
+static GPtrArray *probe_bus(DcdPci *pci, uint8_t bus, uint8_t root,
+                            DcdPciDev *up)
+{
+    GPtrArray *here = g_ptr_array_new();
+
+    for (unsigned dev = 0; dev < 32; dev++) {
+        for (unsigned fn = 0; fn < 8; fn++) {
+            uint16_t bdf = DCD_BDF(bus, dev, fn);
+            DcdPciDev *d;
+            uint8_t hdr;
+
+            if (!present(pci->io, bdf)) {
+                if (fn == 0) {
+                    break;
+                }
+                continue;
+            }
+            hdr = dcd_cfg_read(pci->io, bdf, PCI_HEADER_TYPE, 1);
+            d = dev_new(pci->io, bdf, hdr, root, up);
+            g_ptr_array_add(pci->devs, d);
+            g_ptr_array_add(here, d);
+            if (fn == 0 && !(hdr & 0x80)) {
+                break;      /* single-function device */
+            }
+        }
+    }
+    return here;
+}
+
+/*
  * Walk bus: number bridges below it from *next_bus (at most last), place
  * BARs from *cursor.  Returns false when bus numbers run out.
  */
@@ -216,31 +250,14 @@ static bool walk_bus(DcdPci *pci, uint8_t bus, uint8_t root, DcdPciDev *up,
                      GError **errp)
 {
     DcdHostIo *io = pci->io;
-    g_autoptr(GPtrArray) here = g_ptr_array_new();
+    g_autoptr(GPtrArray) here = probe_bus(pci, bus, root, up);
 
-    for (unsigned dev = 0; dev < 32; dev++) {
-        for (unsigned fn = 0; fn < 8; fn++) {
-            uint16_t bdf = DCD_BDF(bus, dev, fn);
-            DcdPciDev *d;
-            uint8_t hdr;
+    for (guint i = 0; i < here->len; i++) {
+        DcdPciDev *d = here->pdata[i];
 
-            if (!present(io, bdf)) {
-                if (fn == 0) {
-                    break;
-                }
-                continue;
-            }
-            hdr = dcd_cfg_read(io, bdf, PCI_HEADER_TYPE, 1);
-            d = dev_new(io, bdf, hdr, root, up);
-            /* decode off while sizing and placing */
-            dcd_cfg_write(io, bdf, PCI_COMMAND, 2, 0);
-            size_bars(io, d);
-            g_ptr_array_add(pci->devs, d);
-            g_ptr_array_add(here, d);
-            if (fn == 0 && !(hdr & 0x80)) {
-                break;      /* single-function device */
-            }
-        }
+        /* decode off while sizing and placing */
+        dcd_cfg_write(io, d->bdf, PCI_COMMAND, 2, 0);
+        size_bars(io, d);
     }
 
     /* BARs first; bridge windows follow, each on its own 1 MiB */
@@ -371,33 +388,22 @@ static void scan_bus(DcdPci *pci, uint8_t bus, uint8_t root, DcdPciDev *up,
                      unsigned depth)
 {
     DcdHostIo *io = pci->io;
+    g_autoptr(GPtrArray) here = NULL;
 
-    for (unsigned dev = 0; dev < 32 && depth < 16; dev++) {
-        for (unsigned fn = 0; fn < 8; fn++) {
-            uint16_t bdf = DCD_BDF(bus, dev, fn);
-            DcdPciDev *d;
-            uint8_t hdr;
+    if (depth >= 16) {
+        return;
+    }
+    here = probe_bus(pci, bus, root, up);
+    for (guint i = 0; i < here->len; i++) {
+        DcdPciDev *d = here->pdata[i];
 
-            if (!present(io, bdf)) {
-                if (fn == 0) {
-                    break;
-                }
-                continue;
-            }
-            hdr = dcd_cfg_read(io, bdf, PCI_HEADER_TYPE, 1);
-            d = dev_new(io, bdf, hdr, root, up);
-            read_bars(io, d);
-            g_ptr_array_add(pci->devs, d);
-            if (d->bridge) {
-                d->secondary = dcd_cfg_read(io, bdf, PCI_SECONDARY_BUS, 1);
-                d->subordinate = dcd_cfg_read(io, bdf, PCI_SUBORDINATE_BUS, 1);
-                /* an unnumbered bridge has nothing reachable below it */
-                if (d->secondary > bus) {
-                    scan_bus(pci, d->secondary, root, d, depth + 1);
-                }
-            }
-            if (fn == 0 && !(hdr & 0x80)) {
-                break;
+        read_bars(io, d);
+        if (d->bridge) {
+            d->secondary = dcd_cfg_read(io, d->bdf, PCI_SECONDARY_BUS, 1);
+            d->subordinate = dcd_cfg_read(io, d->bdf, PCI_SUBORDINATE_BUS, 1);
+            /* an unnumbered bridge has nothing reachable below it */
+            if (d->secondary > bus) {
+                scan_bus(pci, d->secondary, root, d, depth + 1);
             }
         }
     }

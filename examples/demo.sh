@@ -48,22 +48,7 @@ wait_ready() { # id fd_out
 	*) cat "$work/vm$1.log" >&2; die "VM $1 did not come up: $line" ;;
 	esac
 }
-# Run a command line in a guest, show it and its output; stop if it fails.
-in_vm() { # id fd_in fd_out command
-	local id=$1 fin=$2 fout=$3 line
-	shift 3
-	echo "VM $id# $*"
-	echo "$*" >&"$fin"
-	while read -r line <&"$fout"; do
-		case $line in
-		"=== rc 0") return 0 ;;
-		"=== rc "*) die "VM $id: '$*' failed (${line#=== })" ;;
-		*) echo "  $line" ;;
-		esac
-	done
-	die "VM $id stopped answering"
-}
-# The same, printing only the output (for $(...)).
+# A command line in a guest: its output; stop if it fails.
 vm_out() { # fd_in fd_out command
 	local fin=$1 fout=$2 line
 	shift 2
@@ -71,10 +56,18 @@ vm_out() { # fd_in fd_out command
 	while read -r line <&"$fout"; do
 		case $line in
 		"=== rc 0") return 0 ;;
-		"=== rc "*) die "'$*' failed in a VM" ;;
+		"=== rc "*) die "'$*' failed in a VM (${line#=== })" ;;
 		*) echo "$line" ;;
 		esac
 	done
+	die "a VM stopped answering"
+}
+# The same, shown: the command, then its output indented.
+in_vm() { # id fd_in fd_out command
+	local id=$1
+	shift
+	echo "VM $id# ${*:3}"
+	vm_out "$@" | sed 's/^/  /'
 }
 
 start_broker

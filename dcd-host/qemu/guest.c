@@ -238,6 +238,29 @@ int dcd_qemu_guest_run(DcdQemuGuest *g, const char *line, char **out,
     }
 }
 
+char *dcd_qemu_guest_sh(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
+                        const char *fmt, ...)
+{
+    g_autofree char *line = NULL;
+    char *out = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    rc = dcd_qemu_guest_run(g, line, &out, timeout_ms, errp);
+    if (rc > 0) {
+        ERR(errp, DCD_HOST_ERR_IO, "%s: '%s' exited with %d:\n%s",
+            g->vm.name, line, rc, out);
+    }
+    if (rc != 0) {
+        g_free(out);
+        return NULL;
+    }
+    return out;
+}
+
 char *dcd_qemu_guest_console(DcdQemuGuest *g)
 {
     g_autofree char *path = g_build_filename(g->vm.dir, "console.log", NULL);

@@ -51,6 +51,12 @@ bool dcd_qemu_guest_wait_ready(DcdQemuGuest *g, unsigned timeout_ms,
  */
 int dcd_qemu_guest_run(DcdQemuGuest *g, const char *line, char **out,
                        unsigned timeout_ms, GError **errp);
+/*
+ * A command line that must succeed: its output, or NULL with errp
+ * naming the command and how it failed (its status and output).
+ */
+char *dcd_qemu_guest_sh(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
+                        const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 /* The guest's console (kernel log and init's messages) so far. */
 char *dcd_qemu_guest_console(DcdQemuGuest *g);
 /* Did QEMU exit (the guest powered off)? Waits up to timeout_ms. */

@@ -69,17 +69,17 @@ static char *grun(DcdQemuGuest *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static char *grun(DcdQemuGuest *g, const char *fmt, ...)
 {
     g_autofree char *line = NULL;
-    char *out = NULL;
+    g_autoptr(GError) err = NULL;
+    char *out;
     va_list ap;
-    int rc;
 
     va_start(ap, fmt);
     line = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    rc = grun_rc(g, &out, "%s", line);
-    if (rc != 0) {
+    out = dcd_qemu_guest_sh(g, CMD_MS, &err, "%s", line);
+    if (!out) {
         show_guest(g);
-        g_error("%s: '%s' exited with %d:\n%s", g->vm.name, line, rc, out);
+        g_error("%s", err->message);
     }
     return out;
 }
