@@ -22,6 +22,7 @@
 
 static const char usage[] =
     "VERB [OPTION...] - the DCD driver for guests whose kernel has none\n"
+    "       dcd-guest --version\n"
     "\n"
     "  watch [--accept=all|ask|TAG,...] [--poll-ms=N] [--daemon]\n"
     "                        the agent: decoders, DC events, answers\n"
@@ -385,6 +386,11 @@ int main(int argc, char **argv)
     };
 
     signal(SIGPIPE, SIG_IGN);
+    if (argc == 2 && (!strcmp(argv[1], "--version") ||
+                      !strcmp(argv[1], "-V"))) {
+        printf("dcd-guest %s\n", PACKAGE_VERSION);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("Usage: dcd-guest %s\n", usage);
         return argc < 2 ? EXIT_USAGE : 0;

@@ -258,7 +258,13 @@ static void test_one_guest(void)
     DcdQemuGuest *g = guest(0);
     g_autofree char *tag = epool(broker, 64 * MiB);
     g_autofree char *sha = NULL, *sha_part = NULL, *read_part = NULL;
-    g_autofree char *out = NULL;
+    g_autofree char *out = NULL, *ver = NULL;
+
+    /* the CLI's own answers: its version, a usage error */
+    ver = grun(g, "dcd-guest --version");
+    g_assert_true(g_str_has_prefix(ver, "dcd-guest "));
+    g_assert_cmpint(grun_rc(g, NULL, "dcd-guest frobnicate"), ==, 2);
+    g_assert_cmpint(grun_rc(g, NULL, "dcd-guest release"), ==, 2);
 
     /* three extents, out of DPA order, one group */
     g_autoptr(JsonNode) r = tcall(broker, "extent-add",
