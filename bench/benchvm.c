@@ -86,15 +86,13 @@ void bench_guest_ready(DcdQemuGuest *g, const char *agent_args)
 
 char *bench_guest_sh(DcdQemuGuest *g, const char *fmt, ...)
 {
-    g_autofree char *line = NULL;
     g_autoptr(GError) err = NULL;
     char *out;
     va_list ap;
 
     va_start(ap, fmt);
-    line = g_strdup_vprintf(fmt, ap);
+    out = dcd_qemu_guest_shv(g, 600000, &err, fmt, ap);
     va_end(ap);
-    out = dcd_qemu_guest_sh(g, 600000, &err, "%s", line);
     if (!out) {
         fprintf(stderr, "%s\n", err->message);
         exit(1);

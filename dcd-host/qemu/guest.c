@@ -238,18 +238,13 @@ int dcd_qemu_guest_run(DcdQemuGuest *g, const char *line, char **out,
     }
 }
 
-char *dcd_qemu_guest_sh(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
-                        const char *fmt, ...)
+char *dcd_qemu_guest_shv(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
+                         const char *fmt, va_list ap)
 {
-    g_autofree char *line = NULL;
+    g_autofree char *line = g_strdup_vprintf(fmt, ap);
     char *out = NULL;
-    va_list ap;
-    int rc;
+    int rc = dcd_qemu_guest_run(g, line, &out, timeout_ms, errp);
 
-    va_start(ap, fmt);
-    line = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    rc = dcd_qemu_guest_run(g, line, &out, timeout_ms, errp);
     if (rc > 0) {
         ERR(errp, DCD_HOST_ERR_IO, "%s: '%s' exited with %d:\n%s",
             g->vm.name, line, rc, out);
@@ -258,6 +253,18 @@ char *dcd_qemu_guest_sh(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
         g_free(out);
         return NULL;
     }
+    return out;
+}
+
+char *dcd_qemu_guest_sh(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    char *out;
+
+    va_start(ap, fmt);
+    out = dcd_qemu_guest_shv(g, timeout_ms, errp, fmt, ap);
+    va_end(ap);
     return out;
 }
 

@@ -57,6 +57,8 @@ int dcd_qemu_guest_run(DcdQemuGuest *g, const char *line, char **out,
  */
 char *dcd_qemu_guest_sh(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
                         const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+char *dcd_qemu_guest_shv(DcdQemuGuest *g, unsigned timeout_ms, GError **errp,
+                         const char *fmt, va_list ap) G_GNUC_PRINTF(4, 0);
 /* The guest's console (kernel log and init's messages) so far. */
 char *dcd_qemu_guest_console(DcdQemuGuest *g);
 /* Did QEMU exit (the guest powered off)? Waits up to timeout_ms. */

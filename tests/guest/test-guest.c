@@ -68,15 +68,13 @@ static int grun_rc(DcdQemuGuest *g, char **out, const char *fmt, ...)
 static char *grun(DcdQemuGuest *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static char *grun(DcdQemuGuest *g, const char *fmt, ...)
 {
-    g_autofree char *line = NULL;
     g_autoptr(GError) err = NULL;
     char *out;
     va_list ap;
 
     va_start(ap, fmt);
-    line = g_strdup_vprintf(fmt, ap);
+    out = dcd_qemu_guest_shv(g, CMD_MS, &err, fmt, ap);
     va_end(ap);
-    out = dcd_qemu_guest_sh(g, CMD_MS, &err, "%s", line);
     if (!out) {
         show_guest(g);
         g_error("%s", err->message);
