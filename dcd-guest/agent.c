@@ -465,6 +465,14 @@ static bool answer_release(DcdAgent *a, Group *g)
                            &err)) {
         g_autoptr(GArray) l = resync(a, g->j->dev, NULL);
 
+        /* what the device still lists stays usable, not "releasing" */
+        for (guint i = 0; i < ext->len; i++) {
+            DcdGuestExtent *x = find_extent(a, g->j->dev,
+                                            &g_array_index(ext, DcdDevExtent, i));
+            if (x && x->state == DCD_GUEST_RELEASING) {
+                x->state = DCD_GUEST_ACCEPTED;
+            }
+        }
         say(a, "release of %s: device refused (%s)%s", what->str,
             err->message, l ? "; the extent list is taken as it is" : "");
     } else if (ok) {
