@@ -30,6 +30,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DcdQmp, dcd_qmp_free)
  */
 JsonNode *dcd_qmp_execute(DcdQmp *q, const char *cmd, JsonNode *args,
                           GError **errp);
+/*
+ * cxl-add-dynamic-capacity or cxl-release-dynamic-capacity (cmd), to the
+ * end: on a device attached to a dcd-broker the command returns at once
+ * with a broker-request number, and this waits for the
+ * CXL_DYNAMIC_CAPACITY_BROKER_REPLY event with that number (QEMU sends
+ * it within 10 s).  Its error fails the call (DCD_HOST_ERR_QMP, with the
+ * broker's reason as the message), as a QEMU error does.
+ */
+bool dcd_qmp_dc_request(DcdQmp *q, const char *cmd, JsonNode *args,
+                        GError **errp);
 /* Like dcd_qmp_execute() for callers that only care about success. */
 bool dcd_qmp_run(DcdQmp *q, const char *cmd, JsonNode *args, GError **errp);
 /* The error class of the last failed command ("GenericError", ...). */

@@ -101,19 +101,39 @@ JsonNode *tqmp(TQemu *q, const char *cmd, JsonNode *args)
     return r;
 }
 
+/* The dynamic capacity commands end with the broker's answer */
+static bool is_dc_request(const char *cmd)
+{
+    return !strcmp(cmd, "cxl-add-dynamic-capacity") ||
+           !strcmp(cmd, "cxl-release-dynamic-capacity");
+}
+
 void tqmp_ok(TQemu *q, const char *cmd, JsonNode *args)
 {
-    JsonNode *r = tqmp(q, cmd, args);
+    g_autoptr(GError) err = NULL;
 
-    json_node_unref(r);
+    if (is_dc_request(cmd)) {
+        dcd_qmp_dc_request(q->qmp, cmd, args, &err);
+        if (err) {
+            g_test_message("%s: %s failed: %s", q->name, cmd, err->message);
+        }
+        g_assert_no_error(err);
+        return;
+    }
+    json_node_unref(tqmp(q, cmd, args));
 }
 
 char *tqmp_fail(TQemu *q, const char *cmd, JsonNode *args)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) r = dcd_qmp_execute(q->qmp, cmd, args, &err);
 
-    g_assert_null(r);
+    if (is_dc_request(cmd)) {
+        g_assert_false(dcd_qmp_dc_request(q->qmp, cmd, args, &err));
+    } else {
+        g_autoptr(JsonNode) r = dcd_qmp_execute(q->qmp, cmd, args, &err);
+
+        g_assert_null(r);
+    }
     g_assert_error(err, DCD_HOST_ERROR, DCD_HOST_ERR_QMP);
     return g_strdup(err->message);
 }
