@@ -20,7 +20,7 @@ PATCHES=$QDIR/patches
 CHECK_SRC=$QDIR/cache/series-src
 CHECK_BUILD=$QDIR/cache/series-build
 first=${1:-0}
-QTESTS=(cxl-test cxl-dcd-mailbox-test cxl-dcd-test)
+QTESTS=(cxl-test cxl-dcd-mailbox-test cxl-dcd-test cxl-dcd-broker-test)
 
 say() { echo "series-check: $*"; }
 die() { echo "series-check: error: $*" >&2; exit 1; }
