@@ -129,18 +129,30 @@ bool dcd_qmp_run(DcdQmp *q, const char *cmd, JsonNode *args, GError **errp)
     return r != NULL;
 }
 
-/* The first queued or coming event named @name; NULL if QMP ends */
-static JsonNode *wait_event(DcdQmp *q, const char *name, GError **errp)
+/* Is @ev the CXL_DYNAMIC_CAPACITY_BROKER_REPLY to request @id? */
+static bool is_broker_reply(JsonNode *ev, gint64 id)
+{
+    JsonObject *o = json_node_get_object(ev);
+    JsonObject *data;
+
+    if (g_strcmp0(json_object_get_string_member_with_default(o, "event", ""),
+                  "CXL_DYNAMIC_CAPACITY_BROKER_REPLY")) {
+        return false;
+    }
+    data = json_object_get_object_member(o, "data");
+    return data && json_object_get_int_member_with_default(
+                       data, "broker-request", -1) == id;
+}
+
+/* The reply to request @id, queued or still coming; NULL if QMP ends */
+static JsonNode *wait_broker_reply(DcdQmp *q, gint64 id, GError **errp)
 {
     for (;;) {
         GList *l;
         JsonNode *r;
 
         for (l = q->events.head; l; l = l->next) {
-            JsonObject *o = json_node_get_object(l->data);
-
-            if (!g_strcmp0(json_object_get_string_member_with_default(
-                               o, "event", ""), name)) {
+            if (is_broker_reply(l->data, id)) {
                 r = l->data;
                 g_queue_delete_link(&q->events, l);
                 return r;
@@ -151,7 +163,7 @@ static JsonNode *wait_event(DcdQmp *q, const char *name, GError **errp)
             return NULL;
         }
         if (json_object_has_member(json_node_get_object(r), "event")) {
-            g_queue_push_tail(&q->events, r);
+            g_queue_push_tail(&q->events, r);     /* others keep theirs */
         } else {
             json_node_unref(r);
         }
@@ -162,7 +174,8 @@ bool dcd_qmp_dc_request(DcdQmp *q, const char *cmd, JsonNode *args,
                         GError **errp)
 {
     g_autoptr(JsonNode) r = dcd_qmp_execute(q, cmd, args, errp);
-    gint64 id;
+    g_autoptr(JsonNode) ev = NULL;
+    JsonObject *data;
 
     if (!r) {
         return false;
@@ -171,30 +184,19 @@ bool dcd_qmp_dc_request(DcdQmp *q, const char *cmd, JsonNode *args,
         !json_object_has_member(json_node_get_object(r), "broker-request")) {
         return true;    /* the device did it itself */
     }
-    id = json_object_get_int_member(json_node_get_object(r),
-                                    "broker-request");
-    for (;;) {
-        g_autoptr(JsonNode) ev = wait_event(
-            q, "CXL_DYNAMIC_CAPACITY_BROKER_REPLY", errp);
-        JsonObject *data;
-
-        if (!ev) {
-            return false;
-        }
-        data = json_object_get_object_member(json_node_get_object(ev),
-                                             "data");
-        if (!data ||
-            json_object_get_int_member_with_default(data, "broker-request",
-                                                    -1) != id) {
-            continue;   /* another request's */
-        }
-        if (json_object_has_member(data, "error")) {
-            ERR(errp, DCD_HOST_ERR_QMP, "%s",
-                json_object_get_string_member(data, "error"));
-            return false;
-        }
-        return true;
+    ev = wait_broker_reply(q, json_object_get_int_member(
+                                  json_node_get_object(r), "broker-request"),
+                           errp);
+    if (!ev) {
+        return false;
     }
+    data = json_object_get_object_member(json_node_get_object(ev), "data");
+    if (json_object_has_member(data, "error")) {
+        ERR(errp, DCD_HOST_ERR_QMP, "%s",
+            json_object_get_string_member(data, "error"));
+        return false;
+    }
+    return true;
 }
 
 const char *dcd_qmp_last_class(DcdQmp *q)
