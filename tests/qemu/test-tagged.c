@@ -17,8 +17,8 @@ static bool need_tagged(void)
 {
     const TFeatures *f = tfeatures();
 
-    return trequire(f->tag, "memory backend tags (patch 1)") &&
-           trequire(f->total_size, "dc-regions-total-size (patch 2)");
+    return trequire(f->tag, "memory backend tags") &&
+           trequire(f->total_size, "dc-regions-total-size");
 }
 
 static TQemu *start_tagged(void)
@@ -138,8 +138,8 @@ static void test_fast_path(void)
     uint64_t hpa, v;
 
     if (!need_tagged() ||
-        !trequire(tfeatures()->query, "cxl-query-dynamic-capacity (patch 4)") ||
-        !trequire(tfeatures()->direct, "direct aliases (patch 6)")) {
+        !trequire(tfeatures()->query, "cxl-query-dynamic-capacity") ||
+        !trequire(tfeatures()->direct, "direct aliases")) {
         return;
     }
     q = start_tagged();
@@ -341,7 +341,7 @@ static void test_release_by_tag(void)
     uint8_t tag[16];
 
     if (!need_tagged() ||
-        !trequire(tfeatures()->tag_release, "tag-based release (patch 5)")) {
+        !trequire(tfeatures()->tag_release, "tag-based release")) {
         return;
     }
     q = start_tagged();
@@ -418,7 +418,7 @@ static void test_bad_input(void)
     char *desc;
 
     if (!need_tagged() ||
-        !trequire(tfeatures()->tag_release, "tag-based release (patch 5)")) {
+        !trequire(tfeatures()->tag_release, "tag-based release")) {
         return;
     }
     q = start_tagged();
@@ -505,7 +505,7 @@ static void test_shared_seq(void)
     uint8_t tag[16];
 
     if (!need_tagged() ||
-        !trequire(tfeatures()->shared, "shared-seq (patch 7)")) {
+        !trequire(tfeatures()->shared, "shared-seq")) {
         return;
     }
     q = start_tagged();
@@ -564,7 +564,7 @@ static void test_shared_access(void)
     char *desc;
 
     if (!need_tagged() ||
-        !trequire(tfeatures()->shared, "enable-shared-access (patch 7)")) {
+        !trequire(tfeatures()->shared, "enable-shared-access")) {
         return;
     }
     q = tqemu_start(&o);
@@ -645,10 +645,10 @@ static void test_shared_access(void)
 /*
  * A group larger than one Add DC Response holds (85 extents in the
  * 2048-byte payload): its records come through the device's event queue
- * (patch 8) and dcd_add_response() accepts it with chained responses,
- * which the device takes as one answer (patch 12).  dcd_release() gives
- * them back the same way, with chained Release DC payloads that the device
- * applies as one release when the last comes (patch 13).
+ * and dcd_add_response() accepts it with chained responses, which the
+ * device takes as one answer.  dcd_release() gives them back the same way,
+ * with chained Release DC payloads that the device applies as one release
+ * when the last comes.
  */
 #define LARGE_GROUP 200
 
@@ -681,7 +681,7 @@ static void test_large_group(void)
     g = dcd_next_group(&q->md->mbox, &err);
     if (!g || g->len != LARGE_GROUP) {
         g_test_message("group: %s", err ? err->message : "short");
-        trequire(false, "DC event queue (patch 8)");
+        trequire(false, "DC event queue");
         tqemu_stop(q);
         return;
     }
@@ -696,7 +696,7 @@ static void test_large_group(void)
                           &err);
     if (!ok) {
         g_test_message("chained Add DC Response: %s", err->message);
-        trequire(false, "Add DC Response with More (patch 12)");
+        trequire(false, "Add DC Response with More");
         tqemu_stop(q);
         return;
     }
@@ -728,7 +728,7 @@ static void test_large_group(void)
     if (list->len != LARGE_GROUP) {
         g_test_message("%u extents left after a refused chained release",
                        list->len);
-        trequire(false, "Release DC with More (patch 13)");
+        trequire(false, "Release DC with More");
         tqemu_stop(q);
         return;
     }
