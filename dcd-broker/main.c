@@ -4,6 +4,7 @@
  */
 #include <grp.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -157,6 +158,8 @@ int main(int argc, char **argv)
     limits.idle_timeout_ms = idle_ms;
 
     raise_fd_limit();
+    /* A file over its size limit is a full disk: a failed write, not death. */
+    signal(SIGXFSZ, SIG_IGN);
     b = dcd_broker_new(&cfg, &err);
     if (!b) {
         fprintf(stderr, "dcd-broker: %s\n", err->message);

@@ -66,13 +66,24 @@ static void extent_changed(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
     notify(b, DCD_EVENT_EXTENT, h, e->pool, e);
 }
 
-/* ---- saved state ------------------------------------------------------ */
+/*
+ * ---- saved state ------------------------------------------------------
+ *
+ * Changes are queued (save_*, forget_*) and written at once by commit(),
+ * before anyone hears of them.  A change the broker may refuse (a
+ * request) is undone when it cannot be saved, and the request fails.  One
+ * it cannot refuse (a host released, went away, or its offer timed out)
+ * stands in memory; the saved state then lags behind, erring towards
+ * what hosts may still map, and is rewritten whole (a snapshot) as soon
+ * as it can be, and before any later change is acknowledged.
+ */
+
+static bool compact(DcdBroker *b, GError **errp);
 
 static void save_pool(DcdBroker *b, const DcdPool *p)
 {
     if (b->store) {
         dcd_store_put_pool(b->store, p);
-        broker_dirty(b);
     }
 }
 
@@ -80,7 +91,6 @@ static void save_host(DcdBroker *b, const DcdHost *h)
 {
     if (b->store) {
         dcd_store_put_host(b->store, h);
-        broker_dirty(b);
     }
 }
 
@@ -88,7 +98,6 @@ static void save_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
 {
     if (b->store) {
         dcd_store_put_extent(b->store, h, e);
-        broker_dirty(b);
     }
 }
 
@@ -96,7 +105,52 @@ static void forget_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
 {
     if (b->store) {
         dcd_store_del_extent(b->store, h, e);
-        broker_dirty(b);
+    }
+}
+
+static bool commit(DcdBroker *b, GError **errp)
+{
+    if (!b->store) {
+        return true;
+    }
+    if (b->store_behind && !compact(b, errp)) {
+        dcd_store_discard(b->store);
+        return false;
+    }
+    b->store_behind = false;
+    if (!dcd_store_commit(b->store, errp)) {
+        return false;
+    }
+    broker_dirty(b);
+    return true;
+}
+
+static gboolean catch_up(gpointer opaque)
+{
+    DcdBroker *b = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (commit(b, &err)) {
+        g_message("saved state caught up");
+        b->catch_up_source = 0;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* Save a change the broker could not refuse, now or later. */
+static void commit_anyway(DcdBroker *b)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (commit(b, &err)) {
+        return;
+    }
+    b->store_behind = true;
+    if (!b->catch_up_source) {
+        g_warning("%s; the saved state is rewritten once it can be",
+                  err->message);
+        b->catch_up_source = g_timeout_add(DCD_CATCH_UP_MS, catch_up, b);
     }
 }
 
@@ -135,11 +189,11 @@ static void end_extent(DcdBroker *b, DcdHost *h, DcdExtent *e,
     renew_if_orphan(b, p);
 }
 
-static void compact(DcdBroker *b)
+/* Everything in memory as one snapshot; the journal starts afresh. */
+static bool compact(DcdBroker *b, GError **errp)
 {
     g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
     g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
-    g_autoptr(GError) err = NULL;
 
     dcd_store_compact_begin(b->store);
     dcd_store_put_meta(b->store, b->id, b->epoch);
@@ -155,9 +209,7 @@ static void compact(DcdBroker *b)
             dcd_store_put_extent(b->store, h, ext->pdata[j]);
         }
     }
-    if (!dcd_store_compact_commit(b->store, &err)) {
-        g_warning("saving a snapshot: %s", err->message);
-    }
+    return dcd_store_compact_commit(b->store, errp);
 }
 
 static unsigned live_records(DcdBroker *b)
@@ -171,12 +223,14 @@ static unsigned live_records(DcdBroker *b)
 static gboolean maintain(gpointer opaque)
 {
     DcdBroker *b = opaque;
+    g_autoptr(GError) err = NULL;
 
     b->maintain_source = 0;
     /* The line count alone rules out most passes; counting records doesn't. */
     if (dcd_store_wants_compact(b->store, 0) &&
-        dcd_store_wants_compact(b->store, live_records(b))) {
-        compact(b);
+        dcd_store_wants_compact(b->store, live_records(b)) &&
+        !compact(b, &err)) {
+        g_warning("%s; the journal keeps growing", err->message);
     }
     dcd_store_sync(b->store);
     return G_SOURCE_REMOVE;
@@ -431,6 +485,7 @@ static void rcu_unuse(void)
 DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 {
     DcdBroker *b = g_new0(DcdBroker, 1);
+    g_autoptr(GError) err = NULL;
 
     rcu_use();
     dcd_registry_init(&b->reg);
@@ -449,7 +504,9 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
         }
         renew_orphans(b);
         /* A fresh snapshot of what was restored; give loading's heap back. */
-        compact(b);
+        if (!compact(b, &err)) {
+            g_warning("%s", err->message);
+        }
         malloc_trim(0);
     } else {
         dcd_tag_generate((DcdTag *)b->id);
@@ -470,6 +527,9 @@ void dcd_broker_free(DcdBroker *b)
     if (b->maintain_source) {
         g_source_remove(b->maintain_source);
         b->maintain_source = 0;
+    }
+    if (b->catch_up_source) {
+        g_source_remove(b->catch_up_source);
     }
     if (b->store) {
         dcd_store_sync(b->store);
@@ -537,8 +597,13 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
     if (requesters) {
         p->requesters = g_array_ref(requesters);
     }
-    dcd_registry_add_pool(&b->reg, p);
     save_pool(b, p);
+    if (!commit(b, errp)) {
+        dcd_pool_unlink(p);
+        dcd_pool_free(p);
+        return NULL;
+    }
+    dcd_registry_add_pool(&b->reg, p);
     notify(b, DCD_EVENT_POOL_CREATED, NULL, p, NULL);
     return p;
 }
@@ -590,7 +655,9 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
     }
     if (b->store) {
         dcd_store_del_pool(b->store, p);
-        broker_dirty(b);
+    }
+    if (!commit(b, errp)) {
+        return false;
     }
     dcd_pool_unlink(p);
     notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
@@ -818,6 +885,7 @@ static gboolean offer_timeout(gpointer opaque)
                   " %u ms; the offer is withdrawn", h->id, g->id,
                   t->b->offer_timeout_ms);
         withdraw_group(t->b, h, g);
+        commit_anyway(t->b);
     }
     return G_SOURCE_REMOVE;
 }
@@ -849,6 +917,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     g_autoptr(GArray) place = g_array_new(FALSE, FALSE, sizeof(DcdDpaRange));
     DcdHost *h;
     DcdPool *p;
+    g_autoptr(GArray) old_layout = NULL;
     DcdSpace *s;
     DcdGroup *g;
     bool shared = a->policy == DCD_POLICY_ENABLE_SHARED;
@@ -887,6 +956,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     }
     put_ranges(s, place); /* checked; dcd_host_add_extent() takes them */
     if (!shared) {
+        old_layout = g_array_copy(p->segments);
         if (!set_layout(p, place, errp)) {
             return NULL;
         }
@@ -904,6 +974,18 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
         /* Saved before the host can see it: HOLD can then only confirm. */
         save_extent(b, h, e);
     }
+    if (!commit(b, errp)) {
+        for (guint i = 0; i < g->extents->len; i++) {
+            dcd_host_undo_extent(h, g->extents->pdata[i]);
+        }
+        g_ptr_array_set_size(g->extents, 0);
+        dcd_host_close_group(h, g);
+        if (old_layout) {
+            g_array_unref(p->segments);
+            p->segments = g_steal_pointer(&old_layout);
+        }
+        return NULL;
+    }
     /* Every offer brings its pool fd: the host may have closed the last. */
     if (!h->ops->send_pool(h->link, p) ||
         !h->ops->send_offer(h->link, g->id, g->extents)) {
@@ -911,6 +993,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
             end_extent(b, h, g->extents->pdata[i], DCD_EXTENT_RECLAIMED);
         }
         dcd_host_close_group(h, g);
+        commit_anyway(b);
         ERR(errp, DCD_ERR_UNAVAIL, "lost the connection to host %u", h->id);
         return NULL;
     }
@@ -1065,6 +1148,22 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
         return NULL;
     }
 
+    /* Saved first: a forced release ends them, a release marks them. */
+    for (guint i = 0; i < sel->len; i++) {
+        DcdExtent *e = sel->pdata[i];
+        DcdExtentState was = e->state;
+
+        if (a->forced) {
+            forget_extent(b, h, e);
+        } else {
+            e->state = DCD_EXTENT_RELEASING;
+            save_extent(b, h, e);
+            e->state = was;
+        }
+    }
+    if (!commit(b, errp)) {
+        return NULL;
+    }
     out = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < sel->len; i++) {
         DcdExtent *e = sel->pdata[i];
@@ -1072,7 +1171,6 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
         if (e->state != DCD_EXTENT_PENDING) {
             if (!a->forced) {
                 e->state = DCD_EXTENT_RELEASING;
-                save_extent(b, h, e);
                 extent_changed(b, h, e);
             }
             g_ptr_array_add(held, e);
@@ -1116,6 +1214,10 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
             }
         }
         dcd_host_trim_history(h);
+        /* What ending them queued is saved already. */
+        if (b->store) {
+            dcd_store_discard(b->store);
+        }
     }
     return out;
 }
@@ -1149,8 +1251,12 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
     }
     if (!h) {
         h = dcd_host_new(a->host_id, a->name, a->regions, a->nregions);
-        dcd_registry_add_host(&b->reg, h);
         save_host(b, h);
+        if (!commit(b, errp)) {
+            dcd_host_free(h);
+            return NULL;
+        }
+        dcd_registry_add_host(&b->reg, h);
     } else {
         if (!a->reconnect) {
             drop_all(b, h, "connected afresh, so it holds nothing");
@@ -1166,6 +1272,7 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
             g_strlcpy(h->name, a->name, sizeof(h->name));
             save_host(b, h);
         }
+        commit_anyway(b);
     }
     g_hash_table_remove_all(h->handed);
     h->ops = ops;
@@ -1189,6 +1296,7 @@ void dcd_broker_host_detach(DcdBroker *b, DcdHost *h)
         }
         dcd_host_close_group(h, g);
     }
+    commit_anyway(b);
     h->ops = NULL;
     h->link = NULL;
     h->reconnecting = false;
@@ -1230,17 +1338,32 @@ bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
             ok = false;
         }
     }
+    /* Accepted only once saved; else the group is rejected whole. */
+    for (guint i = 0; ok && i < g->extents->len; i++) {
+        DcdExtent *e = g->extents->pdata[i];
+
+        if (g_hash_table_contains(chosen, e)) {
+            e->state = DCD_EXTENT_ACCEPTED;
+            save_extent(b, h, e);
+            e->state = DCD_EXTENT_PENDING;
+        }
+    }
+    if (ok && !commit(b, errp)) {
+        g_prefix_error(errp, "group %" G_GUINT64_FORMAT " is rejected: ",
+                       group);
+        ok = false;
+    }
     for (guint i = 0; i < g->extents->len; i++) {
         DcdExtent *e = g->extents->pdata[i];
 
         if (ok && g_hash_table_contains(chosen, e)) {
             e->state = DCD_EXTENT_ACCEPTED;
-            save_extent(b, h, e);
             extent_changed(b, h, e);
         } else {
             end_extent(b, h, e, DCD_EXTENT_REJECTED);
         }
     }
+    commit_anyway(b);
     dcd_host_close_group(h, g);
     return ok;
 }
@@ -1272,6 +1395,7 @@ bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
     for (guint i = 0; i < sel->len; i++) {
         end_extent(b, h, sel->pdata[i], DCD_EXTENT_RELEASED);
     }
+    commit_anyway(b);
     dcd_host_trim_history(h);
     return true;
 }
@@ -1402,6 +1526,7 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
             g_ptr_array_add(releasing, e);
         }
     }
+    commit_anyway(b);
     if (releasing->len) {
         h->ops->send_release(h->link, ++h->next_release, false, releasing);
     }

@@ -19,6 +19,9 @@
 
 typedef struct DcdStore DcdStore;
 
+/* How often a broker whose saved state lags behind tries to catch up. */
+#define DCD_CATCH_UP_MS 1000
+
 typedef struct DcdBrokerConfig {
     const char *state_dir;   /* NULL: nothing is saved (tests) */
     const char *pool_dir;    /* NULL: no file pools */
@@ -37,6 +40,8 @@ typedef struct DcdBroker {
     uint64_t epoch;
     gint64 started_us;
     guint maintain_source;   /* idle sync/compact, 0 if none */
+    bool store_behind;       /* a change stands that is not saved yet */
+    guint catch_up_source;   /* retries saving it, 0 if none */
 } DcdBroker;
 
 /* Loads saved state, if any.  Hosts start disconnected. */

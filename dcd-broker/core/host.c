@@ -127,6 +127,13 @@ void dcd_host_end_extent(DcdHost *h, DcdExtent *e, DcdExtentState state)
     g_queue_push_tail(&h->history, e);
 }
 
+void dcd_host_undo_extent(DcdHost *h, DcdExtent *e)
+{
+    dcd_host_end_extent(h, e, DCD_EXTENT_RECLAIMED);
+    g_queue_remove(&h->history, e);
+    g_free(e);
+}
+
 void dcd_host_trim_history(DcdHost *h)
 {
     while (h->history.length > DCD_HOST_HISTORY) {

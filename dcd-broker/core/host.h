@@ -96,6 +96,8 @@ DcdExtent *dcd_host_add_extent(DcdHost *h, DcdPool *pool, uint8_t region,
  * history, where it stays valid until the next dcd_host_trim_history().
  */
 void dcd_host_end_extent(DcdHost *h, DcdExtent *e, DcdExtentState state);
+/* Take back an extent nobody has heard of (its change was not saved). */
+void dcd_host_undo_extent(DcdHost *h, DcdExtent *e);
 void dcd_host_trim_history(DcdHost *h);
 /* Live extents of tag (NULL: all), sorted by DPA. */
 GPtrArray *dcd_host_extents_of(const DcdHost *h, const DcdTag *tag);

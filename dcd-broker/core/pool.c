@@ -96,9 +96,15 @@ static int open_file(const char *path, uint64_t size, bool create,
                     DCD_ERR_IO, "pool file %s: %s", path, g_strerror(errno));
         return -1;
     }
-    if (create && ftruncate(fd, size) < 0) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_NOSPC, "sizing %s: %s", path,
-                    g_strerror(errno));
+    /*
+     * Reserve every block now: a sparse file lets the pool dir fill up
+     * later, and the host that first writes past the free space dies of
+     * SIGBUS (a QEMU, so a VM).
+     */
+    if (create && (errno = posix_fallocate(fd, 0, size)) != 0) {
+        g_set_error(errp, DCD_ERROR, errno == ENOSPC ? DCD_ERR_NOSPC :
+                    DCD_ERR_IO, "cannot reserve %" G_GUINT64_FORMAT " bytes"
+                    " for %s: %s", size, path, g_strerror(errno));
         close(fd);
         unlink(path);
         return -1;
@@ -109,6 +115,12 @@ static int open_file(const char *path, uint64_t size, bool create,
                     path, size);
         close(fd);
         return -1;
+    }
+    /* A file from before blocks were reserved may still have holes. */
+    if (!create && (errno = posix_fallocate(fd, 0, size)) != 0) {
+        g_warning("pool file %s: cannot reserve its blocks (%s); a host"
+                  " writing to a hole may die of SIGBUS", path,
+                  g_strerror(errno));
     }
     return fd;
 }

@@ -26,8 +26,14 @@ struct DcdStore {
     int lock_fd;
     int journal_fd;
     unsigned journal_lines;
+    off_t journal_size;  /* the end of the last whole record */
     bool unsynced;
     GString *snapshot;   /* non-NULL between compact_begin and commit */
+    GString *batch;      /* records queued for dcd_store_commit() */
+    unsigned batch_lines;
+    bool torn;           /* a failed append is still on the journal's end */
+    DcdStoreWriteFn write_fn;  /* tests: writes that fail */
+    gpointer write_opaque;
 
     /*
      * fdatasync runs on its own thread: on the main loop it would delay
@@ -52,15 +58,20 @@ static char *line_for(JsonNode *node)
     return g_strdup_printf("%.*s %s\n", SUM_HEX, sum, json);
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
+/* False with errno set; a short write that makes no progress is ENOSPC. */
+static bool write_all(DcdStore *s, int fd, const char *buf, size_t len)
 {
     while (len) {
-        ssize_t n = write(fd, buf, len);
+        ssize_t n = s->write_fn ? s->write_fn(fd, buf, len, s->write_opaque)
+                                : write(fd, buf, len);
 
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
+            if (n == 0) {
+                errno = ENOSPC;
+            }
             return false;
         }
         buf += n;
@@ -78,12 +89,67 @@ static void emit(DcdStore *s, JsonBuilder *jb)
         g_string_append(s->snapshot, line);
         return;
     }
-    if (!write_all(s->journal_fd, line, strlen(line))) {
-        g_warning("appending to %s: %s", s->journal_path, g_strerror(errno));
-        return;
+    g_string_append(s->batch, line);
+    s->batch_lines++;
+}
+
+static void set_write_error(DcdStore *s, const char *what, int err,
+                            GError **errp)
+{
+    g_set_error(errp, DCD_ERROR, err == ENOSPC || err == EDQUOT ?
+                DCD_ERR_NOSPC : DCD_ERR_IO, "cannot save the change (%s %s:"
+                " %s); nothing was changed", what, s->dir, g_strerror(err));
+}
+
+bool dcd_store_commit(DcdStore *s, GError **errp)
+{
+    bool ok;
+    int err = 0;
+
+    if (!s->batch->len) {
+        return true;
     }
-    s->journal_lines++;
-    s->unsynced = true;
+    g_mutex_lock(&s->fd_lock);
+    if (s->torn && ftruncate(s->journal_fd, s->journal_size) < 0) {
+        err = errno;
+        g_mutex_unlock(&s->fd_lock);
+        set_write_error(s, "trimming the journal in", err, errp);
+        dcd_store_discard(s);
+        return false;
+    }
+    s->torn = false;
+    ok = write_all(s, s->journal_fd, s->batch->str, s->batch->len);
+    if (!ok) {
+        err = errno;
+        /*
+         * Cut off the part that made it, or a later record would follow
+         * a torn one and be lost on load; if even that fails, the next
+         * commit tries again before it appends.
+         */
+        s->torn = ftruncate(s->journal_fd, s->journal_size) < 0;
+    }
+    g_mutex_unlock(&s->fd_lock);
+    if (!ok) {
+        set_write_error(s, "appending to the journal in", err, errp);
+    } else {
+        s->journal_size += s->batch->len;
+        s->journal_lines += s->batch_lines;
+        s->unsynced = true;
+    }
+    dcd_store_discard(s);
+    return ok;
+}
+
+void dcd_store_discard(DcdStore *s)
+{
+    g_string_truncate(s->batch, 0);
+    s->batch_lines = 0;
+}
+
+void dcd_store_set_write_fn(DcdStore *s, DcdStoreWriteFn fn, gpointer opaque)
+{
+    s->write_fn = fn;
+    s->write_opaque = opaque;
 }
 
 static JsonBuilder *record(const char *op, const char *key)
@@ -356,6 +422,7 @@ DcdStore *dcd_store_open(const char *dir, GError **errp)
     s->dir = g_strdup(dir);
     s->journal_path = g_build_filename(dir, "journal", NULL);
     s->snapshot_path = g_build_filename(dir, "snapshot", NULL);
+    s->batch = g_string_new(NULL);
     if (g_mkdir_with_parents(dir, 0700) < 0) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "creating state dir %s: %s",
                     dir, g_strerror(errno));
@@ -398,6 +465,7 @@ void dcd_store_close(DcdStore *s)
     if (s->snapshot) {
         g_string_free(s->snapshot, TRUE);
     }
+    g_string_free(s->batch, TRUE);
     g_mutex_clear(&s->lock);
     g_mutex_clear(&s->fd_lock);
     g_cond_clear(&s->wake);
@@ -525,8 +593,10 @@ GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
         return NULL;
     }
     /* New records must not follow a torn line, or they'd be lost too. */
+    s->journal_size = good;
     if (ftruncate(s->journal_fd, good) < 0) {
         g_warning("trimming %s: %s", s->journal_path, g_strerror(errno));
+        s->torn = true;
     }
     s->syncer = g_thread_new("dcd-store-sync", syncer_main, s);
     return all;
@@ -580,11 +650,10 @@ bool dcd_store_compact_commit(DcdStore *s, GError **errp)
                     g_strerror(errno));
         return false;
     }
-    ok = write_all(fd, snap->str, snap->len) && fsync(fd) == 0;
+    ok = write_all(s, fd, snap->str, snap->len) && fsync(fd) == 0;
     close(fd);
     if (!ok || rename(tmp, s->snapshot_path) < 0) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "writing %s: %s",
-                    s->snapshot_path, g_strerror(errno));
+        set_write_error(s, "writing a snapshot in", errno, errp);
         unlink(tmp);
         return false;
     }
@@ -593,6 +662,8 @@ bool dcd_store_compact_commit(DcdStore *s, GError **errp)
     g_mutex_lock(&s->fd_lock);
     if (ftruncate(s->journal_fd, 0) == 0) {
         s->journal_lines = 0;
+        s->journal_size = 0;
+        s->torn = false;
         fsync(s->journal_fd);
     }
     g_mutex_unlock(&s->fd_lock);

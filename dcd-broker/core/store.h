@@ -13,6 +13,7 @@
 #ifndef DCD_STORE_H
 #define DCD_STORE_H
 
+#include <sys/types.h>
 #include <json-glib/json-glib.h>
 
 #include "core/host.h"
@@ -71,6 +72,21 @@ void dcd_saved_pool_clear(DcdSavedPool *p);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DcdSavedPool, dcd_saved_pool_clear)
 bool dcd_store_decode_host(JsonObject *o, DcdSavedHost *out, GError **errp);
 bool dcd_store_decode_extent(JsonObject *o, DcdSavedExtent *out);
+
+/*
+ * The put and del functions queue records; dcd_store_commit() appends
+ * them to the journal in one write.  A commit that fails leaves the
+ * journal as it was (a partial append is cut off) and fails with
+ * DCD_ERR_NOSPC or DCD_ERR_IO: the caller must not act on the change.
+ * dcd_store_discard() drops the queue.
+ */
+bool dcd_store_commit(DcdStore *s, GError **errp);
+void dcd_store_discard(DcdStore *s);
+
+/* Tests: every write of the store goes through fn (as write(2) does). */
+typedef ssize_t (*DcdStoreWriteFn)(int fd, const void *buf, size_t len,
+                                   gpointer opaque);
+void dcd_store_set_write_fn(DcdStore *s, DcdStoreWriteFn fn, gpointer opaque);
 
 void dcd_store_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch);
 void dcd_store_put_pool(DcdStore *s, const DcdPool *p);

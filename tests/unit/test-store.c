@@ -190,6 +190,7 @@ static void test_compact(void)
     key = g_strconcat("pool:", p->tag_str, NULL);
     for (int i = 0; i < 5000; i++) {
         dcd_store_put_pool(s, p);
+        g_assert_true(dcd_store_commit(s, &err));
     }
     g_assert_true(dcd_store_wants_compact(s, 1));
     dcd_store_compact_begin(s);
