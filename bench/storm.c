@@ -27,7 +27,13 @@
  *   crash        the broker never dies by itself;
  *   settle       hosts reconnect and hand back within the bounded wait;
  *   fd-leak      the broker has one fd open for each pool with memory
- *                and none for pools that are gone.
+ *                and none for pools that are gone;
+ *   half-done    no pool exists whose create the broker refused;
+ *   sigbus       no host dies of SIGBUS touching a pool's memory.
+ * With --full-disk the state dir and the pool dir are small tmpfs mounts
+ * (in a mount namespace of the storm's own) that a filler file fills up
+ * and empties again at random between operations, so requests meet a
+ * full disk at any step; a request refused for it must change nothing.
  * Requests whose reply never came are uncertain: either outcome is fine.
  * This is a stress tool, not a test: violations are counted and printed
  * (with seed and kill number), never asserted.
@@ -38,8 +44,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <glib/gstdio.h>
 
 #include "benchlib.h"
@@ -57,6 +67,8 @@
 #define ACK_WAIT_US (1 * G_USEC_PER_SEC)
 #define START_WAIT_S 20
 #define MAX_VIOLATION_LIST 500
+#define STATE_FS_SIZE "128k"      /* --full-disk: a few hundred records */
+#define POOL_FS_SIZE "4m"         /* --full-disk: a few file pools */
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -69,6 +81,7 @@ static char *opt_broker;
 static char *opt_out;
 static char *opt_configs;
 static gboolean opt_keep;
+static gboolean opt_full_disk;
 static gboolean opt_verbose;
 
 static GOptionEntry entries[] = {
@@ -90,6 +103,9 @@ static GOptionEntry entries[] = {
       "MS" },
     { "max-ops", 0, 0, G_OPTION_ARG_INT, &opt_max_ops,
       "Most operations between two kills (default 12)", "N" },
+    { "full-disk", 0, 0, G_OPTION_ARG_NONE, &opt_full_disk,
+      "State dir and pool dir on small file systems that fill up (root)",
+      NULL },
     { "keep", 0, 0, G_OPTION_ARG_NONE, &opt_keep,
       "Keep each configuration's dir (state, pools, broker log)", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
@@ -135,12 +151,14 @@ typedef enum Viol {
     V_CRASH,
     V_SETTLE,
     V_FD_LEAK,
+    V_HALF_DONE,
+    V_SIGBUS,
     V__MAX,
 } Viol;
 
 static const char *const viol_names[V__MAX] = {
     "ack-lost", "duplicate", "shared-seq", "data", "orphan-file", "memory",
-    "tag-stuck", "crash", "settle", "fd-leak",
+    "tag-stuck", "crash", "settle", "fd-leak", "half-done", "sigbus",
 };
 
 /* ---- the hosts --------------------------------------------------------- */
@@ -258,6 +276,7 @@ typedef struct Storm {
     double settle_sum_ms;
     double elapsed_s;
     guint64 log_warnings;
+    guint64 fills;             /* --full-disk: times a dir was filled up */
 } Storm;
 
 typedef struct Violation {
@@ -473,6 +492,7 @@ typedef struct HostsCtx {
     uint64_t len;
     bool write;
     bool ok;
+    bool sigbus;
     uint64_t have;
     GArray *dropped;           /* uint64_t DPAs */
 } HostsCtx;
@@ -598,20 +618,41 @@ static void barrier_cb(gpointer opaque)
     }
 }
 
+/* Set while a host touches pool memory: a SIGBUS there is a violation. */
+static __thread sigjmp_buf *bus_jump;
+
+static void on_sigbus(int sig)
+{
+    if (!bus_jump) {
+        signal(SIGBUS, SIG_DFL);
+        raise(SIGBUS);
+        return;
+    }
+    siglongjmp(*bus_jump, 1);
+}
+
 static void tag_io_cb(gpointer opaque)
 {
     HostsCtx *c = opaque;
     DcdHostClient *h = c->s->hosts[c->host].core;
+    sigjmp_buf jump;
 
     c->have = dcd_hostclient_tag_size(h, &c->tag);
     c->ok = false;
     if (c->have != c->len || !c->buf) {
         return;
     }
+    if (sigsetjmp(jump, 1)) {
+        bus_jump = NULL;
+        c->sigbus = true;
+        return;
+    }
+    bus_jump = &jump;
     c->ok = c->write ? dcd_hostclient_write(h, &c->tag, 0, c->buf, c->len,
                                           NULL)
                      : dcd_hostclient_read(h, &c->tag, 0, c->buf, c->len,
                                          NULL);
+    bus_jump = NULL;
 }
 
 static void drop_done(DcdHostClient *h, const GError *err, gpointer opaque)
@@ -670,6 +711,11 @@ static bool tag_io(Storm *s, unsigned host, const char *tag, guint8 *buf,
     dcd_tag_parse(tag, &c.tag);
     for (;;) {
         bench_host_thread_call(s->ht, tag_io_cb, &c);
+        if (c.sigbus) {
+            violation(s, V_SIGBUS, tag, "host %u died of SIGBUS %s tag %s",
+                      host, write ? "writing" : "reading", tag);
+            return false;
+        }
         if (c.ok || g_get_monotonic_time() > end) {
             return c.ok;
         }
@@ -1366,12 +1412,64 @@ static CallRes run_op(Storm *s, Op op)
     }
 }
 
+/* ---- a disk that fills up (--full-disk) -------------------------------- */
+
+/* A tmpfs of size at dir, private to the storm's mount namespace. */
+static void small_fs(const char *dir, const char *size)
+{
+    g_autofree char *opts = g_strdup_printf("size=%s,mode=0700", size);
+
+    g_mkdir_with_parents(dir, 0700);
+    if (mount("tmpfs", dir, "tmpfs", 0, opts) < 0) {
+        bench_die("mounting a %s tmpfs on %s: %s", size, dir,
+                  g_strerror(errno));
+    }
+}
+
+/*
+ * Grow or shrink dir's filler file so that about free bytes stay free:
+ * none, a little (a record or two, or a block), or all of it.
+ */
+static void fill(Storm *s, const char *dir)
+{
+    static const uint64_t leave[] = { 0, 512, 4096, 64 * KIB, UINT64_MAX };
+    g_autofree char *path = g_build_filename(dir, "filler", NULL);
+    uint64_t want = leave[rnd(s, G_N_ELEMENTS(leave))];
+    struct statvfs vfs;
+    struct stat st;
+    uint64_t avail, size;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0 || fstat(fd, &st) < 0 || fstatvfs(fd, &vfs) < 0) {
+        bench_die("%s: %s", path, g_strerror(errno));
+    }
+    avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    size = st.st_size + avail;
+    size = want == UINT64_MAX ? 0 : size > want ? size - want : 0;
+    if (ftruncate(fd, MIN((uint64_t)st.st_size, size)) < 0 ||
+        (size > (uint64_t)st.st_size &&
+         posix_fallocate(fd, 0, size) != 0 &&
+         posix_fallocate(fd, 0, size - vfs.f_frsize) != 0)) {
+        /* tmpfs rounds to pages: a page short is as full as it gets. */
+    }
+    s->fills += want == 0;
+    close(fd);
+}
+
+static void fill_dirs(Storm *s)
+{
+    if (opt_full_disk && rnd(s, 3) == 0) {
+        fill(s, rnd(s, 2) ? s->state_dir : s->pool_dir);
+    }
+}
+
 static CallRes do_op(Storm *s, Op op)
 {
     gint64 t0 = g_get_monotonic_time();
     CallRes r;
 
     s->cur_op = op;
+    fill_dirs(s);
     r = run_op(s, op);
     if (r == CALL_OK || r == CALL_ERR) {
         s->op_us[op] += ((g_get_monotonic_time() - t0) - s->op_us[op]) / 16;
@@ -1520,6 +1618,16 @@ static bool view_has(GArray *v, const Ext *e)
 /* Resolve pool creates and destroys that got no reply. */
 static void check_pools(Storm *s, JsonArray *pools)
 {
+    /* A refused create leaves nothing behind. */
+    for (guint i = 0; i < json_array_get_length(pools); i++) {
+        const char *tag = json_object_get_string_member(
+            json_array_get_object_element(pools, i), "tag");
+
+        if (!find_pool(s, tag)) {
+            violation(s, V_HALF_DONE, tag, "pool %s exists, but its create"
+                      " was refused", tag);
+        }
+    }
     for (guint i = s->pools->len; i-- > 0;) {
         Pool *p = s->pools->pdata[i];
         g_autoptr(JsonNode) n = NULL;
@@ -1553,6 +1661,11 @@ static void check_pools(Storm *s, JsonArray *pools)
             break;
         case CALL_ERR:
             s->op_err[OP_POOL_CREATE]++;
+            if (err->code == DCD_ERR_NOSPC) {
+                /* No room now: says nothing of the tag. */
+                drop_pool(s, p);
+                break;
+            }
             violation(s, V_TAG_STUCK, p->tag, "pool %s does not exist after"
                       " a create or destroy that got no reply, and cannot be"
                       " created again: %s: %s", p->tag,
@@ -2199,6 +2312,10 @@ static void storm_run(Storm *s, unsigned kills, gint64 deadline)
     s->pool_dir = g_build_filename(s->dir, "pools", NULL);
     s->log = g_build_filename(s->dir, "broker.log", NULL);
     g_mkdir_with_parents(s->pool_dir, 0700);
+    if (opt_full_disk) {
+        small_fs(s->state_dir, STATE_FS_SIZE);
+        small_fs(s->pool_dir, POOL_FS_SIZE);
+    }
     s->pools = g_ptr_array_new_with_free_func(pool_free);
     s->exts = g_ptr_array_new_with_free_func(g_free);
     s->reported = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -2283,6 +2400,10 @@ static void storm_run(Storm *s, unsigned kills, gint64 deadline)
             }
         }
     }
+    if (opt_full_disk) {
+        umount2(s->state_dir, MNT_DETACH);
+        umount2(s->pool_dir, MNT_DETACH);
+    }
     if (!opt_keep) {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", s->dir);
 
@@ -2337,6 +2458,7 @@ static void json_storm(JsonBuilder *jb, Storm *s)
     }
     json_builder_end_object(jb);
     dcd_json_int(jb, "broker-log-warnings", s->log_warnings);
+    dcd_json_int(jb, "dirs-filled", s->fills);
     dcd_json_double(jb, "seconds", s->elapsed_s);
     json_builder_end_object(jb);
 }
@@ -2386,6 +2508,7 @@ static void print_table(Storm **st, unsigned n)
     }
     ROW("settle max ms", s->settle_max_ms);
     ROW("broker log warnings", s->log_warnings);
+    ROW("dirs filled up", s->fills);
     ROW("seconds", s->elapsed_s);
 #undef ROW
 }
@@ -2417,6 +2540,14 @@ int main(int argc, char **argv)
     }
     bench_init("dcd-storm");
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGBUS, on_sigbus);
+    /* Mounts that vanish with the storm, whatever ends it. */
+    if (opt_full_disk &&
+        (unshare(CLONE_NEWNS) < 0 ||
+         mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)) {
+        bench_die("--full-disk needs root (a mount namespace of its own):"
+                  " %s", g_strerror(errno));
+    }
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
     end = t0 + (gint64)opt_seconds * G_USEC_PER_SEC;
