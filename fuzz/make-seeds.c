@@ -810,6 +810,47 @@ static void accept_all(DcdBroker *b, DcdHost *h, DcdGroup *g)
                            NULL);
 }
 
+/*
+ * Programs run on a saved state (fuzz-state's "%%ops"): every operation
+ * once on a full disk, once half-written and once normally, among them a
+ * host's release while the disk is full, so the saved state lags behind
+ * and must catch up before the next change is acknowledged.
+ */
+enum { OPS_OK = 0x00, OPS_FULL = 0x10, OPS_SHORT = 0x20 };
+enum { OPS_CREATE, OPS_DESTROY, OPS_ADD, OPS_ANSWER, OPS_RELEASE,
+       OPS_HOST_RELEASED, OPS_HOST_TOGGLE, OPS_CREATE_FILE };
+
+static void program_seeds(const GString *state)
+{
+    static const uint8_t prog[] = {
+        OPS_CREATE | OPS_OK, 0, OPS_CREATE | OPS_FULL, 1,
+        OPS_CREATE | OPS_SHORT, 2,
+        OPS_ADD | OPS_OK, 0, OPS_ANSWER | OPS_OK, 0,
+        OPS_ADD | OPS_FULL, 0x81, OPS_ADD | OPS_OK, 0x81,
+        OPS_ANSWER | OPS_FULL, 1,
+        OPS_ADD | OPS_OK, 0x81, OPS_ANSWER | OPS_OK, 1,
+        OPS_RELEASE | OPS_FULL, 0, OPS_RELEASE | OPS_SHORT, 2,
+        OPS_RELEASE | OPS_OK, 0,
+        OPS_HOST_RELEASED | OPS_FULL, 0,
+        OPS_CREATE | OPS_FULL, 3, OPS_CREATE | OPS_OK, 3,
+        OPS_DESTROY | OPS_FULL, 0, OPS_DESTROY | OPS_OK, 2,
+        OPS_RELEASE | OPS_FULL, 3, OPS_RELEASE | OPS_OK, 3,
+        OPS_HOST_TOGGLE | OPS_FULL, 1, OPS_HOST_TOGGLE | OPS_OK, 1,
+        OPS_CREATE_FILE | OPS_FULL, 0, OPS_CREATE_FILE | OPS_SHORT, 0,
+        OPS_CREATE_FILE | OPS_OK, 0,
+        OPS_ADD | OPS_OK, 1, OPS_HOST_TOGGLE | OPS_FULL, 1,
+        OPS_ADD | OPS_FULL, 2,
+    };
+    g_autoptr(GString) s = g_string_new("%%ops\n");
+
+    g_string_append_len(s, (const char *)prog, sizeof(prog));
+    seed("fuzz-state", "program-full-disk", s->str, s->len);
+    g_string_assign(s, state->str);
+    g_string_append(s, "%%ops\n");
+    g_string_append_len(s, (const char *)prog, sizeof(prog));
+    seed("fuzz-state", "program-on-state", s->str, s->len);
+}
+
 static void state_seeds(void)
 {
     g_autoptr(GError) err = NULL;
@@ -896,6 +937,7 @@ static void state_seeds(void)
     g_string_append(s, "!0123456789abcdef {\"op\":\"del\",\"key\":"
                     "\"pool:" T0 "\"}\n{\"op\":\"put\",\"key\":\"host:9\"");
     seed("fuzz-state", "journal-damaged", s->str, s->len);
+    program_seeds(first);
 
     fuzz_clear_dir(tmp);
     g_rmdir(tmp);
