@@ -74,6 +74,7 @@ struct DcdWire {
     GHashTable *pending;      /* id -> Pending */
     uint32_t next_id;
     gint64 last_rx;           /* monotonic time of the last byte in */
+    gint64 last_tick;         /* of the keepalive, to see our own stalls */
     bool ping_out;
 
     pid_t pid;
@@ -672,15 +673,45 @@ static gboolean readable_cb(GSocket *sock, GIOCondition cond, gpointer opaque)
 
 /* ---- keepalive ----------------------------------------------------- */
 
+static guint keepalive_interval(const DcdWire *w)
+{
+    return MAX(w->lim.idle_timeout_ms / 6, 1);
+}
+
 static gboolean keepalive_cb(gpointer opaque)
 {
     DcdWire *w = opaque;
     guint idle = w->lim.idle_timeout_ms;
-    gint64 quiet_ms = (g_get_monotonic_time() - w->last_rx) / 1000;
+    gint64 now = g_get_monotonic_time();
+    gint64 tick = (gint64)keepalive_interval(w) * 1000;
+    gint64 late = now - w->last_tick - tick;
+    gint64 quiet_ms;
 
+    /*
+     * A tick this late means we did not run (stopped, or a long callback
+     * held the loop): the peer could not be heard and we could not ping
+     * it meanwhile, so that time is not the peer's silence.
+     */
+    if (late > tick) {
+        w->last_rx = MIN(now, w->last_rx + late);
+    }
+    w->last_tick = now;
+    quiet_ms = (now - w->last_rx) / 1000;
     if (quiet_ms >= idle) {
-        schedule_close(w, g_error_new(DCD_ERROR, DCD_ERR_UNAVAIL,
-                                      "peer silent for %u ms", idle), 0);
+        /*
+         * Bytes that came while we did not run may still wait in the
+         * socket: read them first; a peer that sent them is not silent.
+         */
+        wire_ref(w);
+        if (read_some(w)) {
+            parse(w);
+        }
+        quiet_ms = (g_get_monotonic_time() - w->last_rx) / 1000;
+        if (w->open && !w->closing && quiet_ms >= idle) {
+            schedule_close(w, g_error_new(DCD_ERROR, DCD_ERR_UNAVAIL,
+                                          "peer silent for %u ms", idle), 0);
+        }
+        wire_unref(w);
         return G_SOURCE_CONTINUE;
     }
     if (quiet_ms >= idle / 3 && !w->ping_out) {
@@ -699,8 +730,8 @@ static void start_keepalive(DcdWire *w)
     if (!w->open || w->closing || !w->lim.idle_timeout_ms) {
         return;
     }
-    w->keepalive_src = g_timeout_source_new(MAX(w->lim.idle_timeout_ms / 6,
-                                                1));
+    w->last_tick = g_get_monotonic_time();
+    w->keepalive_src = g_timeout_source_new(keepalive_interval(w));
     g_source_set_callback(w->keepalive_src, keepalive_cb, w, NULL);
     g_source_attach(w->keepalive_src, w->ctx);
 }

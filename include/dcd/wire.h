@@ -42,7 +42,11 @@ typedef struct DcdWireLimits {
     size_t max_queued_bytes;  /* send queue; overflow closes (default 8 MiB) */
     guint request_timeout_ms; /* reply wait (default 10000; 0 = none) */
     guint idle_timeout_ms;    /* no bytes in this long closes (default 30000;
-                               * PING sent at a third of it; 0 = none) */
+                               * PING sent at a third of it; 0 = none).
+                               * Time this process did not run (stopped,
+                               * a callback holding the loop) is not
+                               * counted, and bytes waiting are read
+                               * before the peer is judged silent. */
 } DcdWireLimits;
 
 /* Takes a reference on sock, sets it non-blocking, starts reading. */

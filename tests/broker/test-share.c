@@ -236,6 +236,33 @@ static void test_release_and_destroy(void)
     tbroker_free(b);
 }
 
+/*
+ * A broker stopped (SIGSTOP) for longer than --idle-timeout keeps its
+ * hosts when it runs again: the time it was stopped is not the hosts'
+ * silence, so it pings them rather than dropping them.
+ */
+static void test_broker_paused(void)
+{
+    TBroker *b = tbroker_start(NULL, "--idle-timeout=1000", NULL);
+    THost *h = thost_start(b, 0, NULL);
+    g_autoptr(JsonNode) hosts = NULL;
+    JsonObject *h0;
+
+    wait_connected(h);
+    g_subprocess_send_signal(b->proc, SIGSTOP);
+    g_usleep(3 * G_USEC_PER_SEC);
+    g_subprocess_send_signal(b->proc, SIGCONT);
+    /* Long enough for a wrongful drop, and for pings to be answered. */
+    g_usleep(3 * G_USEC_PER_SEC);
+    hosts = tcall(b, "host-list", "{}");
+    g_assert_cmpuint(json_array_get_length(json_node_get_array(hosts)), ==,
+                     1);
+    h0 = json_array_get_object_element(json_node_get_array(hosts), 0);
+    g_assert_true(json_object_get_boolean_member(h0, "connected"));
+    thost_quit(h);
+    tbroker_free(b);
+}
+
 static void test_duplicate_host_id(void)
 {
     TBroker *b = tbroker_start(NULL, NULL);
@@ -506,6 +533,7 @@ int main(int argc, char **argv)
     g_test_add_func("/broker/host/reclaim-on-disconnect",
                     test_reclaim_on_disconnect);
     g_test_add_func("/broker/host/duplicate-host-id", test_duplicate_host_id);
+    g_test_add_func("/broker/host/broker-paused", test_broker_paused);
     g_test_add_func("/broker/host/256-at-once", test_many_hosts);
     g_test_add_func("/broker/host/requests", test_host_requests);
     g_test_add_func("/broker/pool/sealed", test_sealed);

@@ -506,6 +506,61 @@ static void test_keepalive(void)
     close(sv[0]);
 }
 
+/*
+ * This process stalls (stopped, or one callback running long) for longer
+ * than the idle limit while its peer is alive but quiet: on waking it
+ * must ping, not drop the peer for a silence it could not have heard.
+ * The stall is a sleep in the test, so the order is fixed.
+ */
+static void test_keepalive_stall(void)
+{
+    int sv[2];
+    Side a, b;
+    DcdWireLimits lim = { .idle_timeout_ms = 300 };
+
+    pair(sv);
+    side_init(&a, sv[0]);
+    side_init(&b, sv[1]);
+    dcd_wire_set_limits(a.w, &lim);
+    dcd_wire_set_limits(b.w, &lim);
+    run_for(50);
+    g_usleep(1000 * 1000);
+    run_for(900);
+    g_assert_false(a.closed);
+    g_assert_false(b.closed);
+    side_fini(&a);
+    side_fini(&b);
+}
+
+/*
+ * The peer kept sending while this process stalled: its bytes wait in
+ * the socket when the keepalive runs, so it is not silent.
+ */
+static void test_keepalive_stall_bytes(void)
+{
+    int sv[2];
+    Side b;
+    DcdWireLimits lim = { .idle_timeout_ms = 300 };
+
+    pair(sv);
+    side_init(&b, sv[1]);
+    dcd_wire_set_limits(b.w, &lim);
+    run_for(50);
+    for (unsigned i = 0; i < 4; i++) {
+        g_usleep(250 * 1000);
+        raw_write(sv[0], dcd_msg_new_hold(i + 1, 0, NULL, 0));
+    }
+    /* One turn of the loop: whatever runs first must not close. */
+    g_main_context_iteration(NULL, FALSE);
+    g_assert_false(b.closed);
+    run_for(20);
+    g_assert_no_error(b.why);
+    g_assert_false(b.closed);
+    g_assert_cmpuint(g_queue_get_length(&b.msgs), ==, 4);
+    side_fini(&b);
+    close(sv[0]);
+}
+
 /* Our own PING request from a raw peer is answered. */
 static void test_ping_answered(void)
 {
@@ -590,6 +645,8 @@ int main(int argc, char **argv)
     ADD("overflow", test_overflow);
     ADD("request-timeout", test_request_timeout);
     ADD("keepalive", test_keepalive);
+    ADD("keepalive-stall", test_keepalive_stall);
+    ADD("keepalive-stall-bytes", test_keepalive_stall_bytes);
     ADD("ping-answered", test_ping_answered);
     ADD("peer-error", test_peer_error);
     ADD("free-in-closed", test_free_in_closed);
