@@ -6,6 +6,7 @@
 #include <gio/gunixsocketaddress.h>
 
 #include "dcd-client/ctlclient.h"
+#include "dcd/json.h"
 
 struct DcdCtlClient {
     GSocketConnection *conn;
@@ -52,17 +53,16 @@ void dcd_ctl_client_free(DcdCtlClient *c)
 
 static JsonNode *parse_reply(const char *line, gint64 id, GError **errp)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
-    JsonObject *o, *e = NULL;
-    JsonNode *root, *en;
+    /* Depth-checked: json-glib's parser recurses per level. */
+    g_autoptr(JsonObject) o = dcd_jsonin_object(line, -1, NULL);
+    JsonObject *e = NULL;
+    JsonNode *en;
 
-    if (!json_parser_load_from_data(p, line, -1, NULL) ||
-        !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root)) {
+    if (!o) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_PROTO,
                     "the broker sent a reply that is not JSON");
         return NULL;
     }
-    o = json_node_get_object(root);
     en = json_object_get_member(o, "error");
     if (en && JSON_NODE_HOLDS_OBJECT(en)) {
         e = json_node_get_object(en);
@@ -171,22 +171,21 @@ JsonNode *dcd_ctl_client_read_event(DcdCtlClient *c, GError **errp)
 {
     g_autofree char *text = NULL;
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonParser) p = json_parser_new();
-    JsonNode *root;
+    g_autoptr(JsonNode) root = NULL;
 
     text = g_data_input_stream_read_line(c->in, NULL, NULL, &err);
     if (!text) {
         lost(c, err, "the broker closed the connection", errp);
         return NULL;
     }
-    if (!json_parser_load_from_data(p, text, -1, NULL) ||
-        !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root) ||
+    root = dcd_jsonin_parse(text, -1, NULL);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root) ||
         !json_object_has_member(json_node_get_object(root), "event")) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_PROTO,
                     "the broker sent a line that is not an event");
         return NULL;
     }
-    return json_node_copy(root);
+    return g_steal_pointer(&root);
 }
 
 JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
@@ -201,19 +200,18 @@ JsonNode *dcd_ctl_client_call(DcdCtlClient *c, const char *command,
 JsonNode *dcd_ctl_client_callf(DcdCtlClient *c, const char *command,
                                GError **errp, const char *fmt, ...)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
+    g_autoptr(JsonObject) args = NULL;
     g_autofree char *text = NULL;
     va_list ap;
-    JsonNode *root;
 
     va_start(ap, fmt);
     text = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (!json_parser_load_from_data(p, text, -1, NULL) ||
-        !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root)) {
+    args = dcd_jsonin_object(text, -1, NULL);
+    if (!args) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "bad arguments: %s",
                     text);
         return NULL;
     }
-    return dcd_ctl_client_call(c, command, json_node_get_object(root), errp);
+    return dcd_ctl_client_call(c, command, args, errp);
 }

@@ -17,6 +17,7 @@
 #include "dcd/paths.h"
 
 #define DEFAULT_OFFER_TIMEOUT_MS 60000
+#define DEFAULT_CONTROL_TIMEOUT_MS 60000
 
 static gboolean on_signal(gpointer loop)
 {
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
     gboolean no_state = FALSE, version = FALSE;
     gint idle_ms = 30000;
     gint offer_ms = DEFAULT_OFFER_TIMEOUT_MS;
+    gint control_ms = DEFAULT_CONTROL_TIMEOUT_MS;
     GOptionEntry entries[] = {
         { "host-socket", 0, 0, G_OPTION_ARG_FILENAME, &host_path,
           "Socket for hosts (QEMU, dcd-hostsim)", "PATH" },
@@ -83,6 +85,9 @@ int main(int argc, char **argv)
         { "offer-timeout", 0, 0, G_OPTION_ARG_INT, &offer_ms,
           "Withdraw an offer its host has not answered in this many ms"
           " (default 60000; 0: never)", "MS" },
+        { "control-timeout", 0, 0, G_OPTION_ARG_INT, &control_ms,
+          "Close a control connection with no request for this many ms"
+          " and no wait or monitor open (default 60000; 0: never)", "MS" },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
         { NULL }
@@ -115,6 +120,10 @@ int main(int argc, char **argv)
     }
     if (offer_ms < 0) {
         usage_error("--offer-timeout must be 0 or more, not %d", offer_ms);
+    }
+    if (control_ms < 0) {
+        usage_error("--control-timeout must be 0 or more, not %d",
+                    control_ms);
     }
     if (no_state && state_dir) {
         usage_error("--state-dir and --no-state contradict each other");
@@ -198,6 +207,7 @@ int main(int argc, char **argv)
         dcd_broker_free(b);
         return 1;
     }
+    dcd_ctl_set_timeout(ctl, control_ms);
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_unix_signal_add(SIGTERM, on_signal, loop);

@@ -8,14 +8,27 @@
  * through fake links rather than sockets, so extent commands have
  * someone to talk to:
  *   host 0  two regions; accepts every offer whole and releases whatever
- *           it is asked to, from the main loop (as a host answers later);
- *           it already holds tag 0;
+ *           it is asked to, from a source of the main loop at the
+ *           priority of a socket (as a host's answer arrives: it may come
+ *           between a client's hang-up and its connection's end); it
+ *           already holds tag 0;
  *   host 1  one region; never answers (offers stay pending, "wait" runs
  *           into its timeout);
  *   host 2  known from an earlier session but not connected.
- * The input is written unchanged to a control connection adopted on a
- * socketpair: lines of JSON, as dcdctl sends them.  The main loop runs
- * until idle; then the connection and the broker are freed.
+ * The input is what a client writes to a control connection adopted on
+ * a socketpair, lines of JSON as dcdctl sends them, but for a few
+ * control bytes (JSON text never holds them raw), which the client acts
+ * on instead of writing:
+ *   0x01      it waits: the main loop runs until idle, replies are read;
+ *   0x02      it shuts down its sending side, reads until the loop is
+ *             idle, then hangs up;
+ *   0x03      it hangs up at once (with "wait" or "monitor" open, before
+ *             replies are read, in the middle of a line: wherever it is);
+ *   0x04 n k  the next k bytes (k taken modulo 16, 0 for 16) are written
+ *             (n + 1) * 256 times: lines up to 1 MiB long, or 100,000
+ *             deep, from a small input.
+ * After a hang-up a new client connects for the rest of the input.  At
+ * the end the main loop runs until idle; then everything is freed.
  *
  * Every reply line must be a JSON object with "id" and exactly one of
  * "return" and "error", an error with a known "class" and a "desc"; an
@@ -38,12 +51,20 @@ typedef struct Answer {
     GArray *ranges;        /* struct dcd_range */
 } Answer;
 
+enum {
+    OP_WAIT = 0x01,
+    OP_SHUTDOWN = 0x02,
+    OP_HANG_UP = 0x03,
+    OP_REPEAT = 0x04,
+};
+
 typedef struct Fx {
     DcdBroker *b;
     DcdCtl *ctl;
     int sock;
     GString *out;          /* reply bytes, up to a partial line */
     GQueue answers;        /* Answer *, from host 0 */
+    guint answer_src;      /* delivers them */
     unsigned answering;    /* fake link of host 0 */
     unsigned silent;       /* fake link of hosts 1 and 2 */
 } Fx;
@@ -62,6 +83,30 @@ static void answer_free(Answer *a)
     g_free(a);
 }
 
+/* Host 0 answers one offer or release per turn of the loop. */
+static gboolean deliver_answer(gpointer opaque)
+{
+    Fx *fx = opaque;
+    Answer *a = g_queue_pop_head(&fx->answers);
+    DcdHost *h = dcd_broker_host(fx->b, 0);
+
+    if (a->accept) {
+        dcd_broker_host_accept(fx->b, h, a->group,
+                               (struct dcd_range *)a->ranges->data,
+                               a->ranges->len, NULL);
+    } else {
+        dcd_broker_host_released(fx->b, h,
+                                 (struct dcd_range *)a->ranges->data,
+                                 a->ranges->len, NULL);
+    }
+    answer_free(a);
+    if (g_queue_is_empty(&fx->answers)) {
+        fx->answer_src = 0;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 static void queue_answer(bool accept, uint64_t group, GPtrArray *extents)
 {
     Answer *a = g_new0(Answer, 1);
@@ -76,6 +121,10 @@ static void queue_answer(bool accept, uint64_t group, GPtrArray *extents)
         g_array_append_val(a->ranges, r);
     }
     g_queue_push_tail(&cur->answers, a);
+    if (!cur->answer_src) {
+        cur->answer_src = g_idle_add_full(G_PRIORITY_DEFAULT, deliver_answer,
+                                          cur, NULL);
+    }
 }
 
 static bool fake_pool(gpointer link, DcdPool *p)
@@ -170,7 +219,7 @@ static void check_reply(const char *line, size_t len)
                "error needs a known class and a desc: %.*s", (int)len, line);
 }
 
-/* Read replies and host 0's answers; true if anything happened. */
+/* Read and check replies; true if any came. */
 static bool on_idle(gpointer opaque)
 {
     Fx *fx = opaque;
@@ -178,9 +227,9 @@ static bool on_idle(gpointer opaque)
     char buf[16384];
     ssize_t n;
     char *nl;
-    Answer *a;
 
-    while ((n = recv(fx->sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+    while (fx->sock >= 0 &&
+           (n = recv(fx->sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
         g_string_append_len(fx->out, buf, n);
         any = true;
     }
@@ -192,23 +241,80 @@ static bool on_idle(gpointer opaque)
         check_reply(fx->out->str, nl - fx->out->str);
         g_string_erase(fx->out, 0, nl - fx->out->str + 1);
     }
-    a = g_queue_pop_head(&fx->answers);
-    if (a) {
-        DcdHost *h = dcd_broker_host(fx->b, 0);
-
-        if (a->accept) {
-            dcd_broker_host_accept(fx->b, h, a->group,
-                                   (struct dcd_range *)a->ranges->data,
-                                   a->ranges->len, NULL);
-        } else {
-            dcd_broker_host_released(fx->b, h,
-                                     (struct dcd_range *)a->ranges->data,
-                                     a->ranges->len, NULL);
-        }
-        answer_free(a);
-        any = true;
-    }
     return any;
+}
+
+/* A new client: a socketpair, the broker's end adopted. */
+static void connect_client(Fx *fx)
+{
+    g_autoptr(GSocket) theirs = NULL;
+
+    fuzz_socketpair(&fx->sock, &theirs);
+    dcd_ctl_adopt(fx->ctl, theirs);
+    g_string_truncate(fx->out, 0);
+}
+
+/* The client goes; what it has not read is lost.  Another one comes. */
+static void hang_up(Fx *fx)
+{
+    close(fx->sock);
+    fx->sock = -1;
+    fuzz_pump(on_idle, fx);
+    connect_client(fx);
+}
+
+/* Write what the client sends (false: the broker has closed it). */
+static void client_write(Fx *fx, const void *buf, size_t len)
+{
+    if (len && !fuzz_write(fx->sock, buf, len, NULL, 0)) {
+        /* Closed by the broker (a line too long): the client comes back. */
+        hang_up(fx);
+    }
+}
+
+static void run_input(Fx *fx, const uint8_t *data, size_t size)
+{
+    FuzzIn in = { .p = data, .left = size };
+
+    while (fuzz_more(&in)) {
+        const uint8_t *run = in.p;
+        size_t len = 0;
+
+        /* Plain bytes up to the next control byte go out in one write. */
+        while (len < in.left && (run[len] < OP_WAIT || run[len] > OP_REPEAT)) {
+            len++;
+        }
+        if (len) {
+            fuzz_bytes(&in, len, &len);
+            client_write(fx, run, len);
+            continue;
+        }
+        switch (fuzz_u8(&in)) {
+        case OP_WAIT:
+            fuzz_pump(on_idle, fx);
+            break;
+        case OP_SHUTDOWN:
+            shutdown(fx->sock, SHUT_WR);
+            fuzz_pump(on_idle, fx);
+            hang_up(fx);
+            break;
+        case OP_HANG_UP:
+            hang_up(fx);
+            break;
+        case OP_REPEAT: {
+            unsigned times = (fuzz_u8(&in) + 1) * 256;
+            size_t k = fuzz_u8(&in) % 16;
+            const uint8_t *pat = fuzz_bytes(&in, k ? k : 16, &k);
+            g_autoptr(GByteArray) b = g_byte_array_new();
+
+            for (unsigned i = 0; k && i < times; i++) {
+                g_byte_array_append(b, pat, k);
+            }
+            client_write(fx, b->data, b->len);
+            break;
+        }
+        }
+    }
 }
 
 static DcdHost *attach(Fx *fx, uint16_t id, const struct dcd_region *r,
@@ -242,7 +348,6 @@ static void setup(Fx *fx)
     };
     DcdBrokerConfig cfg = { .state_dir = NULL };
     g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(uint16_t));
-    g_autoptr(GSocket) theirs = NULL;
     uint16_t host1 = 1;
     DcdAddArgs add = { .host_id = 0, .policy = DCD_POLICY_FREE };
     DcdTag tag;
@@ -265,8 +370,7 @@ static void setup(Fx *fx)
 
     fx->ctl = dcd_ctl_new(fx->b, NULL, "host-path", NULL, NULL);
     FUZZ_CHECK(fx->ctl, "dcd_ctl_new failed");
-    fuzz_socketpair(&fx->sock, &theirs);
-    dcd_ctl_adopt(fx->ctl, theirs);
+    connect_client(fx);
     fuzz_pump(on_idle, fx);
 }
 
@@ -280,14 +384,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_queue_init(&fx.answers);
     setup(&fx);
 
-    if (size) {
-        fuzz_write(fx.sock, data, size, NULL, 0);
-    }
+    run_input(&fx, data, size);
     fuzz_pump(on_idle, &fx);
 
     dcd_ctl_free(fx.ctl);
     fuzz_pump(on_idle, &fx);
     close(fx.sock);
+    FUZZ_CHECK(!fx.answer_src, "host 0 still has answers to give");
     dcd_broker_free(fx.b);
     fuzz_pump(NULL, NULL);
     g_queue_clear_full(&fx.answers, (GDestroyNotify)answer_free);

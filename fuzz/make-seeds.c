@@ -722,6 +722,40 @@ static const struct {
     /* Known crashes: a non-string command. */
     { "known-command-0", "{\"id\":1,\"command\":0}\n" },
     { "known-command-array", "{\"id\":1,\"command\":[]}\n" },
+    /*
+     * Known crashes: a client that hangs up (0x03) is written to.  A
+     * monitor's event fails and closes it, then the reply is written;
+     * host 0 accepts after the hang-up; a wait's timer fires after it.
+     */
+    { "known-hangup-monitor", "{\"id\":1,\"command\":\"monitor\"}\n"
+      "\x01" "{\"id\":2,\"command\":\"pool-create\",\"arguments\":"
+      "{\"size\":1048576,\"tag\":\"" T2 "\"}}\n\x03"
+      "{\"id\":3,\"command\":\"pool-list\"}\n" },
+    { "known-hangup-add-wait", "{\"id\":1,\"command\":\"extent-add\","
+      "\"arguments\":{\"host-id\":0,\"tag\":\"" T1 "\",\"wait\":true}}\n"
+      "\x03" "{\"id\":2,\"command\":\"extent-list\"}\n" },
+    { "known-hangup-wait-timeout", "{\"id\":1,\"command\":\"extent-add\","
+      "\"arguments\":{\"host-id\":1,\"tag\":\"" T1 "\",\"wait\":true,"
+      "\"timeout-ms\":0}}\n\x03"
+      "{\"id\":2,\"command\":\"extent-release\",\"arguments\":"
+      "{\"host-id\":0,\"tag\":\"" T0 "\",\"wait\":true,"
+      "\"timeout-ms\":0}}\n\x03" },
+    /* Hang-ups elsewhere: mid-line, after a shutdown, with a wait open. */
+    { "hangup-mid-line", "{\"id\":1,\"command\":\"sta\x03"
+      "{\"id\":2,\"command\":\"monitor\"}\n\x02"
+      "{\"id\":3,\"command\":\"extent-release\",\"arguments\":"
+      "{\"host-id\":0,\"tag\":\"" T0 "\",\"wait\":true}}\n\x01\x03" },
+    /*
+     * Known crashes: json-glib's parser recursing 131072 arrays or
+     * objects deep (0x04 repeats a pattern 65536 times).
+     */
+    { "known-deep-array", "{\"id\":1,\"command\":\"status\",\"x\":"
+      "\x04\xff\x02[[\n" },
+    { "known-deep-object", "{\"id\":1,\"command\":\"status\",\"x\":"
+      "\x04\xff\x0a{\"a\":{\"a\":\n" },
+    /* A line over 1 MiB from a small input; the client comes back. */
+    { "long-line", "\x04\xff\x10\"aaaaaaaaaaaaaaa" "\x04\xff\x02" "aa\n"
+      "{\"id\":1,\"command\":\"status\"}\n" },
 };
 
 static void control_seeds(void)

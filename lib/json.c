@@ -1,22 +1,97 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * jsonin.c - json-glib's own getters warn (or abort under fatal
- * criticals) on a member of the wrong type; these check first.
+ * json.c - json-glib's own getters warn (or abort under fatal
+ * criticals) on a member of the wrong type; these check first.  Text is
+ * checked for its depth before json-glib parses it.
  */
+#include <string.h>
+
 #include "dcd/json.h"
 
 /* Every reading error is a bad argument. */
 #define INVAL(errp, ...) \
     g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, __VA_ARGS__)
 
-JsonObject *dcd_jsonin_object(const char *text, gssize len, GError **errp)
+/*
+ * json-glib's parser recurses once per nesting level: a line of 75,000
+ * '[' overflows the stack.  Count the levels before it sees the text.
+ * Its extensions (single-quoted strings, comments) would hide brackets
+ * from this count, so outside strings only strict JSON may pass: a quote
+ * or a slash there is refused too.
+ */
+bool dcd_json_check_depth(const char *text, gssize len, GError **errp)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
+    gsize n = len < 0 ? strlen(text) : (gsize)len;
+    unsigned depth = 0;
+    bool in_str = false;
+
+    for (gsize i = 0; i < n; i++) {
+        char ch = text[i];
+
+        if (in_str) {
+            if (ch == '\\') {
+                i++;    /* an escaped byte never ends the string */
+            } else if (ch == '"') {
+                in_str = false;
+            }
+            continue;
+        }
+        switch (ch) {
+        case '"':
+            in_str = true;
+            break;
+        case '[':
+        case '{':
+            if (++depth > DCD_JSON_MAX_DEPTH) {
+                INVAL(errp, "JSON nested deeper than %u levels",
+                      DCD_JSON_MAX_DEPTH);
+                return false;
+            }
+            break;
+        case ']':
+        case '}':
+            if (depth) {
+                depth--;
+            }
+            break;
+        case '\'':
+        case '/':
+            INVAL(errp, "not strict JSON: '%c' outside a string", ch);
+            return false;
+        }
+    }
+    return true;
+}
+
+JsonNode *dcd_jsonin_parse(const char *text, gssize len, GError **errp)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autoptr(GError) err = NULL;
     JsonNode *root;
 
-    if (!json_parser_load_from_data(parser, text, len, NULL) ||
-        !(root = json_parser_get_root(parser)) ||
-        !JSON_NODE_HOLDS_OBJECT(root)) {
+    if (!dcd_json_check_depth(text, len, errp)) {
+        return NULL;
+    }
+    parser = json_parser_new();
+    if (!json_parser_load_from_data(parser, text, len, &err)) {
+        INVAL(errp, "not JSON: %s", err->message);
+        return NULL;
+    }
+    root = json_parser_steal_root(parser);
+    if (!root) {
+        INVAL(errp, "not JSON: no value");
+    }
+    return root;
+}
+
+JsonObject *dcd_jsonin_object(const char *text, gssize len, GError **errp)
+{
+    g_autoptr(JsonNode) root = dcd_jsonin_parse(text, len, errp);
+
+    if (!root) {
+        return NULL;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
         INVAL(errp, "not one JSON object");
         return NULL;
     }
@@ -174,10 +249,16 @@ bool dcd_jsonin_host_ids(JsonObject *o, const char *k, GArray **out,
     if (!a) {
         return true;
     }
+    if (json_array_get_length(a) > DCD_MAX_HOST_IDS) {
+        INVAL(errp, "'%s' lists %u host-ids; at most %u", k,
+              json_array_get_length(a), DCD_MAX_HOST_IDS);
+        return false;
+    }
     ids = g_array_new(FALSE, FALSE, sizeof(uint16_t));
     for (guint i = 0; i < json_array_get_length(a); i++) {
         uint64_t v;
         uint16_t id;
+        bool dup = false;
 
         if (!dcd_jsonin_u64_at(a, i, G_MAXUINT16, &v)) {
             INVAL(errp, "'%s' must be an array of host-ids", k);
@@ -185,7 +266,13 @@ bool dcd_jsonin_host_ids(JsonObject *o, const char *k, GArray **out,
             return false;
         }
         id = v;
-        g_array_append_val(ids, id);
+        /* A host named twice is one host: keep the first. */
+        for (guint j = 0; j < ids->len && !dup; j++) {
+            dup = g_array_index(ids, uint16_t, j) == id;
+        }
+        if (!dup) {
+            g_array_append_val(ids, id);
+        }
     }
     *out = ids;
     return true;

@@ -3,6 +3,10 @@
  * ctl.c - the control socket (docs/control.md).  A client's lines are
  * handled in order; while a reply waits for a host (extent-add with
  * "wait") the client's later lines wait too, so replies never reorder.
+ *
+ * A client may hang up at any moment, even while one of its lines is
+ * being handled: client_close() ends its waits there and then, and
+ * nothing is written to a closed client.
  */
 #include <string.h>
 #include <json-glib/json-glib.h>
@@ -10,11 +14,12 @@
 #include "server/ctl.h"
 #include "err.h"
 #include "dcd/json.h"
-#include "dcd/json.h"
 
 #define MAX_LINE (1u << 20)
 #define MAX_OUT (16u << 20)
+#define MAX_IN (16u << 20)    /* lines that wait behind a "wait" */
 #define DEFAULT_WAIT_MS 10000
+#define DEFAULT_TIMEOUT_MS 60000
 
 struct DcdCtl {
     DcdBroker *b;
@@ -22,6 +27,7 @@ struct DcdCtl {
     GHashTable *clients;
     char *host_path;
     char *ctl_path;
+    guint timeout_ms;         /* idle connections are closed; 0: never */
 };
 
 typedef struct Client {
@@ -35,17 +41,19 @@ typedef struct Client {
     bool waiting;
     JsonNode *wait_id;
     uint16_t wait_host;
-    uint64_t wait_group;
+    uint64_t wait_group;      /* while we are among the group's waiters */
     guint wait_timer;
     GPtrArray *wait_release;  /* DcdExtent copies still releasing, or NULL */
     GPtrArray *released;      /* DcdExtent copies in their final state */
     bool monitoring;          /* gets every broker event as a line */
     guint resume_idle;
     guint close_idle;
+    guint idle_timer;         /* closes a client with nothing to do */
 } Client;
 
 static void client_close(Client *c);
 static void process_lines(Client *c);
+static void idle_arm(Client *c);
 
 /* ---- arguments -------------------------------------------------------- */
 
@@ -166,7 +174,7 @@ static void build_extent(JsonBuilder *jb, const DcdHost *h,
     dcd_json_int(jb, "len", e->len);
     dcd_json_str(jb, "tag", tag);
     dcd_json_int(jb, "shared-seq", e->seq);
-    if (e->pool) {
+    if (e->pool && e->seq < dcd_pool_nsegments(e->pool)) {
         dcd_json_int(jb, "pool-offset",
                      dcd_pool_segment(e->pool, e->seq)->offset);
     }
@@ -380,20 +388,50 @@ static gboolean resume(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/* End the client's wait, if any, without a reply. */
+static void wait_cancel(Client *c)
+{
+    if (c->wait_group) {
+        dcd_broker_group_unwait(c->ctl->b, c->wait_host, c->wait_group, c);
+        c->wait_group = 0;
+    }
+    if (c->wait_timer) {
+        g_source_remove(c->wait_timer);
+        c->wait_timer = 0;
+    }
+    g_clear_pointer(&c->wait_release, g_ptr_array_unref);
+    g_clear_pointer(&c->released, g_ptr_array_unref);
+    g_clear_pointer(&c->wait_id, json_node_unref);
+    c->waiting = false;
+}
+
+/*
+ * The wait is over: reply, then go on with later lines.  The wait ends
+ * first, since the reply may find the client gone and close it.
+ */
+static void wait_finish(Client *c, JsonNode *result, const GError *err)
+{
+    g_autoptr(JsonNode) id = g_steal_pointer(&c->wait_id);
+
+    wait_cancel(c);
+    send_reply(c, id, result, err);
+    if (c->sock) {
+        idle_arm(c);
+        if (!c->resume_idle) {
+            c->resume_idle = g_idle_add(resume, c);
+        }
+    }
+}
+
 static void wait_done(DcdHost *h, uint64_t group, GPtrArray *extents,
                       gpointer opaque)
 {
     Client *c = opaque;
     g_autoptr(JsonNode) result = extents_result(h, group, extents);
 
-    g_source_remove(c->wait_timer);
-    c->wait_timer = 0;
-    c->waiting = false;
-    send_reply(c, c->wait_id, result, NULL);
-    g_clear_pointer(&c->wait_id, json_node_unref);
-    if (!c->resume_idle) {
-        c->resume_idle = g_idle_add(resume, c);
-    }
+    /* The group is calling its waiters: we are off its list already. */
+    c->wait_group = 0;
+    wait_finish(c, result, NULL);
 }
 
 static gboolean wait_timeout(gpointer opaque)
@@ -402,14 +440,10 @@ static gboolean wait_timeout(gpointer opaque)
     g_autoptr(GError) err = NULL;
 
     c->wait_timer = 0;
-    dcd_broker_group_unwait(c->ctl->b, c->wait_host, c->wait_group, c);
-    c->waiting = false;
     ERR(&err, DCD_ERR_UNAVAIL, "host %u has not answered group %"
         G_GUINT64_FORMAT " in time; the offer stays pending", c->wait_host,
         c->wait_group);
-    send_reply(c, c->wait_id, NULL, err);
-    g_clear_pointer(&c->wait_id, json_node_unref);
-    process_lines(c);
+    wait_finish(c, NULL, err);
     return G_SOURCE_REMOVE;
 }
 
@@ -447,7 +481,8 @@ static JsonNode *cmd_extent_add(Client *c, JsonObject *args, GError **errp)
     if (!g) {
         return NULL;
     }
-    if (!wait) {
+    /* An event of the add may have found the client gone: no wait then. */
+    if (!wait || !c->sock) {
         return extents_result(dcd_broker_host(c->ctl->b, a.host_id),
                               g->id, g->extents);
     }
@@ -459,21 +494,6 @@ static JsonNode *cmd_extent_add(Client *c, JsonObject *args, GError **errp)
     return NULL;
 }
 
-static void release_wait_end(Client *c)
-{
-    g_clear_pointer(&c->wait_release, g_ptr_array_unref);
-    g_clear_pointer(&c->released, g_ptr_array_unref);
-    g_clear_pointer(&c->wait_id, json_node_unref);
-    c->waiting = false;
-    if (c->wait_timer) {
-        g_source_remove(c->wait_timer);
-        c->wait_timer = 0;
-    }
-    if (!c->resume_idle) {
-        c->resume_idle = g_idle_add(resume, c);
-    }
-}
-
 static gboolean release_timeout(gpointer opaque)
 {
     Client *c = opaque;
@@ -482,9 +502,24 @@ static gboolean release_timeout(gpointer opaque)
     c->wait_timer = 0;
     ERR(&err, DCD_ERR_UNAVAIL, "host %u has not released %u extent(s) in"
         " time; they stay releasing", c->wait_host, c->wait_release->len);
-    send_reply(c, c->wait_id, NULL, err);
-    release_wait_end(c);
+    wait_finish(c, NULL, err);
     return G_SOURCE_REMOVE;
+}
+
+/*
+ * Copies of extents that have just ended have no pool, but a release
+ * reply shows their pool-offset: the pool is still there, its layout
+ * unchanged, as nothing can run between the end and the reply.
+ */
+static void find_pools(DcdCtl *ctl, GPtrArray *copies)
+{
+    for (guint i = 0; i < copies->len; i++) {
+        DcdExtent *x = copies->pdata[i];
+
+        if (!x->pool) {
+            x->pool = dcd_broker_pool(ctl->b, &x->tag);
+        }
+    }
 }
 
 /* An extent event for a client waiting for its release to finish. */
@@ -505,10 +540,11 @@ static void release_progress(Client *c, const DcdHost *h, const DcdExtent *e)
         }
     }
     if (!c->wait_release->len) {
-        g_autoptr(JsonNode) result = extents_result(h, 0, c->released);
+        g_autoptr(JsonNode) result = NULL;
 
-        send_reply(c, c->wait_id, result, NULL);
-        release_wait_end(c);
+        find_pools(c->ctl, c->released);
+        result = extents_result(h, 0, c->released);
+        wait_finish(c, result, NULL);
     }
 }
 
@@ -549,7 +585,8 @@ static JsonNode *cmd_extent_release(Client *c, JsonObject *args,
     if (!done) {
         return NULL;
     }
-    if (!wait || a.forced || !done->len) {
+    if (!wait || a.forced || !done->len || !c->sock) {
+        find_pools(c->ctl, done);
         return extents_result(dcd_broker_host(c->ctl->b, a.host_id),
                               0, done);
     }
@@ -636,6 +673,9 @@ static gboolean on_writable(GSocket *sock, GIOCondition cond,
 
 static void flush_out(Client *c)
 {
+    if (!c->sock) {
+        return;
+    }
     while (c->out->len) {
         g_autoptr(GError) err = NULL;
         gssize n = g_socket_send(c->sock, (const char *)c->out->data,
@@ -699,6 +739,9 @@ static char *reply_text(JsonNode *id, JsonNode *result, const GError *err)
 
 static void send_line(Client *c, const char *text)
 {
+    if (!c->sock) {
+        return;   /* hung up: nobody to tell */
+    }
     if (c->out->len + strlen(text) + 1 > MAX_OUT) {
         g_message("control client is not reading its replies; closing");
         client_close(c);
@@ -722,7 +765,8 @@ static void handle_line(Client *c, const char *line, gsize len)
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonNode) result = NULL;
     g_autoptr(JsonObject) empty = json_object_new();
-    g_autoptr(JsonObject) req = dcd_jsonin_object(line, len, NULL);
+    g_autoptr(GError) bad = NULL;
+    g_autoptr(JsonObject) req = dcd_jsonin_object(line, len, &bad);
     JsonNode *id = NULL;
     JsonObject *args = empty;
     JsonNode *argn;
@@ -730,7 +774,8 @@ static void handle_line(Client *c, const char *line, gsize len)
     CmdFn fn = NULL;
 
     if (!req) {
-        ERR(&err, DCD_ERR_INVAL, "a request is one JSON object per line");
+        ERR(&err, DCD_ERR_INVAL, "a request is one JSON object per line"
+            " (%s)", bad->message);
         send_reply(c, NULL, NULL, err);
         return;
     }
@@ -764,6 +809,7 @@ static void handle_line(Client *c, const char *line, gsize len)
 
 static void process_lines(Client *c)
 {
+    bool handled = false;
     guint8 *nl;
 
     while (!c->waiting && c->sock &&
@@ -773,6 +819,11 @@ static void process_lines(Client *c)
 
         g_byte_array_remove_range(c->in, 0, len + 1);
         handle_line(c, line, len);
+        handled = true;
+    }
+    /* Only a whole request counts as activity, not a trickle of bytes. */
+    if (handled) {
+        idle_arm(c);
     }
 }
 
@@ -800,6 +851,15 @@ static gboolean on_readable(GSocket *sock, GIOCondition cond,
         client_close(c);
         return G_SOURCE_REMOVE;
     }
+    if (c->in->len > MAX_IN) {
+        g_autoptr(GError) big = NULL;
+
+        ERR(&big, DCD_ERR_INVAL, "more than %u bytes of requests wait for"
+            " a reply", MAX_IN);
+        send_reply(c, NULL, NULL, big);
+        client_close(c);
+        return G_SOURCE_REMOVE;
+    }
     process_lines(c);
     return G_SOURCE_CONTINUE;
 }
@@ -814,10 +874,10 @@ static void client_free(gpointer p)
     if (c->resume_idle) {
         g_source_remove(c->resume_idle);
     }
-    if (c->wait_timer) {
-        g_source_remove(c->wait_timer);
-        dcd_broker_group_unwait(c->ctl->b, c->wait_host, c->wait_group, c);
+    if (c->idle_timer) {
+        g_source_remove(c->idle_timer);
     }
+    wait_cancel(c);
     if (c->in_src) {
         g_source_destroy(c->in_src);
         g_source_unref(c->in_src);
@@ -829,13 +889,6 @@ static void client_free(gpointer p)
     if (c->sock) {
         g_socket_close(c->sock, NULL);
         g_object_unref(c->sock);
-    }
-    if (c->wait_id) {
-        json_node_unref(c->wait_id);
-    }
-    if (c->wait_release) {
-        g_ptr_array_unref(c->wait_release);
-        g_ptr_array_unref(c->released);
     }
     g_byte_array_unref(c->in);
     g_byte_array_unref(c->out);
@@ -852,6 +905,11 @@ static gboolean close_idle(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/*
+ * Close now; the Client is freed later.  Everything that could reach it
+ * in between ends here: its wait (the group's waiter list, the timer),
+ * monitoring, the timers of its own.  Replies to it are dropped.
+ */
 static void client_close(Client *c)
 {
     if (!c->sock) {
@@ -867,7 +925,48 @@ static void client_close(Client *c)
     }
     g_socket_close(c->sock, NULL);
     g_clear_object(&c->sock);
+    wait_cancel(c);
+    c->monitoring = false;
+    if (c->resume_idle) {
+        g_source_remove(c->resume_idle);
+        c->resume_idle = 0;
+    }
+    if (c->idle_timer) {
+        g_source_remove(c->idle_timer);
+        c->idle_timer = 0;
+    }
+    g_byte_array_set_size(c->in, 0);
+    g_byte_array_set_size(c->out, 0);
     c->close_idle = g_idle_add(close_idle, c);
+}
+
+static gboolean idle_timeout(gpointer opaque)
+{
+    Client *c = opaque;
+    g_autoptr(GError) err = NULL;
+
+    c->idle_timer = 0;
+    ERR(&err, DCD_ERR_UNAVAIL, "no request for %u ms; closing the"
+        " connection", c->ctl->timeout_ms);
+    g_message("control client: %s", err->message);
+    send_reply(c, NULL, NULL, err);
+    client_close(c);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * (Re)start the idle clock, from now: a client with no wait and no
+ * monitor open must send its next request within the timeout.
+ */
+static void idle_arm(Client *c)
+{
+    if (c->idle_timer) {
+        g_source_remove(c->idle_timer);
+        c->idle_timer = 0;
+    }
+    if (c->sock && c->ctl->timeout_ms && !c->waiting && !c->monitoring) {
+        c->idle_timer = g_timeout_add(c->ctl->timeout_ms, idle_timeout, c);
+    }
 }
 
 static const char *const event_names[] = {
@@ -889,8 +988,14 @@ static char *event_text(DcdCtl *ctl, const DcdBrokerEvent *ev)
     dcd_json_str(jb, "event", event_names[ev->kind]);
     dcd_json_int(jb, "time-ms", g_get_real_time() / 1000);
     if (ev->kind == DCD_EVENT_EXTENT) {
+        DcdExtent e = *ev->extent;
+
+        /* Ended just now: its pool is still there (see find_pools). */
+        if (!e.pool) {
+            e.pool = dcd_broker_pool(ctl->b, &e.tag);
+        }
         json_builder_set_member_name(jb, "extent");
-        build_extent(jb, ev->host, ev->extent);
+        build_extent(jb, ev->host, &e);
     } else if (ev->kind == DCD_EVENT_HOST_CONNECTED ||
                ev->kind == DCD_EVENT_HOST_DISCONNECTED) {
         json_builder_set_member_name(jb, "host");
@@ -942,6 +1047,7 @@ void dcd_ctl_adopt(DcdCtl *ctl, GSocket *sock)
     g_source_set_callback(c->in_src, G_SOURCE_FUNC(on_readable), c, NULL);
     g_source_attach(c->in_src, NULL);
     g_hash_table_add(ctl->clients, c);
+    idle_arm(c);
 }
 
 static void on_accept(GSocket *sock, pid_t pid, uid_t uid, gpointer opaque)
@@ -966,6 +1072,7 @@ DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
     ctl->b = b;
     ctl->ctl_path = g_strdup(path);
     ctl->host_path = g_strdup(host_path);
+    ctl->timeout_ms = DEFAULT_TIMEOUT_MS;
     ctl->clients = g_hash_table_new_full(NULL, NULL, client_free, NULL);
     dcd_broker_watch(b, on_event, ctl);
     ctl->listener = path ? dcd_listener_new(path, pol, on_accept, on_refuse,
@@ -975,6 +1082,11 @@ DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
         return NULL;
     }
     return ctl;
+}
+
+void dcd_ctl_set_timeout(DcdCtl *ctl, guint ms)
+{
+    ctl->timeout_ms = ms;
 }
 
 bool dcd_ctl_listen_fd(DcdCtl *ctl, int fd, const DcdPeerPolicy *pol,

@@ -22,6 +22,12 @@ void dcd_ctl_free(DcdCtl *ctl);
  * taken).  With path NULL, dcd_ctl_new() listens nowhere.
  */
 void dcd_ctl_adopt(DcdCtl *ctl, GSocket *sock);
+/*
+ * Close control connections that have sent no request for ms (from when
+ * they connected or were last answered) and have no wait or monitor
+ * open; 0: never.  The default is 60000.
+ */
+void dcd_ctl_set_timeout(DcdCtl *ctl, guint ms);
 /* Listen on an inherited listening socket (made with path NULL). */
 bool dcd_ctl_listen_fd(DcdCtl *ctl, int fd, const DcdPeerPolicy *pol,
                        GError **errp);

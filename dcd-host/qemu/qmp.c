@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dcd-host/qmp.h"
+#include "dcd/json.h"
 #include "err.h"
 
 struct DcdQmp {
@@ -24,7 +25,7 @@ static JsonNode *read_msg(DcdQmp *q, GError **errp)
         GError *err = NULL;
         g_autofree char *line = g_data_input_stream_read_line(q->in, NULL,
                                                               NULL, &err);
-        g_autoptr(JsonParser) p = NULL;
+        JsonNode *root;
 
         if (!line) {
             ERR(errp, DCD_HOST_ERR_IO, "qmp: connection lost%s%s",
@@ -35,18 +36,20 @@ static JsonNode *read_msg(DcdQmp *q, GError **errp)
         if (!*g_strstrip(line)) {
             continue;
         }
-        p = json_parser_new();
-        if (!json_parser_load_from_data(p, line, -1, &err)) {
+        /* Depth-checked: json-glib's parser recurses per level. */
+        root = dcd_jsonin_parse(line, -1, &err);
+        if (!root) {
             ERR(errp, DCD_HOST_ERR_IO, "qmp: bad JSON from QEMU: %s",
                 err->message);
             g_error_free(err);
             return NULL;
         }
-        if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
+        if (!JSON_NODE_HOLDS_OBJECT(root)) {
             ERR(errp, DCD_HOST_ERR_IO, "qmp: message is not an object");
+            json_node_unref(root);
             return NULL;
         }
-        return json_parser_steal_root(p);
+        return root;
     }
 }
 

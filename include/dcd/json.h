@@ -56,6 +56,24 @@ static inline void dcd_json_u16s(JsonBuilder *jb, const char *k,
     json_builder_end_array(jb);
 }
 
+/*
+ * Deepest nesting of arrays and objects that text from a peer or a file
+ * may have (json-glib's parser recurses once per level).  Ours is at
+ * most 5 deep.
+ */
+#define DCD_JSON_MAX_DEPTH 64
+/* Longest array of host-ids (pool requesters). */
+#define DCD_MAX_HOST_IDS 256
+
+/*
+ * Whether text (len bytes, or NUL-terminated if len < 0) is at most
+ * DCD_JSON_MAX_DEPTH deep and has no single-quoted strings or comments
+ * (json-glib's extensions); an inval error if not.  Every reader of
+ * untrusted JSON checks this first: the functions below do.
+ */
+bool dcd_json_check_depth(const char *text, gssize len, GError **errp);
+/* Any JSON value from text, checked as above; NULL and inval if not. */
+JsonNode *dcd_jsonin_parse(const char *text, gssize len, GError **errp);
 /* One JSON object from text; NULL and an error for anything else. */
 JsonObject *dcd_jsonin_object(const char *text, gssize len, GError **errp);
 /* Only members named in allowed (NULL-terminated). */
@@ -76,7 +94,11 @@ bool dcd_jsonin_array(JsonObject *o, const char *k, bool required,
 bool dcd_jsonin_u64_at(JsonArray *a, guint i, uint64_t max, uint64_t *out);
 /* Element i of a, an object, or NULL. */
 JsonObject *dcd_jsonin_object_at(JsonArray *a, guint i);
-/* An array of host-ids (uint16_t); *out is a new GArray. */
+/*
+ * An array of at most DCD_MAX_HOST_IDS host-ids (uint16_t), duplicates
+ * counted; *out is a new GArray without them (the first of each is kept,
+ * in order).
+ */
 bool dcd_jsonin_host_ids(JsonObject *o, const char *k, GArray **out,
                          GError **errp);
 

@@ -211,10 +211,20 @@ void tbroker_free(TBroker *b)
 static JsonNode *vcall(TBroker *b, const char *cmd, GError **err,
                        char **args, const char *fmt, va_list ap)
 {
+    g_autoptr(DcdCtlClient) c = NULL;
     JsonNode *r;
 
     *args = g_strdup_vprintf(fmt, ap);
-    r = dcd_ctl_client_callf(b->ctl, cmd, err, "%s", **args ? *args : "{}");
+    /*
+     * A connection per call, as dcdctl makes: the broker closes one that
+     * stays idle (--control-timeout), and a test may wait long between
+     * calls (a guest booting).
+     */
+    c = dcd_ctl_client_connect(b->ctl_sock, err);
+    if (!c) {
+        return NULL;
+    }
+    r = dcd_ctl_client_callf(c, cmd, err, "%s", **args ? *args : "{}");
     if (!r && (*err)->code == DCD_ERR_UNAVAIL &&
         strstr((*err)->message, "closed")) {
         tbroker_show_log(b);

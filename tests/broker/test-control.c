@@ -469,6 +469,77 @@ static void test_monitor_and_release_wait(void)
     tbroker_free(b);
 }
 
+/*
+ * --control-timeout: a connection that sends no request is told why and
+ * closed, and so is one idle after its last reply; one with a monitor
+ * or a wait open stays.
+ */
+static void test_control_timeout(void)
+{
+    TBroker *b = tbroker_start(NULL, "--control-timeout=300", NULL);
+    gint64 opened = g_get_monotonic_time();
+    Raw *silent = raw_open(b), *mon = raw_open(b), *talker, *waiter;
+    GOutputStream *out;
+    g_autoptr(JsonObject) o1 = NULL, o2 = NULL, o3 = NULL;
+    g_autofree char *line = NULL, *eof = NULL, *tag = NULL, *req = NULL;
+    THost *h;
+    gint64 t0;
+
+    o1 = raw_call(mon, "{\"id\": 1, \"command\": \"monitor\"}");
+    g_assert_true(json_object_has_member(o1, "return"));
+    /* host 5 answers nothing, so the wait stays open past the timeout */
+    h = thost_start(b, 5, "--manual", NULL);
+    g_free(thost_ok(h, "wait-connected 5000"));
+    tag = tpool(b, "{\"size\": 2097152}");
+    g_free(read_line_within(mon->in, 5000));   /* host-connected */
+    g_free(read_line_within(mon->in, 5000));   /* pool-created */
+    req = g_strdup_printf("{\"id\": 2, \"command\": \"extent-add\","
+                          " \"arguments\": {\"host-id\": 5, \"tag\": \"%s\","
+                          " \"wait\": true, \"timeout-ms\": 1500}}\n", tag);
+    waiter = raw_open(b);
+    out = g_io_stream_get_output_stream(G_IO_STREAM(waiter->conn));
+    t0 = g_get_monotonic_time();
+    g_assert_true(g_output_stream_write_all(out, req, strlen(req), NULL, NULL,
+                                            NULL));
+
+    line = read_line_within(silent->in, 5000);
+    g_assert_nonnull(line);
+    g_assert_nonnull(strstr(line, "\"unavail\""));
+    g_assert_nonnull(strstr(line, "no request for 300 ms"));
+    g_assert_cmpint(g_get_monotonic_time() - opened, >=, 300 * 1000);
+    eof = read_line_within(silent->in, 5000);
+    g_assert_null(eof);
+
+    /* A reply starts the clock again; then it runs out too. */
+    talker = raw_open(b);
+    o2 = raw_call(talker, "{\"id\": 3, \"command\": \"status\"}");
+    g_assert_true(json_object_has_member(o2, "return"));
+    g_clear_pointer(&line, g_free);
+    line = read_line_within(talker->in, 5000);
+    g_assert_nonnull(line);
+    g_assert_nonnull(strstr(line, "no request for 300 ms"));
+
+    /* The wait ran its own time out (1.5 s), not the idle one. */
+    g_clear_pointer(&line, g_free);
+    line = read_line_within(waiter->in, 5000);
+    g_assert_nonnull(line);
+    g_assert_nonnull(strstr(line, "has not answered group"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, 1400 * 1000);
+
+    /* The monitor is still open and answers. */
+    while ((eof = read_line_within(mon->in, 100))) {
+        g_free(eof);   /* the extent's events */
+    }
+    o3 = raw_call(mon, "{\"id\": 4, \"command\": \"status\"}");
+    g_assert_true(json_object_has_member(o3, "return"));
+    raw_close(silent);
+    raw_close(talker);
+    raw_close(mon);
+    raw_close(waiter);
+    thost_quit(h);
+    tbroker_free(b);
+}
+
 /* The next datagram on a notify socket, within 5 s. */
 static char *notify_recv(GSocket *s)
 {
@@ -652,6 +723,7 @@ int main(int argc, char **argv)
                     test_monitor_and_release_wait);
     g_test_add_func("/control/dcdctl-timeout", test_dcdctl_timeout);
     g_test_add_func("/control/bad-options", test_bad_options);
+    g_test_add_func("/control/control-timeout", test_control_timeout);
     g_test_add_func("/control/socket-group", test_socket_group);
     g_test_add_func("/control/bad-requests", test_bad_requests);
     g_test_add_func("/control/oversized", test_oversized);
