@@ -89,6 +89,8 @@ BenchBroker *bench_broker_start(const char *exe, char **extra,
     g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s", b->ctl_sock));
     g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s/state", b->dir));
     g_ptr_array_add(argv, g_strdup_printf("--pool-dir=%s", pools));
+    /* Benchmarks keep one control connection, idle while guests boot. */
+    g_ptr_array_add(argv, g_strdup("--control-timeout=0"));
     for (char **e = extra; e && *e; e++) {
         g_ptr_array_add(argv, g_strdup(*e));
     }

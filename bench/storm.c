@@ -821,7 +821,9 @@ static bool broker_start(Storm *s)
                                           s->ctl_sock);
     g_autofree char *a3 = g_strdup_printf("--state-dir=%s", s->state_dir);
     g_autofree char *a4 = g_strdup_printf("--pool-dir=%s", s->pool_dir);
-    const char *argv[] = { s->exe, a1, a2, a3, a4, NULL };
+    /* The storm's one control connection idles while hosts settle. */
+    const char *argv[] = { s->exe, a1, a2, a3, a4, "--control-timeout=0",
+                           NULL };
     int logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
     if (logfd < 0) {

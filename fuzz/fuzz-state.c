@@ -45,6 +45,7 @@
 
 #include "core/broker.h"
 #include "core/store.h"
+#include "dcd/json.h"
 #include "fuzz.h"
 
 #define SUM_HEX 16
@@ -87,7 +88,8 @@ static char *record_json(const char *line, size_t len)
     JsonObject *o;
 
     /* The loader parses these same bytes the same way. */
-    if (!json_parser_load_from_data(parser, line, len, NULL) ||
+    if (!dcd_json_check_depth(line, len, NULL) ||
+        !json_parser_load_from_data(parser, line, len, NULL) ||
         !(root = json_parser_get_root(parser)) ||
         !JSON_NODE_HOLDS_OBJECT(root) ||
         !(pn = json_object_get_member(json_node_get_object(root), "path")) ||

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "dcd/json.h"
-#include "dcd/json.h"
 #include "core/store.h"
 
 #define SUM_HEX 16
@@ -479,8 +478,6 @@ void dcd_store_close(DcdStore *s)
 static JsonObject *parse_line(const char *line, size_t len)
 {
     g_autofree char *sum = NULL;
-    g_autoptr(JsonParser) parser = NULL;
-    JsonNode *root;
 
     if (len < SUM_HEX + 2 || line[SUM_HEX] != ' ') {
         return NULL;
@@ -491,13 +488,8 @@ static JsonObject *parse_line(const char *line, size_t len)
     if (strncmp(sum, line, SUM_HEX) != 0) {
         return NULL;
     }
-    parser = json_parser_new();
-    if (!json_parser_load_from_data(parser, line + SUM_HEX + 1,
-                                    len - SUM_HEX - 1, NULL) ||
-        !(root = json_parser_get_root(parser)) || !JSON_NODE_HOLDS_OBJECT(root)) {
-        return NULL;
-    }
-    return json_object_ref(json_node_get_object(root));
+    /* Saved state is read like peer input: too deep is corrupt too. */
+    return dcd_jsonin_object(line + SUM_HEX + 1, len - SUM_HEX - 1, NULL);
 }
 
 /* Keep the last put of each key as text: parsed trees cost ~10x more. */
@@ -604,15 +596,7 @@ GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp)
 
 JsonObject *dcd_store_parse_record(const char *json)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
-    JsonNode *root;
-
-    if (!json_parser_load_from_data(parser, json, -1, NULL) ||
-        !(root = json_parser_get_root(parser)) ||
-        !JSON_NODE_HOLDS_OBJECT(root)) {
-        return NULL;
-    }
-    return json_object_ref(json_node_get_object(root));
+    return dcd_jsonin_object(json, -1, NULL);
 }
 
 bool dcd_store_wants_compact(const DcdStore *s, unsigned live_records)

@@ -158,6 +158,40 @@ static void test_torn_journal(void)
     rm_rf(dir);
 }
 
+/*
+ * A record nested far deeper than any the broker writes, with a correct
+ * checksum (a state dir someone wrote into): dropped as corrupt before it
+ * is parsed, not a stack overflow in the parser.
+ */
+static void test_deep_record(void)
+{
+    g_autofree char *dir = make_dir();
+    g_autofree char *journal = g_build_filename(dir, "journal", NULL);
+    g_autoptr(GString) json = g_string_new("{\"op\":\"put\",\"key\":\"x\","
+                                           "\"v\":");
+    g_autofree char *sum = NULL, *line = NULL;
+    DcdBrokerConfig cfg = { .state_dir = dir };
+    DcdBroker *b;
+
+    for (int i = 0; i < 200000; i++) {
+        g_string_append_c(json, '[');
+    }
+    for (int i = 0; i < 200000; i++) {
+        g_string_append_c(json, ']');
+    }
+    g_string_append_c(json, '}');
+    sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, json->str, -1);
+    line = g_strdup_printf("%.16s %s\n", sum, json->str);
+    g_assert_true(g_file_set_contents(journal, line, -1, NULL));
+    g_test_expect_message("dcd-broker", G_LOG_LEVEL_WARNING,
+                          "saved state: 1 corrupt line(s) dropped");
+    b = dcd_broker_new(&cfg, NULL);
+    g_test_assert_expected_messages();
+    g_assert_nonnull(b);
+    dcd_broker_free(b);
+    rm_rf(dir);
+}
+
 static void test_lock(void)
 {
     g_autofree char *dir = make_dir();
@@ -214,6 +248,7 @@ int main(int argc, char **argv)
     g_test_add_func("/store/restart", test_restart);
     g_test_add_func("/store/torn-journal", test_torn_journal);
     g_test_add_func("/store/lock", test_lock);
+    g_test_add_func("/store/deep-record", test_deep_record);
     g_test_add_func("/store/compact", test_compact);
     return g_test_run();
 }
