@@ -81,6 +81,7 @@ static const char *const err_names[DCD_ERR__MAX] = {
     [DCD_ERR_NOTSUP] = "notsup",
     [DCD_ERR_IO] = "io",
     [DCD_ERR_UNAVAIL] = "unavail",
+    [DCD_ERR_TIMEOUT] = "timeout",
 };
 
 static const char *name_of(const char *const *names, unsigned n, unsigned v)

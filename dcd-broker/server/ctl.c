@@ -440,7 +440,7 @@ static gboolean wait_timeout(gpointer opaque)
     g_autoptr(GError) err = NULL;
 
     c->wait_timer = 0;
-    ERR(&err, DCD_ERR_UNAVAIL, "host %u has not answered group %"
+    ERR(&err, DCD_ERR_TIMEOUT, "host %u has not answered group %"
         G_GUINT64_FORMAT " in time; the offer stays pending", c->wait_host,
         c->wait_group);
     wait_finish(c, NULL, err);
@@ -500,7 +500,7 @@ static gboolean release_timeout(gpointer opaque)
     g_autoptr(GError) err = NULL;
 
     c->wait_timer = 0;
-    ERR(&err, DCD_ERR_UNAVAIL, "host %u has not released %u extent(s) in"
+    ERR(&err, DCD_ERR_TIMEOUT, "host %u has not released %u extent(s) in"
         " time; they stay releasing", c->wait_host, c->wait_release->len);
     wait_finish(c, NULL, err);
     return G_SOURCE_REMOVE;

@@ -89,6 +89,7 @@ typedef enum DcdErr {
     DCD_ERR_NOTSUP = 10,   /* valid but not supported */
     DCD_ERR_IO = 11,       /* system call failed */
     DCD_ERR_UNAVAIL = 12,  /* the other side is not connected */
+    DCD_ERR_TIMEOUT = 13,  /* a wait ran out; what it waited for goes on */
     DCD_ERR__MAX,
 } DcdErr;
 

@@ -235,6 +235,81 @@ static void test_dcdctl(void)
     tbroker_free(b);
 }
 
+/* The group of tag that hostsim h has pending, once it has it. */
+static uint64_t pending_group(THost *h, const char *tag)
+{
+    gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < end) {
+        g_autofree char *j = thost_ok(h, "pending");
+        g_autoptr(JsonParser) p = json_parser_new();
+        JsonArray *a;
+
+        g_assert_true(json_parser_load_from_data(p, j, -1, NULL));
+        a = json_node_get_array(json_parser_get_root(p));
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonObject *g = json_array_get_object_element(a, i);
+            JsonObject *e = json_array_get_object_element(
+                json_object_get_array_member(g, "extents"), 0);
+
+            if (g_str_equal(json_object_get_string_member(e, "tag"), tag)) {
+                return json_object_get_int_member(g, "group");
+            }
+        }
+        g_usleep(10000);
+    }
+    g_assert_not_reached();
+}
+
+/* extent add --wait while hostsim h rejects the offer. */
+static int add_rejected(TBroker *b, THost *h, const char *tag, char **err)
+{
+    g_autofree char *sock = g_strdup_printf("--socket=%s", b->ctl_sock);
+    const char *argv[] = { g_getenv("DCDCTL"), sock, "extent", "add",
+                           "--host", "0", "--tag", tag, "--wait", NULL };
+    g_autoptr(GSubprocess) p = g_subprocess_newv(
+        argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+        G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL);
+
+    g_free(thost_ok(h, "reject %" G_GUINT64_FORMAT, pending_group(h, tag)));
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, err,
+                                                NULL));
+    return g_subprocess_get_exit_status(p);
+}
+
+/*
+ * extent add --wait exits 0 only when the extents are usable: 3 when the
+ * host rejected them, 4 when the offer ended unanswered (the broker's
+ * offer timeout), 5 when --wait-timeout passed first.
+ */
+static void test_dcdctl_wait_outcomes(void)
+{
+    TBroker *b = tbroker_start(NULL, "--offer-timeout=1500", NULL);
+    THost *h = thost_start(b, 0, "--manual", NULL);
+    g_autofree char *t1 = tpool(b, "{\"size\": 2097152}");
+    g_autofree char *t2 = tpool(b, "{\"size\": 2097152}");
+    g_autofree char *t3 = tpool(b, "{\"size\": 2097152}");
+    g_autofree char *out = NULL, *err = NULL;
+
+    g_free(thost_ok(h, "wait-connected 5000"));
+    g_assert_cmpint(dcdctl(b, &out, &err, "extent", "add", "--host", "0",
+                           "--tag", t1, "--wait", "--wait-timeout", "200",
+                           NULL), ==, 5);
+    g_assert_nonnull(strstr(err, "timeout: "));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    /* Nobody answers: the broker withdraws the offer (--offer-timeout). */
+    g_assert_cmpint(dcdctl(b, &out, &err, "extent", "add", "--host", "0",
+                           "--tag", t2, "--wait", NULL), ==, 4);
+    g_assert_nonnull(strstr(err, "ended before the host accepted"));
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(add_rejected(b, h, t3, &err), ==, 3);
+    g_assert_nonnull(strstr(err, "rejected"));
+    g_clear_pointer(&err, g_free);
+    thost_kill(h);
+    tbroker_free(b);
+}
+
 /* dcdctl gives up on a broker that does not answer (here: stopped). */
 static void test_dcdctl_timeout(void)
 {
@@ -722,6 +797,8 @@ int main(int argc, char **argv)
     g_test_add_func("/control/monitor-and-release-wait",
                     test_monitor_and_release_wait);
     g_test_add_func("/control/dcdctl-timeout", test_dcdctl_timeout);
+    g_test_add_func("/control/dcdctl-wait-outcomes",
+                    test_dcdctl_wait_outcomes);
     g_test_add_func("/control/bad-options", test_bad_options);
     g_test_add_func("/control/control-timeout", test_control_timeout);
     g_test_add_func("/control/socket-group", test_socket_group);

@@ -360,7 +360,7 @@ static void test_fields(void)
     expect_fail(dcd_msg_new_pool(1, &tag_a, 4096, DCD_BACKING_MEMFD, 2, fd),
                 DCD_ERR_PROTO, "POOL: unknown flags");
     expect_fail(dcd_msg_new_error(1, DCD_ERR__MAX, "x"), DCD_ERR_PROTO,
-                "unknown code 13");
+                "unknown code 14");
     expect_fail(dcd_msg_new_error(1, DCD_ERR_OK, "x"), DCD_ERR_PROTO,
                 "unknown code 0");
     expect_fail(dcd_msg_new_hold(1, 2, &e, 1), DCD_ERR_PROTO,

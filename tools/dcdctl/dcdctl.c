@@ -34,6 +34,14 @@ static const GOptionEntry common_entries[] = {
 };
 
 static G_NORETURN void die(int code, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* Exit codes of extent add --wait beyond 0, 1 (refused) and 2 (usage). */
+enum {
+    EXIT_REJECTED = 3,    /* the host rejected some or all of the extents */
+    EXIT_WITHDRAWN = 4,   /* the offer ended unanswered: timed out at the
+                           * broker, withdrawn, or the host went away */
+    EXIT_TIMED_OUT = 5,   /* --wait-timeout passed; the offer is pending */
+};
+
 static void die(int code, const char *fmt, ...)
 {
     va_list ap;
@@ -690,6 +698,26 @@ static void noun_usage(const char *noun)
     }
 }
 
+/* The outcome of extent add --wait: usable only if every extent is. */
+static int add_outcome(JsonNode *result)
+{
+    JsonArray *a = json_object_get_array_member(
+        json_node_get_object(result), "extents");
+    int code = 0;
+
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        const char *st = json_object_get_string_member_with_default(
+            json_array_get_object_element(a, i), "state", "");
+
+        if (g_str_equal(st, "rejected")) {
+            code = EXIT_REJECTED;
+        } else if (!g_str_equal(st, "accepted") && !code) {
+            code = EXIT_WITHDRAWN;
+        }
+    }
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(DcdCtlClient) c = NULL;
@@ -697,7 +725,7 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     JsonObject *args = json_object_new();
     const Verb *v = NULL;
-    int first = 1;
+    int first = 1, code = 0;
 
     /* A broker that hangs up on us is an error to report, not a signal. */
     signal(SIGPIPE, SIG_IGN);
@@ -771,14 +799,32 @@ int main(int argc, char **argv)
             run_monitor(c);
         }
     }
-    json_object_unref(args);
     if (!result) {
-        die(1, "%s: %s", dcd_err_name(err->code), err->message);
+        bool waited = v->build == build_extent_add &&
+                      json_object_get_boolean_member_with_default(args,
+                                                                  "wait",
+                                                                  FALSE);
+
+        json_object_unref(args);
+        die(waited && err->domain == DCD_ERROR &&
+            err->code == DCD_ERR_TIMEOUT ? EXIT_TIMED_OUT : 1, "%s: %s",
+            dcd_err_name(err->code), err->message);
     }
+    if (v->build == build_extent_add &&
+        json_object_get_boolean_member_with_default(args, "wait", FALSE)) {
+        code = add_outcome(result);
+    }
+    json_object_unref(args);
     if (opt_json) {
         print_json(result);
     } else {
         v->print(result);
     }
-    return 0;
+    if (code == EXIT_REJECTED) {
+        fprintf(stderr, "dcdctl: the host rejected the offer\n");
+    } else if (code == EXIT_WITHDRAWN) {
+        fprintf(stderr, "dcdctl: the offer ended before the host accepted"
+                " it\n");
+    }
+    return code;
 }
