@@ -38,7 +38,7 @@ DcdQemuVm *bench_vm_start(DcdQemuVmOpts *o)
 }
 
 DcdQemuGuest *bench_guest_start(const char *broker_socket, unsigned host_id,
-                                bool slow_path)
+                                bool slow_path, bool timer_check)
 {
     g_autofree char *name = g_strdup_printf("guest %u", host_id);
     const char *rig = g_getenv("DCD_GUEST_RIG");
@@ -49,6 +49,7 @@ DcdQemuGuest *bench_guest_start(const char *broker_socket, unsigned host_id,
         .broker_socket = broker_socket,
         .host_id = host_id,
         .slow_path = slow_path,
+        .timer_check = timer_check,
         .name = name,
     };
     g_autoptr(GError) err = NULL;

@@ -9,7 +9,6 @@
 #define DCD_BENCHVM_H
 
 #include "dcd-host/qemu-guest.h"
-#include "dcd-host/qemu-guest.h"
 #include "dcd-host/qemu-vm.h"
 
 #ifndef MiB
@@ -24,10 +23,11 @@ DcdQemuVm *bench_vm_start(DcdQemuVmOpts *o);
 
 /*
  * Start a guest of the rig ($DCD_GUEST_RIG, else the source tree's
- * guest/cache; the build's initramfs) as host_id on the broker's socket.
+ * guest/cache; the build's initramfs) as host_id on the broker's socket;
+ * timer_check: see DcdQemuGuestOpts.
  */
 DcdQemuGuest *bench_guest_start(const char *broker_socket, unsigned host_id,
-                                bool slow_path);
+                                bool slow_path, bool timer_check);
 /* Wait until it is up and start dcd-guest's agent with agent_args. */
 void bench_guest_ready(DcdQemuGuest *g, const char *agent_args);
 /* A command that must succeed in the guest; its output. */

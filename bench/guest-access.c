@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     printf("guest-access: booting a guest under TCG (RAM, a DCD on the "
            "broker, a second device on the slow path)\n");
     fflush(stdout);
-    g = bench_guest_start(b->host_sock, 0, true);
+    g = bench_guest_start(b->host_sock, 0, true, false);
     bench_guest_ready(g, "");
     kernel = g_strdup(g->kernel);
 

@@ -159,7 +159,7 @@ int main(int argc, char **argv)
         gint64 tb = g_get_monotonic_time();
 
         for (unsigned i = booted; i < ns_[k]; i++) {
-            g[i] = bench_guest_start(b->host_sock, i, false);
+            g[i] = bench_guest_start(b->host_sock, i, false, false);
         }
         for (unsigned i = booted; i < ns_[k]; i++) {
             bench_guest_ready(g[i], agent_args);

@@ -15,7 +15,7 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 
 ninja -C "$build" bench/dcd-bench bench/vm-add bench/guest-access \
-    bench/guest-add dcd-broker/dcd-broker >/dev/null
+    bench/guest-add bench/guest-boot dcd-broker/dcd-broker >/dev/null
 out=${BENCH_OUT:-$build/bench-results}
 mkdir -p "$out"
 "$build/bench/dcd-bench" --broker="$build/dcd-broker/dcd-broker" \
@@ -38,6 +38,12 @@ if "$build/bench/vm-add" --probe && [ -f "$rig/vmlinuz" ]; then
     echo
     echo "guest-add again with the agents polling every 1 ms:"
     "$build/bench/guest-add" --poll-ms=1 --output="$out/guest-add-1ms.json"
+    echo
+    echo "guest-boot: guests booted on a busy machine, without and with the"
+    echo "kernel's timer check (a failed boot is a result here, not an error):"
+    "$build/bench/guest-boot" --output="$out/guest-boot.json" || true
+    "$build/bench/guest-boot" --timer-check \
+        --output="$out/guest-boot-timer-check.json" || true
 else
     echo "guest-access, guest-add: skipped, no QEMU or no guest rig (make guest)"
 fi

@@ -98,7 +98,7 @@ vm_cmdline() { # n disk
 			-cpu max,-hypervisor
 			-serial "unix:$rt/vm$n.cmd,server=on,wait=off"
 			-kernel "$rig/vmlinuz" -initrd "$initramfs"
-			-append "console=ttyS0 quiet modprobe.blacklist=cxl_acpi,cxl_pci,cxl_port,cxl_mem")
+			-append "console=ttyS0 quiet no_timer_check modprobe.blacklist=cxl_acpi,cxl_pci,cxl_port,cxl_mem")
 	fi
 }
 
