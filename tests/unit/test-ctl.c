@@ -201,6 +201,14 @@ static void make_pool(Fx *fx)
                          "\"}}"));
 }
 
+/* The host accepts the whole group it was offered. */
+static void host_accepts(Fx *fx)
+{
+    g_assert_true(dcd_broker_host_accept(fx->b, fx->h, fx->group,
+                                         (struct dcd_range *)fx->offered->data,
+                                         fx->offered->len, NULL));
+}
+
 /* The pool on host 0, accepted. */
 static void make_accepted(Fx *fx)
 {
@@ -208,10 +216,7 @@ static void make_accepted(Fx *fx)
     json_node_unref(call(fx, "{\"id\":2,\"command\":\"extent-add\","
                          "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG
                          "\"}}"));
-    g_assert_true(dcd_broker_host_accept(fx->b, fx->h, fx->group,
-                                         (struct dcd_range *)
-                                         fx->offered->data,
-                                         fx->offered->len, NULL));
+    host_accepts(fx);
 }
 
 /* The broker is still whole: a new connection is answered. */
@@ -274,9 +279,7 @@ static void test_hangup_monitor_wait(void)
              "{\"host-id\":0,\"tag\":\"" TAG "\",\"wait\":true}}");
     hang_up(&fx);
     pump();
-    g_assert_true(dcd_broker_host_accept(fx.b, fx.h, fx.group,
-                                         (struct dcd_range *)fx.offered->data,
-                                         fx.offered->len, NULL));
+    host_accepts(&fx);
     pump();
     check_alive(&fx);
     fx_fini(&fx);
@@ -299,9 +302,7 @@ static void test_hangup_add_wait(void)
     hang_up(&fx);
     /* One turn: the hang-up is read (the free comes at idle priority). */
     g_main_context_iteration(NULL, TRUE);
-    g_assert_true(dcd_broker_host_accept(fx.b, fx.h, fx.group,
-                                         (struct dcd_range *)fx.offered->data,
-                                         fx.offered->len, NULL));
+    host_accepts(&fx);
     pump();
     check_alive(&fx);
     fx_fini(&fx);
@@ -572,9 +573,7 @@ static void test_release_pool_offset(void)
                          "\",\"policy\":\"prescriptive\",\"extents\":"
                          "[{\"offset\":0,\"len\":2097152},"
                          "{\"offset\":8388608,\"len\":2097152}]}}"));
-    g_assert_true(dcd_broker_host_accept(fx.b, fx.h, fx.group,
-                                         (struct dcd_range *)fx.offered->data,
-                                         fx.offered->len, NULL));
+    host_accepts(&fx);
     plain = call(&fx, "{\"id\":5,\"command\":\"extent-release\","
                  "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG "\"}}");
     check_pool_offsets(plain, "releasing");
@@ -586,9 +585,7 @@ static void test_release_pool_offset(void)
     json_node_unref(call(&fx, "{\"id\":6,\"command\":\"extent-add\","
                          "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG
                          "\"}}"));
-    g_assert_true(dcd_broker_host_accept(fx.b, fx.h, fx.group,
-                                         (struct dcd_range *)fx.offered->data,
-                                         fx.offered->len, NULL));
+    host_accepts(&fx);
     put_line(&fx, "{\"id\":7,\"command\":\"extent-release\",\"arguments\":"
              "{\"host-id\":0,\"tag\":\"" TAG "\",\"wait\":true}}");
     g_assert_null(get(&fx));
