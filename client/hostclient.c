@@ -53,6 +53,7 @@ struct DcdHostClient {
     GSocketConnection *conn;
     DcdWire *w;
     bool connected;            /* HELLO answered */
+    uint16_t version;          /* the session's protocol version */
     bool freeing;
     GSource *retry_src;
 
@@ -585,14 +586,17 @@ static void handle_release(DcdHostClient *h, DcdMsg *m)
         Held *x = find_held(h, &r->extents[i]);
         struct dcd_range rr = { r->extents[i].dpa, r->extents[i].len };
 
+        /*
+         * Version 2 confirms a forced release too, and every extent of it,
+         * held or not: the broker counts them until it hears "not mapped".
+         */
         if (!x) {
             g_info("RELEASE of an extent at 0x%" G_GINT64_MODIFIER "x this "
                    "host does not hold", r->extents[i].dpa);
-            continue;
+        } else {
+            release_one(h, x, forced);
         }
-        release_one(h, x, forced);
-        /* A forced release is already done at the broker: no answer. */
-        if (!forced) {
+        if ((x && !forced) || (forced && h->version >= 2)) {
             g_array_append_val(h->release_acc, rr);
         }
     }
@@ -600,6 +604,39 @@ static void handle_release(DcdHostClient *h, DcdMsg *m)
         send_released(h, h->release_acc, NULL, NULL);
         g_array_set_size(h->release_acc, 0);
     }
+}
+
+/*
+ * Version 2: the broker takes back an offer.  Whether unanswered or
+ * answered with an ACCEPT still in flight, nothing of the group stays
+ * mapped; the reply says so.
+ */
+static void handle_withdraw(DcdHostClient *h, DcdMsg *m)
+{
+    uint64_t group = DCD_MSG_VIEW(m, struct dcd_withdraw)->group;
+    DcdHostClientGroup *g = find_group(h, group);
+
+    if (g) {
+        for (unsigned i = 0; i < g->extents->len; i++) {
+            const struct dcd_extent *e = &g_array_index(g->extents,
+                                                        struct dcd_extent, i);
+
+            reject_event(h, e, "withdrawn");
+            drop_pool_if_unused(h, e->tag, g);
+        }
+        g_ptr_array_remove(h->groups, g);
+    }
+    for (unsigned i = h->extents->len; i-- > 0;) {
+        Held *x = g_ptr_array_index(h->extents, i);
+
+        if (x->x.group == group && x->x.state == DCD_EXTENT_PENDING) {
+            struct dcd_extent e = x->x.e;
+
+            drop_extent(h, x);
+            reject_event(h, &e, "withdrawn");
+        }
+    }
+    dcd_wire_ack(h->w, m);
 }
 
 /* ---- connection ---------------------------------------------------- */
@@ -617,6 +654,9 @@ static void on_msg(DcdWire *w, DcdMsg *m, gpointer opaque)
         break;
     case DCD_MSG_RELEASE:
         handle_release(h, m);
+        break;
+    case DCD_MSG_WITHDRAW:
+        handle_withdraw(h, m);
         break;
     default:
         dcd_wire_error(w, NULL, DCD_ERR_PROTO, "%s is not for a host",
@@ -732,6 +772,8 @@ static void hello_done(DcdWire *w, DcdMsg *reply, const GError *err,
     DcdHostClient *h = c->h;
     bool reconnecting = c->group;
     g_autoptr(GError) fail = reply_error(reply, err);
+    uint16_t version = fail ? 0 :
+        DCD_MSG_VIEW(reply, struct dcd_hello_reply)->version;
 
     dcd_msg_free(reply);
     g_free(c);
@@ -744,6 +786,7 @@ static void hello_done(DcdWire *w, DcdMsg *reply, const GError *err,
         return;
     }
     h->connected = true;
+    h->version = version;
     if (reconnecting) {
         hand_back(h);
     }

@@ -43,7 +43,8 @@
  *
  * What the broker sends is read after each op and must decode with the
  * protocol's own checks (a broker must never send a malformed message);
- * POOL and PING requests are acknowledged as a host would, and OFFER and
+ * POOL, PING and WITHDRAW requests are acknowledged as a host would
+ * (the HELLO speaks version 2: forced releases wait for RELEASED), and OFFER and
  * RELEASE groups are remembered for ACCEPT, RELEASED and HOLD.
  */
 #include <errno.h>
@@ -227,6 +228,9 @@ static void on_broker_msg(Fx *fx, DcdMsg *m)
     case DCD_MSG_POOL:
         keep_pool(fx, m);
         send_msg(fx, dcd_msg_new_ack(DCD_MSG_POOL, m->hdr.id));
+        break;
+    case DCD_MSG_WITHDRAW:
+        send_msg(fx, dcd_msg_new_ack(DCD_MSG_WITHDRAW, m->hdr.id));
         break;
     case DCD_MSG_OFFER: {
         struct dcd_offer *o = DCD_MSG_VIEW(m, struct dcd_offer);

@@ -51,7 +51,8 @@ static DcdMsg *rebuild(const DcdMsg *m)
             struct dcd_hello_reply *h = DCD_MSG_VIEW(m,
                                                      struct dcd_hello_reply);
 
-            r = dcd_msg_new_hello_reply(id, h->broker_id, h->epoch);
+            r = dcd_msg_new_hello_reply(id, h->version, h->broker_id,
+                                        h->epoch);
         } else {
             r = dcd_msg_new_ack(m->hdr.type, id);
         }
@@ -136,6 +137,10 @@ static DcdMsg *rebuild(const DcdMsg *m)
         r = dcd_msg_new_hold(id, h->flags, h->extents, n);
         break;
     }
+    case DCD_MSG_WITHDRAW:
+        r = dcd_msg_new_withdraw(id, DCD_MSG_VIEW(m, struct dcd_withdraw)
+                                     ->group);
+        break;
     default:
         fuzz_fail(__FILE__, __LINE__, "type", "decoded unknown type %u",
                   m->hdr.type);

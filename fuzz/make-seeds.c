@@ -119,7 +119,7 @@ static DcdMsg *proto_msg(unsigned i, const char **name)
                                  DCD_HELLO_RECONNECT);
     case 2:
         *name = "hello-reply";
-        return dcd_msg_new_hello_reply(1, broker_id, 3);
+        return dcd_msg_new_hello_reply(1, DCD_PROTO_VERSION, broker_id, 3);
     case 3:
         *name = "error-reply";
         return dcd_msg_new_error(5, DCD_ERR_NOSPC, "no free capacity");
@@ -191,6 +191,12 @@ static DcdMsg *proto_msg(unsigned i, const char **name)
     case 24:
         *name = "released-reply";
         return dcd_msg_new_ack(DCD_MSG_RELEASED, 3);
+    case 25:
+        *name = "withdraw";
+        return dcd_msg_new_withdraw(12, 3);
+    case 26:
+        *name = "withdraw-reply";
+        return dcd_msg_new_ack(DCD_MSG_WITHDRAW, 12);
     default:
         return NULL;
     }
@@ -210,7 +216,7 @@ static const Bad bad[] = {
     { "bad-version", 5, 4, 2, 2 },
     { "hello-any-version", 0, 4, 2, 9 },
     { "bad-type-0", 5, 6, 2, 0 },
-    { "bad-type-12", 5, 6, 2, 12 },
+    { "bad-type-13", 5, 6, 2, 13 },
     { "bad-flags", 5, 8, 2, 2 },
     { "bad-reserved", 5, 20, 4, 1 },
     { "len-too-big", 5, 16, 4, DCD_MAX_PAYLOAD + 1 },

@@ -101,6 +101,7 @@ static const Field short_fields[] = { { 0, 2 }, { 2, 2 }, { 4, 4 }, { 0, 0 } };
 static const Field add_req_fields[] = {
     { 16, 8 }, { 26, 2 }, { 28, 4 }, { 0, 0 }
 };
+static const Field withdraw_fields[] = { { 0, 8 }, { 8, 8 }, { 0, 0 } };
 static const Field release_req_fields[] = {
     { 18, 2 }, { 20, 2 }, { 22, 2 }, { 0, 0 }
 };
@@ -127,6 +128,7 @@ static const Layout request_layouts[DCD_MSG__MAX] = {
     [DCD_MSG_ADD_REQ] = { 32, add_req_fields, 16, range_fields },
     [DCD_MSG_RELEASE_REQ] = { 24, release_req_fields, 16, range_fields },
     [DCD_MSG_HOLD] = { 8, short_fields, 48, extent_fields },
+    [DCD_MSG_WITHDRAW] = { 16, withdraw_fields, 0, NULL },
 };
 
 static const Layout hello_reply_layout = { 32, hello_reply_fields, 0, NULL };
@@ -215,7 +217,7 @@ DcdMsg *dcd_msg_new(DcdMsgType type, uint16_t flags, uint32_t id, size_t len)
     g_return_val_if_fail(len <= DCD_MAX_PAYLOAD, NULL);
     m = g_new0(DcdMsg, 1);
     m->hdr.magic = DCD_PROTO_MAGIC;
-    m->hdr.version = DCD_PROTO_VERSION;
+    m->hdr.version = DCD_HDR_VERSION;
     m->hdr.type = type;
     m->hdr.flags = flags;
     m->hdr.id = id;
@@ -300,14 +302,14 @@ DcdMsg *dcd_msg_new_hello(uint32_t id, uint16_t host_id, const char *name,
     return m;
 }
 
-DcdMsg *dcd_msg_new_hello_reply(uint32_t id, const uint8_t broker_id[16],
-                                uint64_t epoch)
+DcdMsg *dcd_msg_new_hello_reply(uint32_t id, uint16_t version,
+                                const uint8_t broker_id[16], uint64_t epoch)
 {
     DcdMsg *m = dcd_msg_new(DCD_MSG_HELLO, DCD_HDR_REPLY, id,
                             sizeof(struct dcd_hello_reply));
     struct dcd_hello_reply *r = m->payload;
 
-    r->version = DCD_PROTO_VERSION;
+    r->version = version;
     memcpy(r->broker_id, broker_id, 16);
     r->epoch = epoch;
     return m;
@@ -445,6 +447,15 @@ DcdMsg *dcd_msg_new_release_req(uint32_t id, const DcdTag *tag,
     return m;
 }
 
+DcdMsg *dcd_msg_new_withdraw(uint32_t id, uint64_t group)
+{
+    DcdMsg *m = dcd_msg_new(DCD_MSG_WITHDRAW, 0, id,
+                            sizeof(struct dcd_withdraw));
+
+    ((struct dcd_withdraw *)m->payload)->group = group;
+    return m;
+}
+
 DcdMsg *dcd_msg_new_hold(uint32_t id, uint16_t flags,
                          const struct dcd_extent *e, unsigned count)
 {
@@ -493,6 +504,7 @@ static const char *const type_names[DCD_MSG__MAX] = {
     [DCD_MSG_ADD_REQ] = "ADD_REQ",
     [DCD_MSG_RELEASE_REQ] = "RELEASE_REQ",
     [DCD_MSG_HOLD] = "HOLD",
+    [DCD_MSG_WITHDRAW] = "WITHDRAW",
 };
 
 const char *dcd_msg_type_name(uint16_t type)
@@ -536,12 +548,12 @@ bool dcd_hdr_decode(const uint8_t *buf, struct dcd_hdr *h, GError **errp)
     if (h->type == 0 || h->type >= DCD_MSG__MAX) {
         return proto_fail(errp, "unknown message type %u", h->type);
     }
-    if (h->version != DCD_PROTO_VERSION &&
+    if (h->version != DCD_HDR_VERSION &&
         !(h->type == DCD_MSG_HELLO && !(h->flags & DCD_HDR_REPLY))) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_VERSION,
                     "%s: header version %u, expected %u",
                     dcd_msg_type_name(h->type), h->version,
-                    DCD_PROTO_VERSION);
+                    DCD_HDR_VERSION);
         return false;
     }
     if (h->flags & ~DCD_HDR_REPLY) {
@@ -1016,6 +1028,11 @@ static bool check_payload(const struct dcd_hdr *h, const void *p,
         return check_release_req(p, errp);
     case DCD_MSG_HOLD:
         return check_hold(p, errp);
+    case DCD_MSG_WITHDRAW:
+        if (((const struct dcd_withdraw *)p)->reserved) {
+            return proto_fail(errp, "WITHDRAW: reserved field is non-zero");
+        }
+        return true;
     default:
         return proto_fail(errp, "unknown message type %u", h->type);
     }

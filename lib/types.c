@@ -62,6 +62,7 @@ static const char *const state_names[DCD_EXTENT_STATE__MAX] = {
     [DCD_EXTENT_PENDING] = "pending",
     [DCD_EXTENT_ACCEPTED] = "accepted",
     [DCD_EXTENT_RELEASING] = "releasing",
+    [DCD_EXTENT_REVOKING] = "revoking",
     [DCD_EXTENT_REJECTED] = "rejected",
     [DCD_EXTENT_RELEASED] = "released",
     [DCD_EXTENT_RECLAIMED] = "reclaimed",

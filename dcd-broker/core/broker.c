@@ -860,17 +860,59 @@ typedef struct OfferTimer {
     uint64_t group;
 } OfferTimer;
 
-/* End a group nobody answered; a late ACCEPT of it gets an ERROR. */
+/*
+ * Must the broker wait for the host to confirm that it maps an extent no
+ * more?  Yes, unless a connected host speaks version 1, which confirms
+ * nothing: for it a withdrawal or a forced release ends at once.
+ */
+static bool host_confirms(const DcdHost *h)
+{
+    return !dcd_host_connected(h) || h->version >= 2;
+}
+
+/* Mark e revoking: the host may map it until it says it does not. */
+static void revoke_extent(DcdBroker *b, DcdHost *h, DcdExtent *e)
+{
+    e->offer = e->state == DCD_EXTENT_PENDING;
+    e->state = DCD_EXTENT_REVOKING;
+    save_extent(b, h, e);
+    extent_changed(b, h, e);
+}
+
+/*
+ * Take back an offer: its extents stay the host's (revoking) until the
+ * host confirms, with the WITHDRAW reply, that its device has dropped the
+ * group and maps none of it; a late ACCEPT of it gets an ERROR.
+ */
 static void withdraw_group(DcdBroker *b, DcdHost *h, DcdGroup *g)
 {
+    bool confirm = host_confirms(h);
+
+    if (g->withdrawing) {
+        return;
+    }
     for (guint i = 0; i < g->extents->len; i++) {
         DcdExtent *e = g->extents->pdata[i];
 
         if (e->state == DCD_EXTENT_PENDING) {
-            end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
+            if (confirm) {
+                revoke_extent(b, h, e);
+            } else {
+                end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
+            }
         }
     }
-    dcd_host_close_group(h, g);
+    if (!confirm) {
+        dcd_host_close_group(h, g);
+        return;
+    }
+    if (g->timer) {
+        g_source_remove(g->timer);
+        g->timer = 0;
+    }
+    g->withdrawing = true;
+    /* A send that fails means the connection is going: detach keeps them. */
+    h->ops->send_withdraw(h->link, g->id);
 }
 
 static gboolean offer_timeout(gpointer opaque)
@@ -1092,10 +1134,12 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     g_autoptr(GPtrArray) mine = NULL;
     g_autoptr(GPtrArray) sel = g_ptr_array_new();
     g_autoptr(GPtrArray) held = g_ptr_array_new();
+    g_autoptr(GArray) groups = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     GPtrArray *out;
     DcdHost *h;
     DcdPool *p;
     unsigned pending = 0;
+    bool confirm;
 
     if (!(h = need_host(b, a->host_id, errp)) ||
         !(p = need_pool(b, &a->tag, errp))) {
@@ -1135,7 +1179,8 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
 
         if ((e->state == DCD_EXTENT_PENDING &&
              a->removal != DCD_REMOVAL_TAG) ||
-            (e->state == DCD_EXTENT_RELEASING && !a->forced)) {
+            (e->state == DCD_EXTENT_RELEASING && !a->forced) ||
+            e->state == DCD_EXTENT_REVOKING) {
             ERR(errp, DCD_ERR_STATE, "the extent at DPA 0x%" G_GINT64_MODIFIER
                 "x of tag %s is %s", e->dpa, p->tag_str,
                 dcd_extent_state_name(e->state));
@@ -1148,15 +1193,19 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
         return NULL;
     }
 
-    /* Saved first: a forced release ends them, a release marks them. */
+    /*
+     * Saved first.  A release marks them releasing; a forced one, revoking
+     * until the host confirms (or ends them at once, for a version 1 host).
+     */
+    confirm = host_confirms(h);
     for (guint i = 0; i < sel->len; i++) {
         DcdExtent *e = sel->pdata[i];
         DcdExtentState was = e->state;
 
-        if (a->forced) {
+        if (a->forced && !confirm) {
             forget_extent(b, h, e);
         } else {
-            e->state = DCD_EXTENT_RELEASING;
+            e->state = a->forced ? DCD_EXTENT_REVOKING : DCD_EXTENT_RELEASING;
             save_extent(b, h, e);
             e->state = was;
         }
@@ -1164,60 +1213,60 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     if (!commit(b, errp)) {
         return NULL;
     }
+    /* The reply's copies, with the states the extents are about to take. */
     out = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < sel->len; i++) {
         DcdExtent *e = sel->pdata[i];
+        DcdExtent *o = g_memdup2(e, sizeof(*e));
 
-        if (e->state != DCD_EXTENT_PENDING) {
-            if (!a->forced) {
-                e->state = DCD_EXTENT_RELEASING;
-                extent_changed(b, h, e);
+        if (!a->forced) {
+            o->state = DCD_EXTENT_RELEASING;
+        } else if (confirm) {
+            o->state = DCD_EXTENT_REVOKING;
+        } else {
+            o->state = e->state == DCD_EXTENT_PENDING ? DCD_EXTENT_RECLAIMED :
+                                                        DCD_EXTENT_RELEASED;
+        }
+        g_ptr_array_add(out, o);
+        /* Offers in an open group are withdrawn, not released. */
+        if (e->state == DCD_EXTENT_PENDING && e->group != 0) {
+            if (groups->len == 0 ||
+                g_array_index(groups, uint64_t, groups->len - 1) !=
+                e->group) {
+                g_array_append_val(groups, e->group);
             }
+        } else {
             g_ptr_array_add(held, e);
         }
-        g_ptr_array_add(out, g_memdup2(e, sizeof(*e)));
     }
-    /* The host holds only what it accepted; offers just end here. */
     if (dcd_host_connected(h) && held->len) {
         h->ops->send_release(h->link, ++h->next_release, a->forced, held);
     }
-    if (a->forced) {
-        g_autoptr(GArray) groups = g_array_new(FALSE, FALSE,
-                                               sizeof(uint64_t));
+    for (guint i = 0; i < held->len; i++) {
+        DcdExtent *e = held->pdata[i];
 
-        for (guint i = 0; i < sel->len; i++) {
-            DcdExtent *e = sel->pdata[i];
-            DcdExtent *o = out->pdata[i];
+        if (!a->forced) {
+            e->state = DCD_EXTENT_RELEASING;
+            extent_changed(b, h, e);
+        } else if (confirm) {
+            revoke_extent(b, h, e);
+        } else {
+            end_extent(b, h, e, e->state == DCD_EXTENT_PENDING ?
+                       DCD_EXTENT_RECLAIMED : DCD_EXTENT_RELEASED);
+        }
+    }
+    /* Last: closing a group may trim the history sel points into. */
+    for (guint i = 0; i < groups->len; i++) {
+        DcdGroup *g = dcd_host_group(h, g_array_index(groups, uint64_t, i));
 
-            o->pool = NULL;
-            if (e->state != DCD_EXTENT_PENDING) {
-                o->state = DCD_EXTENT_RELEASED;
-                end_extent(b, h, e, DCD_EXTENT_RELEASED);
-                continue;
-            }
-            o->state = DCD_EXTENT_RECLAIMED;
-            if (e->group == 0) { /* an offer from before a restart */
-                end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
-            } else if (groups->len == 0 ||
-                       g_array_index(groups, uint64_t, groups->len - 1) !=
-                       e->group) {
-                g_array_append_val(groups, e->group);
-            }
+        if (g) {
+            withdraw_group(b, h, g);
         }
-        /* Last: closing a group may trim the history sel points into. */
-        for (guint i = 0; i < groups->len; i++) {
-            DcdGroup *g = dcd_host_group(h, g_array_index(groups, uint64_t,
-                                                          i));
-
-            if (g) {
-                withdraw_group(b, h, g);
-            }
-        }
-        dcd_host_trim_history(h);
-        /* What ending them queued is saved already. */
-        if (b->store) {
-            dcd_store_discard(b->store);
-        }
+    }
+    dcd_host_trim_history(h);
+    /* What this queued is saved already. */
+    if (b->store) {
+        dcd_store_discard(b->store);
     }
     return out;
 }
@@ -1279,6 +1328,7 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
     h->link = link;
     h->pid = a->pid;
     h->uid = a->uid;
+    h->version = a->version;
     h->reconnecting = a->reconnect;
     notify(b, DCD_EVENT_HOST_CONNECTED, h, NULL, NULL);
     return h;
@@ -1288,11 +1338,16 @@ void dcd_broker_host_detach(DcdBroker *b, DcdHost *h)
 {
     g_autoptr(GList) groups = g_hash_table_get_values(h->groups);
 
+    /* Its device may still hold the offers: they wait for it, revoking. */
     for (GList *l = groups; l; l = l->next) {
         DcdGroup *g = l->data;
 
         for (guint i = 0; i < g->extents->len; i++) {
-            end_extent(b, h, g->extents->pdata[i], DCD_EXTENT_RECLAIMED);
+            DcdExtent *e = g->extents->pdata[i];
+
+            if (e->state == DCD_EXTENT_PENDING) {
+                revoke_extent(b, h, e);
+            }
         }
         dcd_host_close_group(h, g);
     }
@@ -1320,6 +1375,11 @@ bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
     if (!g) {
         ERR(errp, DCD_ERR_NOENT, "no pending extent group %" G_GUINT64_FORMAT,
             group);
+        return false;
+    }
+    if (g->withdrawing) {
+        ERR(errp, DCD_ERR_NOENT, "extent group %" G_GUINT64_FORMAT " was"
+            " withdrawn; nothing of it is held", group);
         return false;
     }
     for (unsigned i = 0; ok && i < n; i++) {
@@ -1368,6 +1428,68 @@ bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
     return ok;
 }
 
+void dcd_broker_host_withdrawn(DcdBroker *b, DcdHost *h, uint64_t group)
+{
+    DcdGroup *g = dcd_host_group(h, group);
+
+    if (!g || !g->withdrawing) {
+        g_message("host %u confirmed the withdrawal of group %"
+                  G_GUINT64_FORMAT ", which was not being withdrawn", h->id,
+                  group);
+        return;
+    }
+    for (guint i = 0; i < g->extents->len; i++) {
+        DcdExtent *e = g->extents->pdata[i];
+
+        if (e->state == DCD_EXTENT_REVOKING) {
+            end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
+        }
+    }
+    commit_anyway(b);
+    dcd_host_close_group(h, g);
+}
+
+GPtrArray *dcd_broker_host_forget(DcdBroker *b, uint16_t host_id,
+                                  GError **errp)
+{
+    g_autoptr(GPtrArray) all = NULL;
+    GPtrArray *out;
+    DcdHost *h;
+
+    if (!(h = need_host(b, host_id, errp))) {
+        return NULL;
+    }
+    if (dcd_host_connected(h)) {
+        ERR(errp, DCD_ERR_STATE, "host %u is connected; release its extents"
+            " instead", h->id);
+        return NULL;
+    }
+    all = dcd_host_extents_of(h, NULL);
+    for (guint i = 0; i < all->len; i++) {
+        forget_extent(b, h, all->pdata[i]);
+    }
+    if (!commit(b, errp)) {
+        return NULL;
+    }
+    if (all->len) {
+        g_message("host %u declared gone: %u extent(s) it may have mapped"
+                  " end now", h->id, all->len);
+    }
+    out = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < all->len; i++) {
+        DcdExtent *e = all->pdata[i];
+
+        end_extent(b, h, e, e->state == DCD_EXTENT_PENDING || e->offer ?
+                   DCD_EXTENT_RECLAIMED : DCD_EXTENT_RELEASED);
+        g_ptr_array_add(out, g_memdup2(e, sizeof(*e)));
+    }
+    dcd_host_trim_history(h);
+    if (b->store) {
+        dcd_store_discard(b->store);
+    }
+    return out;
+}
+
 bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
                               const struct dcd_range *ranges, unsigned n,
                               GError **errp)
@@ -1379,7 +1501,8 @@ bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
 
         if (!e || e->len != ranges[i].len ||
             (e->state != DCD_EXTENT_ACCEPTED &&
-             e->state != DCD_EXTENT_RELEASING)) {
+             e->state != DCD_EXTENT_RELEASING &&
+             e->state != DCD_EXTENT_REVOKING)) {
             ERR(errp, DCD_ERR_INVAL, "released range DPA 0x%"
                 G_GINT64_MODIFIER "x length 0x%" G_GINT64_MODIFIER "x is not"
                 " an accepted extent", ranges[i].dpa, ranges[i].len);
@@ -1481,6 +1604,7 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
     g_autoptr(GPtrArray) refused = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) all = NULL;
     g_autoptr(GPtrArray) releasing = g_ptr_array_new();
+    g_autoptr(GPtrArray) revoking = g_ptr_array_new();
 
     for (unsigned i = 0; i < n; i++) {
         if (!hold_one(b, h, &w[i])) {
@@ -1512,8 +1636,8 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
             continue; /* offered in this session, after the HELLO */
         }
         if (!e->confirmed) {
-            end_extent(b, h, e, offered ? DCD_EXTENT_RECLAIMED :
-                                          DCD_EXTENT_RELEASED);
+            end_extent(b, h, e, offered || e->offer ? DCD_EXTENT_RECLAIMED :
+                                                      DCD_EXTENT_RELEASED);
             continue;
         }
         e->confirmed = false;
@@ -1524,12 +1648,21 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
             extent_changed(b, h, e);
         } else if (e->state == DCD_EXTENT_RELEASING) {
             g_ptr_array_add(releasing, e);
+        } else if (e->state == DCD_EXTENT_REVOKING) {
+            g_ptr_array_add(revoking, e);
         }
     }
-    commit_anyway(b);
     if (releasing->len) {
         h->ops->send_release(h->link, ++h->next_release, false, releasing);
     }
+    /* Taken back while it was away: it must drop them now. */
+    if (revoking->len) {
+        h->ops->send_release(h->link, ++h->next_release, true, revoking);
+        for (guint i = 0; !host_confirms(h) && i < revoking->len; i++) {
+            end_extent(b, h, revoking->pdata[i], DCD_EXTENT_RELEASED);
+        }
+    }
+    commit_anyway(b);
     dcd_host_trim_history(h);
     h->reconnecting = false;
 }

@@ -91,14 +91,27 @@ typedef struct DcdHelloArgs {
     const struct dcd_region *regions;
     unsigned nregions;
     bool reconnect;
+    uint16_t version;        /* negotiated; 2 acknowledges withdrawals */
     pid_t pid;
     uid_t uid;
 } DcdHelloArgs;
 DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
                                 const DcdHostLinkOps *ops, gpointer link,
                                 GError **errp);
-/* The connection is gone: reclaim offers, keep accepted extents. */
+/*
+ * The connection is gone: its offers are revoking (the host's device may
+ * still have them) and its accepted extents stay, until it reconnects.
+ */
 void dcd_broker_host_detach(DcdBroker *b, DcdHost *h);
+/* The reply to a WITHDRAW: the host maps nothing of the group. */
+void dcd_broker_host_withdrawn(DcdBroker *b, DcdHost *h, uint64_t group);
+/*
+ * The operator declares a disconnected host gone for good (its process
+ * is dead): every extent it may still map ends now.  Returns copies of
+ * the ended extents.
+ */
+GPtrArray *dcd_broker_host_forget(DcdBroker *b, uint16_t host_id,
+                                  GError **errp);
 bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
                             const struct dcd_range *ranges, unsigned n,
                             GError **errp);

@@ -167,6 +167,19 @@ GPtrArray *dcd_host_extents_of(const DcdHost *h, const DcdTag *tag)
     return out;
 }
 
+unsigned dcd_host_count_state(const DcdHost *h, DcdExtentState state)
+{
+    GHashTableIter it;
+    gpointer v;
+    unsigned n = 0;
+
+    g_hash_table_iter_init(&it, h->extents);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        n += ((const DcdExtent *)v)->state == state;
+    }
+    return n;
+}
+
 bool dcd_host_holds(const DcdHost *h, const DcdPool *p)
 {
     GHashTableIter it;

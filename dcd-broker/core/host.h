@@ -23,10 +23,12 @@ typedef struct DcdExtent {
     uint8_t region;
     uint16_t seq;
     DcdTag tag;
-    DcdPool *pool;        /* while live (pending, accepted, releasing) */
+    DcdPool *pool;        /* while live (pending, accepted, releasing,
+                           * revoking) */
     DcdExtentState state;
     uint64_t group;
     bool confirmed;       /* seen in the host's HOLD after a reconnect */
+    bool offer;           /* revoking an offer, not something accepted */
 } DcdExtent;
 
 /* An offer waiting for the host's ACCEPT. */
@@ -42,6 +44,7 @@ typedef struct DcdGroup {
     GPtrArray *extents;   /* DcdExtent *, owned by the host's table */
     GArray *waiters;      /* DcdGroupWaiter */
     guint timer;          /* withdraws the offer if unanswered; 0: none */
+    bool withdrawing;     /* WITHDRAW sent, its reply not yet in */
 } DcdGroup;
 
 /* How the broker talks to a connected host. */
@@ -50,6 +53,7 @@ typedef struct DcdHostLinkOps {
     bool (*send_offer)(gpointer link, uint64_t group, GPtrArray *extents);
     bool (*send_release)(gpointer link, uint64_t id, bool forced,
                          GPtrArray *extents);
+    bool (*send_withdraw)(gpointer link, uint64_t group);
 } DcdHostLinkOps;
 
 struct DcdHost {
@@ -68,6 +72,7 @@ struct DcdHost {
     pid_t pid;
     uid_t uid;
     bool reconnecting;        /* waiting for the last HOLD */
+    uint16_t version;         /* the session's protocol version */
     GHashTable *handed;       /* tag strings whose memory this session
                                * handed back and the broker checked */
 
@@ -102,6 +107,8 @@ void dcd_host_trim_history(DcdHost *h);
 /* Live extents of tag (NULL: all), sorted by DPA. */
 GPtrArray *dcd_host_extents_of(const DcdHost *h, const DcdTag *tag);
 bool dcd_host_holds(const DcdHost *h, const DcdPool *p);
+/* Live extents in state. */
+unsigned dcd_host_count_state(const DcdHost *h, DcdExtentState state);
 
 DcdGroup *dcd_host_group(const DcdHost *h, uint64_t id);
 DcdGroup *dcd_host_new_group(DcdHost *h);

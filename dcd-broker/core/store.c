@@ -377,7 +377,8 @@ bool dcd_store_decode_extent(JsonObject *o, DcdSavedExtent *out)
         !dcd_extent_state_parse(state, &out->state) ||
         (out->state != DCD_EXTENT_PENDING &&
          out->state != DCD_EXTENT_ACCEPTED &&
-         out->state != DCD_EXTENT_RELEASING)) {
+         out->state != DCD_EXTENT_RELEASING &&
+         out->state != DCD_EXTENT_REVOKING)) {
         return false;
     }
     out->host_id = id;

@@ -63,7 +63,7 @@ typedef struct DcdSavedExtent {
     uint8_t region;
     uint16_t seq;
     DcdTag tag;
-    DcdExtentState state;    /* pending, accepted or releasing */
+    DcdExtentState state;    /* pending, accepted, releasing, revoking */
 } DcdSavedExtent;
 
 bool dcd_store_decode_meta(JsonObject *o, uint8_t id[16], uint64_t *epoch);

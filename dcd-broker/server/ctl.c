@@ -208,6 +208,7 @@ static void build_host(JsonBuilder *jb, const DcdHost *h)
     }
     json_builder_end_array(jb);
     dcd_json_int(jb, "extents", g_hash_table_size(h->extents));
+    dcd_json_int(jb, "revoking", dcd_host_count_state(h, DCD_EXTENT_REVOKING));
     json_builder_end_object(jb);
 }
 
@@ -500,8 +501,9 @@ static gboolean release_timeout(gpointer opaque)
     g_autoptr(GError) err = NULL;
 
     c->wait_timer = 0;
-    ERR(&err, DCD_ERR_TIMEOUT, "host %u has not released %u extent(s) in"
-        " time; they stay releasing", c->wait_host, c->wait_release->len);
+    ERR(&err, DCD_ERR_TIMEOUT, "host %u has not confirmed the release of"
+        " %u extent(s) in time; they stay releasing or revoking",
+        c->wait_host, c->wait_release->len);
     wait_finish(c, NULL, err);
     return G_SOURCE_REMOVE;
 }
@@ -523,9 +525,16 @@ static void find_pools(DcdCtl *ctl, GPtrArray *copies)
 }
 
 /* An extent event for a client waiting for its release to finish. */
+/* Releasing and revoking end when the host confirms. */
+static bool release_ongoing(const DcdExtent *e)
+{
+    return e->state == DCD_EXTENT_RELEASING ||
+           e->state == DCD_EXTENT_REVOKING;
+}
+
 static void release_progress(Client *c, const DcdHost *h, const DcdExtent *e)
 {
-    if (h->id != c->wait_host || e->state == DCD_EXTENT_RELEASING) {
+    if (h->id != c->wait_host || release_ongoing(e)) {
         return;
     }
     for (guint i = 0; i < c->wait_release->len; i++) {
@@ -561,6 +570,7 @@ static JsonNode *cmd_extent_release(Client *c, JsonObject *args,
     DcdReleaseArgs a = { 0 };
     uint64_t timeout = DEFAULT_WAIT_MS;
     bool wait = false;
+    unsigned ongoing = 0;
 
     if (!dcd_jsonin_only(args, keys, errp) ||
         !arg_host(args, &a.host_id, errp) ||
@@ -585,18 +595,41 @@ static JsonNode *cmd_extent_release(Client *c, JsonObject *args,
     if (!done) {
         return NULL;
     }
-    if (!wait || a.forced || !done->len || !c->sock) {
+    for (guint i = 0; i < done->len; i++) {
+        ongoing += release_ongoing(done->pdata[i]);
+    }
+    if (!wait || !ongoing || !c->sock) {
         find_pools(c->ctl, done);
         return extents_result(dcd_broker_host(c->ctl->b, a.host_id),
                               0, done);
     }
-    /* The reply comes when the host has released them all. */
+    /* The reply comes when the host has confirmed them all. */
     c->waiting = true;
     c->wait_host = a.host_id;
-    c->wait_release = g_steal_pointer(&done);
     c->released = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = done->len; i-- > 0;) {
+        if (!release_ongoing(done->pdata[i])) {
+            g_ptr_array_add(c->released, g_ptr_array_steal_index(done, i));
+        }
+    }
+    c->wait_release = g_steal_pointer(&done);
     c->wait_timer = g_timeout_add(timeout, release_timeout, c);
     return NULL;
+}
+
+static JsonNode *cmd_host_forget(Client *c, JsonObject *args, GError **errp)
+{
+    static const char *const keys[] = { "host-id", NULL };
+    g_autoptr(GPtrArray) done = NULL;
+    uint16_t host_id;
+
+    if (!dcd_jsonin_only(args, keys, errp) ||
+        !arg_host(args, &host_id, errp) ||
+        !(done = dcd_broker_host_forget(c->ctl->b, host_id, errp))) {
+        return NULL;
+    }
+    find_pools(c->ctl, done);
+    return extents_result(dcd_broker_host(c->ctl->b, host_id), 0, done);
 }
 
 static JsonNode *cmd_monitor(Client *c, JsonObject *args, GError **errp)
@@ -660,6 +693,7 @@ static const struct {
     { "pool-list", cmd_pool_list },
     { "pool-destroy", cmd_pool_destroy },
     { "host-list", cmd_host_list },
+    { "host-forget", cmd_host_forget },
     { "extent-add", cmd_extent_add },
     { "extent-release", cmd_extent_release },
     { "extent-list", cmd_extent_list },

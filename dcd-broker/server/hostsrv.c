@@ -118,10 +118,45 @@ static bool link_send_release(gpointer link, uint64_t id, bool forced,
                         forced ? DCD_RELEASE_FORCED : 0);
 }
 
+typedef struct Withdrawal {
+    Session *s;
+    uint64_t group;
+} Withdrawal;
+
+/*
+ * The reply means the host's device maps nothing of the group.  Without
+ * one (an ERROR, a time-out, a close) the extents stay revoking.
+ */
+static void withdrawn(DcdWire *w, DcdMsg *reply, const GError *err,
+                      gpointer opaque)
+{
+    g_autofree Withdrawal *wd = opaque;
+
+    if (reply && reply->hdr.type == DCD_MSG_WITHDRAW && wd->s->host) {
+        dcd_broker_host_withdrawn(wd->s->srv->b, wd->s->host, wd->group);
+    }
+    log_reply(w, reply, err, wd->s);
+}
+
+static bool link_send_withdraw(gpointer link, uint64_t group)
+{
+    Withdrawal *wd = g_new(Withdrawal, 1);
+
+    wd->s = link;
+    wd->group = group;
+    if (!dcd_wire_request(wd->s->wire, dcd_msg_new_withdraw(0, group),
+                          withdrawn, wd)) {
+        g_free(wd);
+        return false;
+    }
+    return true;
+}
+
 static const DcdHostLinkOps link_ops = {
     .send_pool = link_send_pool,
     .send_offer = link_send_offer,
     .send_release = link_send_release,
+    .send_withdraw = link_send_withdraw,
 };
 
 /* ---- host -> broker --------------------------------------------------- */
@@ -155,6 +190,7 @@ static void on_hello(Session *s, DcdMsg *m)
         .host_id = h->host_id, .name = name, .regions = h->regions,
         .nregions = h->nregions, .pid = s->pid, .uid = s->uid,
         .reconnect = h->flags & DCD_HELLO_RECONNECT,
+        .version = version,
     };
     s->host = dcd_broker_host_attach(s->srv->b, &a, &link_ops, s, &err);
     if (!s->host) {
@@ -165,7 +201,7 @@ static void on_hello(Session *s, DcdMsg *m)
     }
     g_source_remove(s->hello_timer);
     s->hello_timer = 0;
-    dcd_wire_send(s->wire, dcd_msg_new_hello_reply(m->hdr.id,
+    dcd_wire_send(s->wire, dcd_msg_new_hello_reply(m->hdr.id, version,
                                                    s->srv->b->id,
                                                    s->srv->b->epoch));
     g_message("host %u (%s, pid %d) connected%s, %u DC region(s)",

@@ -27,8 +27,15 @@
 G_BEGIN_DECLS
 
 #define DCD_PROTO_MAGIC 0x42444344u /* bytes "DCDB" */
-#define DCD_PROTO_VERSION 1
+/*
+ * Protocol versions (negotiated in HELLO).  2 makes every one-way
+ * transition acknowledged: WITHDRAW of an offer, and RELEASED after a
+ * forced RELEASE.  1 is still served for hosts that do not speak 2 yet.
+ * The header's own version field is the header format, always 1.
+ */
+#define DCD_PROTO_VERSION 2
 #define DCD_PROTO_VERSION_MIN 1
+#define DCD_HDR_VERSION 1
 
 /* Limits: a receiver refuses anything larger before allocating. */
 #define DCD_HDR_SIZE 24
@@ -62,12 +69,13 @@ typedef enum DcdMsgType {
     DCD_MSG_ADD_REQ = 9,     /* host -> broker: add capacity by tag */
     DCD_MSG_RELEASE_REQ = 10, /* host -> broker: release capacity by tag */
     DCD_MSG_HOLD = 11,       /* host -> broker: extents still held */
+    DCD_MSG_WITHDRAW = 12,   /* broker -> host (v2): an offer is taken back */
     DCD_MSG__MAX,
 } DcdMsgType;
 
 struct dcd_hdr {
     uint32_t magic;     /* DCD_PROTO_MAGIC */
-    uint16_t version;   /* DCD_PROTO_VERSION (HELLO may carry any) */
+    uint16_t version;   /* DCD_HDR_VERSION (HELLO may carry any) */
     uint16_t type;      /* DcdMsgType */
     uint16_t flags;     /* DCD_HDR_* */
     uint16_t nfds;      /* fds sent with this message */
@@ -161,7 +169,12 @@ struct dcd_accept {
 };
 
 /* RELEASE: 16 bytes + count * 48. */
-#define DCD_RELEASE_FORCED (1u << 1) /* already gone; host must not use it */
+/*
+ * Forced: the host drops the extents at once, without asking its guest;
+ * in version 2 it then confirms with RELEASED, in version 1 it sends
+ * nothing.
+ */
+#define DCD_RELEASE_FORCED (1u << 1)
 struct dcd_release {
     uint64_t id;           /* broker-chosen release id */
     uint16_t count;        /* 1..DCD_MAX_EXTENTS */
@@ -208,6 +221,12 @@ struct dcd_hold {
     struct dcd_extent extents[];
 };
 
+/* Version 2: the reply comes once the host maps none of the group. */
+struct dcd_withdraw {
+    uint64_t group;        /* an offered group */
+    uint64_t reserved;     /* 0 */
+};
+
 /*
  * A message in host byte order.  payload is 8-byte aligned and holds
  * hdr.len bytes laid out as the structs above; fds[0..hdr.nfds) are owned
@@ -233,7 +252,8 @@ int dcd_msg_take_fd(DcdMsg *m, unsigned i);
 DcdMsg *dcd_msg_new_hello(uint32_t id, uint16_t host_id, const char *name,
                           const struct dcd_region *regions, unsigned nregions,
                           uint8_t flags);
-DcdMsg *dcd_msg_new_hello_reply(uint32_t id, const uint8_t broker_id[16],
+DcdMsg *dcd_msg_new_hello_reply(uint32_t id, uint16_t version,
+                                const uint8_t broker_id[16],
                                 uint64_t epoch);
 DcdMsg *dcd_msg_new_error(uint32_t id, DcdErr code, const char *text);
 DcdMsg *dcd_msg_new_ack(DcdMsgType type, uint32_t id); /* empty reply */
@@ -254,6 +274,7 @@ DcdMsg *dcd_msg_new_release_req(uint32_t id, const DcdTag *tag,
                                 DcdRemoval removal, uint8_t region,
                                 uint16_t flags, const struct dcd_range *r,
                                 unsigned count);
+DcdMsg *dcd_msg_new_withdraw(uint32_t id, uint64_t group);
 DcdMsg *dcd_msg_new_hold(uint32_t id, uint16_t flags,
                          const struct dcd_extent *e, unsigned count);
 

@@ -68,6 +68,7 @@ typedef enum DcdExtentState {
     DCD_EXTENT_REJECTED,
     DCD_EXTENT_RELEASED,
     DCD_EXTENT_RECLAIMED,
+    DCD_EXTENT_REVOKING,     /* taken back, until the host confirms */
     DCD_EXTENT_STATE__MAX,
 } DcdExtentState;
 

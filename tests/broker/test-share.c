@@ -160,12 +160,18 @@ static void test_fragmented_eight(void)
     tbroker_free(b);
 }
 
-static void test_reclaim_on_disconnect(void)
+/*
+ * A host that goes away with an offer open may still have it in its
+ * device: the offer is revoking, and the pool cannot be destroyed, until
+ * the host comes back or the operator declares it gone.
+ */
+static void test_revoking_on_disconnect(void)
 {
     TBroker *b = tbroker_start(NULL, NULL);
     THost *h = thost_start(b, 3, "--manual", NULL);
     g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
     g_autoptr(JsonNode) n = NULL;
+    g_autoptr(JsonNode) hosts = NULL;
 
     wait_connected(h);
     n = tcall(b, "extent-add", "{\"host-id\": 3, \"tag\": \"%s\"}", tag);
@@ -173,9 +179,56 @@ static void test_reclaim_on_disconnect(void)
     g_free(tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}",
                       tag));
     thost_kill(h);
-    twait_count(b, 3, tag, "reclaimed", 1);
-    g_assert_cmpuint(tcount(b, 3, tag, "pending"), ==, 0);
+    twait_count(b, 3, tag, "revoking", 1);
+    g_free(tcall_fail(b, DCD_ERR_BUSY, "pool-destroy", "{\"tag\": \"%s\"}",
+                      tag));
+    hosts = tcall(b, "host-list", "{}");
+    g_assert_cmpint(json_object_get_int_member(
+        json_array_get_object_element(json_node_get_array(hosts), 0),
+        "revoking"), ==, 1);
+    g_free(tcall_fail(b, DCD_ERR_NOENT, "host-forget", "{\"host-id\": 9}"));
+    json_node_unref(tcall(b, "host-forget", "{\"host-id\": 3}"));
+    g_assert_cmpuint(tcount(b, 3, tag, "revoking"), ==, 0);
+    g_assert_cmpuint(tcount(b, 3, tag, "reclaimed"), ==, 1);
     json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag));
+    tbroker_free(b);
+}
+
+/*
+ * Version 2, a host that is there: a withdrawn offer (offer timeout) is
+ * the host's until it confirms, and then gone from its own list too; a
+ * forced release ends with the host's RELEASED.
+ */
+static void test_withdraw_confirmed(void)
+{
+    TBroker *b = tbroker_start(NULL, "--offer-timeout=300", NULL);
+    THost *h = thost_start(b, 3, "--manual", NULL);
+    THost *h0 = thost_start(b, 0, NULL);
+    g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
+    g_autofree char *tag2 = tpool(b, "{\"size\": 4194304}");
+    g_autofree char *pending = NULL;
+    g_autoptr(JsonNode) n = NULL;
+    g_autoptr(JsonNode) r = NULL;
+
+    wait_connected(h);
+    wait_connected(h0);
+    n = tcall(b, "extent-add", "{\"host-id\": 3, \"tag\": \"%s\"}", tag);
+    twait_count(b, 3, tag, "reclaimed", 1);
+    pending = thost_ok(h, "pending");
+    g_assert_cmpstr(pending, ==, "[]");
+    json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag));
+
+    add_wait(b, 0, tag2, "free", NULL);
+    r = tcall(b, "extent-release", "{\"host-id\": 0, \"tag\": \"%s\","
+              " \"forced\": true, \"wait\": true}", tag2);
+    g_assert_cmpstr(json_object_get_string_member(
+        json_array_get_object_element(json_object_get_array_member(
+            json_node_get_object(r), "extents"), 0), "state"), ==,
+        "released");
+    g_assert_cmpuint(tcount(b, 0, tag2, "released"), ==, 1);
+    json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", tag2));
+    thost_kill(h);
+    thost_kill(h0);
     tbroker_free(b);
 }
 
@@ -530,8 +583,10 @@ int main(int argc, char **argv)
     g_test_add_func("/broker/share/rejection", test_rejection);
     g_test_add_func("/broker/share/release-and-destroy",
                     test_release_and_destroy);
-    g_test_add_func("/broker/host/reclaim-on-disconnect",
-                    test_reclaim_on_disconnect);
+    g_test_add_func("/broker/host/withdraw-confirmed",
+                    test_withdraw_confirmed);
+    g_test_add_func("/broker/host/revoking-on-disconnect",
+                    test_revoking_on_disconnect);
     g_test_add_func("/broker/host/duplicate-host-id", test_duplicate_host_id);
     g_test_add_func("/broker/host/broker-paused", test_broker_paused);
     g_test_add_func("/broker/host/256-at-once", test_many_hosts);

@@ -17,6 +17,8 @@ typedef struct FakeLink {
     unsigned pools;
     unsigned offers;
     unsigned releases;
+    unsigned withdrawals;
+    uint64_t last_withdrawn;
     bool last_release_forced;
     GArray *last_offer;       /* struct dcd_extent */
     bool fail;
@@ -55,10 +57,20 @@ static bool fake_release(gpointer link, uint64_t id, bool forced,
     return true;
 }
 
+static bool fake_withdraw(gpointer link, uint64_t group)
+{
+    FakeLink *f = link;
+
+    f->withdrawals++;
+    f->last_withdrawn = group;
+    return true;
+}
+
 static const DcdHostLinkOps fake_ops = {
     .send_pool = fake_pool,
     .send_offer = fake_offer,
     .send_release = fake_release,
+    .send_withdraw = fake_withdraw,
 };
 
 typedef struct Fixture {
@@ -454,27 +466,138 @@ static void test_release(Fixture *f, gconstpointer data)
     g_assert_nonnull(dcd_registry_pool(&f->b->reg, &q->tag));
 }
 
+/*
+ * A host that goes away may still map what it was offered or given: its
+ * offer and a forced release of what it holds stay revoking, and its
+ * pools busy, until the operator declares it gone.
+ */
 static void test_forced_and_detach(Fixture *f, gconstpointer data)
 {
     DcdPool *p = new_pool(f, 4 * MB);
     DcdPool *q = new_pool(f, 4 * MB);
     g_autoptr(GPtrArray) out = NULL;
+    g_autoptr(GPtrArray) gone = NULL;
+    g_autoptr(GError) err = NULL;
 
     accept_all(f, 0, add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK));
     add(f, 0, q, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
-    /* the host goes: its offer is reclaimed, its accepted extent kept */
     dcd_broker_host_detach(f->b, f->host[0]);
-    g_assert_cmpuint(q->holders, ==, 0);
+    g_assert_cmpuint(q->holders, ==, 1);
     g_assert_cmpuint(p->holders, ==, 1);
-    g_assert_cmpint(((DcdExtent *)f->host[0]->history.tail->data)->state, ==,
-                    DCD_EXTENT_RECLAIMED);
+    g_assert_cmpuint(dcd_host_count_state(f->host[0], DCD_EXTENT_REVOKING),
+                     ==, 1);
     release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, false, DCD_ERR_UNAVAIL);
     out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
     g_assert_cmpuint(out->len, ==, 1);
     g_assert_cmpint(((DcdExtent *)out->pdata[0])->state, ==,
-                    DCD_EXTENT_RELEASED);
+                    DCD_EXTENT_REVOKING);
+    g_assert_cmpuint(p->holders, ==, 1);
+    g_assert_false(dcd_broker_pool_destroy(f->b, &p->tag, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_BUSY);
+    gone = dcd_broker_host_forget(f->b, 0, NULL);
+    g_assert_cmpuint(gone->len, ==, 2);
+    g_assert_cmpuint(p->holders + q->holders, ==, 0);
+    g_assert_true(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+}
+
+/* A connected host is released, not forgotten. */
+static void test_forget_connected(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+
+    g_assert_null(dcd_broker_host_forget(f->b, 0, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_STATE);
+}
+
+/* Host 0 again, speaking protocol version v. */
+static DcdHost *reattach(Fixture *f, uint16_t v, bool reconnect)
+{
+    struct dcd_region r = { .len = 64 * MB, .block_size = 2 * MB,
+                            .flags = DCD_REGION_SHARABLE };
+    DcdHelloArgs a = { .host_id = 0, .name = "test", .regions = &r,
+                       .nregions = 1, .reconnect = reconnect, .version = v };
+
+    dcd_broker_host_detach(f->b, f->host[0]);
+    f->host[0] = dcd_broker_host_attach(f->b, &a, &fake_ops, &f->link[0],
+                                        NULL);
+    g_assert_nonnull(f->host[0]);
+    return f->host[0];
+}
+
+/*
+ * Version 2: a withdrawn offer stays the host's until it confirms; an
+ * ACCEPT that crossed the WITHDRAW is refused.
+ */
+static void test_withdraw_v2(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    DcdGroup *g;
+    uint64_t id;
+    struct dcd_range r;
+    g_autoptr(GPtrArray) out = NULL;
+    g_autoptr(GError) err = NULL;
+
+    reattach(f, 2, false);
+    g = add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    id = g->id;
+    r = (struct dcd_range) { ((DcdExtent *)g->extents->pdata[0])->dpa,
+                             4 * MB };
+    out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
+    g_assert_cmpint(((DcdExtent *)out->pdata[0])->state, ==,
+                    DCD_EXTENT_REVOKING);
+    g_assert_cmpuint(f->link[0].withdrawals, ==, 1);
+    g_assert_cmpuint(f->link[0].last_withdrawn, ==, id);
+    g_assert_cmpuint(p->holders, ==, 1);
+    g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, &r, 1, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_NOENT);
+    g_assert_cmpint(state_at(f, 0, r.dpa), ==, DCD_EXTENT_REVOKING);
+    dcd_broker_host_withdrawn(f->b, f->host[0], id);
+    g_assert_cmpint(state_at(f, 0, r.dpa), ==, DCD_EXTENT_STATE__MAX);
+    g_assert_cmpuint(p->holders, ==, 0);
+}
+
+/* Version 2: a forced release ends when the host sends RELEASED. */
+static void test_forced_v2(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    g_autoptr(GPtrArray) out = NULL;
+    struct dcd_range r;
+
+    reattach(f, 2, false);
+    accept_all(f, 0, add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK));
+    out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
+    r = (struct dcd_range) { ((DcdExtent *)out->pdata[0])->dpa, 4 * MB };
+    g_assert_true(f->link[0].last_release_forced);
+    g_assert_cmpint(state_at(f, 0, r.dpa), ==, DCD_EXTENT_REVOKING);
+    g_assert_false(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], &r, 1, NULL));
     g_assert_cmpuint(p->holders, ==, 0);
     g_assert_true(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+}
+
+/* Revoked while away: a reconnecting host that still lists it must drop it. */
+static void test_revoked_on_reconnect(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 4 * MB);
+    g_autoptr(GPtrArray) out = NULL;
+    struct dcd_extent w;
+    DcdHost *h;
+
+    reattach(f, 2, false);
+    accept_all(f, 0, add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK));
+    dcd_broker_host_detach(f->b, f->host[0]);
+    out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
+    dcd_extent_to_wire(dcd_host_extent(f->host[0],
+                                       ((DcdExtent *)out->pdata[0])->dpa),
+                       &w);
+    f->link[0].releases = 0;
+    h = reattach(f, 2, true);
+    g_assert_true(dcd_broker_host_pool(f->b, h, &p->tag, p->size, p->backing,
+                                       dup(p->fd), NULL));
+    dcd_broker_host_hold(f->b, h, &w, 1, true);
+    g_assert_cmpuint(f->link[0].releases, ==, 1);
+    g_assert_true(f->link[0].last_release_forced);
+    g_assert_cmpint(state_at(f, 0, w.dpa), ==, DCD_EXTENT_REVOKING);
 }
 
 static void test_duplicate_host(Fixture *f, gconstpointer data)
@@ -676,7 +799,9 @@ static void test_requesters(Fixture *f, gconstpointer data)
     /* the fabric manager may still give it to anyone */
     a.by_host = false;
     g_assert_nonnull(dcd_broker_extent_add(f->b, &a, &err));
-    dcd_broker_host_detach(f->b, f->host[0]);   /* reclaim the offer */
+    /* host 0 is gone for good: its offer ends */
+    dcd_broker_host_detach(f->b, f->host[0]);
+    g_ptr_array_unref(dcd_broker_host_forget(f->b, 0, NULL));
     a.host_id = 1;
     a.by_host = true;
     g_assert_nonnull(dcd_broker_extent_add(f->b, &a, &err));
@@ -716,6 +841,10 @@ static void test_hugetlb_reserve(Fixture *f, gconstpointer data)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    ADD("/broker/ownership/forget-connected", test_forget_connected);
+    ADD("/broker/ownership/withdraw-v2", test_withdraw_v2);
+    ADD("/broker/ownership/forced-v2", test_forced_v2);
+    ADD("/broker/ownership/revoked-on-reconnect", test_revoked_on_reconnect);
     ADD("/broker/add/prescriptive", test_prescriptive);
     ADD("/broker/add/prescriptive-errors", test_prescriptive_errors);
     ADD("/broker/add/unknowns", test_unknowns);

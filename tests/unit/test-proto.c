@@ -110,7 +110,7 @@ static void test_roundtrip_all(void)
     g_assert_cmpint(fd, >=, 0);
     roundtrip(mk_hello());
     roundtrip(dcd_msg_new_hello(1, 0, "", regions2, 1, DCD_HELLO_RECONNECT));
-    roundtrip(dcd_msg_new_hello_reply(7, bid, 42));
+    roundtrip(dcd_msg_new_hello_reply(7, DCD_PROTO_VERSION, bid, 42));
     roundtrip(dcd_msg_new_error(9, DCD_ERR_NOSPC, "no room ✓"));
     roundtrip(dcd_msg_new_error(0, DCD_ERR_PROTO, "bye"));
     roundtrip(dcd_msg_new(DCD_MSG_PING, 0, 5, 0));
@@ -187,7 +187,7 @@ static void test_header(void)
     hdr_fault(0, 'X', DCD_ERR_PROTO, "bad magic");
     hdr_fault(4, 2, DCD_ERR_VERSION, "version 2");
     hdr_fault(6, 0, DCD_ERR_PROTO, "unknown message type 0");
-    hdr_fault(6, DCD_MSG__MAX, DCD_ERR_PROTO, "unknown message type 12");
+    hdr_fault(6, DCD_MSG__MAX, DCD_ERR_PROTO, "unknown message type 13");
     hdr_fault(8, 2, DCD_ERR_PROTO, "unknown header flags");
     hdr_fault(10, 2, DCD_ERR_PROTO, "2 fds");
 }
@@ -412,7 +412,11 @@ static void h_name_ctl(struct dcd_hello *h) { h->name[2] = '\n'; }
 static void h_name_full(struct dcd_hello *h) { memset(h->name, 'a', 32); }
 static void h_name_tail(struct dcd_hello *h) { h->name[20] = 'z'; }
 static void h_flags(struct dcd_hello *h) { h->flags = 0x80; }
-static void h_vers(struct dcd_hello *h) { h->version_min = 3; }
+static void h_vers(struct dcd_hello *h)
+{
+    h->version_min = 9;
+    h->version_max = 8;
+}
 
 static void test_hello(void)
 {
@@ -438,7 +442,7 @@ static void test_hello(void)
                 "not NUL-terminated");
     expect_fail(hello_with(h_name_tail), DCD_ERR_PROTO, "after its NUL");
     expect_fail(hello_with(h_flags), DCD_ERR_PROTO, "unknown flags 0x80");
-    expect_fail(hello_with(h_vers), DCD_ERR_PROTO, "bad version range 3..1");
+    expect_fail(hello_with(h_vers), DCD_ERR_PROTO, "bad version range 9..8");
     expect_fail(dcd_msg_new_hello(1, 0, "x", NULL, 0, 0), DCD_ERR_PROTO,
                 "HELLO: no regions");
     m = dcd_msg_new(DCD_MSG_HELLO, 0, 1, 40 + 9 * 32);
@@ -451,7 +455,7 @@ static void test_hello(void)
     /* Negotiation picks the highest common version. */
     g_assert_true(dcd_hello_pick_version(&hv, &v, NULL));
     g_assert_cmpuint(v, ==, DCD_PROTO_VERSION);
-    hv.version_min = 2;
+    hv.version_min = DCD_PROTO_VERSION + 1;
     g_assert_false(dcd_hello_pick_version(&hv, &v, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_VERSION);
 }
@@ -459,11 +463,11 @@ static void test_hello(void)
 static void test_hello_reply(void)
 {
     uint8_t bid[16] = { 0 };
-    DcdMsg *m = dcd_msg_new_hello_reply(1, bid, 1);
+    DcdMsg *m = dcd_msg_new_hello_reply(1, DCD_PROTO_VERSION, bid, 1);
 
-    ((struct dcd_hello_reply *)m->payload)->version = 2;
-    expect_fail(m, DCD_ERR_VERSION, "chose version 2");
-    m = dcd_msg_new_hello_reply(1, bid, 1);
+    ((struct dcd_hello_reply *)m->payload)->version = 3;
+    expect_fail(m, DCD_ERR_VERSION, "chose version 3");
+    m = dcd_msg_new_hello_reply(1, DCD_PROTO_VERSION, bid, 1);
     ((struct dcd_hello_reply *)m->payload)->flags = 1;
     expect_fail(m, DCD_ERR_PROTO, "HELLO reply");
 }

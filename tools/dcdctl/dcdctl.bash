@@ -44,7 +44,7 @@ _dcdctl()
     if [[ -z $verb ]]; then
         case $noun in
         pool) COMPREPLY=($(compgen -W "create list destroy" -- "$cur")); return ;;
-        host) COMPREPLY=($(compgen -W "list" -- "$cur")); return ;;
+        host) COMPREPLY=($(compgen -W "list forget" -- "$cur")); return ;;
         extent) COMPREPLY=($(compgen -W "add release list" -- "$cur")); return ;;
         esac
     fi
@@ -57,6 +57,7 @@ _dcdctl()
     "extent add") opts="--host --tag --region --policy --extent --wait --wait-timeout" ;;
     "extent release") opts="--host --tag --region --removal --extent --forced --wait --wait-timeout" ;;
     "extent list") opts="--host --tag --all" ;;
+    "host forget") opts="--host" ;;
     esac
     COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
 } && complete -F _dcdctl dcdctl

@@ -178,7 +178,7 @@ static void print_pools(JsonArray *a)
 static void print_hosts(JsonArray *a)
 {
     static const char *const hdr[] = {
-        "HOST", "NAME", "CONNECTED", "REGIONS", "EXTENTS", NULL
+        "HOST", "NAME", "CONNECTED", "REGIONS", "EXTENTS", "REVOKING", NULL
     };
     Table *t = table_new(hdr);
 
@@ -205,6 +205,9 @@ static void print_hosts(JsonArray *a)
         table_add(t, g_strdup(rs->str));
         table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
                                      json_object_get_int_member(h, "extents")));
+        table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
+                                     json_object_get_int_member_with_default(
+                                         h, "revoking", 0)));
     }
     table_print(t);
 }
@@ -509,6 +512,23 @@ static void build_extent_release(JsonObject *args, int argc, char **argv)
     set_wait(args, wait, timeout);
 }
 
+static void build_host_forget(JsonObject *args, int argc, char **argv)
+{
+    g_autofree char *host = NULL;
+    GOptionEntry e[] = {
+        { "host", 'H', 0, G_OPTION_ARG_STRING, &host, "Host id", "N" },
+        { NULL }
+    };
+
+    parse("--host N", e, &argc, &argv);
+    no_extra(argc, argv);
+    if (!host) {
+        die(2, "host forget needs --host");
+    }
+    json_object_set_int_member(args, "host-id",
+                               need_uint("--host", host, G_MAXUINT16));
+}
+
 static void build_extent_list(JsonObject *args, int argc, char **argv)
 {
     g_autofree char *host = NULL, *tag = NULL;
@@ -652,6 +672,9 @@ static const Verb verbs[] = {
       build_pool_destroy, print_nothing },
     { "host", "list", "host-list", "List hosts", build_none,
       print_hosts_node },
+    { "host", "forget", "host-forget", "Declare a disconnected host gone:"
+      " end its extents (its VM must be dead)", build_host_forget,
+      print_extents_node },
     { "extent", "add", "extent-add", "Give a host capacity of a tag",
       build_extent_add, print_extents_node },
     { "extent", "release", "extent-release", "Take capacity back",
@@ -813,6 +836,13 @@ int main(int argc, char **argv)
     if (v->build == build_extent_add &&
         json_object_get_boolean_member_with_default(args, "wait", FALSE)) {
         code = add_outcome(result);
+    }
+    /* It is the operator's word against the broker's count: say so. */
+    if (v->build == build_host_forget) {
+        fprintf(stderr, "dcdctl: host %" G_GINT64_FORMAT " declared gone:"
+                " its extents ended and their bytes may go to others; if its"
+                " VM still runs, it can still reach them\n",
+                json_object_get_int_member(args, "host-id"));
     }
     json_object_unref(args);
     if (opt_json) {
