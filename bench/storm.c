@@ -29,7 +29,13 @@
  *   fd-leak      the broker has one fd open for each pool with memory
  *                and none for pools that are gone;
  *   half-done    no pool exists whose create the broker refused;
- *   sigbus       no host dies of SIGBUS touching a pool's memory.
+ *   sigbus       no host dies of SIGBUS touching a pool's memory;
+ *   unheld       after every operation, every extent a host maps (seen
+ *                mapped before and after the broker's list was read) is
+ *                one the broker counts as that host's (pending, accepted,
+ *                releasing or revoking).
+ * One operation resets a host, as a VM reset does: it drops everything
+ * it holds, without being asked.
  * With --full-disk the state dir and the pool dir are small tmpfs mounts
  * (in a mount namespace of the storm's own) that a filler file fills up
  * and empties again at random between operations, so requests meet a
@@ -126,18 +132,19 @@ typedef enum Op {
     OP_RELEASE_PRESCRIPTIVE,
     OP_RELEASE_FORCED,
     OP_HOST_RELEASE,
+    OP_HOST_RESET,
     OP__MAX,
 } Op;
 
 static const char *const op_names[OP__MAX] = {
     "pool-create", "pool-destroy", "add-free", "add-contiguous",
     "add-prescriptive", "add-shared", "release-tag", "release-prescriptive",
-    "release-forced", "host-release",
+    "release-forced", "host-release", "host-reset",
 };
 
 /* How often each operation is drawn. */
 static const unsigned op_weight[OP__MAX] = {
-    8, 5, 10, 6, 8, 18, 10, 8, 6, 8,
+    8, 5, 10, 6, 8, 18, 10, 8, 6, 8, 3,
 };
 
 typedef enum Viol {
@@ -153,12 +160,14 @@ typedef enum Viol {
     V_FD_LEAK,
     V_HALF_DONE,
     V_SIGBUS,
+    V_UNHELD,
     V__MAX,
 } Viol;
 
 static const char *const viol_names[V__MAX] = {
     "ack-lost", "duplicate", "shared-seq", "data", "orphan-file", "memory",
     "tag-stuck", "crash", "settle", "fd-leak", "half-done", "sigbus",
+    "unheld",
 };
 
 /* ---- the hosts --------------------------------------------------------- */
@@ -277,6 +286,7 @@ typedef struct Storm {
     double elapsed_s;
     guint64 log_warnings;
     guint64 fills;             /* --full-disk: times a dir was filled up */
+    guint64 mapped_checks;     /* unheld checks run */
 } Storm;
 
 typedef struct Violation {
@@ -494,7 +504,8 @@ typedef struct HostsCtx {
     bool ok;
     bool sigbus;
     uint64_t have;
-    GArray *dropped;           /* uint64_t DPAs */
+    GArray *dropped;           /* uint64_t DPAs (a reset: DcdTag) */
+    GArray *mapped;            /* Ext: what the hosts map */
 } HostsCtx;
 
 static void ev_disconnected(DcdHostClient *h, const GError *why,
@@ -1370,6 +1381,51 @@ static CallRes op_host_release(Storm *s)
     return CALL_OK;
 }
 
+/* Every tag host h holds, for a reset. */
+static void held_tags_cb(gpointer opaque)
+{
+    HostsCtx *c = opaque;
+    const GPtrArray *xs = dcd_hostclient_extents(c->s->hosts[c->host].core);
+
+    for (guint i = 0; i < xs->len; i++) {
+        const DcdHostClientExtent *x = g_ptr_array_index(xs, i);
+        DcdTag t;
+        bool seen = false;
+
+        memcpy(t.b, x->e.tag, sizeof(t.b));
+        for (guint j = 0; j < c->dropped->len && !seen; j++) {
+            seen = dcd_tag_equal(&g_array_index(c->dropped, DcdTag, j), &t);
+        }
+        if (!seen && x->state == DCD_EXTENT_ACCEPTED) {
+            g_array_append_val(c->dropped, t);
+        }
+    }
+}
+
+/* A VM reset: the host drops everything it holds, unasked. */
+static CallRes op_host_reset(Storm *s)
+{
+    unsigned host = rnd(s, NHOSTS);
+    g_autoptr(GArray) tags = g_array_new(FALSE, FALSE, sizeof(DcdTag));
+    HostsCtx c = { .s = s, .host = host, .dropped = tags };
+
+    bench_host_thread_call(s->ht, held_tags_cb, &c);
+    s->ops[OP_HOST_RESET]++;
+    say(s, "host-reset: host %u, %u tags", host, tags->len);
+    for (guint i = 0; i < tags->len; i++) {
+        g_autoptr(GArray) dropped = g_array_new(FALSE, FALSE,
+                                                sizeof(uint64_t));
+        HostsCtx d = { .s = s, .host = host, .dropped = dropped,
+                       .tag = g_array_index(tags, DcdTag, i) };
+
+        bench_host_thread_call(s->ht, drop_cb, &d);
+        for (guint j = 0; j < dropped->len; j++) {
+            model_remove(s, host, g_array_index(dropped, uint64_t, j));
+        }
+    }
+    return CALL_OK;
+}
+
 static Op pick_op(Storm *s)
 {
     unsigned total = 0, r;
@@ -1408,6 +1464,8 @@ static CallRes run_op(Storm *s, Op op)
     case OP_RELEASE_PRESCRIPTIVE:
     case OP_RELEASE_FORCED:
         return op_release(s, op);
+    case OP_HOST_RESET:
+        return op_host_reset(s);
     case OP_HOST_RELEASE:
     default:
         return op_host_release(s);
@@ -1465,6 +1523,67 @@ static void fill_dirs(Storm *s)
     }
 }
 
+static bool view_has(GArray *v, const Ext *e);
+
+static void mapped_cb(gpointer opaque)
+{
+    HostsCtx *c = opaque;
+
+    for (unsigned i = 0; i < NHOSTS; i++) {
+        const GPtrArray *xs = dcd_hostclient_extents(c->s->hosts[i].core);
+
+        for (guint j = 0; j < xs->len; j++) {
+            const DcdHostClientExtent *x = g_ptr_array_index(xs, j);
+            Ext e;
+
+            if (x->mapped) {
+                ext_from_host(i, &x->e, &e);
+                g_array_append_val(c->mapped, e);
+            }
+        }
+    }
+}
+
+/*
+ * unheld: what a host maps is the host's at the broker.  An extent seen
+ * mapped before and after the broker's list was read was mapped while
+ * the broker answered, so it must be on the list.
+ */
+static void check_mapped(Storm *s)
+{
+    g_autoptr(GArray) before = g_array_new(FALSE, FALSE, sizeof(Ext));
+    g_autoptr(GArray) after = g_array_new(FALSE, FALSE, sizeof(Ext));
+    g_autoptr(GArray) live = g_array_new(FALSE, FALSE, sizeof(Ext));
+    g_autoptr(JsonNode) n = NULL;
+    HostsCtx c = { .s = s, .mapped = before };
+    JsonArray *a;
+
+    bench_host_thread_call(s->ht, mapped_cb, &c);
+    if (call(s, "extent-list", NULL, &n, NULL) != CALL_OK) {
+        return;
+    }
+    c.mapped = after;
+    bench_host_thread_call(s->ht, mapped_cb, &c);
+    a = json_node_get_array(n);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        Ext e;
+
+        ext_from_json(json_array_get_object_element(a, i), &e);
+        g_array_append_val(live, e);
+    }
+    for (guint i = 0; i < before->len; i++) {
+        Ext *e = &g_array_index(before, Ext, i);
+
+        if (view_has(after, e) && !view_has(live, e)) {
+            g_autofree char *es = ext_str(e);
+
+            violation(s, V_UNHELD, es, "host %u maps an extent the broker"
+                      " does not count as its: %s", e->host, es);
+        }
+    }
+    s->mapped_checks++;
+}
+
 static CallRes do_op(Storm *s, Op op)
 {
     gint64 t0 = g_get_monotonic_time();
@@ -1475,6 +1594,7 @@ static CallRes do_op(Storm *s, Op op)
     r = run_op(s, op);
     if (r == CALL_OK || r == CALL_ERR) {
         s->op_us[op] += ((g_get_monotonic_time() - t0) - s->op_us[op]) / 16;
+        check_mapped(s);
     }
     return r;
 }
@@ -2461,6 +2581,7 @@ static void json_storm(JsonBuilder *jb, Storm *s)
     json_builder_end_object(jb);
     dcd_json_int(jb, "broker-log-warnings", s->log_warnings);
     dcd_json_int(jb, "dirs-filled", s->fills);
+    dcd_json_int(jb, "mapped-checks", s->mapped_checks);
     dcd_json_double(jb, "seconds", s->elapsed_s);
     json_builder_end_object(jb);
 }
@@ -2511,6 +2632,7 @@ static void print_table(Storm **st, unsigned n)
     ROW("settle max ms", s->settle_max_ms);
     ROW("broker log warnings", s->log_warnings);
     ROW("dirs filled up", s->fills);
+    ROW("mapped-subset checks", s->mapped_checks);
     ROW("seconds", s->elapsed_s);
 #undef ROW
 }
