@@ -312,19 +312,25 @@ static void test_hangup_add_wait(void)
  * A wait with timeout-ms 0 and a hang-up in the same turn of the loop:
  * the hang-up is read first, then the timer fires.
  */
+/* line, a hang-up, and the broker must still be whole. */
+static void hang_up_after(Fx *fx, const char *line)
+{
+    put_line(fx, line);
+    hang_up(fx);
+    pump();
+    check_alive(fx);
+    fx_fini(fx);
+}
+
 static void test_hangup_add_timeout(void)
 {
     Fx fx;
 
     fx_init(&fx);
     make_pool(&fx);
-    put_line(&fx, "{\"id\":2,\"command\":\"extent-add\",\"arguments\":"
-             "{\"host-id\":0,\"tag\":\"" TAG "\",\"wait\":true,"
-             "\"timeout-ms\":0}}");
-    hang_up(&fx);
-    pump();
-    check_alive(&fx);
-    fx_fini(&fx);
+    hang_up_after(&fx, "{\"id\":2,\"command\":\"extent-add\",\"arguments\":"
+                  "{\"host-id\":0,\"tag\":\"" TAG "\",\"wait\":true,"
+                  "\"timeout-ms\":0}}");
 }
 
 static void test_hangup_release_timeout(void)
@@ -333,13 +339,9 @@ static void test_hangup_release_timeout(void)
 
     fx_init(&fx);
     make_accepted(&fx);
-    put_line(&fx, "{\"id\":3,\"command\":\"extent-release\",\"arguments\":"
-             "{\"host-id\":0,\"tag\":\"" TAG "\",\"wait\":true,"
-             "\"timeout-ms\":0}}");
-    hang_up(&fx);
-    pump();
-    check_alive(&fx);
-    fx_fini(&fx);
+    hang_up_after(&fx, "{\"id\":3,\"command\":\"extent-release\","
+                  "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG "\","
+                  "\"wait\":true,\"timeout-ms\":0}}");
 }
 
 /* A release wait whose host answers after the hang-up. */
