@@ -556,8 +556,10 @@ static void test_reset_and_poweroff(void)
 {
     DcdQemuGuest *a = guest(0), *b = guest(1);
     g_autofree char *tag = epool(broker, 32 * MiB);
+    g_autofree char *asked = epool(broker, 16 * MiB);
     g_autofree char *sha = NULL;
     g_autoptr(GError) err = NULL;
+    gint64 t0;
 
     share(tag, 1, "free");
     share(tag, 2, "enable-shared-access");
@@ -565,10 +567,19 @@ static void test_reset_and_poweroff(void)
     grun(a, "dd if=/dev/urandom bs=1M count=32 2>/dev/null | "
             "dcd-guest write %s", tag);
     sha = gsha(a, tag);
+    /* and an offer host 1's agent leaves unanswered */
+    agent_restart(a, "", "--accept=ask");
+    eadd(broker, 1, asked, "free");
+    gwait_count(a, asked, "pending", 1);
+    g_assert_cmpuint(tcount(broker, 1, asked, "pending"), >, 0);
 
     /* reset: host 1's extents are gone, host 2 keeps its own and the data */
     g_assert_true(dcd_qmp_run(a->vm.qmp, "system_reset", NULL, &err));
+    t0 = g_get_monotonic_time();
     twait_count(broker, 1, tag, "accepted", 0);
+    /* the device rejected the offer at once, not at the offer timeout */
+    twait_count(broker, 1, asked, "pending", 0);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 10 * G_USEC_PER_SEC);
     g_assert_cmpuint(tcount(broker, 2, tag, "accepted"), ==, 1);
     g_assert_cmpstr(gsha(b, tag), ==, sha);
     /* the guest comes back up clean */
@@ -576,6 +587,12 @@ static void test_reset_and_poweroff(void)
     gready(a, 1);
     g_assert_cmpuint(gcount(a, NULL, "accepted"), ==, 0);
     g_assert_cmpuint(dev_accepted(a), ==, 0);
+    /* the tag is added again as soon as the guest is back */
+    share(asked, 1, "free");
+    gwait_count(a, asked, "accepted", 1);
+    release(asked, 1);
+    gwait_count(a, NULL, "accepted", 0);
+    destroy(asked);
 
     /* power-off from inside the guest: the same */
     dcd_qemu_guest_run(b, "poweroff -f", NULL, 2000, NULL);
