@@ -4,10 +4,13 @@
  * operation on them, independent of sockets.
  *
  * Owns: the registry, the saved state (through store.h), the broker's
- * identity, and the extent state machine:
- *   add -> pending -> accepted | rejected | reclaimed
- *   accepted -> releasing -> released;  accepted -> released (forced,
- *   host-initiated, or lost across a reconnect)
+ * identity, and the extent state machine (docs/protocol.md, Ownership):
+ *   add -> pending -> accepted | rejected
+ *   pending -> revoking (withdrawn, host gone) -> reclaimed
+ *   accepted -> releasing -> released;  accepted -> released (the host's
+ *   own release, or lost across a reconnect)
+ *   accepted | releasing -> revoking (forced) -> released
+ *   revoking ends only when the host confirms, or is declared gone
  * Transports (hostsrv.c, ctl.c) and unit tests call in here; the broker
  * calls out to a connected host only through its DcdHostLinkOps.
  */
