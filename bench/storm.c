@@ -35,7 +35,9 @@
  *                one the broker counts as that host's (pending, accepted,
  *                releasing or revoking).
  * One operation resets a host, as a VM reset does: it drops everything
- * it holds, without being asked.
+ * it holds, without being asked.  Host 3 answers late: each offer after
+ * 0 to 2 s, while the broker withdraws offers unanswered after 1 s, so
+ * withdrawals, and answers that cross them, happen all the time.
  * With --full-disk the state dir and the pool dir are small tmpfs mounts
  * (in a mount namespace of the storm's own) that a filler file fills up
  * and empties again at random between operations, so requests meet a
@@ -73,6 +75,9 @@
 #define ACK_WAIT_US (1 * G_USEC_PER_SEC)
 #define START_WAIT_S 20
 #define MAX_VIOLATION_LIST 500
+#define LATE_HOST 3               /* answers offers after 0..LATE_MS */
+#define LATE_MS 2000
+#define OFFER_TIMEOUT "--offer-timeout=1000"
 #define STATE_FS_SIZE "128k"      /* --full-disk: a few hundred records */
 #define POOL_FS_SIZE "4m"         /* --full-disk: a few file pools */
 
@@ -185,6 +190,7 @@ static const unsigned host_nregions[NHOSTS] = { 2, 1, 2, 1 };
 
 typedef struct StormHost {
     DcdHostClient *core;         /* host thread only */
+    GRand *late;                 /* host thread only: LATE_HOST's delays */
     unsigned id;
     gint barrier;              /* atomic: 1 once the barrier's reply came */
     gint drops_ok;             /* atomic */
@@ -514,8 +520,40 @@ static void ev_disconnected(DcdHostClient *h, const GError *why,
     /* Expected at every kill; the storm polls the state instead. */
 }
 
+typedef struct LateAnswer {
+    StormHost *sh;
+    uint64_t group;
+} LateAnswer;
+
+/* The answer comes late; the offer may have been withdrawn meanwhile. */
+static gboolean late_answer(gpointer opaque)
+{
+    LateAnswer *a = opaque;
+
+    if (a->sh->core) {
+        dcd_hostclient_accept(a->sh->core, a->group, NULL, 0, NULL);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void ev_offered(DcdHostClient *h, const DcdHostClientGroup *g,
+                       gpointer opaque)
+{
+    StormHost *sh = opaque;
+    LateAnswer *a = g_new(LateAnswer, 1);
+    GSource *src = g_timeout_source_new(g_rand_int_range(sh->late, 0,
+                                                         LATE_MS));
+
+    a->sh = sh;
+    a->group = g->group;
+    g_source_set_callback(src, late_answer, a, g_free);
+    g_source_attach(src, g_main_context_get_thread_default());
+    g_source_unref(src);
+}
+
 static const DcdHostClientEvents host_events = {
     .disconnected = ev_disconnected,
+    .offered = ev_offered,
 };
 
 static void hosts_start_cb(gpointer opaque)
@@ -530,12 +568,13 @@ static void hosts_start_cb(gpointer opaque)
             .name = name,
             .regions = host_regions[i],
             .nregions = host_nregions[i],
-            .policy = DCD_HOST_ACCEPT_ALL,
+            .policy = i == LATE_HOST ? DCD_HOST_MANUAL : DCD_HOST_ACCEPT_ALL,
             .reconnect = true,
             .ctx = bench_host_thread_context(s->ht),
         };
 
         s->hosts[i].id = i;
+        s->hosts[i].late = g_rand_new_with_seed(seed + 16 * s->index + i);
         s->hosts[i].core = dcd_hostclient_new(&cfg, &host_events,
                                             &s->hosts[i]);
         dcd_hostclient_start(s->hosts[i].core);
@@ -548,6 +587,7 @@ static void hosts_stop_cb(gpointer opaque)
 
     for (unsigned i = 0; i < NHOSTS; i++) {
         g_clear_pointer(&s->hosts[i].core, dcd_hostclient_free);
+        g_clear_pointer(&s->hosts[i].late, g_rand_free);
     }
 }
 
@@ -834,7 +874,7 @@ static bool broker_start(Storm *s)
     g_autofree char *a4 = g_strdup_printf("--pool-dir=%s", s->pool_dir);
     /* The storm's one control connection idles while hosts settle. */
     const char *argv[] = { s->exe, a1, a2, a3, a4, "--control-timeout=0",
-                           NULL };
+                           OFFER_TIMEOUT, NULL };
     int logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
     if (logfd < 0) {
