@@ -494,6 +494,39 @@ static void host_seeds(void)
            op(s, HS_RECONNECT);
            op1(s, HS_HELLO, hello_arg(1, false, 2));
            add(s, 1, 0, 0, DCD_POLICY_ENABLE_SHARED, NULL, 0));
+    /* Version 2: what is taken back stays the host's until it confirms. */
+    SCRIPT("v2-forced-confirmed",
+           op1(s, HS_HELLO, hello_arg(0, false, 0));
+           add(s, 0, 0, 0, DCD_POLICY_FREE, NULL, 0);
+           op1(s, HS_ACCEPT, 0);
+           release(s, 0, 0, false, true, 0, NULL, 0);
+           op1(s, HS_RELEASED, 0);
+           op(s, HS_PUMP));
+    SCRIPT("v2-withdraw-crossing",
+           op1(s, HS_HELLO, hello_arg(0, false, 0));
+           add(s, 0, 0, 0, DCD_POLICY_PRESCRIPTIVE, two, 2);
+           release(s, 0, 0, false, true, 0, NULL, 0);
+           op1(s, HS_ACCEPT, 0);
+           op(s, HS_PUMP));
+    SCRIPT("v2-revoked-while-away",
+           op1(s, HS_HELLO, hello_arg(0, false, 0));
+           add(s, 0, 0, 0, DCD_POLICY_PRESCRIPTIVE, two, 2);
+           op1(s, HS_ACCEPT, 0);
+           op(s, HS_RECONNECT);
+           release(s, 0, 0, false, true, 0, NULL, 0);
+           op1(s, HS_HELLO, hello_arg(0, true, 0));
+           op1(s, HS_POOL_BACK, 0);
+           op1(s, HS_HOLD, 0);
+           op1(s, HS_RELEASED, 0);
+           op(s, HS_PUMP));
+    SCRIPT("v2-offer-left-open",
+           op1(s, HS_HELLO, hello_arg(0, false, 0));
+           add(s, 0, 0, 0, DCD_POLICY_FREE, NULL, 0);
+           op(s, HS_RECONNECT);
+           op1(s, HS_HELLO, hello_arg(0, true, 0));
+           op1(s, HS_HOLD, 0);
+           op1(s, HS_POOL_DEL, 0);
+           op(s, HS_PUMP));
     SCRIPT("hold-without-reconnect",
            op1(s, HS_HELLO, hello_arg(0, false, 0));
            op1(s, HS_HOLD, 0));
