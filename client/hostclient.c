@@ -53,7 +53,6 @@ struct DcdHostClient {
     GSocketConnection *conn;
     DcdWire *w;
     bool connected;            /* HELLO answered */
-    uint16_t version;          /* the session's protocol version */
     bool freeing;
     GSource *retry_src;
 
@@ -587,8 +586,8 @@ static void handle_release(DcdHostClient *h, DcdMsg *m)
         struct dcd_range rr = { r->extents[i].dpa, r->extents[i].len };
 
         /*
-         * Version 2 confirms a forced release too, and every extent of it,
-         * held or not: the broker counts them until it hears "not mapped".
+         * A forced release is confirmed too, every extent of it, held or
+         * not: the broker counts them until it hears "not mapped".
          */
         if (!x) {
             g_info("RELEASE of an extent at 0x%" G_GINT64_MODIFIER "x this "
@@ -596,7 +595,7 @@ static void handle_release(DcdHostClient *h, DcdMsg *m)
         } else {
             release_one(h, x, forced);
         }
-        if ((x && !forced) || (forced && h->version >= 2)) {
+        if (x || forced) {
             g_array_append_val(h->release_acc, rr);
         }
     }
@@ -607,7 +606,7 @@ static void handle_release(DcdHostClient *h, DcdMsg *m)
 }
 
 /*
- * Version 2: the broker takes back an offer.  Whether unanswered or
+ * The broker takes back an offer.  Whether unanswered or
  * answered with an ACCEPT still in flight, nothing of the group stays
  * mapped; the reply says so.
  */
@@ -772,8 +771,6 @@ static void hello_done(DcdWire *w, DcdMsg *reply, const GError *err,
     DcdHostClient *h = c->h;
     bool reconnecting = c->group;
     g_autoptr(GError) fail = reply_error(reply, err);
-    uint16_t version = fail ? 0 :
-        DCD_MSG_VIEW(reply, struct dcd_hello_reply)->version;
 
     dcd_msg_free(reply);
     g_free(c);
@@ -786,7 +783,6 @@ static void hello_done(DcdWire *w, DcdMsg *reply, const GError *err,
         return;
     }
     h->connected = true;
-    h->version = version;
     if (reconnecting) {
         hand_back(h);
     }

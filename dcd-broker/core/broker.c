@@ -860,16 +860,6 @@ typedef struct OfferTimer {
     uint64_t group;
 } OfferTimer;
 
-/*
- * Must the broker wait for the host to confirm that it maps an extent no
- * more?  Yes, unless a connected host speaks version 1, which confirms
- * nothing: for it a withdrawal or a forced release ends at once.
- */
-static bool host_confirms(const DcdHost *h)
-{
-    return !dcd_host_connected(h) || h->version >= 2;
-}
-
 /* Mark e revoking: the host may map it until it says it does not. */
 static void revoke_extent(DcdBroker *b, DcdHost *h, DcdExtent *e)
 {
@@ -886,8 +876,6 @@ static void revoke_extent(DcdBroker *b, DcdHost *h, DcdExtent *e)
  */
 static void withdraw_group(DcdBroker *b, DcdHost *h, DcdGroup *g)
 {
-    bool confirm = host_confirms(h);
-
     if (g->withdrawing) {
         return;
     }
@@ -895,16 +883,8 @@ static void withdraw_group(DcdBroker *b, DcdHost *h, DcdGroup *g)
         DcdExtent *e = g->extents->pdata[i];
 
         if (e->state == DCD_EXTENT_PENDING) {
-            if (confirm) {
-                revoke_extent(b, h, e);
-            } else {
-                end_extent(b, h, e, DCD_EXTENT_RECLAIMED);
-            }
+            revoke_extent(b, h, e);
         }
-    }
-    if (!confirm) {
-        dcd_host_close_group(h, g);
-        return;
     }
     if (g->timer) {
         g_source_remove(g->timer);
@@ -1139,7 +1119,6 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     DcdHost *h;
     DcdPool *p;
     unsigned pending = 0;
-    bool confirm;
 
     if (!(h = need_host(b, a->host_id, errp)) ||
         !(p = need_pool(b, &a->tag, errp))) {
@@ -1195,20 +1174,15 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
 
     /*
      * Saved first.  A release marks them releasing; a forced one, revoking
-     * until the host confirms (or ends them at once, for a version 1 host).
+     * until the host confirms.
      */
-    confirm = host_confirms(h);
     for (guint i = 0; i < sel->len; i++) {
         DcdExtent *e = sel->pdata[i];
         DcdExtentState was = e->state;
 
-        if (a->forced && !confirm) {
-            forget_extent(b, h, e);
-        } else {
-            e->state = a->forced ? DCD_EXTENT_REVOKING : DCD_EXTENT_RELEASING;
-            save_extent(b, h, e);
-            e->state = was;
-        }
+        e->state = a->forced ? DCD_EXTENT_REVOKING : DCD_EXTENT_RELEASING;
+        save_extent(b, h, e);
+        e->state = was;
     }
     if (!commit(b, errp)) {
         return NULL;
@@ -1219,14 +1193,7 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
         DcdExtent *e = sel->pdata[i];
         DcdExtent *o = g_memdup2(e, sizeof(*e));
 
-        if (!a->forced) {
-            o->state = DCD_EXTENT_RELEASING;
-        } else if (confirm) {
-            o->state = DCD_EXTENT_REVOKING;
-        } else {
-            o->state = e->state == DCD_EXTENT_PENDING ? DCD_EXTENT_RECLAIMED :
-                                                        DCD_EXTENT_RELEASED;
-        }
+        o->state = a->forced ? DCD_EXTENT_REVOKING : DCD_EXTENT_RELEASING;
         g_ptr_array_add(out, o);
         /* Offers in an open group are withdrawn, not released. */
         if (e->state == DCD_EXTENT_PENDING && e->group != 0) {
@@ -1248,11 +1215,8 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
         if (!a->forced) {
             e->state = DCD_EXTENT_RELEASING;
             extent_changed(b, h, e);
-        } else if (confirm) {
-            revoke_extent(b, h, e);
         } else {
-            end_extent(b, h, e, e->state == DCD_EXTENT_PENDING ?
-                       DCD_EXTENT_RECLAIMED : DCD_EXTENT_RELEASED);
+            revoke_extent(b, h, e);
         }
     }
     /* Last: closing a group may trim the history sel points into. */
@@ -1658,9 +1622,6 @@ void dcd_broker_host_hold(DcdBroker *b, DcdHost *h,
     /* Taken back while it was away: it must drop them now. */
     if (revoking->len) {
         h->ops->send_release(h->link, ++h->next_release, true, revoking);
-        for (guint i = 0; !host_confirms(h) && i < revoking->len; i++) {
-            end_extent(b, h, revoking->pdata[i], DCD_EXTENT_RELEASED);
-        }
     }
     commit_anyway(b);
     dcd_host_trim_history(h);

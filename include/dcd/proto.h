@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dcd/proto.h - dcd-broker host protocol, version 1.
+ * dcd/proto.h - dcd-broker host protocol, version 2.
  *
  * Owns: the byte layout of every message on the host socket (between
  * dcd-broker and a host: a QEMU CXL Type 3 device or dcd-hostsim), the
@@ -30,11 +30,12 @@ G_BEGIN_DECLS
 /*
  * Protocol versions (negotiated in HELLO).  2 makes every one-way
  * transition acknowledged: WITHDRAW of an offer, and RELEASED after a
- * forced RELEASE.  1 is still served for hosts that do not speak 2 yet.
+ * forced RELEASE.  1 confirmed neither, so a host that may still map a
+ * range could not be told from one that does not: it is refused.
  * The header's own version field is the header format, always 1.
  */
 #define DCD_PROTO_VERSION 2
-#define DCD_PROTO_VERSION_MIN 1
+#define DCD_PROTO_VERSION_MIN 2
 #define DCD_HDR_VERSION 1
 
 /* Limits: a receiver refuses anything larger before allocating. */
@@ -69,7 +70,7 @@ typedef enum DcdMsgType {
     DCD_MSG_ADD_REQ = 9,     /* host -> broker: add capacity by tag */
     DCD_MSG_RELEASE_REQ = 10, /* host -> broker: release capacity by tag */
     DCD_MSG_HOLD = 11,       /* host -> broker: extents still held */
-    DCD_MSG_WITHDRAW = 12,   /* broker -> host (v2): an offer is taken back */
+    DCD_MSG_WITHDRAW = 12,   /* broker -> host: an offer is taken back */
     DCD_MSG__MAX,
 } DcdMsgType;
 
@@ -170,9 +171,8 @@ struct dcd_accept {
 
 /* RELEASE: 16 bytes + count * 48. */
 /*
- * Forced: the host drops the extents at once, without asking its guest;
- * in version 2 it then confirms with RELEASED, in version 1 it sends
- * nothing.
+ * Forced: the host drops the extents at once, without asking its guest,
+ * then confirms with RELEASED.
  */
 #define DCD_RELEASE_FORCED (1u << 1)
 struct dcd_release {
@@ -221,7 +221,7 @@ struct dcd_hold {
     struct dcd_extent extents[];
 };
 
-/* Version 2: the reply comes once the host maps none of the group. */
+/* The reply comes once the host maps none of the group. */
 struct dcd_withdraw {
     uint64_t group;        /* an offered group */
     uint64_t reserved;     /* 0 */

@@ -538,6 +538,48 @@ static void test_many_hosts(void)
     tbroker_free(b);
 }
 
+/*
+ * A host that speaks only version 1 (which cannot confirm that it maps a
+ * withdrawn or forcibly released range no more) is refused with ERROR
+ * version, saying why, and the connection ends.
+ */
+static void test_version_1_refused(void)
+{
+    TBroker *b = tbroker_start(NULL, NULL);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct dcd_region r = { .len = 1ull << 30, .block_size = 2 * MB };
+    g_autoptr(DcdMsg) m = dcd_msg_new_hello(1, 0, "old", &r, 1, 0);
+    g_autoptr(DcdMsg) e = NULL;
+    g_autofree uint8_t *buf = NULL;
+    uint8_t hdr[DCD_HDR_SIZE], payload[DCD_MAX_TEXT + 8], end;
+    const struct dcd_error *er;
+    struct dcd_hdr h;
+    size_t len;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    g_strlcpy(sa.sun_path, b->host_sock, sizeof(sa.sun_path));
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    ((struct dcd_hello *)m->payload)->version_min = 1;
+    ((struct dcd_hello *)m->payload)->version_max = 1;
+    buf = dcd_msg_encode(m, &len);
+    g_assert_cmpint(write(fd, buf, len), ==, (ssize_t)len);
+    g_assert_cmpint(read(fd, hdr, sizeof(hdr)), ==, sizeof(hdr));
+    g_assert_true(dcd_hdr_decode(hdr, &h, NULL));
+    g_assert_cmpint(h.type, ==, DCD_MSG_ERROR);
+    g_assert_cmpuint(h.len, <=, sizeof(payload));
+    g_assert_cmpint(read(fd, payload, h.len), ==, h.len);
+    e = dcd_msg_decode(&h, payload, NULL, NULL);
+    g_assert_nonnull(e);
+    er = DCD_MSG_VIEW(e, struct dcd_error);
+    g_assert_cmpuint(er->code, ==, DCD_ERR_VERSION);
+    g_assert_nonnull(g_strstr_len(er->text, er->text_len,
+                                  "host speaks 1..1, broker 2..2"));
+    /* then the broker hangs up */
+    g_assert_cmpint(read(fd, &end, 1), ==, 0);
+    close(fd);
+    tbroker_free(b);
+}
+
 /* Peers are checked with SO_PEERCRED; needs root to act as another uid. */
 static void test_wrong_uid(void)
 {
@@ -597,5 +639,6 @@ int main(int argc, char **argv)
                     test_restart_memfd_readopt);
     g_test_add_func("/broker/security/malformed-peer", test_malformed_peer);
     g_test_add_func("/broker/security/wrong-uid", test_wrong_uid);
+    g_test_add_func("/broker/host/version-1-refused", test_version_1_refused);
     return g_test_run();
 }

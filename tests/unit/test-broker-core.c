@@ -688,7 +688,10 @@ static void test_handback_other_memory(Fixture *f, gconstpointer data)
     g_assert_cmpuint(p->holders, ==, 0);
 }
 
-/* A forced tag-based release withdraws an offer nobody answered. */
+/*
+ * A forced tag-based release withdraws an offer nobody answered: the
+ * extents stay the host's (revoking, the pool held) until it confirms.
+ */
 static void test_forced_withdraws_offer(Fixture *f, gconstpointer data)
 {
     DcdPool *p = new_pool(f, 4 * MB);
@@ -703,12 +706,16 @@ static void test_forced_withdraws_offer(Fixture *f, gconstpointer data)
     out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
     g_assert_cmpuint(out->len, ==, 1);
     g_assert_cmpint(((DcdExtent *)out->pdata[0])->state, ==,
-                    DCD_EXTENT_RECLAIMED);
-    g_assert_null(dcd_host_group(f->host[0], id));
-    g_assert_cmpuint(p->holders, ==, 0);
-    /* the host learns of it when its late answer is refused */
+                    DCD_EXTENT_REVOKING);
+    g_assert_cmpuint(p->holders, ==, 1);
+    g_assert_false(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+    /* a late answer is refused; the range stays revoking */
     g_assert_false(dcd_broker_host_accept(f->b, f->host[0], id, &r, 1, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_NOENT);
+    g_assert_cmpuint(p->holders, ==, 1);
+    dcd_broker_host_withdrawn(f->b, f->host[0], id);
+    g_assert_null(dcd_host_group(f->host[0], id));
+    g_assert_cmpuint(p->holders, ==, 0);
     g_assert_true(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
 }
 
@@ -718,21 +725,30 @@ static void group_done(DcdHost *h, uint64_t group, GPtrArray *ext,
     *(DcdExtentState *)opaque = ((DcdExtent *)ext->pdata[0])->state;
 }
 
-/* An offer not answered in time is withdrawn; its waiters hear it. */
+/*
+ * An offer not answered in time is withdrawn; it stays the host's until
+ * the host confirms, and then its waiters hear it.
+ */
 static void test_offer_timeout(Fixture *f, gconstpointer data)
 {
     DcdPool *p = new_pool(f, 4 * MB);
     DcdGroup *g;
+    uint64_t id;
     DcdExtentState seen = DCD_EXTENT_STATE__MAX;
     gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
 
     f->b->offer_timeout_ms = 20;
     g = add(f, 0, p, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    id = g->id;
     dcd_broker_group_wait(g, group_done, &seen);
-    while (seen == DCD_EXTENT_STATE__MAX &&
-           g_get_monotonic_time() < deadline) {
-        g_main_context_iteration(NULL, TRUE);
+    while (!f->link[0].withdrawals && g_get_monotonic_time() < deadline) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
     }
+    g_assert_cmpuint(f->link[0].last_withdrawn, ==, id);
+    g_assert_cmpint(seen, ==, DCD_EXTENT_STATE__MAX);
+    g_assert_cmpuint(p->holders, ==, 1);
+    dcd_broker_host_withdrawn(f->b, f->host[0], id);
     g_assert_cmpint(seen, ==, DCD_EXTENT_RECLAIMED);
     g_assert_cmpuint(p->holders, ==, 0);
     g_assert_cmpuint(f->host[0]->regions[0].nfree, ==, 32);

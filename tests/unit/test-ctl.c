@@ -26,6 +26,7 @@ typedef struct Fx {
     uint64_t group;           /* the last offer's */
     GArray *offered;          /* its ranges, struct dcd_range */
     GArray *releasing;        /* the last release's ranges */
+    uint64_t withdrawn;       /* the last withdrawn group */
 } Fx;
 
 static void keep_ranges(GArray *out, GPtrArray *extents)
@@ -60,10 +61,17 @@ static bool fake_release(gpointer link, uint64_t id, bool forced,
     return true;
 }
 
+static bool fake_withdraw(gpointer link, uint64_t group)
+{
+    ((Fx *)link)->withdrawn = group;
+    return true;
+}
+
 static const DcdHostLinkOps fake_ops = {
     .send_pool = fake_pool,
     .send_offer = fake_offer,
     .send_release = fake_release,
+    .send_withdraw = fake_withdraw,
 };
 
 static void pump(void)
@@ -568,7 +576,12 @@ static void test_release_pool_offset(void)
     forced = call(&fx, "{\"id\":3,\"command\":\"extent-release\","
                   "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG "\","
                   "\"forced\":true}}");
-    check_pool_offsets(forced, "released");
+    /* the host's until it confirms */
+    check_pool_offsets(forced, "revoking");
+    g_assert_true(dcd_broker_host_released(fx.b, fx.h,
+                                           (struct dcd_range *)
+                                           fx.releasing->data,
+                                           fx.releasing->len, NULL));
 
     json_node_unref(call(&fx, "{\"id\":4,\"command\":\"extent-add\","
                          "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG
@@ -637,10 +650,37 @@ static void test_json_host_ids(void)
     g_string_free(s, TRUE);
 }
 
-/* Events of extents that end carry pool-offset too. */
+/* Every extent of a forced release's events is in state, with pool-offset. */
+static unsigned count_events(Fx *fx, const char *state, bool to_reply)
+{
+    unsigned n = 0;
+
+    for (;;) {
+        g_autoptr(JsonObject) o = NULL;
+        JsonObject *e;
+
+        if (!to_reply && n == fx->offered->len) {
+            return n;
+        }
+        o = get(fx);
+        g_assert_nonnull(o);
+        if (json_object_has_member(o, "id")) {
+            g_assert_true(to_reply);
+            return n;
+        }
+        e = json_object_get_object_member(o, "extent");
+        g_assert_cmpstr(json_object_get_string_member(e, "state"), ==, state);
+        g_assert_true(json_object_has_member(e, "pool-offset"));
+        n++;
+    }
+}
+
+/*
+ * Events of extents that change state carry pool-offset: a forced
+ * release makes them revoking, the host's confirmation released.
+ */
 static void test_event_pool_offset(void)
 {
-    unsigned released = 0;
     Fx fx;
 
     fx_init(&fx);
@@ -648,21 +688,14 @@ static void test_event_pool_offset(void)
     json_node_unref(call(&fx, "{\"id\":3,\"command\":\"monitor\"}"));
     put_line(&fx, "{\"id\":4,\"command\":\"extent-release\",\"arguments\":"
              "{\"host-id\":0,\"tag\":\"" TAG "\",\"forced\":true}}");
-    for (;;) {
-        g_autoptr(JsonObject) o = get(&fx);
-        JsonObject *e;
-
-        g_assert_nonnull(o);
-        if (json_object_has_member(o, "id")) {
-            break;
-        }
-        e = json_object_get_object_member(o, "extent");
-        g_assert_cmpstr(json_object_get_string_member(e, "state"), ==,
-                        "released");
-        g_assert_true(json_object_has_member(e, "pool-offset"));
-        released++;
-    }
-    g_assert_cmpuint(released, ==, fx.offered->len);
+    g_assert_cmpuint(count_events(&fx, "revoking", true), ==,
+                     fx.offered->len);
+    g_assert_true(dcd_broker_host_released(fx.b, fx.h,
+                                           (struct dcd_range *)
+                                           fx.releasing->data,
+                                           fx.releasing->len, NULL));
+    g_assert_cmpuint(count_events(&fx, "released", false), ==,
+                     fx.offered->len);
     fx_fini(&fx);
 }
 
