@@ -39,6 +39,7 @@
 typedef struct Group {
     DcdGuestGroup *j;           /* what the journal keeps: device, events */
     int decision;               /* ask policy: 0 undecided, 1 accept, -1 reject */
+    bool withdrawn;             /* Add: the device took the offer back */
     GPtrArray *waiters;         /* control clients (fd) waiting for the end */
 } Group;
 
@@ -59,6 +60,7 @@ struct DcdAgent {
     unsigned ticks;
     DcdGuestState *st;
     GPtrArray *groups;          /* complete groups not answered yet */
+    unsigned refused;           /* accepts the device refused, for the asker */
     Group **partial;            /* per device: a group still being read */
     int lock_fd, listen_fd;
     char *state_path, *journal_path, *sock_path;
@@ -349,6 +351,12 @@ static bool answer_add(DcdAgent *a, Group *g)
     const char *problem = offer_problem(a, g);
     bool accept;
 
+    /* a Forced Release of the offer's extents: nothing to answer */
+    if (g->withdrawn) {
+        say(a, "offer of %s: withdrawn by the device", what->str);
+        a->refused += g->decision > 0 ? ext->len : 0;
+        return true;
+    }
     if (problem) {
         accept = false;
         say(a, "offer of %s %s: rejecting it", what->str, problem);
@@ -412,6 +420,7 @@ static bool answer_add(DcdAgent *a, Group *g)
         say(a, "offer of %s: device refused the answer (%s); %s", what->str,
             err->message, all ? "it was accepted before" :
             l ? "the offer is gone" : err2->message);
+        a->refused += accept && !all ? ext->len : 0;
         return l != NULL;
     }
 }
@@ -495,19 +504,50 @@ static bool answer_release(DcdAgent *a, Group *g)
     return ok;
 }
 
+/*
+ * Mark the unanswered offers of dev that hold e withdrawn: a device
+ * that takes an offer back (its broker withdrew it) tells the guest with
+ * a Forced Release of the offered extents.
+ */
+static unsigned withdraw_offers(DcdAgent *a, unsigned dev,
+                                const DcdDevExtent *e)
+{
+    unsigned n = 0;
+
+    for (guint i = 0; i < a->groups->len; i++) {
+        Group *g = a->groups->pdata[i];
+
+        for (guint k = 0; g->j->dev == dev && group_type(g) == DCD_EV_ADD &&
+             k < g->j->events->len; k++) {
+            const DcdDevExtent *o = &g_array_index(g->j->events, DcdEvent,
+                                                   k).extent;
+
+            if (o->dpa == e->dpa && o->len == e->len && !g->withdrawn) {
+                g->withdrawn = true;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
 static bool answer_forced(DcdAgent *a, Group *g)
 {
     g_autoptr(GString) what = describe(g);
+    unsigned offers = 0;
 
     for (guint i = 0; i < g->j->events->len; i++) {
-        DcdGuestExtent *x = find_extent(a, g->j->dev,
-            &g_array_index(g->j->events, DcdEvent, i).extent);
+        const DcdDevExtent *e = &g_array_index(g->j->events, DcdEvent,
+                                               i).extent;
+        DcdGuestExtent *x = find_extent(a, g->j->dev, e);
 
         if (x) {
             drop_extent(a, x);
         }
+        offers += withdraw_offers(a, g->j->dev, e);
     }
-    say(a, "forced release of %s: gone", what->str);
+    say(a, "forced release of %s: gone%s", what->str,
+        offers ? " (an offer taken back)" : "");
     return true;
 }
 
@@ -659,7 +699,14 @@ static void request_decide(DcdAgent *a, Client *c, const char *arg, int dec)
         reply(c->fd, "err no offer of %s is waiting", arg);
         return;
     }
+    a->refused = 0;
     process_groups(a);
+    /* never "accepted" for what the device did not take */
+    if (a->refused) {
+        reply(c->fd, "err the device refused %u of %u extent(s): the offer "
+              "was withdrawn", a->refused, n);
+        return;
+    }
     reply(c->fd, "ok %s %u extent(s)", dec > 0 ? "accepted" : "rejected", n);
 }
 
