@@ -38,6 +38,9 @@
  * it holds, without being asked.  Host 3 answers late: each offer after
  * 0 to 2 s, while the broker withdraws offers unanswered after 1 s, so
  * withdrawals, and answers that cross them, happen all the time.
+ * Host 2 ignores forced releases (keeps mapping, never confirms), as a
+ * guest or device that ignores Forced Release would: its broker must
+ * keep those extents revoking, and their pools, until the host resets.
  * With --full-disk the state dir and the pool dir are small tmpfs mounts
  * (in a mount namespace of the storm's own) that a filler file fills up
  * and empties again at random between operations, so requests meet a
@@ -76,6 +79,7 @@
 #define START_WAIT_S 20
 #define MAX_VIOLATION_LIST 500
 #define LATE_HOST 3               /* answers offers after 0..LATE_MS */
+#define DEAF_HOST 2               /* ignores forced releases */
 #define LATE_MS 2000
 #define OFFER_TIMEOUT "--offer-timeout=1000"
 #define STATE_FS_SIZE "128k"      /* --full-disk: a few hundred records */
@@ -570,6 +574,7 @@ static void hosts_start_cb(gpointer opaque)
             .nregions = host_nregions[i],
             .policy = i == LATE_HOST ? DCD_HOST_MANUAL : DCD_HOST_ACCEPT_ALL,
             .reconnect = true,
+            .ignore_forced = i == DEAF_HOST,
             .ctx = bench_host_thread_context(s->ht),
         };
 
@@ -1665,7 +1670,10 @@ static bool none_connected(Storm *s)
     return count_connected(s) == 0;
 }
 
-/* Live extents at the broker not yet final (pending or releasing). */
+/*
+ * Live extents at the broker not yet final (pending, releasing, or
+ * revoking: but the deaf host's revoking ones stay so until it resets).
+ */
 static unsigned broker_unsettled(Storm *s, bool *lost)
 {
     g_autoptr(JsonNode) n = NULL;
@@ -1680,10 +1688,12 @@ static unsigned broker_unsettled(Storm *s, bool *lost)
     }
     arr = json_node_get_array(n);
     for (guint i = 0; i < json_array_get_length(arr); i++) {
-        const char *st = json_object_get_string_member(
-            json_array_get_object_element(arr, i), "state");
+        JsonObject *e = json_array_get_object_element(arr, i);
+        const char *st = json_object_get_string_member(e, "state");
 
-        busy += !g_str_equal(st, "accepted");
+        busy += !g_str_equal(st, "accepted") &&
+                !(g_str_equal(st, "revoking") &&
+                  json_object_get_int_member(e, "host-id") == DEAF_HOST);
     }
     arr = json_node_get_array(h);
     for (guint i = 0; i < json_array_get_length(arr); i++) {
@@ -2190,11 +2200,12 @@ static bool check(Storm *s, GHashTable *held)
         JsonObject *o = json_array_get_object_element(ext, i);
         Ext e;
 
+        const char *st = json_object_get_string_member(o, "state");
+
         ext_from_json(o, &e);
-        if (g_str_equal(json_object_get_string_member(o, "state"),
-                        "accepted") ||
-            g_str_equal(json_object_get_string_member(o, "state"),
-                        "releasing")) {
+        /* revoking: still the host's (the deaf host keeps mapping them) */
+        if (g_str_equal(st, "accepted") || g_str_equal(st, "releasing") ||
+            g_str_equal(st, "revoking")) {
             g_array_append_val(bv, e);
         }
     }

@@ -45,6 +45,7 @@ struct DcdHostClient {
     DcdHostClientPolicy policy;
     GArray *reject_tags;       /* of DcdTag */
     bool reconnect;
+    bool ignore_forced;
     GMainContext *ctx;
     DcdHostClientEvents ev;
     gpointer opaque;
@@ -581,6 +582,10 @@ static void handle_release(DcdHostClient *h, DcdMsg *m)
     const struct dcd_release *r = DCD_MSG_VIEW(m, struct dcd_release);
     bool forced = r->flags & DCD_RELEASE_FORCED;
 
+    if (forced && h->ignore_forced) {
+        g_info("forced RELEASE of %u extent(s) ignored", r->count);
+        return;
+    }
     for (unsigned i = 0; i < r->count; i++) {
         Held *x = find_held(h, &r->extents[i]);
         struct dcd_range rr = { r->extents[i].dpa, r->extents[i].len };
@@ -894,6 +899,7 @@ DcdHostClient *dcd_hostclient_new(const DcdHostClientConfig *cfg,
                             cfg->n_reject_tags);
     }
     h->reconnect = cfg->reconnect;
+    h->ignore_forced = cfg->ignore_forced;
     h->ctx = cfg->ctx ? g_main_context_ref(cfg->ctx)
                       : g_main_context_ref_thread_default();
     if (ev) {

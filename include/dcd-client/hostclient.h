@@ -41,6 +41,12 @@ typedef struct DcdHostClientConfig {
     const DcdTag *reject_tags;
     unsigned n_reject_tags;
     bool reconnect;
+    /*
+     * A faulty host, for fault storms: a forced RELEASE is neither obeyed
+     * nor confirmed (the extents stay mapped), as a guest or device that
+     * ignores Forced Release would.  Its broker must keep counting them.
+     */
+    bool ignore_forced;
     GMainContext *ctx;     /* NULL: the thread-default context */
 } DcdHostClientConfig;
 
