@@ -10,6 +10,7 @@
 
 #include "dcd-host/qemu-guest.h"
 #include "harness.h"
+#include "relay.h"
 #include "e2e/harness.h"
 
 #define CMD_MS 60000
@@ -82,7 +83,8 @@ static char *grun(DcdQemuGuest *g, const char *fmt, ...)
     return out;
 }
 
-static DcdQemuGuest *gstart_opts(unsigned host, unsigned second)
+static DcdQemuGuest *gstart_sock(unsigned host, unsigned second,
+                                 const char *sock)
 {
     g_autofree char *name = g_strdup_printf("guest of host %u", host);
     DcdQemuGuestOpts o = {
@@ -91,7 +93,7 @@ static DcdQemuGuest *gstart_opts(unsigned host, unsigned second)
         .binary = g_getenv("DCD_QEMU"),
         .rig = g_getenv("DCD_GUEST_RIG"),
         .initramfs = g_getenv("DCD_GUEST_INITRAMFS"),
-        .broker_socket = broker->host_sock,
+        .broker_socket = sock,
         .host_id = host,
         .name = name,
     };
@@ -100,6 +102,11 @@ static DcdQemuGuest *gstart_opts(unsigned host, unsigned second)
 
     g_assert_no_error(err);
     return g;
+}
+
+static DcdQemuGuest *gstart_opts(unsigned host, unsigned second)
+{
+    return gstart_sock(host, second, broker->host_sock);
 }
 
 static DcdQemuGuest *gstart(unsigned host)
@@ -194,6 +201,77 @@ static uint64_t gdpa(DcdQemuGuest *g, const char *tag)
         }
     }
     g_error("%s lists no extent of %s", g->vm.name, tag);
+}
+
+/*
+ * The guest-physical address of the tag's shared_seq 0, pending or not:
+ * its region's window address plus its offset in the region.
+ */
+static uint64_t ghpa(DcdQemuGuest *g, const char *tag)
+{
+    g_autoptr(JsonNode) n = glist(g);
+    JsonObject *o = json_node_get_object(n);
+    JsonArray *ext = json_object_get_array_member(o, "extents");
+    JsonArray *reg = json_object_get_array_member(o, "regions");
+
+    for (guint i = 0; i < json_array_get_length(ext); i++) {
+        JsonObject *e = json_array_get_object_element(ext, i);
+        uint64_t dpa = json_object_get_int_member(e, "dpa");
+
+        if (strcmp(json_object_get_string_member(e, "tag"), tag) ||
+            json_object_get_int_member(e, "shared_seq") != 0) {
+            continue;
+        }
+        for (guint k = 0; k < json_array_get_length(reg); k++) {
+            JsonObject *r = json_array_get_object_element(reg, k);
+            uint64_t rdpa = json_object_get_int_member(r, "dpa");
+
+            if (json_object_get_int_member(r, "device") ==
+                json_object_get_int_member(e, "device") &&
+                json_object_get_int_member(r, "region") >= 0 &&
+                dpa >= rdpa &&
+                dpa - rdpa < (uint64_t)json_object_get_int_member(r, "len")) {
+                return json_object_get_int_member(r, "hpa") + dpa - rdpa;
+            }
+        }
+    }
+    g_error("%s lists no extent of %s", g->vm.name, tag);
+}
+
+/* The first 8 bytes of a tag, read through dcd-guest. */
+static uint64_t gword(DcdQemuGuest *g, const char *tag)
+{
+    g_autofree char *out = grun(g, "dcd-guest read %s --offset 0 --length 8 "
+                                   "| od -An -tx8", tag);
+
+    return g_ascii_strtoull(g_strstrip(out), NULL, 16);
+}
+
+/*
+ * Read the 8 bytes at hpa n times from inside the guest, straight from
+ * physical memory, while cmd runs; how many reads saw word.  cmd's exit
+ * status goes to *rc.
+ */
+static unsigned gpeek_during(DcdQemuGuest *g, uint64_t hpa, uint64_t word,
+                             unsigned n, const char *cmd, int *rc)
+{
+    g_autofree char *out = NULL;
+    g_auto(GStrv) lines = NULL;
+    unsigned seen = 0, reads = 0;
+
+    *rc = grun_rc(g, &out, "(i=0; while [ $i -lt %u ]; do devmem 0x%"
+                  G_GINT64_MODIFIER "x 64; i=$((i+1)); done) >/tmp/peek & "
+                  "p=$!; %s >/tmp/cmd 2>&1; rc=$?; wait $p; cat /tmp/peek; "
+                  "cat /tmp/cmd >&2; exit $rc", n, hpa, cmd);
+    lines = g_strsplit(out, "\n", -1);
+    for (unsigned i = 0; lines[i]; i++) {
+        if (g_str_has_prefix(lines[i], "0x")) {
+            reads++;
+            seen += g_ascii_strtoull(lines[i], NULL, 16) == word;
+        }
+    }
+    g_assert_cmpuint(reads, ==, n);
+    return seen;
 }
 
 static char *gsha(DcdQemuGuest *g, const char *tag)
@@ -495,6 +573,158 @@ static void test_broker_restart(void)
  * Two CXL host bridges, each with its window and a DCD: ACPI tells them
  * apart.  Then the refusals, on this guest since they leave it unusable.
  */
+/* The state of every extent a release returned. */
+static void assert_states(JsonNode *r, const char *state)
+{
+    JsonArray *a = json_object_get_array_member(json_node_get_object(r),
+                                                "extents");
+
+    g_assert_cmpuint(json_array_get_length(a), >, 0);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        g_assert_cmpstr(json_object_get_string_member(
+                            json_array_get_object_element(a, i), "state"),
+                        ==, state);
+    }
+}
+
+#define AGENT_PID "$(cat /run/dcd-guest/agent.lock)"
+
+/*
+ * An offer withdrawn while the guest holds it unanswered: the broker's
+ * forced release (the offer timeout does the same) returns once the
+ * device has confirmed it dropped the group.  The guest's late answer
+ * maps nothing: the tag's bytes (another VM's data here) are never
+ * readable at the offered address, during or after the answer, and
+ * dcd-guest does not report it accepted.
+ */
+static void test_withdrawn_offer_late(void)
+{
+    DcdQemuGuest *a = guest(0), *b = guest(1);
+    g_autofree char *tag = epool(broker, 16 * MiB);
+    g_autoptr(JsonNode) r = NULL;
+    uint64_t secret, hpa;
+    int rc;
+
+    share(tag, 2, "free");
+    gwait_count(b, tag, "accepted", 1);
+    grun(b, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
+            "dcd-guest write %s", tag);
+    secret = gword(b, tag);
+
+    agent_restart(a, "", "--accept=ask");
+    eadd(broker, 1, tag, "enable-shared-access");
+    gwait_count(a, tag, "pending", 1);
+    hpa = ghpa(a, tag);
+    /* the agent is stopped, so its answer comes after the withdrawal */
+    grun(a, "kill -STOP " AGENT_PID);
+    r = tcall(broker, "extent-release", "{\"host-id\": 1, \"tag\": \"%s\", "
+              "\"forced\": true, \"wait\": true}", tag);
+    assert_states(r, "reclaimed");
+    g_assert_cmpuint(gpeek_during(a, hpa, secret, 40,
+                                  "kill -CONT " AGENT_PID "; dcd-guest "
+                                  "accept all", &rc), ==, 0);
+    g_assert_cmpint(rc, !=, 0);
+    /* the guest's list, the device and the broker agree: nothing */
+    gwait_count(a, tag, "pending", 0);
+    g_assert_cmpuint(gcount(a, tag, "accepted"), ==, 0);
+    g_assert_cmpuint(dev_accepted(a), ==, 0);
+    g_assert_cmpuint(tcount(broker, 1, tag, "accepted"), ==, 0);
+    g_assert_cmpuint(tcount(broker, 1, tag, "revoking"), ==, 0);
+    /* and the tag can be added to the guest at once */
+    agent_restart(a, "", "");
+    share(tag, 1, "enable-shared-access");
+    gwait_count(a, tag, "accepted", 1);
+    g_assert_cmpuint(gword(a, tag), ==, secret);
+    release(tag, 1);
+    release(tag, 2);
+    gwait_count(a, NULL, "accepted", 0);
+    gwait_count(b, NULL, "accepted", 0);
+    destroy(tag);
+}
+
+/*
+ * A guest that never answers a forced release (its agent stopped, as
+ * the Linux DCD series ignores Forced Release) keeps no access: the
+ * device unmaps at once and confirms, and the bytes are gone from the
+ * guest's physical address space.
+ */
+static void test_forced_release_unanswered(void)
+{
+    DcdQemuGuest *a = guest(0);
+    g_autofree char *tag = epool(broker, 16 * MiB);
+    g_autoptr(JsonNode) r = NULL;
+    uint64_t secret, hpa;
+    int rc;
+
+    share(tag, 1, "free");
+    gwait_count(a, tag, "accepted", 1);
+    grun(a, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
+            "dcd-guest write %s", tag);
+    secret = gword(a, tag);
+    hpa = ghpa(a, tag);
+    g_assert_cmpuint(gpeek_during(a, hpa, secret, 2, "true", &rc), ==, 2);
+    grun(a, "kill -STOP " AGENT_PID);
+    r = tcall(broker, "extent-release", "{\"host-id\": 1, \"tag\": \"%s\", "
+              "\"forced\": true, \"wait\": true}", tag);
+    assert_states(r, "released");
+    g_assert_cmpuint(dev_accepted(a), ==, 0);
+    g_assert_cmpuint(gpeek_during(a, hpa, secret, 10, "true", &rc), ==, 0);
+    grun(a, "kill -CONT " AGENT_PID);
+    gwait_count(a, tag, "accepted", 0);
+    destroy(tag);
+}
+
+/*
+ * A forced release to a host whose connection is cut while its QEMU
+ * runs: the broker cannot hear the host confirm, so the range stays the
+ * host's (revoking, shown in host list) and the pool cannot be
+ * destroyed, while that guest still uses it.  When the connection comes
+ * back the host lists what it holds, is told to drop it, and confirms.
+ */
+static void test_forced_release_cut_off(void)
+{
+    TRelay *relay = trelay_new(broker->dir, broker->host_sock);
+    DcdQemuGuest *c = gstart_sock(3, 0, trelay_path(relay));
+    g_autofree char *tag = epool(broker, 16 * MiB);
+    g_autofree char *sha = NULL, *why = NULL;
+    g_autoptr(JsonObject) h = NULL;
+    uint64_t secret, hpa;
+    int rc;
+
+    gready(c, 3);
+    share(tag, 3, "free");
+    gwait_count(c, tag, "accepted", 1);
+    grun(c, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
+            "dcd-guest write %s", tag);
+    sha = gsha(c, tag);
+    secret = gword(c, tag);
+    hpa = ghpa(c, tag);
+
+    trelay_cut(relay);
+    ewait_connected(broker, 3, false);
+    why = tcall_fail(broker, DCD_ERR_TIMEOUT, "extent-release",
+                     "{\"host-id\": 3, \"tag\": \"%s\", \"forced\": true, "
+                     "\"wait\": true, \"timeout-ms\": 2000}", tag);
+    g_assert_cmpuint(tcount(broker, 3, tag, "revoking"), ==, 1);
+    h = ehost(broker, 3);
+    g_assert_cmpint(json_object_get_int_member(h, "revoking"), ==, 1);
+    g_free(tcall_fail(broker, DCD_ERR_BUSY, "pool-destroy",
+                      "{\"tag\": \"%s\"}", tag));
+    /* the cut-off guest still reaches them: the broker counts them its */
+    g_assert_cmpstr(gsha(c, tag), ==, sha);
+
+    trelay_restore(relay);
+    ewait_connected(broker, 3, true);
+    twait_count(broker, 3, tag, "released", 1);
+    g_assert_cmpuint(tcount(broker, 3, tag, "revoking"), ==, 0);
+    g_assert_cmpuint(dev_accepted(c), ==, 0);
+    gwait_count(c, tag, "accepted", 0);
+    g_assert_cmpuint(gpeek_during(c, hpa, secret, 10, "true", &rc), ==, 0);
+    destroy(tag);
+    dcd_qemu_guest_stop(c);
+    trelay_free(relay);
+}
+
 static void test_two_host_bridges(void)
 {
     DcdQemuGuest *g = gstart_opts(4, 5);
@@ -622,7 +852,12 @@ int main(int argc, char **argv)
     g_test_add_func("/guest/agent-killed-mid-accept",
                     test_agent_killed_mid_accept);
     g_test_add_func("/guest/broker-restart", test_broker_restart);
+    g_test_add_func("/guest/withdrawn-offer-late", test_withdrawn_offer_late);
+    g_test_add_func("/guest/forced-release-unanswered",
+                    test_forced_release_unanswered);
     g_test_add_func("/guest/two-host-bridges", test_two_host_bridges);
+    g_test_add_func("/guest/forced-release-cut-off",
+                    test_forced_release_cut_off);
     g_test_add_func("/guest/reset-and-poweroff", test_reset_and_poweroff);
     rc = g_test_run();
     for (unsigned i = 0; i < G_N_ELEMENTS(guests); i++) {
