@@ -45,8 +45,14 @@
 #define MB (1ull << 20)
 
 /* An answer host 0 gives once the loop is idle. */
+typedef enum AnswerKind {
+    ANSWER_ACCEPT,         /* ACCEPT of group */
+    ANSWER_RELEASED,       /* RELEASED of ranges (also after a forced one) */
+    ANSWER_WITHDRAWN,      /* the WITHDRAW reply for group */
+} AnswerKind;
+
 typedef struct Answer {
-    bool accept;           /* ACCEPT of group, else RELEASED */
+    AnswerKind kind;
     uint64_t group;
     GArray *ranges;        /* struct dcd_range */
 } Answer;
@@ -90,14 +96,20 @@ static gboolean deliver_answer(gpointer opaque)
     Answer *a = g_queue_pop_head(&fx->answers);
     DcdHost *h = dcd_broker_host(fx->b, 0);
 
-    if (a->accept) {
+    switch (a->kind) {
+    case ANSWER_ACCEPT:
         dcd_broker_host_accept(fx->b, h, a->group,
                                (struct dcd_range *)a->ranges->data,
                                a->ranges->len, NULL);
-    } else {
+        break;
+    case ANSWER_RELEASED:
         dcd_broker_host_released(fx->b, h,
                                  (struct dcd_range *)a->ranges->data,
                                  a->ranges->len, NULL);
+        break;
+    case ANSWER_WITHDRAWN:
+        dcd_broker_host_withdrawn(fx->b, h, a->group);
+        break;
     }
     answer_free(a);
     if (g_queue_is_empty(&fx->answers)) {
@@ -107,14 +119,14 @@ static gboolean deliver_answer(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
-static void queue_answer(bool accept, uint64_t group, GPtrArray *extents)
+static void queue_answer(AnswerKind kind, uint64_t group, GPtrArray *extents)
 {
     Answer *a = g_new0(Answer, 1);
 
-    a->accept = accept;
+    a->kind = kind;
     a->group = group;
     a->ranges = g_array_new(FALSE, FALSE, sizeof(struct dcd_range));
-    for (guint i = 0; i < extents->len; i++) {
+    for (guint i = 0; extents && i < extents->len; i++) {
         DcdExtent *e = extents->pdata[i];
         struct dcd_range r = { .dpa = e->dpa, .len = e->len };
 
@@ -135,7 +147,7 @@ static bool fake_pool(gpointer link, DcdPool *p)
 static bool fake_offer(gpointer link, uint64_t group, GPtrArray *extents)
 {
     if (link == &cur->answering) {
-        queue_answer(true, group, extents);
+        queue_answer(ANSWER_ACCEPT, group, extents);
     }
     return true;
 }
@@ -143,8 +155,18 @@ static bool fake_offer(gpointer link, uint64_t group, GPtrArray *extents)
 static bool fake_release(gpointer link, uint64_t id, bool forced,
                          GPtrArray *extents)
 {
-    if (link == &cur->answering && !forced) {
-        queue_answer(false, id, extents);
+    /* forced ones are confirmed too (protocol version 2) */
+    if (link == &cur->answering) {
+        queue_answer(ANSWER_RELEASED, id, extents);
+    }
+    return true;
+}
+
+/* Host 0 confirms withdrawals; the silent hosts never do. */
+static bool fake_withdraw(gpointer link, uint64_t group)
+{
+    if (link == &cur->answering) {
+        queue_answer(ANSWER_WITHDRAWN, group, NULL);
     }
     return true;
 }
@@ -153,6 +175,7 @@ static const DcdHostLinkOps fake_ops = {
     .send_pool = fake_pool,
     .send_offer = fake_offer,
     .send_release = fake_release,
+    .send_withdraw = fake_withdraw,
 };
 
 /* {"event": NAME, "time-ms": N, "host"|"pool"|"extent": {...}} */

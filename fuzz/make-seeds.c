@@ -822,10 +822,16 @@ static bool fake_send_release(gpointer link, uint64_t id, bool forced,
     return true;
 }
 
+static bool fake_send_withdraw(gpointer link, uint64_t group)
+{
+    return true;
+}
+
 static const DcdHostLinkOps fake_ops = {
     .send_pool = fake_send_pool,
     .send_offer = fake_send_offer,
     .send_release = fake_send_release,
+    .send_withdraw = fake_send_withdraw,
 };
 
 /* A store file without checksums, pool dir paths made neutral. */
