@@ -18,26 +18,31 @@
 
 static const char *prog = "bench";
 
-/* The live broker's dir, removed on exit() from a failure too. */
-static char *live_dir;
+/* The live brokers' dirs, removed on exit() from a failure too. */
+static GPtrArray *live_dirs;
 
-static void remove_live_dir(void)
+static void remove_dir(const char *dir)
 {
-    g_autofree char *cmd = NULL;
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
 
-    if (live_dir) {
-        cmd = g_strdup_printf("rm -rf '%s'", live_dir);
-        if (system(cmd) != 0) {
-            g_printerr("%s: could not remove %s\n", prog, live_dir);
-        }
-        g_clear_pointer(&live_dir, g_free);
+    if (system(cmd) != 0) {
+        g_printerr("%s: could not remove %s\n", prog, dir);
     }
+}
+
+static void remove_live_dirs(void)
+{
+    for (guint i = 0; live_dirs && i < live_dirs->len; i++) {
+        remove_dir(live_dirs->pdata[i]);
+    }
+    g_clear_pointer(&live_dirs, g_ptr_array_unref);
 }
 
 void bench_init(const char *name)
 {
     prog = name;
-    atexit(remove_live_dir);
+    live_dirs = g_ptr_array_new_with_free_func(g_free);
+    atexit(remove_live_dirs);
 }
 
 void bench_die(const char *fmt, ...)
@@ -60,8 +65,8 @@ void bench_die_with_parent(gpointer unused)
 
 /* ---- the broker process ------------------------------------------------ */
 
-BenchBroker *bench_broker_start(const char *exe, char **extra,
-                                const char *dir)
+static BenchBroker *broker_start(const char *exe, char **extra,
+                                 const char *dir, bool baseline)
 {
     BenchBroker *b = g_new0(BenchBroker, 1);
     g_autoptr(GSubprocessLauncher) l =
@@ -77,8 +82,10 @@ BenchBroker *bench_broker_start(const char *exe, char **extra,
     if (!b->dir) {
         bench_die("%s", err->message);
     }
-    g_free(live_dir);
-    live_dir = g_strdup(b->dir);
+    if (!g_ptr_array_find_with_equal_func(live_dirs, b->dir, g_str_equal,
+                                          NULL)) {
+        g_ptr_array_add(live_dirs, g_strdup(b->dir));
+    }
     b->host_sock = g_build_filename(b->dir, "host.sock", NULL);
     b->ctl_sock = g_build_filename(b->dir, "control.sock", NULL);
     b->log = g_build_filename(b->dir, "broker.log", NULL);
@@ -89,8 +96,13 @@ BenchBroker *bench_broker_start(const char *exe, char **extra,
     g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s", b->ctl_sock));
     g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s/state", b->dir));
     g_ptr_array_add(argv, g_strdup_printf("--pool-dir=%s", pools));
-    /* Benchmarks keep one control connection, idle while guests boot. */
-    g_ptr_array_add(argv, g_strdup("--control-timeout=0"));
+    /*
+     * Benchmarks keep one control connection, idle while guests boot.  A
+     * baseline build from before the timeout has no such option.
+     */
+    if (!baseline) {
+        g_ptr_array_add(argv, g_strdup("--control-timeout=0"));
+    }
     for (char **e = extra; e && *e; e++) {
         g_ptr_array_add(argv, g_strdup(*e));
     }
@@ -117,14 +129,29 @@ BenchBroker *bench_broker_start(const char *exe, char **extra,
     return b;
 }
 
+BenchBroker *bench_broker_start(const char *exe, char **extra,
+                                const char *dir)
+{
+    return broker_start(exe, extra, dir, false);
+}
+
+BenchBroker *bench_broker_start_baseline(const char *exe)
+{
+    return broker_start(exe, NULL, NULL, true);
+}
+
 void bench_broker_stop(BenchBroker *b, bool keep_dir)
 {
+    guint i;
+
     dcd_ctl_client_free(b->ctl);
     g_subprocess_send_signal(b->proc, SIGTERM);
     g_subprocess_wait(b->proc, NULL, NULL);
     g_object_unref(b->proc);
-    if (!keep_dir) {
-        remove_live_dir();
+    if (!keep_dir &&
+        g_ptr_array_find_with_equal_func(live_dirs, b->dir, g_str_equal, &i)) {
+        remove_dir(b->dir);
+        g_ptr_array_remove_index(live_dirs, i);
     }
     g_free(b->dir);
     g_free(b->host_sock);

@@ -51,6 +51,11 @@ typedef struct BenchBroker {
  */
 BenchBroker *bench_broker_start(const char *exe, char **extra,
                                 const char *dir);
+/*
+ * The same for a baseline build (an earlier commit, for before/after
+ * figures measured side by side): only the options every build knows.
+ */
+BenchBroker *bench_broker_start_baseline(const char *exe);
 /* SIGTERM and wait; keep_dir leaves the dir for a restart on it. */
 void bench_broker_stop(BenchBroker *b, bool keep_dir);
 

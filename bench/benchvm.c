@@ -40,10 +40,19 @@ DcdQemuVm *bench_vm_start(DcdQemuVmOpts *o)
 DcdQemuGuest *bench_guest_start(const char *broker_socket, unsigned host_id,
                                 bool slow_path, bool timer_check)
 {
+    return bench_guest_start_qemu(bench_qemu_binary(), broker_socket, host_id,
+                                  slow_path, timer_check);
+}
+
+DcdQemuGuest *bench_guest_start_qemu(const char *qemu,
+                                     const char *broker_socket,
+                                     unsigned host_id, bool slow_path,
+                                     bool timer_check)
+{
     g_autofree char *name = g_strdup_printf("guest %u", host_id);
     const char *rig = g_getenv("DCD_GUEST_RIG");
     DcdQemuGuestOpts o = {
-        .binary = bench_qemu_binary(),
+        .binary = qemu,
         .rig = rig && *rig ? rig : DCD_GUEST_RIG_DEFAULT,
         .initramfs = DCD_GUEST_INITRAMFS,
         .broker_socket = broker_socket,

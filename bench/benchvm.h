@@ -28,6 +28,11 @@ DcdQemuVm *bench_vm_start(DcdQemuVmOpts *o);
  */
 DcdQemuGuest *bench_guest_start(const char *broker_socket, unsigned host_id,
                                 bool slow_path, bool timer_check);
+/* The same with another QEMU binary (a baseline build). */
+DcdQemuGuest *bench_guest_start_qemu(const char *qemu,
+                                     const char *broker_socket,
+                                     unsigned host_id, bool slow_path,
+                                     bool timer_check);
 /* Wait until it is up and start dcd-guest's agent with agent_args. */
 void bench_guest_ready(DcdQemuGuest *g, const char *agent_args);
 /* A command that must succeed in the guest; its output. */

@@ -16,6 +16,12 @@
  * guests cost CPU (each agent reads a register every --poll-ms), so N
  * guests are what an N-guest machine has, no more.  Time is measured
  * here, on the host, on receipt of the events.
+ *
+ * With --baseline-broker and --baseline-qemu (builds of an earlier
+ * commit), it measures before and after side by side instead: one guest
+ * on each stack (this build's broker and QEMU; the baseline's), both
+ * running throughout, samples alternating between them (which goes
+ * first alternates too), so the machine's noise falls on both alike.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +36,7 @@ static int opt_samples = 100;
 static int opt_guests = GUESTS;
 static int opt_poll_ms = 0;
 static char *opt_json;
+static char *opt_base_broker, *opt_base_qemu;
 static const unsigned ns_[] = { 1, 2, 4, 8 };
 
 /* Published hot-plug figures, for comparison (guest-facts). */
@@ -102,6 +109,133 @@ static double sample_release(BenchBroker *b, DcdCtlClient *mon,
     return (bench_now_us() - t0) / 1000.0;
 }
 
+typedef struct Stack {
+    const char *name;
+    BenchBroker *b;
+    DcdCtlClient *mon;
+    DcdQemuGuest *g;
+    GArray *add, *rel;
+} Stack;
+
+static void stack_start(Stack *st, const char *name, BenchBroker *b,
+                        const char *qemu)
+{
+    g_autoptr(GError) err = NULL;
+
+    st->name = name;
+    st->b = b;
+    st->mon = dcd_ctl_client_connect(b->ctl_sock, &err);
+    if (!st->mon || !dcd_ctl_client_send(st->mon, "monitor", NULL, &err)) {
+        bench_die("monitor: %s", err->message);
+    }
+    json_node_unref(dcd_ctl_client_recv(st->mon, &err));
+    st->g = bench_guest_start_qemu(qemu, b->host_sock, 0, false, false);
+    st->add = g_array_new(FALSE, FALSE, sizeof(double));
+    st->rel = g_array_new(FALSE, FALSE, sizeof(double));
+}
+
+static void stack_sample(Stack *st)
+{
+    g_autofree char *tag = bench_pool_create(st->b, BLOCK);
+    double ms = sample_add(st->b, st->mon, tag, 1);
+
+    g_array_append_val(st->add, ms);
+    ms = sample_release(st->b, st->mon, tag, 1);
+    g_array_append_val(st->rel, ms);
+    bench_pool_destroy(st->b, tag);
+}
+
+static double pct(GArray *a, double p)
+{
+    g_array_sort(a, bench_cmp_double);
+    return bench_percentile((double *)a->data, a->len, p);
+}
+
+/* Before and after, one guest each, samples interleaved. */
+static int run_compare(const char *agent_args)
+{
+    g_autofree char *broker_exe = bench_default_broker();
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(GError) err = NULL;
+    Stack st[2];
+    double load[3] = { 0 }, p99[2];
+    gint64 t0 = g_get_monotonic_time();
+
+    stack_start(&st[0], "this build",
+                bench_broker_start(broker_exe, NULL, NULL),
+                bench_qemu_binary());
+    stack_start(&st[1], "baseline",
+                bench_broker_start_baseline(opt_base_broker), opt_base_qemu);
+    for (unsigned i = 0; i < 2; i++) {
+        bench_guest_ready(st[i].g, agent_args);
+    }
+    printf("guest-add: one guest on this build and one on the baseline; %d"
+           " samples each, interleaved\n", opt_samples);
+    fflush(stdout);
+    for (int s = 0; s < opt_samples; s++) {
+        stack_sample(&st[s & 1]);
+        stack_sample(&st[!(s & 1)]);
+    }
+    if (getloadavg(load, 3) < 0) {
+        memset(load, 0, sizeof(load));
+    }
+    printf("\nms from the control request until the guest can use the extent"
+           " / has released it (%d samples each; load average %.2f)\n",
+           opt_samples, load[0]);
+    printf("%-12s %10s %10s %10s %10s\n", "stack", "add p50", "add p99",
+           "rel p50", "rel p99");
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "benchmark");
+    json_builder_add_string_value(jb, "guest-add-compare");
+    json_builder_set_member_name(jb, "kernel");
+    json_builder_add_string_value(jb, st[0].g->kernel);
+    json_builder_set_member_name(jb, "cpu");
+    json_builder_add_string_value(jb, bench_cpu_model());
+    bench_json_loadavg(jb, "loadavg", load);
+    json_builder_set_member_name(jb, "samples");
+    json_builder_add_int_value(jb, opt_samples);
+    json_builder_set_member_name(jb, "results");
+    json_builder_begin_array(jb);
+    for (unsigned i = 0; i < 2; i++) {
+        double ap50 = pct(st[i].add, 0.5), rp50 = pct(st[i].rel, 0.5);
+        double rp99 = pct(st[i].rel, 0.99);
+
+        p99[i] = pct(st[i].add, 0.99);
+        printf("%-12s %10.2f %10.2f %10.2f %10.2f\n", st[i].name, ap50,
+               p99[i], rp50, rp99);
+        json_builder_begin_object(jb);
+        json_builder_set_member_name(jb, "stack");
+        json_builder_add_string_value(jb, st[i].name);
+        json_builder_set_member_name(jb, "add_ms_p50");
+        json_builder_add_double_value(jb, ap50);
+        json_builder_set_member_name(jb, "add_ms_p99");
+        json_builder_add_double_value(jb, p99[i]);
+        json_builder_set_member_name(jb, "release_ms_p50");
+        json_builder_add_double_value(jb, rp50);
+        json_builder_set_member_name(jb, "release_ms_p99");
+        json_builder_add_double_value(jb, rp99);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "add_p99_ratio");
+    json_builder_add_double_value(jb, p99[0] / p99[1]);
+    json_builder_end_object(jb);
+    printf("add p99, this build / baseline: %.2fx (goal: at most 1.10x)\n",
+           p99[0] / p99[1]);
+    printf("wall time %.0f s\n", (g_get_monotonic_time() - t0) / 1e6);
+    if (opt_json && !bench_json_write(jb, opt_json, &err)) {
+        bench_die("%s", err->message);
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        dcd_qemu_guest_stop(st[i].g);
+        dcd_ctl_client_free(st[i].mon);
+        bench_broker_stop(st[i].b, false);
+        g_array_unref(st[i].add);
+        g_array_unref(st[i].rel);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const GOptionEntry entries[] = {
@@ -113,6 +247,10 @@ int main(int argc, char **argv)
           "the agents' poll interval (default: dcd-guest's)", "MS" },
         { "output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_json,
           "write the results as JSON", "FILE" },
+        { "baseline-broker", 0, 0, G_OPTION_ARG_FILENAME, &opt_base_broker,
+          "compare with this dcd-broker (with --baseline-qemu)", "PATH" },
+        { "baseline-qemu", 0, 0, G_OPTION_ARG_FILENAME, &opt_base_qemu,
+          "compare with this QEMU (with --baseline-broker)", "PATH" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- extent add and "
@@ -137,9 +275,17 @@ int main(int argc, char **argv)
                 "--samples must be positive");
         return 2;
     }
+    if (!opt_base_broker != !opt_base_qemu) {
+        fprintf(stderr, "guest-add: --baseline-broker and --baseline-qemu go"
+                " together\n");
+        return 2;
+    }
     agent_args = opt_poll_ms ? g_strdup_printf("--poll-ms=%d", opt_poll_ms)
                              : g_strdup("");
     bench_init("guest-add");
+    if (opt_base_broker) {
+        return run_compare(agent_args);
+    }
     b = bench_broker_start(broker_exe, NULL, NULL);
     mon = dcd_ctl_client_connect(b->ctl_sock, &err);
     if (!mon || !dcd_ctl_client_send(mon, "monitor", NULL, &err)) {
