@@ -339,6 +339,19 @@ void bench_json_loadavg(JsonBuilder *jb, const char *k, const double *load)
     json_builder_end_array(jb);
 }
 
+void bench_json_begin(JsonBuilder *jb, const char *benchmark,
+                      const char *kernel, const double *load)
+{
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "benchmark");
+    json_builder_add_string_value(jb, benchmark);
+    json_builder_set_member_name(jb, "kernel");
+    json_builder_add_string_value(jb, kernel);
+    json_builder_set_member_name(jb, "cpu");
+    json_builder_add_string_value(jb, bench_cpu_model());
+    bench_json_loadavg(jb, "loadavg", load);
+}
+
 bool bench_json_write(JsonBuilder *jb, const char *path, GError **errp)
 {
     g_autoptr(JsonGenerator) gen = json_generator_new();

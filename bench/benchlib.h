@@ -109,6 +109,9 @@ char *bench_cpu_model(void);
 char *bench_default_broker(void);
 /* A member holding the three load averages. */
 void bench_json_loadavg(JsonBuilder *jb, const char *k, const double *load);
+/* Open a result object: benchmark, kernel, cpu and loadavg members. */
+void bench_json_begin(JsonBuilder *jb, const char *benchmark,
+                      const char *kernel, const double *load);
 /* Write jb's document to path, pretty-printed. */
 bool bench_json_write(JsonBuilder *jb, const char *path, GError **errp);
 

@@ -128,14 +128,7 @@ int main(int argc, char **argv)
            "%d rounds; load average %.2f\n", kernel, opt_rounds, load[0]);
     printf("%-14s %16s %16s %16s %12s %12s\n", "test", "guest RAM",
            "extent (direct)", "slow path", "extent/RAM", "vs slow");
-    json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "benchmark");
-    json_builder_add_string_value(jb, "guest-access");
-    json_builder_set_member_name(jb, "kernel");
-    json_builder_add_string_value(jb, kernel);
-    json_builder_set_member_name(jb, "cpu");
-    json_builder_add_string_value(jb, bench_cpu_model());
-    bench_json_loadavg(jb, "loadavg", load);
+    bench_json_begin(jb, "guest-access", kernel, load);
     json_builder_set_member_name(jb, "rounds");
     json_builder_add_int_value(jb, opt_rounds);
     json_builder_set_member_name(jb, "results");

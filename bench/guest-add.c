@@ -184,14 +184,7 @@ static int run_compare(const char *agent_args)
            opt_samples, load[0]);
     printf("%-12s %10s %10s %10s %10s\n", "stack", "add p50", "add p99",
            "rel p50", "rel p99");
-    json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "benchmark");
-    json_builder_add_string_value(jb, "guest-add-compare");
-    json_builder_set_member_name(jb, "kernel");
-    json_builder_add_string_value(jb, st[0].g->kernel);
-    json_builder_set_member_name(jb, "cpu");
-    json_builder_add_string_value(jb, bench_cpu_model());
-    bench_json_loadavg(jb, "loadavg", load);
+    bench_json_begin(jb, "guest-add-compare", st[0].g->kernel, load);
     json_builder_set_member_name(jb, "samples");
     json_builder_add_int_value(jb, opt_samples);
     json_builder_set_member_name(jb, "results");
@@ -334,14 +327,7 @@ int main(int argc, char **argv)
            opt_samples, load[0]);
     printf("%3s %10s %10s %10s %10s %12s\n", "N", "add p50", "add p99",
            "rel p50", "rel p99", "add p99/N=1");
-    json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "benchmark");
-    json_builder_add_string_value(jb, "guest-add");
-    json_builder_set_member_name(jb, "kernel");
-    json_builder_add_string_value(jb, g[0]->kernel);
-    json_builder_set_member_name(jb, "cpu");
-    json_builder_add_string_value(jb, bench_cpu_model());
-    bench_json_loadavg(jb, "loadavg", load);
+    bench_json_begin(jb, "guest-add", g[0]->kernel, load);
     json_builder_set_member_name(jb, "samples");
     json_builder_add_int_value(jb, opt_samples);
     json_builder_set_member_name(jb, "results");

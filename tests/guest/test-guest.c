@@ -247,6 +247,17 @@ static uint64_t gword(DcdQemuGuest *g, const char *tag)
     return g_ascii_strtoull(g_strstrip(out), NULL, 16);
 }
 
+/* Give g's host a 16 MiB tag and fill it at random; its first word. */
+static uint64_t gfill(DcdQemuGuest *g, unsigned host, const char *tag)
+{
+    eadd(broker, host, tag, "free");
+    twait_count(broker, host, tag, "accepted", 1);
+    gwait_count(g, tag, "accepted", 1);
+    g_free(grun(g, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
+                   "dcd-guest write %s", tag));
+    return gword(g, tag);
+}
+
 /*
  * Read the 8 bytes at hpa n times from inside the guest, straight from
  * physical memory, while cmd runs; how many reads saw word.  cmd's exit
@@ -605,11 +616,7 @@ static void test_withdrawn_offer_late(void)
     uint64_t secret, hpa;
     int rc;
 
-    share(tag, 2, "free");
-    gwait_count(b, tag, "accepted", 1);
-    grun(b, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
-            "dcd-guest write %s", tag);
-    secret = gword(b, tag);
+    secret = gfill(b, 2, tag);
 
     agent_restart(a, "", "--accept=ask");
     eadd(broker, 1, tag, "enable-shared-access");
@@ -656,11 +663,7 @@ static void test_forced_release_unanswered(void)
     uint64_t secret, hpa;
     int rc;
 
-    share(tag, 1, "free");
-    gwait_count(a, tag, "accepted", 1);
-    grun(a, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
-            "dcd-guest write %s", tag);
-    secret = gword(a, tag);
+    secret = gfill(a, 1, tag);
     hpa = ghpa(a, tag);
     g_assert_cmpuint(gpeek_during(a, hpa, secret, 2, "true", &rc), ==, 2);
     grun(a, "kill -STOP " AGENT_PID);
@@ -692,12 +695,8 @@ static void test_forced_release_cut_off(void)
     int rc;
 
     gready(c, 3);
-    share(tag, 3, "free");
-    gwait_count(c, tag, "accepted", 1);
-    grun(c, "dd if=/dev/urandom bs=1M count=16 2>/dev/null | "
-            "dcd-guest write %s", tag);
+    secret = gfill(c, 3, tag);
     sha = gsha(c, tag);
-    secret = gword(c, tag);
     hpa = ghpa(c, tag);
 
     trelay_cut(relay);
