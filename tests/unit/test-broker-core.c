@@ -458,8 +458,8 @@ static void test_release(Fixture *f, gconstpointer data)
     g_assert_no_error(err);
     g_assert_cmpint(state_at(f, 0, 0), ==, DCD_EXTENT_STATE__MAX);
     g_assert_cmpuint(p->holders, ==, 0);
-    g_assert_false(dcd_broker_host_released(f->b, f->host[0], done, 1, &err));
-    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    /* released again: no longer the host's, so nothing to do */
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], done, 1, NULL));
     tag = p->tag;
     g_assert_true(dcd_broker_pool_destroy(f->b, &tag, NULL));
     g_assert_null(dcd_registry_pool(&f->b->reg, &tag));
@@ -497,6 +497,37 @@ static void test_forced_and_detach(Fixture *f, gconstpointer data)
     gone = dcd_broker_host_forget(f->b, 0, NULL);
     g_assert_cmpuint(gone->len, ==, 2);
     g_assert_cmpuint(p->holders + q->holders, ==, 0);
+    g_assert_true(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
+}
+
+/*
+ * The host's own RELEASED of one extent crosses a forced RELEASE of the
+ * tag; the host confirms the forced release listing both.  The other
+ * extent ends too, instead of staying revoking for ever.
+ */
+static void test_released_crosses_forced(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 8 * MB);
+    DcdDpaRange r[] = { { 0, 4 * MB }, { 4 * MB, 4 * MB } };
+    struct dcd_range a = { 0, 4 * MB };
+    struct dcd_range both[] = { { 0, 4 * MB }, { 4 * MB, 4 * MB } };
+    struct dcd_range bad = { 4 * MB, 2 * MB };
+    g_autoptr(GPtrArray) out = NULL;
+    g_autoptr(GError) err = NULL;
+
+    accept_all(f, 0, add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK));
+    out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, true, DCD_ERR_OK);
+    g_assert_cmpuint(out->len, ==, 2);
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], &a, 1, NULL));
+    g_assert_cmpuint(dcd_host_count_state(f->host[0], DCD_EXTENT_REVOKING),
+                     ==, 1);
+    /* a range that is not the extent there is still malformed */
+    g_assert_false(dcd_broker_host_released(f->b, f->host[0], &bad, 1, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], both, 2, NULL));
+    g_assert_cmpuint(dcd_host_count_state(f->host[0], DCD_EXTENT_REVOKING),
+                     ==, 0);
+    g_assert_cmpuint(p->holders, ==, 0);
     g_assert_true(dcd_broker_pool_destroy(f->b, &p->tag, NULL));
 }
 
@@ -872,6 +903,7 @@ int main(int argc, char **argv)
     ADD("/broker/add/extent-limit", test_extent_limit);
     ADD("/broker/state/release", test_release);
     ADD("/broker/state/forced-and-detach", test_forced_and_detach);
+    ADD("/broker/state/released-crosses-forced", test_released_crosses_forced);
     ADD("/broker/host/duplicate", test_duplicate_host);
     ADD("/broker/pool/hugetlb-reserve", test_hugetlb_reserve);
     ADD("/broker/pool/requesters", test_requesters);
