@@ -32,9 +32,11 @@ static void test_forced(void)
     evm_map(v0);
     evm_write(v1, a1, 0, &v, sizeof(v));
     {
+        /* released once the device confirms: wait for it */
         g_autoptr(JsonNode) n = tcall(b, "extent-release",
                                      "{\"host-id\": 0, \"tag\": \"%s\", "
-                                     "\"forced\": true}", tag);
+                                     "\"forced\": true, \"wait\": true}",
+                                     tag);
     }
     g_assert_cmpuint(tcount(b, 0, tag, "released"), ==, e0->len);
     g = evm_group(v0, e0->len, DCD_EV_FORCED_RELEASE);

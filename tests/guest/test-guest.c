@@ -472,9 +472,11 @@ static void test_release_waits(void)
         out = grun(g, "cat /tmp/hold2.out");
     } while (!strstr(out, "held"));
     {
+        /* released once the device confirms: wait for it */
         g_autoptr(JsonNode) f = tcall(broker, "extent-release",
                                       "{\"host-id\": 1, \"tag\": \"%s\", "
-                                      "\"forced\": true}", forced);
+                                      "\"forced\": true, \"wait\": true}",
+                                      forced);
     }
     g_assert_cmpuint(tcount(broker, 1, forced, "released"), ==, 1);
     gwait_count(g, forced, "accepted", 0);
