@@ -199,6 +199,7 @@ typedef struct StormHost {
     gint barrier;              /* atomic: 1 once the barrier's reply came */
     gint drops_ok;             /* atomic */
     gint drops_failed;         /* atomic */
+    gint withdrawn;            /* atomic: offers the broker took back */
 } StormHost;
 
 /* An extent as the storm names it (broker reply or host view). */
@@ -297,6 +298,8 @@ typedef struct Storm {
     guint64 log_warnings;
     guint64 fills;             /* --full-disk: times a dir was filled up */
     guint64 mapped_checks;     /* unheld checks run */
+    guint64 withdrawn;         /* offers withdrawn, as the hosts saw them */
+    guint64 forced_deaf;       /* forced releases the deaf host ignored */
 } Storm;
 
 typedef struct Violation {
@@ -555,9 +558,20 @@ static void ev_offered(DcdHostClient *h, const DcdHostClientGroup *g,
     g_source_unref(src);
 }
 
+static void ev_rejected(DcdHostClient *h, const struct dcd_extent *e,
+                        const char *why, gpointer opaque)
+{
+    StormHost *sh = opaque;
+
+    if (!g_strcmp0(why, "withdrawn")) {
+        g_atomic_int_inc(&sh->withdrawn);
+    }
+}
+
 static const DcdHostClientEvents host_events = {
     .disconnected = ev_disconnected,
     .offered = ev_offered,
+    .rejected = ev_rejected,
 };
 
 static void hosts_start_cb(gpointer opaque)
@@ -593,6 +607,8 @@ static void hosts_stop_cb(gpointer opaque)
     for (unsigned i = 0; i < NHOSTS; i++) {
         g_clear_pointer(&s->hosts[i].core, dcd_hostclient_free);
         g_clear_pointer(&s->hosts[i].late, g_rand_free);
+        s->withdrawn += g_atomic_int_get(&s->hosts[i].withdrawn);
+        g_atomic_int_set(&s->hosts[i].withdrawn, 0);
     }
 }
 
@@ -1382,6 +1398,7 @@ static CallRes op_release(Storm *s, Op op)
         JsonArray *arr = json_object_get_array_member(
             json_node_get_object(n), "extents");
 
+        s->forced_deaf += forced && host == DEAF_HOST;
         for (guint i = 0; i < json_array_get_length(arr); i++) {
             Ext e;
 
@@ -2633,6 +2650,8 @@ static void json_storm(JsonBuilder *jb, Storm *s)
     dcd_json_int(jb, "broker-log-warnings", s->log_warnings);
     dcd_json_int(jb, "dirs-filled", s->fills);
     dcd_json_int(jb, "mapped-checks", s->mapped_checks);
+    dcd_json_int(jb, "withdrawn-extents", s->withdrawn);
+    dcd_json_int(jb, "forced-releases-ignored", s->forced_deaf);
     dcd_json_double(jb, "seconds", s->elapsed_s);
     json_builder_end_object(jb);
 }
@@ -2684,6 +2703,8 @@ static void print_table(Storm **st, unsigned n)
     ROW("broker log warnings", s->log_warnings);
     ROW("dirs filled up", s->fills);
     ROW("mapped-subset checks", s->mapped_checks);
+    ROW("extents withdrawn", s->withdrawn);
+    ROW("forced releases ignored", s->forced_deaf);
     ROW("seconds", s->elapsed_s);
 #undef ROW
 }
