@@ -44,7 +44,8 @@
 #include <json-glib/json-glib.h>
 
 #include "core/broker.h"
-#include "core/store.h"
+#include "core/journal.h"
+#include "core/record.h"
 #include "dcd/json.h"
 #include "fuzz.h"
 
@@ -381,7 +382,7 @@ static void run_program(const uint8_t *prog, size_t len)
     if (!pg.b) {
         return;
     }
-    dcd_store_set_write_fn(pg.b->store, program_write, &pg);
+    dcd_journal_set_write_fn(pg.b->store, program_write, &pg);
     for (unsigned i = 0; i < PROGRAM_HOSTS; i++) {
         program_attach(&pg, i);
     }
