@@ -4,14 +4,14 @@
  * to it.  Nothing here knows how a backend keeps records.
  */
 #include "dcd/types.h"
+#include "core/etcdstore.h"
 #include "core/journal.h"
 #include "core/store.h"
 
 DcdStore *dcd_store_open(const DcdStoreConfig *cfg, GError **errp)
 {
     if (cfg->cluster_store) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_NOTSUP, "no cluster store yet");
-        return NULL;
+        return dcd_etcd_store_open(cfg, errp);
     }
     g_return_val_if_fail(cfg->state_dir, NULL);
     return dcd_journal_open(cfg->state_dir, errp);
