@@ -17,6 +17,7 @@
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 #define CLAIM_RETRY_MS 250
+#define REGAIN_SOON_MS 200
 
 /* What this broker knows of a record key in etcd. */
 typedef struct Known {
@@ -41,6 +42,7 @@ typedef struct DcdEtcdStore {
     bool fenced;             /* the lease is lost: take the node again */
     bool stale;              /* etcd changed while fenced: never writes */
     guint timer;
+    guint soon;              /* a regain sooner than the next tick */
     bool keepalive_out;
     gint64 keepalive_sent;
 } DcdEtcdStore;
@@ -543,6 +545,26 @@ static GHashTable *etcd_load(DcdStore *base, unsigned *dropped,
 
 /* ---- committing --------------------------------------------------------*/
 
+static gboolean on_tick(gpointer opaque);
+
+static gboolean on_soon(gpointer opaque)
+{
+    DcdEtcdStore *s = opaque;
+
+    s->soon = 0;
+    on_tick(s);
+    return G_SOURCE_REMOVE;
+}
+
+/* The lease is lost: try to take the node again without waiting a tick. */
+static void set_fenced(DcdEtcdStore *s)
+{
+    s->fenced = true;
+    if (!s->soon && !s->stale) {
+        s->soon = g_timeout_add(REGAIN_SOON_MS, on_soon, s);
+    }
+}
+
 static bool may_write(DcdEtcdStore *s, GError **errp)
 {
     if (s->stale) {
@@ -551,7 +573,7 @@ static bool may_write(DcdEtcdStore *s, GError **errp)
                     " %s); restart it to reload", s->node);
     } else if (s->fenced ||
                g_get_monotonic_time() >= s->lease_until) {
-        s->fenced = true;
+        set_fenced(s);
         g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "this broker lost its"
                     " lease in etcd (node %s): it changes nothing until it"
                     " holds the node again", s->node);
@@ -580,7 +602,7 @@ static void explain_failure(DcdEtcdStore *s, JsonObject *reply, guint i,
                     " changed");
         return;
     }
-    s->fenced = true;
+    set_fenced(s);
     g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "this broker lost its"
                 " lease in etcd (node %s): nothing was changed", s->node);
 }
@@ -896,9 +918,9 @@ static void regain(DcdEtcdStore *s)
         same = known_rev(s, key) == ((Known *)val)->rev;
     }
     if (!same) {
-        g_critical("node %s: the state in etcd changed while this broker"
-                   " had lost its lease; it changes nothing any more:"
-                   " restart it to reload", s->node);
+        g_warning("node %s: the state in etcd changed while this broker"
+                  " had lost its lease; it changes nothing any more:"
+                  " restart it to reload", s->node);
         s->stale = true;
         revoke_lease(s, s->lease);
         return;
@@ -932,7 +954,7 @@ static void on_keepalive(JsonObject *reply, const GError *err,
             g_warning("node %s: the lease ran out; changes are refused"
                       " until this broker holds the node again", s->node);
         }
-        s->fenced = true;
+        set_fenced(s);
         return;
     }
     s->lease_until = s->keepalive_sent + ttl * G_USEC_PER_SEC;
@@ -972,6 +994,9 @@ static void etcd_close(DcdStore *base)
 
     if (s->timer) {
         g_source_remove(s->timer);
+    }
+    if (s->soon) {
+        g_source_remove(s->soon);
     }
     if (s->etcd) {
         dcd_etcd_cancel_async(s->etcd);

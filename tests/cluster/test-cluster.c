@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A broker whose state is in etcd (docs/cluster.md): pools and extents
+ * survive a broker kill; with etcd gone, changes fail with unavail within
+ * the request bound while hosts keep what they hold and reads answer,
+ * and creates work again once etcd is back; a node name is one broker's;
+ * a broker paused past its lease changes nothing when it wakes.
+ */
+#include <signal.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "etcd.h"
+#include "harness.h"
+
+#define TTL_S 2
+#define TIMEOUT_MS 500
+#define PREFIX "/dcd/v1/"
+
+static TBroker *cluster_broker_ttl(TEtcd *e, const char *node, int ttl_s)
+{
+    g_autofree char *store = g_strdup_printf("--cluster-store=%s",
+                                             e->store_url);
+    g_autofree char *name = g_strdup_printf("--node=%s", node);
+    g_autofree char *ttl = g_strdup_printf("--lease-ttl=%d", ttl_s);
+    g_autofree char *timeout = g_strdup_printf("--store-timeout=%d",
+                                               TIMEOUT_MS);
+    const char *extra[] = { store, name, ttl, timeout, NULL };
+    TBrokerOpts o = { .log = true, .extra = extra, .no_state_dir = true };
+
+    return tbroker_new(&o);
+}
+
+static TBroker *cluster_broker(TEtcd *e, const char *node)
+{
+    return cluster_broker_ttl(e, node, TTL_S);
+}
+
+static void add_wait(TBroker *b, THost *h, const char *tag,
+                     const char *policy)
+{
+    json_node_unref(tcall(b, "extent-add", "{\"host-id\": %u, \"tag\":"
+                          " \"%s\", \"policy\": \"%s\", \"wait\": true}",
+                          h->id, tag, policy));
+    g_free(thost_ok(h, "wait-extents %s 1 5000", tag));
+}
+
+static bool store_available(TBroker *b)
+{
+    g_autoptr(JsonNode) n = tcall(b, "status", "{}");
+
+    return json_object_get_boolean_member(json_node_get_object(n),
+                                          "store-available");
+}
+
+static void wait_available(TBroker *b, bool want, gint64 us)
+{
+    gint64 deadline = g_get_monotonic_time() + us;
+
+    while (store_available(b) != want && g_get_monotonic_time() < deadline) {
+        g_usleep(50000);
+    }
+    if (store_available(b) != want) {
+        tbroker_show_log(b);
+    }
+    g_assert_true(store_available(b) == want);
+}
+
+static bool has_pool_key(TEtcd *e, const char *tag)
+{
+    g_autofree char *key = g_strconcat(PREFIX "pool:", tag, NULL);
+
+    return tetcd_has_key(e, key);
+}
+
+static unsigned count_prefix(TEtcd *e, const char *prefix)
+{
+    g_auto(GStrv) keys = tetcd_keys(e, prefix);
+
+    return g_strv_length(keys);
+}
+
+static void test_restart(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
+    g_autofree char *file_tag = tpool(b, "{\"size\": 2097152,"
+                                      " \"backing\": \"file\"}");
+    THost *h0 = thost_start(b, 0, "--reconnect", NULL);
+    g_autofree char *r = NULL;
+
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    add_wait(b, h0, tag, "free");
+    add_wait(b, h0, file_tag, "free");
+    g_free(thost_ok(h0, "write-str %s 1000 kept by the host", tag));
+    g_free(thost_ok(h0, "write-str %s 8 kept in the file", file_tag));
+    /* Saved in etcd, read back with a client that is not ours. */
+    g_assert_true(has_pool_key(e, tag));
+    g_assert_true(has_pool_key(e, file_tag));
+    g_assert_true(tetcd_has_key(e, PREFIX "host:0"));
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 2);
+    g_assert_true(tetcd_has_key(e, PREFIX "node/n1"));
+
+    tbroker_kill(b);
+    r = thost_ok(h0, "read-str %s 1000 16", tag);
+    g_assert_cmpstr(r, ==, "kept by the host");
+    g_clear_pointer(&r, g_free);
+    /* A broker of this machine that is dead holds its node name no more. */
+    tbroker_restart(b);
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    twait_count(b, 0, tag, "accepted", 1);
+    twait_count(b, 0, file_tag, "accepted", 1);
+    r = thost_ok(h0, "read-str %s 1000 16", tag);
+    g_assert_cmpstr(r, ==, "kept by the host");
+    g_clear_pointer(&r, g_free);
+    r = thost_ok(h0, "read-str %s 8 16", file_tag);
+    g_assert_cmpstr(r, ==, "kept in the file");
+
+    /* Changes go on after the restart, and reach etcd. */
+    json_node_unref(tcall(b, "extent-release", "{\"host-id\": 0, \"tag\":"
+                          " \"%s\"}", file_tag));
+    g_free(thost_ok(h0, "wait-released %s 5000", file_tag));
+    twait_count(b, 0, file_tag, "accepted", 0);
+    json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", file_tag));
+    g_assert_false(has_pool_key(e, file_tag));
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 1);
+
+    thost_quit(h0);
+    tbroker_free(b);
+    /* A broker that stops gives its node name back at once. */
+    g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
+    tetcd_free(e);
+}
+
+static void test_etcd_gone(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
+    THost *h0 = thost_start(b, 0, NULL);
+    g_autofree char *msg = NULL;
+    g_autofree char *r = NULL;
+    g_autoptr(JsonNode) st = NULL;
+    gint64 t0;
+
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    add_wait(b, h0, tag, "free");
+    g_free(thost_ok(h0, "write-str %s 0 still here", tag));
+
+    /* A member that says nothing: the request bound is what it costs. */
+    tetcd_pause(e);
+    t0 = g_get_monotonic_time();
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152}");
+    g_assert_cmpint(g_get_monotonic_time() - t0, <,
+                    (TIMEOUT_MS + 1000) * 1000);
+    g_test_message("etcd paused: %s", msg);
+    g_clear_pointer(&msg, g_free);
+    /* Once known gone, at once. */
+    t0 = g_get_monotonic_time();
+    g_free(tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                      "{\"size\": 2097152}"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, TIMEOUT_MS * 1000);
+    /* Reads answer from memory; the host keeps what it holds. */
+    st = tcall(b, "status", "{}");
+    g_assert_false(json_object_get_boolean_member(json_node_get_object(st),
+                                                  "store-available"));
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                               "pools"), ==, 1);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
+    r = thost_ok(h0, "read-str %s 0 10", tag);
+    g_assert_cmpstr(r, ==, "still here");
+    g_clear_pointer(&r, g_free);
+    tetcd_resume(e);
+    wait_available(b, true, 5 * G_USEC_PER_SEC);
+    g_free(tpool(b, "{\"size\": 2097152}"));
+
+    /* A member that is gone, then back on its data. */
+    tetcd_kill(e);
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152}");
+    g_test_message("etcd killed: %s", msg);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
+    r = thost_ok(h0, "read-str %s 0 10", tag);
+    g_assert_cmpstr(r, ==, "still here");
+    g_clear_pointer(&r, g_free);
+    tetcd_restart(e);
+    wait_available(b, true, (TTL_S + 5) * G_USEC_PER_SEC);
+    {
+        g_autofree char *t2 = tpool(b, "{\"size\": 2097152}");
+
+        g_assert_true(has_pool_key(e, t2));
+    }
+    g_assert_true(has_pool_key(e, tag));
+    thost_quit(h0);
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
+/* Start a broker that must fail; returns its stderr. */
+static char *broker_refused(TEtcd *e, const char *node)
+{
+    g_autofree char *dir = g_dir_make_tmp("dcd-test-XXXXXX", NULL);
+    g_autofree char *hs = g_build_filename(dir, "host.sock", NULL);
+    g_autofree char *cs = g_build_filename(dir, "control.sock", NULL);
+    g_autofree char *store = g_strdup_printf("--cluster-store=%s",
+                                             e->store_url);
+    g_autofree char *name = g_strdup_printf("--node=%s", node);
+    g_autofree char *hsa = g_strdup_printf("--host-socket=%s", hs);
+    g_autofree char *csa = g_strdup_printf("--control-socket=%s", cs);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) err = NULL;
+    char *err_text = NULL;
+
+    p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                         G_SUBPROCESS_FLAGS_STDERR_PIPE, &err,
+                         g_getenv("DCD_BROKER"), store, name, hsa, csa,
+                         "--lease-ttl=2", "--store-timeout=500", NULL);
+    g_assert_no_error(err);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL,
+                                                &err_text, &err));
+    g_assert_true(g_subprocess_get_if_exited(p));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
+    g_rmdir(dir);
+    return err_text;
+}
+
+static void test_same_node(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    g_autofree char *said = broker_refused(e, "n1");
+    TBroker *b2;
+
+    g_test_message("second broker: %s", said);
+    g_assert_nonnull(strstr(said, "node n1 is held by another broker"));
+    /* The first one carries on; another name is another broker. */
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    b2 = cluster_broker(e, "n2");
+    tbroker_free(b2);
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
+typedef struct LateCall {
+    TBroker *b;
+    char *tag;
+    char *msg;
+} LateCall;
+
+static gpointer late_create(gpointer opaque)
+{
+    LateCall *c = opaque;
+
+    c->msg = tcall_fail(c->b, DCD_ERR_UNAVAIL, "pool-create",
+                        "{\"size\": 2097152, \"tag\": \"%s\"}", c->tag);
+    return NULL;
+}
+
+static void test_paused_past_lease(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *a = cluster_broker(e, "n1");
+    TBroker *b;
+    g_autofree char *before = tpool(a, "{\"size\": 2097152}");
+    LateCall late = { .b = a, .tag = g_strdup(
+                          "0c1e5e2a-6f7b-4d38-9d0e-2f8a4c6b1a01") };
+    g_autoptr(GThread) t = NULL;
+    gint64 deadline;
+    g_autofree char *msg = NULL;
+    g_autofree char *other = NULL;
+
+    /* Paused past its lease: etcd lets the node name go. */
+    g_subprocess_send_signal(a->proc, SIGSTOP);
+    deadline = g_get_monotonic_time() + (TTL_S + 5) * G_USEC_PER_SEC;
+    while (tetcd_has_key(e, PREFIX "node/n1") &&
+           g_get_monotonic_time() < deadline) {
+        g_usleep(100000);
+    }
+    g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
+    /* Another broker takes the name and changes the state. */
+    b = cluster_broker(e, "n1");
+    other = tpool(b, "{\"size\": 2097152}");
+    /* The paused broker gets a request, then wakes up. */
+    t = g_thread_new("late", late_create, &late);
+    g_usleep(200000);
+    g_subprocess_send_signal(a->proc, SIGCONT);
+    g_thread_join(g_steal_pointer(&t));
+    g_test_message("woken broker: %s", late.msg);
+    g_assert_false(has_pool_key(e, late.tag));
+    g_assert_true(has_pool_key(e, other));
+    g_assert_true(has_pool_key(e, before));
+
+    /* The name free again, the woken broker still changes nothing: the
+     * state moved while it slept, and its memory is out of date. */
+    tbroker_free(b);
+    g_usleep((TTL_S * 1000 + 500) * 1000);
+    msg = tcall_fail(a, DCD_ERR_UNAVAIL, "pool-create", "{\"size\": 2097152,"
+                     " \"tag\": \"%s\"}", late.tag);
+    g_test_message("woken broker later: %s", msg);
+    g_assert_false(has_pool_key(e, late.tag));
+    tbroker_free(a);
+    g_free(late.tag);
+    g_free(late.msg);
+    tetcd_free(e);
+}
+
+/*
+ * The lease ends while the broker believes it holds it (a long TTL, so no
+ * keepalive tells it first): etcd itself refuses the write, by the
+ * transaction's compare on the node key's lease.  The broker then takes
+ * its node again, finds the state as it left it, and carries on.
+ */
+static void test_fenced_by_etcd(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker_ttl(e, "n1", 30);
+    const char *tag = "5b0d7c8e-1f2a-4c3b-9e4d-6a7b8c9d0e1f";
+    g_autofree char *msg = NULL;
+
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    tetcd_revoke_leases(e);
+    g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152, \"tag\": \"%s\"}", tag);
+    g_test_message("fenced by etcd: %s", msg);
+    g_assert_nonnull(strstr(msg, "lost its lease"));
+    g_assert_false(has_pool_key(e, tag));
+    /* It takes the node again at once, not a keepalive tick (10 s) later. */
+    wait_available(b, true, 3 * G_USEC_PER_SEC);
+    g_assert_true(tetcd_has_key(e, PREFIX "node/n1"));
+    g_free(tpool(b, "{\"size\": 2097152, \"tag\": \"5b0d7c8e-1f2a-4c3b-9e4d-"
+                 "6a7b8c9d0e1f\"}"));
+    g_assert_true(has_pool_key(e, tag));
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    g_test_add_func("/cluster/restart", test_restart);
+    g_test_add_func("/cluster/etcd-gone", test_etcd_gone);
+    g_test_add_func("/cluster/same-node", test_same_node);
+    g_test_add_func("/cluster/paused-past-lease", test_paused_past_lease);
+    g_test_add_func("/cluster/fenced-by-etcd", test_fenced_by_etcd);
+    return g_test_run();
+}
