@@ -141,6 +141,10 @@ static void call_done(Call *k)
 static void set_unreachable(Call *k, const GError *why)
 {
     g_clear_error(&k->err);
+    /* The next call tries the next endpoint (a member that went silent). */
+    if (k->timed_out && k->c->endpoints->len > 1) {
+        k->c->current = (k->c->current + 1) % k->c->endpoints->len;
+    }
     if (k->timed_out) {
         g_set_error(&k->err, DCD_ERROR, DCD_ERR_UNAVAIL, "etcd did not"
                     " answer %s within %u ms", k->path, k->c->timeout_ms);

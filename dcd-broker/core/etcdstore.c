@@ -764,6 +764,12 @@ static bool etcd_commit(DcdStore *base, GError **errp)
         while (g_hash_table_iter_next(&it, &key, NULL)) {
             g_hash_table_add(s->uncertain, g_strdup(key));
         }
+        if (strstr(err->message, "too many operations")) {
+            g_prefix_error(&err, "this change touches %u records; etcd must"
+                           " run with --max-txn-ops of at least %u: ",
+                           g_hash_table_size(s->queue),
+                           g_hash_table_size(s->queue) + 1);
+        }
         etcd_discard(base);
         g_propagate_prefixed_error(errp, g_steal_pointer(&err), "cannot save"
                                    " the change: ");
