@@ -12,15 +12,16 @@
 
 #include "etcd.h"
 #include "harness.h"
+#include "proxy.h"
 
 #define TTL_S 2
 #define TIMEOUT_MS 500
 #define PREFIX "/dcd/v1/"
 
-static TBroker *cluster_broker_ttl(TEtcd *e, const char *node, int ttl_s)
+static TBroker *cluster_broker_at(const char *url, const char *node,
+                                  int ttl_s)
 {
-    g_autofree char *store = g_strdup_printf("--cluster-store=%s",
-                                             e->store_url);
+    g_autofree char *store = g_strdup_printf("--cluster-store=%s", url);
     g_autofree char *name = g_strdup_printf("--node=%s", node);
     g_autofree char *ttl = g_strdup_printf("--lease-ttl=%d", ttl_s);
     g_autofree char *timeout = g_strdup_printf("--store-timeout=%d",
@@ -29,6 +30,11 @@ static TBroker *cluster_broker_ttl(TEtcd *e, const char *node, int ttl_s)
     TBrokerOpts o = { .log = true, .extra = extra, .no_state_dir = true };
 
     return tbroker_new(&o);
+}
+
+static TBroker *cluster_broker_ttl(TEtcd *e, const char *node, int ttl_s)
+{
+    return cluster_broker_at(e->store_url, node, ttl_s);
 }
 
 static TBroker *cluster_broker(TEtcd *e, const char *node)
@@ -337,6 +343,50 @@ static void test_fenced_by_etcd(void)
     tetcd_free(e);
 }
 
+/*
+ * etcd applies a txn but its answer never comes: the create fails with
+ * unavail, so the pool must not stay in etcd.  The broker puts the key
+ * back before its next write.
+ */
+static void test_unknown_outcome(void)
+{
+    TEtcd *e = tetcd_start();
+    TProxy *p = tproxy_new(e->client_port);
+    g_autofree char *url = g_strdup_printf("etcd://127.0.0.1:%u",
+                                           tproxy_port(p));
+    TBroker *b = cluster_broker_at(url, "n1", TTL_S);
+    const char *lost = "7d3f0a6e-2b1c-4e5d-8f9a-0b1c2d3e4f50";
+    g_autofree char *msg = NULL;
+    g_autofree char *next = NULL;
+
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    tproxy_hold(p, true);
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create", "{\"size\": 2097152,"
+                     " \"tag\": \"%s\"}", lost);
+    g_test_message("answer kept back: %s", msg);
+    /* etcd did apply it; the broker acknowledged nothing. */
+    g_assert_true(has_pool_key(e, lost));
+    g_assert_cmpuint(count_prefix(e, PREFIX "pool:"), ==, 2);
+    tproxy_hold(p, false);
+    wait_available(b, true, 5 * G_USEC_PER_SEC);
+    next = tpool(b, "{\"size\": 2097152}");
+    g_assert_false(has_pool_key(e, lost));
+    g_assert_true(has_pool_key(e, next));
+    g_assert_cmpuint(count_prefix(e, PREFIX "pool:"), ==, 2);
+    /* The broker and etcd agree: a restart finds the same pools. */
+    tbroker_kill(b);
+    tbroker_restart(b);
+    {
+        g_autoptr(JsonNode) st = tcall(b, "status", "{}");
+
+        g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                                   "pools"), ==, 2);
+    }
+    tbroker_free(b);
+    tproxy_free(p);
+    tetcd_free(e);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -346,5 +396,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cluster/same-node", test_same_node);
     g_test_add_func("/cluster/paused-past-lease", test_paused_past_lease);
     g_test_add_func("/cluster/fenced-by-etcd", test_fenced_by_etcd);
+    g_test_add_func("/cluster/unknown-outcome", test_unknown_outcome);
     return g_test_run();
 }
