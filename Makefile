@@ -37,7 +37,8 @@ check: deps all qemu guest
 
 # The suites that need no QEMU, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; the broker processes they start are
-# sanitized too, and a report fails the test (halt_on_error).
+# sanitized too, and a report fails the test (halt_on_error).  The
+# cluster suite starts its own etcd (installed by deps).
 SAN := $(BUILD)-sanitize
 check-sanitize: deps
 	@test -f $(SAN)/build.ninja || $(MESON) setup $(SAN) \
@@ -45,7 +46,7 @@ check-sanitize: deps
 	ninja -C $(SAN)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 		$(MESON) test -C $(SAN) --suite unit --suite broker --suite fuzz \
-		--print-errorlogs
+		--suite cluster --print-errorlogs
 
 # libFuzzer with ASan and UBSan (fuzz/README.md): every target for
 # FUZZ_SECONDS, one after the other, from the committed corpus.  New

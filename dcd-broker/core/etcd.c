@@ -95,7 +95,9 @@ static void set_refusal(Call *k, guint status, JsonObject *o)
     uint64_t code = 0;
 
     if (o) {
-        dcd_jsonin_str(o, "message", false, &msg, NULL);
+        if (!dcd_jsonin_str(o, "message", false, &msg, NULL) || !msg) {
+            dcd_jsonin_str(o, "error", false, &msg, NULL);
+        }
         dcd_jsonin_u64(o, "code", false, 64, &code, NULL);
     }
     /* 8 is RESOURCE_EXHAUSTED: "database space exceeded". */

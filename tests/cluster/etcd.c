@@ -234,3 +234,10 @@ void tetcd_revoke_leases(TEtcd *e)
         }
     }
 }
+
+void tetcd_put(TEtcd *e, const char *key, const char *value)
+{
+    g_autofree char *out = NULL;
+
+    g_assert_true(run_etcdctl(e, &out, "put", "--", key, value, NULL));
+}

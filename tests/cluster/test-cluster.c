@@ -387,6 +387,51 @@ static void test_unknown_outcome(void)
     tetcd_free(e);
 }
 
+/*
+ * State in etcd is read like peer input: records that are not JSON, too
+ * deep, of the wrong shape or naming no real tag are dropped (and deleted
+ * by the rewrite at start); a key that is no record is left alone.
+ */
+static void test_bad_records(void)
+{
+    TEtcd *e = tetcd_start();
+    const char *good = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    g_autofree char *good_key = g_strconcat(PREFIX "pool:", good, NULL);
+    g_autofree char *good_val = g_strdup_printf(
+        "{\"tag\": \"%s\", \"size\": 2097152, \"backing\": \"memfd\","
+        " \"segments\": []}", good);
+    g_autoptr(GString) deep = g_string_new(NULL);
+    g_autoptr(JsonNode) st = NULL;
+    TBroker *b;
+
+    for (int i = 0; i < 200; i++) {
+        g_string_append(deep, "[");
+    }
+    for (int i = 0; i < 200; i++) {
+        g_string_append(deep, "]");
+    }
+    tetcd_put(e, good_key, good_val);
+    tetcd_put(e, PREFIX "pool:not-a-tag", "{\"tag\": \"not-a-tag\"}");
+    tetcd_put(e, PREFIX "host:7", deep->str);
+    tetcd_put(e, PREFIX "extent:0:0", "not json at all");
+    tetcd_put(e, PREFIX "meta", "{\"id\": 5}");
+    tetcd_put(e, PREFIX "someone-elses", "x");
+    b = cluster_broker(e, "n1");
+    st = tcall(b, "status", "{}");
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                               "pools"), ==, 1);
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                               "hosts"), ==, 0);
+    g_assert_true(tetcd_has_key(e, good_key));
+    g_assert_false(tetcd_has_key(e, PREFIX "pool:not-a-tag"));
+    g_assert_false(tetcd_has_key(e, PREFIX "host:7"));
+    g_assert_false(tetcd_has_key(e, PREFIX "extent:0:0"));
+    g_assert_true(tetcd_has_key(e, PREFIX "meta"));
+    g_assert_true(tetcd_has_key(e, PREFIX "someone-elses"));
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -397,5 +442,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cluster/paused-past-lease", test_paused_past_lease);
     g_test_add_func("/cluster/fenced-by-etcd", test_fenced_by_etcd);
     g_test_add_func("/cluster/unknown-outcome", test_unknown_outcome);
+    g_test_add_func("/cluster/bad-records", test_bad_records);
     return g_test_run();
 }
