@@ -898,7 +898,12 @@ static void regain(DcdEtcdStore *s)
     unsigned dropped = 0;
     bool same = true;
 
+    /* Our old lease, if etcd still has it, holds the node key: end it. */
+    if (s->lease) {
+        revoke_lease(s, s->lease);
+    }
     if (!grant_lease(s, &err)) {
+        s->lease = 0;
         return;
     }
     if (!try_claim(s, &holder, &err)) {
@@ -952,6 +957,9 @@ static void on_keepalive(JsonObject *reply, const GError *err,
     }
     if (!s->reachable) {
         g_message("node %s: etcd answers again", s->node);
+        if (s->fenced) {
+            set_fenced(s);  /* take the node again soon */
+        }
     }
     s->reachable = true;
     if (!dcd_etcd_int(member_object(reply, "result"), "TTL", &ttl, NULL) ||
@@ -977,9 +985,16 @@ static gboolean on_tick(gpointer opaque)
     }
     if (s->fenced || g_get_monotonic_time() >= s->lease_until) {
         s->fenced = true;
-        regain(s);
-        return G_SOURCE_CONTINUE;
+        /*
+         * Taking the node again blocks for a few round trips: only once
+         * etcd answers, or the broker would stall a timeout every tick.
+         */
+        if (s->reachable) {
+            regain(s);
+            return G_SOURCE_CONTINUE;
+        }
     }
+    /* A keepalive, or while etcd is silent a probe of it. */
     jb = json_builder_new();
     json_builder_begin_object(jb);
     dcd_etcd_i64(jb, "ID", s->lease);

@@ -3,8 +3,10 @@
  * A broker whose state is in etcd (docs/cluster.md): pools and extents
  * survive a broker kill; with etcd gone, changes fail with unavail within
  * the request bound while hosts keep what they hold and reads answer,
- * and creates work again once etcd is back; a node name is one broker's;
- * a broker paused past its lease changes nothing when it wakes.
+ * and creates work again once etcd is back (a host's own release made
+ * meanwhile reaches it); a node name is one broker's; a broker paused
+ * past its lease, or whose lease etcd ended, changes nothing; a txn of
+ * unknown outcome is undone; bad records in etcd are dropped.
  */
 #include <signal.h>
 #include <string.h>
@@ -148,6 +150,7 @@ static void test_etcd_gone(void)
     g_autofree char *msg = NULL;
     g_autofree char *r = NULL;
     g_autoptr(JsonNode) st = NULL;
+    g_autofree char *second = NULL;
     gint64 t0;
 
     g_free(thost_ok(h0, "wait-connected 5000"));
@@ -183,7 +186,13 @@ static void test_etcd_gone(void)
     g_free(tpool(b, "{\"size\": 2097152}"));
 
     /* A member that is gone, then back on its data. */
+    second = tpool(b, "{\"size\": 2097152}");
+    add_wait(b, h0, second, "free");
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 2);
     tetcd_kill(e);
+    /* The host's own release stands without etcd; etcd catches up. */
+    g_free(thost_ok(h0, "drop %s", second));
+    twait_count(b, 0, second, "accepted", 0);
     msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
                      "{\"size\": 2097152}");
     g_test_message("etcd killed: %s", msg);
@@ -198,7 +207,20 @@ static void test_etcd_gone(void)
 
         g_assert_true(has_pool_key(e, t2));
     }
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 1);
     g_assert_true(has_pool_key(e, tag));
+
+    /* Gone longer than the lease: the broker takes its node again. */
+    tetcd_kill(e);
+    g_usleep((TTL_S + 1) * G_USEC_PER_SEC);
+    g_assert_false(store_available(b));
+    tetcd_restart(e);
+    wait_available(b, true, (TTL_S + 5) * G_USEC_PER_SEC);
+    g_assert_true(tetcd_has_key(e, PREFIX "node/n1"));
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    r = thost_ok(h0, "read-str %s 0 10", tag);
+    g_assert_cmpstr(r, ==, "still here");
+    g_clear_pointer(&r, g_free);
     thost_quit(h0);
     tbroker_free(b);
     tetcd_free(e);
