@@ -53,7 +53,7 @@ check-sanitize: deps
 # inputs and crashes stay in $(FUZZ_BUILD), never in the tree.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz-proto fuzz-host-session fuzz-control fuzz-state fuzz-acpi fuzz-guest-files
+FUZZ_TARGETS := fuzz-proto fuzz-host-session fuzz-control fuzz-state fuzz-acpi fuzz-guest-files fuzz-etcd
 fuzz:
 	@./scripts/install-deps.sh --fuzz
 	@test -f $(FUZZ_BUILD)/build.ninja || CC=clang $(MESON) setup $(FUZZ_BUILD) \

@@ -378,13 +378,33 @@ unsigned dcd_etcd_timeout_ms(const DcdEtcd *c)
 
 /* ---- reading answers -------------------------------------------------- */
 
+JsonArray *dcd_etcd_array(JsonObject *o, const char *k)
+{
+    JsonNode *n = o ? json_object_get_member(o, k) : NULL;
+
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+JsonObject *dcd_etcd_object(JsonObject *o, const char *k)
+{
+    JsonNode *n = o ? json_object_get_member(o, k) : NULL;
+
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
 bool dcd_etcd_int(JsonObject *o, const char *k, int64_t *out, GError **errp)
 {
-    JsonNode *n = json_object_get_member(o, k);
+    JsonNode *n;
     const char *s;
     gint64 v;
 
     *out = 0;
+    if (!o) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: no object holding"
+                    " %s", k);
+        return false;
+    }
+    n = json_object_get_member(o, k);
     if (!n) {
         return true;  /* proto3 leaves zeros out */
     }
@@ -408,14 +428,14 @@ bool dcd_etcd_int(JsonObject *o, const char *k, int64_t *out, GError **errp)
 
 bool dcd_etcd_revision(JsonObject *reply, int64_t *out, GError **errp)
 {
-    JsonNode *n = json_object_get_member(reply, "header");
+    JsonObject *h = dcd_etcd_object(reply, "header");
 
-    if (!n || !JSON_NODE_HOLDS_OBJECT(n)) {
+    if (!h) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd's answer has no"
                     " header");
         return false;
     }
-    return dcd_etcd_int(json_node_get_object(n), "revision", out, errp);
+    return dcd_etcd_int(h, "revision", out, errp) && *out > 0;
 }
 
 /* Strict base64 (g_base64_decode() skips what it does not know). */
@@ -471,6 +491,52 @@ bool dcd_etcd_kv_read(JsonObject *o, DcdEtcdKv *out, GError **errp)
         return false;
     }
     return true;
+}
+
+/* responses[i].response_range of a txn answer; NULL if not there. */
+JsonObject *dcd_etcd_txn_range(JsonObject *reply, guint i)
+{
+    JsonArray *rs = dcd_etcd_array(reply, "responses");
+
+    if (!rs || i >= json_array_get_length(rs)) {
+        return NULL;
+    }
+    return dcd_etcd_object(dcd_jsonin_object_at(rs, i), "response_range");
+}
+
+/* The one key a range answer holds: true and *kv, or true and no key. */
+bool dcd_etcd_range_one(JsonObject *range, DcdEtcdKv *kv, bool *found,
+                        GError **errp)
+{
+    JsonArray *kvs = dcd_etcd_array(range, "kvs");
+
+    *found = false;
+    if (!range) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: a range answer is"
+                    " missing");
+        return false;
+    }
+    if (!kvs || json_array_get_length(kvs) == 0) {
+        return true;
+    }
+    if (json_array_get_length(kvs) != 1) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: a one-key range"
+                    " answered more");
+        return false;
+    }
+    if (!dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, 0), kv, errp)) {
+        g_prefix_error(errp, "etcd: a one-key range: ");
+        return false;
+    }
+    *found = true;
+    return true;
+}
+
+bool dcd_etcd_succeeded(JsonObject *reply)
+{
+    bool ok = false;
+
+    return dcd_jsonin_bool(reply, "succeeded", &ok, NULL) && ok;
 }
 
 /* ---- writing requests ------------------------------------------------- */

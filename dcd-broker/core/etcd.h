@@ -55,9 +55,20 @@ void dcd_etcd_kv_clear(DcdEtcdKv *kv);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DcdEtcdKv, dcd_etcd_kv_clear)
 bool dcd_etcd_kv_read(JsonObject *kv, DcdEtcdKv *out, GError **errp);
 
-/* A 64-bit member written as a string ("123"); absent is 0. */
+/* Members of an answer, NULL if absent or of another type (o may be NULL). */
+JsonArray *dcd_etcd_array(JsonObject *o, const char *k);
+JsonObject *dcd_etcd_object(JsonObject *o, const char *k);
+/* A txn answer: whether its compares held ("succeeded", absent: false). */
+bool dcd_etcd_succeeded(JsonObject *reply);
+/* responses[i].response_range of a txn answer; NULL if not there. */
+JsonObject *dcd_etcd_txn_range(JsonObject *reply, guint i);
+/* A range of one key: true and *kv if found, true and !*found if none. */
+bool dcd_etcd_range_one(JsonObject *range, DcdEtcdKv *kv, bool *found,
+                        GError **errp);
+
+/* A non-negative 64-bit member written as a string ("123"); absent is 0. */
 bool dcd_etcd_int(JsonObject *o, const char *k, int64_t *out, GError **errp);
-/* The answer's header.revision. */
+/* The answer's header.revision, which must be positive. */
 bool dcd_etcd_revision(JsonObject *reply, int64_t *out, GError **errp);
 
 /* JSON for requests: base64 of a string, 64-bit numbers as strings. */

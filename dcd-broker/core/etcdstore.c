@@ -84,69 +84,6 @@ static char *builder_text(JsonBuilder *jb)
     return json_to_string(root, FALSE);
 }
 
-/* ---- reading answers -------------------------------------------------- */
-
-static JsonArray *member_array(JsonObject *o, const char *k)
-{
-    JsonNode *n = o ? json_object_get_member(o, k) : NULL;
-
-    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-}
-
-static JsonObject *member_object(JsonObject *o, const char *k)
-{
-    JsonNode *n = o ? json_object_get_member(o, k) : NULL;
-
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
-/* responses[i].response_range of a txn answer; NULL if not there. */
-static JsonObject *txn_range(JsonObject *reply, guint i)
-{
-    JsonArray *rs = member_array(reply, "responses");
-
-    if (!rs || i >= json_array_get_length(rs)) {
-        return NULL;
-    }
-    return member_object(dcd_jsonin_object_at(rs, i), "response_range");
-}
-
-/* The one key a range answer holds: true and *kv, or true and no key. */
-static bool range_one(JsonObject *range, DcdEtcdKv *kv, bool *found,
-                      GError **errp)
-{
-    JsonArray *kvs = member_array(range, "kvs");
-
-    *found = false;
-    if (!range) {
-        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: a range answer is"
-                    " missing");
-        return false;
-    }
-    if (!kvs || json_array_get_length(kvs) == 0) {
-        return true;
-    }
-    if (json_array_get_length(kvs) != 1 ||
-        !dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, 0), kv, errp)) {
-        g_prefix_error(errp, "etcd: a one-key range: ");
-        if (errp && !*errp) {
-            g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: a one-key range"
-                        " answered more");
-        }
-        return false;
-    }
-    *found = true;
-    return true;
-}
-
-static bool succeeded(JsonObject *reply)
-{
-    bool ok = false;
-
-    dcd_jsonin_bool(reply, "succeeded", &ok, NULL);
-    return ok;
-}
-
 /* ---- requests ----------------------------------------------------------*/
 
 static JsonBuilder *txn_begin(void)
@@ -365,10 +302,10 @@ static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
     if (!reply) {
         return false;
     }
-    if (succeeded(reply)) {
+    if (dcd_etcd_succeeded(reply)) {
         return true;
     }
-    if (!range_one(txn_range(reply, 0), holder, &found, errp)) {
+    if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, 0), holder, &found, errp)) {
         return false;
     }
     if (!found) {
@@ -388,7 +325,7 @@ static bool keepalive_sync(DcdEtcdStore *s, GError **errp)
     dcd_etcd_i64(jb, "ID", s->lease);
     json_builder_end_object(jb);
     reply = call(s, "/v3/lease/keepalive", jb, errp);
-    if (!reply || !dcd_etcd_int(member_object(reply, "result"), "TTL", &ttl,
+    if (!reply || !dcd_etcd_int(dcd_etcd_object(reply, "result"), "TTL", &ttl,
                                 errp)) {
         return false;
     }
@@ -470,23 +407,14 @@ static bool is_record_key(const char *k)
  * all is not NULL, key -> text.  Unreadable values count in *dropped and
  * are known as such, so the next rewrite deletes them.
  */
-static bool read_all(DcdEtcdStore *s, GHashTable *known, GHashTable *all,
-                     unsigned *dropped, GError **errp)
+/* What a range answer holds, read as peer input (see read_all). */
+static void take_range(JsonObject *reply, GHashTable *known, GHashTable *all,
+                       unsigned *dropped)
 {
-    g_autoptr(JsonBuilder) jb = json_builder_new();
-    g_autoptr(JsonObject) reply = NULL;
     JsonArray *kvs;
     guint n;
 
-    json_builder_begin_object(jb);
-    dcd_etcd_b64(jb, "key", DCD_ETCD_PREFIX);
-    dcd_etcd_b64(jb, "range_end", s->prefix_end);
-    json_builder_end_object(jb);
-    reply = call(s, "/v3/kv/range", jb, errp);
-    if (!reply) {
-        return false;
-    }
-    kvs = member_array(reply, "kvs");
+    kvs = dcd_etcd_array(reply, "kvs");
     n = kvs ? json_array_get_length(kvs) : 0;
     for (guint i = 0; i < n; i++) {
         g_auto(DcdEtcdKv) kv = { 0 };
@@ -523,7 +451,36 @@ static bool read_all(DcdEtcdStore *s, GHashTable *known, GHashTable *all,
         }
         g_hash_table_replace(known, g_strdup(key), k);
     }
+}
+
+static bool read_all(DcdEtcdStore *s, GHashTable *known, GHashTable *all,
+                     unsigned *dropped, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonObject) reply = NULL;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", DCD_ETCD_PREFIX);
+    dcd_etcd_b64(jb, "range_end", s->prefix_end);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/range", jb, errp);
+    if (!reply) {
+        return false;
+    }
+    take_range(reply, known, all, dropped);
     return true;
+}
+
+GHashTable *dcd_etcd_store_records(JsonObject *range, unsigned *dropped)
+{
+    g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash,
+        g_str_equal, g_free, known_free);
+    GHashTable *all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
+
+    *dropped = 0;
+    take_range(range, known, all, dropped);
+    return all;
 }
 
 static GHashTable *etcd_load(DcdStore *base, unsigned *dropped,
@@ -595,7 +552,7 @@ static void explain_failure(DcdEtcdStore *s, JsonObject *reply, guint i,
     g_autoptr(GError) err = NULL;
     bool found = false;
 
-    if (range_one(txn_range(reply, i), &node, &found, &err) &&
+    if (dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &node, &found, &err) &&
         found && node.lease == s->lease) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_STATE, "the state in etcd"
                     " changed since this broker read it; nothing was"
@@ -648,7 +605,7 @@ static bool repair(DcdEtcdStore *s, GError **errp)
         g_autofree char *fk = full_key(keys->pdata[i]);
         bool found;
 
-        if (!range_one(txn_range(reply, i), &kv, &found, errp)) {
+        if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &kv, &found, errp)) {
             return false;
         }
         if ((found ? kv.mod_rev : 0) != known_rev(s, keys->pdata[i])) {
@@ -682,7 +639,7 @@ static bool repair(DcdEtcdStore *s, GError **errp)
         if (!fixed) {
             return false;
         }
-        if (!succeeded(fixed)) {
+        if (!dcd_etcd_succeeded(fixed)) {
             explain_failure(s, fixed, 0, errp);
             return false;
         }
@@ -775,7 +732,7 @@ static bool etcd_commit(DcdStore *base, GError **errp)
                                    " the change: ");
         return false;
     }
-    if (!succeeded(reply)) {
+    if (!dcd_etcd_succeeded(reply)) {
         explain_failure(s, reply, 0, errp);
         etcd_discard(base);
         return false;
@@ -962,7 +919,7 @@ static void on_keepalive(JsonObject *reply, const GError *err,
         }
     }
     s->reachable = true;
-    if (!dcd_etcd_int(member_object(reply, "result"), "TTL", &ttl, NULL) ||
+    if (!dcd_etcd_int(dcd_etcd_object(reply, "result"), "TTL", &ttl, NULL) ||
         ttl <= 0) {
         if (!s->fenced) {
             g_warning("node %s: the lease ran out; changes are refused"

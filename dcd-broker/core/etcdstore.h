@@ -17,6 +17,8 @@
 #ifndef DCD_ETCDSTORE_H
 #define DCD_ETCDSTORE_H
 
+#include <json-glib/json-glib.h>
+
 #include "core/store.h"
 
 #define DCD_ETCD_PREFIX "/dcd/v1/"
@@ -29,5 +31,12 @@
  * keeps its lease alive on the main loop.
  */
 DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp);
+
+/*
+ * The records of a range answer under DCD_ETCD_PREFIX, as loading reads
+ * them: record key -> JSON text; *dropped counts what could not be read.
+ * For the fuzz target (fuzz-etcd).
+ */
+GHashTable *dcd_etcd_store_records(JsonObject *range, unsigned *dropped);
 
 #endif
