@@ -277,17 +277,25 @@ static bool holder_is_alive_here(const DcdEtcdKv *kv)
 }
 
 /*
- * Bind the node key to our lease if nobody holds it.  False and no error:
- * held by *holder (a live lease).
+ * Bind the node key to our lease if no broker holds any node key: one
+ * broker per state until brokers share it (docs/cluster.md).  False and
+ * no error: held by *holder (a live lease), our name or another.
  */
 static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
 {
     g_autoptr(JsonBuilder) jb = txn_begin();
     g_autoptr(JsonObject) reply = NULL;
     g_autofree char *value = node_value(s);
+    g_autofree char *nodes_end = dcd_etcd_prefix_end(DCD_ETCD_NODES);
     bool found;
 
-    cmp_int(jb, s->node_key, "CREATE", "create_revision", 0);
+    /* Every key from NODES to its end was never created. */
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", DCD_ETCD_NODES);
+    dcd_etcd_b64(jb, "range_end", nodes_end);
+    dcd_json_str(jb, "target", "CREATE");
+    dcd_etcd_i64(jb, "create_revision", 0);
+    json_builder_end_object(jb);
     json_builder_end_array(jb);
     json_builder_set_member_name(jb, "success");
     json_builder_begin_array(jb);
@@ -295,7 +303,14 @@ static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
     json_builder_end_array(jb);
     json_builder_set_member_name(jb, "failure");
     json_builder_begin_array(jb);
-    op_range(jb, s->node_key);
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "request_range");
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", DCD_ETCD_NODES);
+    dcd_etcd_b64(jb, "range_end", nodes_end);
+    dcd_etcd_i64(jb, "limit", 1);
+    json_builder_end_object(jb);
+    json_builder_end_object(jb);
     json_builder_end_array(jb);
     json_builder_end_object(jb);
     reply = call(s, "/v3/kv/txn", jb, errp);
@@ -305,7 +320,8 @@ static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
     if (dcd_etcd_succeeded(reply)) {
         return true;
     }
-    if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, 0), holder, &found, errp)) {
+    if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, 0), holder, &found,
+                            errp)) {
         return false;
     }
     if (!found) {
@@ -367,15 +383,15 @@ static bool claim_node(DcdEtcdStore *s, GError **errp)
         }
         if (holder.lease && (g_get_monotonic_time() > give_up ||
                              holder_is_alive_here(&holder))) {
-            g_set_error(errp, DCD_ERROR, DCD_ERR_BUSY, "node %s is held by"
-                        " another broker (%s, lease %" G_GINT64_FORMAT ");"
-                        " one broker per node name", s->node, holder.value,
-                        holder.lease);
+            g_set_error(errp, DCD_ERROR, DCD_ERR_BUSY, "the state is held"
+                        " by another broker (%s, lease %" G_GINT64_FORMAT
+                        "); one broker per node name, and for now one per"
+                        " state", holder.value, holder.lease);
             return false;
         }
         if (!told && holder.lease) {
-            g_message("node %s is held by %s; waiting up to %u s for its"
-                      " lease to run out", s->node, holder.value,
+            g_message("node %s: the state is held by %s; waiting up to %u s"
+                      " for its lease to run out", s->node, holder.value,
                       s->ttl_s + 1);
             told = true;
         }
@@ -1056,7 +1072,7 @@ DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp)
                                     cfg->node);
     s->etcd = etcd;
     s->node = g_strdup(cfg->node);
-    s->node_key = g_strconcat(DCD_ETCD_PREFIX "node/", cfg->node, NULL);
+    s->node_key = g_strconcat(DCD_ETCD_NODES, cfg->node, NULL);
     s->prefix_end = dcd_etcd_prefix_end(DCD_ETCD_PREFIX);
     s->ttl_s = ttl;
     s->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,

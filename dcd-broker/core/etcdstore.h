@@ -22,13 +22,15 @@
 #include "core/store.h"
 
 #define DCD_ETCD_PREFIX "/dcd/v1/"
+#define DCD_ETCD_NODES DCD_ETCD_PREFIX "node/"
 #define DCD_ETCD_DEFAULT_TTL_S 10
 #define DCD_ETCD_DEFAULT_TIMEOUT_MS 2000
 
 /*
  * Connects, takes the node's name (waiting up to the lease's TTL for an
  * earlier holder's lease to run out; DCD_ERR_BUSY if it does not) and
- * keeps its lease alive on the main loop.
+ * keeps its lease alive on the main loop.  Until brokers share a state,
+ * a node key of any name holds it: one broker per state.
  */
 DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp);
 
