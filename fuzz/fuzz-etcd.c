@@ -53,8 +53,9 @@ static void check_kv(const DcdEtcdKv *kv)
                strlen(kv->key));
     FUZZ_CHECK(strlen(kv->value) <= DCD_ETCD_MAX_VALUE, "value of %zu bytes",
                strlen(kv->value));
-    FUZZ_CHECK(kv->mod_rev > 0 && kv->create_rev > 0, "revisions %" G_GINT64_FORMAT
-               " %" G_GINT64_FORMAT, kv->mod_rev, kv->create_rev);
+    FUZZ_CHECK(kv->mod_rev > 0 && kv->create_rev > 0,
+               "revisions %" G_GINT64_FORMAT " %" G_GINT64_FORMAT,
+               kv->mod_rev, kv->create_rev);
     FUZZ_CHECK(kv->lease >= 0, "lease %" G_GINT64_FORMAT, kv->lease);
 }
 

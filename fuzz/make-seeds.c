@@ -1160,7 +1160,8 @@ static void etcd_seeds(void)
           "\"region\":0,\"tag\":\"bb101788-3777-439b-9961-b1063e22fd6c\","
           "\"shared-seq\":0,\"state\":\"accepted\"}" },
         { "/dcd/v1/node/n1", "{\"node\":\"n1\",\"hostname\":\"vm\","
-          "\"boot-id\":\"e9982e12-183a-4ba9-81e9-be8bd360f80f\",\"pid\":6172}" },
+          "\"boot-id\":\"e9982e12-183a-4ba9-81e9-be8bd360f80f\","
+          "\"pid\":6172}" },
         { "/dcd/v1/pool:not-a-tag", "{\"tag\":\"not-a-tag\"}" },
         { "/dcd/v1/host:7", "[[[[[[[[]]]]]]]]" },
         { "/elsewhere", "x" },
@@ -1181,8 +1182,9 @@ static void etcd_seeds(void)
                            (unsigned)G_N_ELEMENTS(records));
     seed("fuzz-etcd", "range", s->str, s->len);
 
-    g_string_printf(s, "{%s,\"succeeded\":true,\"responses\":[{\"response_put\":"
-                    "{\"header\":{\"revision\":\"9\"}}}]}", header);
+    g_string_printf(s, "{%s,\"succeeded\":true,\"responses\":"
+                    "[{\"response_put\":{\"header\":{\"revision\":\"9\"}}}]}",
+                    header);
     seed("fuzz-etcd", "txn-succeeded", s->str, s->len);
 
     etcd_kv(node, records[4][0], records[4][1], 2, "6908700286400347911");

@@ -74,8 +74,9 @@ static void extent_changed(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
  * request) is undone when it cannot be saved, and the request fails.  One
  * it cannot refuse (a host released, went away, or its offer timed out)
  * stands in memory; the saved state then lags behind, erring towards
- * what hosts may still map, and is rewritten whole (a snapshot, in the journal) as soon
- * as it can be, and before any later change is acknowledged.
+ * what hosts may still map, and is rewritten whole (the journal writes
+ * a snapshot) as soon as it can be, and before any later change is
+ * acknowledged.
  */
 
 static bool rewrite(DcdBroker *b, GError **errp);

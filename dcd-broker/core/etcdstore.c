@@ -621,7 +621,8 @@ static bool repair(DcdEtcdStore *s, GError **errp)
         g_autofree char *fk = full_key(keys->pdata[i]);
         bool found;
 
-        if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &kv, &found, errp)) {
+        if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &kv, &found,
+                                errp)) {
             return false;
         }
         if ((found ? kv.mod_rev : 0) != known_rev(s, keys->pdata[i])) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * journal.c - the store as checksummed JSON lines.  Each line is "<16 hex> <json>\n", the
- * hex being the start of the SHA-256 of the JSON text, so a torn append or
- * a flipped bit is caught on load rather than believed.
+ * journal.c - the store as checksummed JSON lines.  Each line is
+ * "<16 hex> <json>\n", the hex being the start of the SHA-256 of the JSON
+ * text, so a torn append or a flipped bit is caught on load rather than
+ * believed.
  */
 #include <errno.h>
 #include <fcntl.h>

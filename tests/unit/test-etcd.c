@@ -34,23 +34,29 @@ static void test_kv(void)
     const char *good = "{\"key\": \"L2RjZC92MS9tZXRh\", \"value\": \"e30=\","
                        " \"create_revision\": \"3\", \"mod_revision\": \"7\","
                        " \"lease\": \"12345678901234567\"}";
+#define REVS ", \"create_revision\": \"1\", \"mod_revision\": \"1\"}"
     static const char *const bad[] = {
         /* not base64, or not strictly */
-        "{\"key\": \"@@@@\", \"create_revision\": \"1\", \"mod_revision\": \"1\"}",
-        "{\"key\": \"L2Rj\\nZA==\", \"create_revision\": \"1\", \"mod_revision\": \"1\"}",
-        "{\"key\": \"L2R=jZA=\", \"create_revision\": \"1\", \"mod_revision\": \"1\"}",
-        "{\"key\": \"L2RjZ\", \"create_revision\": \"1\", \"mod_revision\": \"1\"}",
+        "{\"key\": \"@@@@\"" REVS,
+        "{\"key\": \"L2Rj\\nZA==\"" REVS,
+        "{\"key\": \"L2R=jZA=\"" REVS,
+        "{\"key\": \"L2RjZ\"" REVS,
         /* a NUL in the value: "a\0b" */
-        "{\"key\": \"YQ==\", \"value\": \"YQBi\", \"create_revision\": \"1\", \"mod_revision\": \"1\"}",
-        /* revisions: missing, negative, not a number, wrong type */
+        "{\"key\": \"YQ==\", \"value\": \"YQBi\"" REVS,
+        /* revisions: missing, negative, not a number, wrong type, huge */
         "{\"key\": \"YQ==\"}",
-        "{\"key\": \"YQ==\", \"create_revision\": \"-1\", \"mod_revision\": \"1\"}",
-        "{\"key\": \"YQ==\", \"create_revision\": \"1\", \"mod_revision\": \"1x\"}",
-        "{\"key\": \"YQ==\", \"create_revision\": \"1\", \"mod_revision\": [1]}",
-        "{\"key\": \"YQ==\", \"create_revision\": \"1\", \"mod_revision\": \"99999999999999999999\"}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"-1\","
+        " \"mod_revision\": \"1\"}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"1\","
+        " \"mod_revision\": \"1x\"}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"1\","
+        " \"mod_revision\": [1]}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"1\","
+        " \"mod_revision\": \"99999999999999999999\"}",
         /* the key's type */
-        "{\"key\": 5, \"create_revision\": \"1\", \"mod_revision\": \"1\"}",
+        "{\"key\": 5" REVS,
     };
+#undef REVS
 
     g_assert_true(kv_from(good, &kv, &err));
     g_assert_no_error(err);
