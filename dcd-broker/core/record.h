@@ -7,9 +7,9 @@
  * "extent:<id>:<dpa>"), their JSON, and its checked reading.  The put and
  * del functions queue a record in a store (store.h); the decode functions
  * check every member for type and range (saved state is read like peer
- * input); what the records mean is for the broker to check.  Pending
- * offers are saved too; a restarted broker has no connections, and
- * offers to a gone host are reclaimed anyway.
+ * input); what the records mean is for the broker to check.  Every live
+ * extent is a record, pending offers included: a host may list one it
+ * accepted across a restart (HOLD).
  */
 #ifndef DCD_RECORD_H
 #define DCD_RECORD_H
