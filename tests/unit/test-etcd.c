@@ -340,6 +340,33 @@ static void test_refused(void)
     dcd_etcd_free(c);
 }
 
+/* A dead endpoint is passed over for the next one. */
+static void test_next_endpoint(void)
+{
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+    Fake *f = fake_new("200 OK", ok, strlen(ok));
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) o = NULL;
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    g_autofree char *url = NULL;
+    DcdEtcd *c;
+
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &alen), ==, 0);
+    close(fd);
+    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u",
+                          ntohs(a.sin_port), f->port);
+    c = dcd_etcd_new(url, 2000, NULL);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(o);
+    dcd_etcd_free(c);
+    fake_free(f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -351,5 +378,6 @@ int main(int argc, char **argv)
     g_test_add_func("/etcd/too-large", test_too_large);
     g_test_add_func("/etcd/silent", test_silent);
     g_test_add_func("/etcd/refused", test_refused);
+    g_test_add_func("/etcd/next-endpoint", test_next_endpoint);
     return g_test_run();
 }
