@@ -151,14 +151,27 @@ static JsonObject *call(DcdEtcdStore *s, const char *path, JsonBuilder *jb,
                         GError **errp)
 {
     g_autofree char *body = builder_text(jb);
-    JsonObject *o = dcd_etcd_call(s->etcd, path, body, errp);
+    g_autoptr(GError) err = NULL;
+    JsonObject *o = dcd_etcd_call(s->etcd, path, body, &err);
 
-    s->reachable = o || !(errp && *errp &&
-                          (*errp)->code == DCD_ERR_UNAVAIL);
+    /* A refusal is an answer; silence is not. */
+    s->reachable = o || err->code != DCD_ERR_UNAVAIL;
+    if (!o) {
+        g_propagate_error(errp, g_steal_pointer(&err));
+    }
     return o;
 }
 
 /* ---- the lease and the node key ----------------------------------------*/
+
+/*
+ * The lease may be gone ttl after the request that granted or renewed
+ * it was sent; never later than our own TTL, whatever etcd says.
+ */
+static void set_lease_until(DcdEtcdStore *s, gint64 sent, int64_t ttl)
+{
+    s->lease_until = sent + MIN(ttl, (int64_t)s->ttl_s) * G_USEC_PER_SEC;
+}
 
 static bool grant_lease(DcdEtcdStore *s, GError **errp)
 {
@@ -179,7 +192,7 @@ static bool grant_lease(DcdEtcdStore *s, GError **errp)
         g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd granted no lease");
         return false;
     }
-    s->lease_until = t0 + ttl * G_USEC_PER_SEC;
+    set_lease_until(s, t0, ttl);
     return true;
 }
 
@@ -349,7 +362,7 @@ static bool keepalive_sync(DcdEtcdStore *s, GError **errp)
         g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "etcd: lease gone");
         return false;
     }
-    s->lease_until = t0 + ttl * G_USEC_PER_SEC;
+    set_lease_until(s, t0, ttl);
     return true;
 }
 
@@ -945,7 +958,7 @@ static void on_keepalive(JsonObject *reply, const GError *err,
         set_fenced(s);
         return;
     }
-    s->lease_until = s->keepalive_sent + ttl * G_USEC_PER_SEC;
+    set_lease_until(s, s->keepalive_sent, ttl);
 }
 
 static gboolean on_tick(gpointer opaque)
