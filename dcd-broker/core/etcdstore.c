@@ -333,13 +333,8 @@ static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
     if (dcd_etcd_succeeded(reply)) {
         return true;
     }
-    if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, 0), holder, &found,
-                            errp)) {
-        return false;
-    }
-    if (!found) {
-        holder->lease = 0;  /* gone meanwhile: try again */
-    }
+    /* Not found (holder->key NULL): gone meanwhile, try again. */
+    dcd_etcd_range_one(dcd_etcd_txn_range(reply, 0), holder, &found, errp);
     return false;
 }
 
@@ -381,28 +376,30 @@ static bool claim_node(DcdEtcdStore *s, GError **errp)
     }
     for (;;) {
         g_auto(DcdEtcdKv) holder = { 0 };
+        g_autoptr(GError) err = NULL;
 
-        if (try_claim(s, &holder, errp)) {
+        if (try_claim(s, &holder, &err)) {
             return true;
         }
-        if (errp && *errp) {
+        if (err) {
+            g_propagate_error(errp, g_steal_pointer(&err));
             return false;
         }
-        if (holder.lease && holder_is_dead_here(&holder)) {
+        if (holder.key && holder.lease && holder_is_dead_here(&holder)) {
             g_message("node %s: its earlier broker on this machine is dead;"
                       " ending its lease", s->node);
             revoke_lease(s, holder.lease);
             continue;
         }
-        if (holder.lease && (g_get_monotonic_time() > give_up ||
-                             holder_is_alive_here(&holder))) {
+        if (holder.key && (g_get_monotonic_time() > give_up ||
+                           holder_is_alive_here(&holder))) {
             g_set_error(errp, DCD_ERROR, DCD_ERR_BUSY, "the state is held"
                         " by another broker (%s, lease %" G_GINT64_FORMAT
                         "); one broker per node name, and for now one per"
                         " state", holder.value, holder.lease);
             return false;
         }
-        if (!told && holder.lease) {
+        if (!told && holder.key) {
             g_message("node %s: the state is held by %s; waiting up to %u s"
                       " for its lease to run out", s->node, holder.value,
                       s->ttl_s + 1);
@@ -894,7 +891,8 @@ static void regain(DcdEtcdStore *s)
         return;
     }
     if (!try_claim(s, &holder, &err)) {
-        if (!err && holder.lease && holder_is_dead_here(&holder)) {
+        if (!err && holder.key && holder.lease &&
+            holder_is_dead_here(&holder)) {
             revoke_lease(s, holder.lease);
         }
         revoke_lease(s, s->lease);

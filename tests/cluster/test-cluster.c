@@ -465,6 +465,22 @@ static void test_bad_records(void)
     tetcd_free(e);
 }
 
+/* A node key with no lease (put by hand) never runs out: refused. */
+static void test_stray_node_key(void)
+{
+    TEtcd *e = tetcd_start();
+    gint64 t0 = g_get_monotonic_time();
+    g_autofree char *said = NULL;
+
+    tetcd_put(e, PREFIX "node/ghost", "{\"node\": \"ghost\"}");
+    said = broker_refused(e, "n1");
+    g_test_message("stray node key: %s", said);
+    g_assert_nonnull(strstr(said, "held by another broker"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <,
+                    (TTL_S + 5) * G_USEC_PER_SEC);
+    tetcd_free(e);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -476,5 +492,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cluster/fenced-by-etcd", test_fenced_by_etcd);
     g_test_add_func("/cluster/unknown-outcome", test_unknown_outcome);
     g_test_add_func("/cluster/bad-records", test_bad_records);
+    g_test_add_func("/cluster/stray-node-key", test_stray_node_key);
     return g_test_run();
 }
