@@ -830,6 +830,10 @@ static bool etcd_rewrite_commit(DcdStore *base, GError **errp)
     gpointer key, val;
     bool ok;
 
+    /* What etcd holds must be known before the difference is. */
+    if (s->uncertain && (!may_write(s, errp) || !repair(s, errp))) {
+        return false;
+    }
     /* A change queued before the rewrite stays queued for its own commit. */
     s->queue = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_hash_table_iter_init(&it, want);
