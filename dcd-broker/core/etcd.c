@@ -231,6 +231,8 @@ static void call_start(Call *k)
                                        k->path, NULL);
 
     k->msg = soup_message_new(SOUP_METHOD_POST, uri);
+    /* etcd answers; it does not send us elsewhere. */
+    soup_message_add_flags(k->msg, SOUP_MESSAGE_NO_REDIRECT);
     soup_message_set_request_body_from_bytes(k->msg, "application/json",
                                              k->body);
     soup_session_send_async(k->session, k->msg, G_PRIORITY_DEFAULT,
@@ -349,6 +351,9 @@ DcdEtcd *dcd_etcd_new(const char *url, unsigned timeout_ms, GError **errp)
     c->sync_session = soup_session_new_with_options("timeout", 0,
                                                     "idle-timeout", 0, NULL);
     g_main_context_pop_thread_default(c->sync_ctx);
+    /* The endpoints are the ones given: no http_proxy in between. */
+    soup_session_set_proxy_resolver(c->async_session, NULL);
+    soup_session_set_proxy_resolver(c->sync_session, NULL);
     c->async_cancel = g_cancellable_new();
     return c;
 }
