@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz-state - the saved-state loader: store.c's checksummed JSON lines
+ * fuzz-state - the saved-state loader: journal.c's checksummed JSON lines
  * (snapshot, then journal) and broker.c's restoring of pools, hosts and
  * extents from them, then the snapshot the broker writes of what it kept.
  *

@@ -49,7 +49,7 @@ typedef struct DcdBroker {
     uint8_t id[16];
     uint64_t epoch;
     gint64 started_us;
-    guint maintain_source;   /* idle sync/compact, 0 if none */
+    guint maintain_source;   /* idle sync/rewrite, 0 if none */
     bool store_behind;       /* a change stands that is not saved yet */
     guint catch_up_source;   /* retries saving it, 0 if none */
 } DcdBroker;

@@ -29,7 +29,7 @@ typedef struct DcdJournal {
     unsigned journal_lines;
     off_t journal_size;  /* the end of the last whole record */
     bool unsynced;
-    GString *snapshot;   /* non-NULL between compact_begin and commit */
+    GString *snapshot;   /* non-NULL between rewrite_begin and commit */
     GString *batch;      /* records queued for dcd_store_commit() */
     unsigned batch_lines;
     bool torn;           /* a failed append is still on the journal's end */
@@ -40,7 +40,7 @@ typedef struct DcdJournal {
      * fdatasync runs on its own thread: on the main loop it would delay
      * the very host replies the broker is waiting for.  lock guards the
      * flags only, so asking for a sync never waits for one; fd_lock keeps
-     * compaction's truncate away from a sync in progress.
+     * a rewrite's truncate away from a sync in progress.
      */
     GThread *syncer;
     GMutex lock;
