@@ -80,23 +80,22 @@ static bool run_etcdctl(TEtcd *e, char **out, ...)
            g_subprocess_get_exit_status(p) == 0;
 }
 
-static void spawn_member(TEtcd *e)
+static void launch_member(TEtcd *e)
 {
     g_autofree char *bin = need_program("etcd");
     g_autofree char *client = g_strdup_printf("http://%s", e->endpoint);
     g_autofree char *peer = g_strdup_printf("http://127.0.0.1:%u",
                                             e->peer_port);
-    g_autofree char *cluster = g_strdup_printf("t=%s", peer);
     g_autofree char *data = g_build_filename(e->dir, "data", NULL);
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
         G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
     g_autoptr(GError) err = NULL;
-    gint64 deadline = g_get_monotonic_time() + READY_US;
     const char *argv[] = {
-        bin, "--name", "t", "--data-dir", data,
+        bin, "--name", e->name, "--data-dir", data,
         "--listen-client-urls", client, "--advertise-client-urls", client,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-        "--initial-cluster", cluster, "--initial-cluster-token", e->dir,
+        "--initial-cluster", e->initial_cluster,
+        "--initial-cluster-token", e->token,
         "--initial-cluster-state", "new", NULL
     };
 
@@ -104,6 +103,12 @@ static void spawn_member(TEtcd *e)
     g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
     e->proc = g_subprocess_launcher_spawnv(l, argv, &err);
     g_assert_no_error(err);
+}
+
+static void wait_member(TEtcd *e)
+{
+    gint64 deadline = g_get_monotonic_time() + READY_US;
+
     while (g_get_monotonic_time() < deadline) {
         g_autofree char *out = NULL;
 
@@ -116,21 +121,63 @@ static void spawn_member(TEtcd *e)
             (int)(READY_US / G_USEC_PER_SEC), e->log);
 }
 
-TEtcd *tetcd_start(void)
+static void spawn_member(TEtcd *e)
+{
+    launch_member(e);
+    wait_member(e);
+}
+
+static TEtcd *member_new(unsigned i)
 {
     TEtcd *e = g_new0(TEtcd, 1);
 
     e->dir = g_dir_make_tmp("dcd-etcd-XXXXXX", NULL);
     g_assert_nonnull(e->dir);
     e->log = g_build_filename(e->dir, "etcd.log", NULL);
+    e->name = g_strdup_printf("m%u", i);
     e->client_port = free_port();
     do {
         e->peer_port = free_port();
     } while (e->peer_port == e->client_port);
     e->endpoint = g_strdup_printf("127.0.0.1:%u", e->client_port);
     e->store_url = g_strdup_printf("etcd://%s", e->endpoint);
+    return e;
+}
+
+TEtcd *tetcd_start(void)
+{
+    TEtcd *e = member_new(0);
+
+    e->initial_cluster = g_strdup_printf("m0=http://127.0.0.1:%u",
+                                         e->peer_port);
+    e->token = g_strdup(e->dir);
     spawn_member(e);
     return e;
+}
+
+TEtcd **tetcd_start_cluster(unsigned n, char **store_url)
+{
+    TEtcd **m = g_new0(TEtcd *, n + 1);
+    g_autoptr(GString) initial = g_string_new(NULL);
+    g_autoptr(GString) url = g_string_new("etcd://");
+
+    for (unsigned i = 0; i < n; i++) {
+        m[i] = member_new(i);
+        g_string_append_printf(initial, "%sm%u=http://127.0.0.1:%u",
+                               i ? "," : "", i, m[i]->peer_port);
+        g_string_append_printf(url, "%s%s", i ? "," : "", m[i]->endpoint);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        m[i]->initial_cluster = g_strdup(initial->str);
+        m[i]->token = g_strdup(m[0]->dir);
+        launch_member(m[i]);
+    }
+    /* Each answers once a leader is elected, so all run first. */
+    for (unsigned i = 0; i < n; i++) {
+        wait_member(m[i]);
+    }
+    *store_url = g_strdup(url->str);
+    return m;
 }
 
 void tetcd_kill(TEtcd *e)
@@ -187,6 +234,9 @@ void tetcd_free(TEtcd *e)
     rm_tree(e->dir);
     g_free(e->dir);
     g_free(e->log);
+    g_free(e->name);
+    g_free(e->initial_cluster);
+    g_free(e->token);
     g_free(e->endpoint);
     g_free(e->store_url);
     g_free(e);

@@ -2,8 +2,8 @@
 /*
  * etcd.h - etcd members of the tests' own (the cluster suite).
  *
- * Owns: a member's process, its free loopback ports and temporary data
- * dir; stopping, pausing and restarting it; reading keys back with
+ * Owns: a member's process (alone, or one of a cluster), its free
+ * loopback ports and temporary data dir; stopping, pausing and restarting it; reading keys back with
  * etcdctl, a client that is not ours.  A missing etcd fails the test:
  * make check installs it (scripts/install-deps.sh).
  */
@@ -17,6 +17,9 @@ typedef struct TEtcd {
     GSubprocess *proc;
     char *dir;               /* data dir and log */
     char *log;
+    char *name;
+    char *initial_cluster;   /* every member's peer URL */
+    char *token;
     unsigned client_port, peer_port;
     char *endpoint;          /* 127.0.0.1:PORT */
     char *store_url;         /* etcd://127.0.0.1:PORT, for --cluster-store */
@@ -24,6 +27,11 @@ typedef struct TEtcd {
 
 /* One member on free ports; returns once it answers. */
 TEtcd *tetcd_start(void);
+/*
+ * n members of one cluster (NULL-ended array; free each), and the
+ * --cluster-store URL naming all of them; returns once all answer.
+ */
+TEtcd **tetcd_start_cluster(unsigned n, char **store_url);
 /* Kill it (SIGKILL) and wait; keeps the data dir. */
 void tetcd_kill(TEtcd *e);
 /* Start it again on the same ports and data. */

@@ -481,6 +481,48 @@ static void test_stray_node_key(void)
     tetcd_free(e);
 }
 
+/*
+ * Three etcd members, the broker given all of them: one gone (the one it
+ * talked to), it carries on through the others; two gone (no quorum),
+ * changes fail with unavail within the bound; back, they work again.
+ */
+static void test_member_gone(void)
+{
+    g_autofree char *url = NULL;
+    TEtcd **m = tetcd_start_cluster(3, &url);
+    TBroker *b = cluster_broker_at(url, "n1", TTL_S);
+    g_autofree char *tag = tpool(b, "{\"size\": 2097152}");
+    g_autofree char *msg = NULL;
+    g_autoptr(JsonNode) pools = NULL;
+    gint64 t0;
+
+    tetcd_kill(m[0]);
+    wait_available(b, true, 5 * G_USEC_PER_SEC);
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    g_assert_true(has_pool_key(m[1], tag));
+
+    tetcd_kill(m[1]);
+    t0 = g_get_monotonic_time();
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152}");
+    g_test_message("no quorum: %s", msg);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <,
+                    (2 * TIMEOUT_MS + 1000) * 1000);
+    pools = tcall(b, "pool-list", "{}");
+    g_assert_cmpint(json_array_get_length(json_node_get_array(pools)), ==, 2);
+
+    tetcd_restart(m[0]);
+    tetcd_restart(m[1]);
+    wait_available(b, true, (TTL_S + 10) * G_USEC_PER_SEC);
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    g_assert_cmpuint(count_prefix(m[2], PREFIX "pool:"), ==, 3);
+    tbroker_free(b);
+    for (unsigned i = 0; m[i]; i++) {
+        tetcd_free(m[i]);
+    }
+    g_free(m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -493,5 +535,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cluster/unknown-outcome", test_unknown_outcome);
     g_test_add_func("/cluster/bad-records", test_bad_records);
     g_test_add_func("/cluster/stray-node-key", test_stray_node_key);
+    g_test_add_func("/cluster/member-gone", test_member_gone);
     return g_test_run();
 }
