@@ -39,6 +39,7 @@ typedef struct Call {
     GSource *timer;
     guint tries;             /* endpoints tried */
     bool timed_out;
+    bool refused;            /* etcd said no: nothing was applied */
     bool done;
     JsonObject *result;
     GError *err;
@@ -100,7 +101,12 @@ static void set_refusal(Call *k, guint status, JsonObject *o)
         }
         dcd_jsonin_u64(o, "code", false, 64, &code, NULL);
     }
-    /* 8 is RESOURCE_EXHAUSTED: "database space exceeded". */
+    /*
+     * 8 is RESOURCE_EXHAUSTED: "database space exceeded".  4 and 14
+     * (DEADLINE_EXCEEDED, UNAVAILABLE: "request timed out", "leader
+     * changed") may still be applied; any other refusal was not.
+     */
+    k->refused = code != 4 && code != 14;
     g_set_error(&k->err, DCD_ERROR, code == 8 ? DCD_ERR_NOSPC :
                 code == 14 || code == 4 ? DCD_ERR_UNAVAIL : DCD_ERR_IO,
                 "etcd refused %s: %s (HTTP %u)", k->path,
@@ -258,7 +264,7 @@ static Call *call_new(DcdEtcd *c, SoupSession *session, GMainContext *ctx,
 }
 
 JsonObject *dcd_etcd_call(DcdEtcd *c, const char *path, const char *body,
-                          GError **errp)
+                          bool *refused, GError **errp)
 {
     Call *k = call_new(c, c->sync_session, c->sync_ctx, path, body);
     JsonObject *o;
@@ -269,6 +275,9 @@ JsonObject *dcd_etcd_call(DcdEtcd *c, const char *path, const char *body,
         g_main_context_iteration(c->sync_ctx, TRUE);
     }
     o = g_steal_pointer(&k->result);
+    if (refused) {
+        *refused = !o && k->refused;
+    }
     if (!o) {
         g_propagate_error(errp, g_steal_pointer(&k->err));
     }

@@ -33,9 +33,11 @@ unsigned dcd_etcd_timeout_ms(const DcdEtcd *c);
  * POST body (JSON text) to path ("/v3/kv/txn") and return the answer's
  * object.  Blocks for at most the timeout; the caller's main context is
  * not run meanwhile, so nothing else of the broker happens under it.
+ * *refused (if not NULL): etcd answered that it would not, so nothing of
+ * the request was applied; false on success, and when it may have been.
  */
 JsonObject *dcd_etcd_call(DcdEtcd *c, const char *path, const char *body,
-                          GError **errp);
+                          bool *refused, GError **errp);
 
 /* The same on the main loop: fn gets the answer, or NULL and the error. */
 typedef void (*DcdEtcdReplyFn)(JsonObject *reply, const GError *err,

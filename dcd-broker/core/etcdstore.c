@@ -147,12 +147,13 @@ static void op_range(JsonBuilder *jb, const char *key)
     json_builder_end_object(jb);
 }
 
-static JsonObject *call(DcdEtcdStore *s, const char *path, JsonBuilder *jb,
-                        GError **errp)
+static JsonObject *call_refused(DcdEtcdStore *s, const char *path,
+                                JsonBuilder *jb, bool *refused,
+                                GError **errp)
 {
     g_autofree char *body = builder_text(jb);
     g_autoptr(GError) err = NULL;
-    JsonObject *o = dcd_etcd_call(s->etcd, path, body, &err);
+    JsonObject *o = dcd_etcd_call(s->etcd, path, body, refused, &err);
 
     /* A refusal is an answer; silence is not. */
     s->reachable = o || err->code != DCD_ERR_UNAVAIL;
@@ -160,6 +161,12 @@ static JsonObject *call(DcdEtcdStore *s, const char *path, JsonBuilder *jb,
         g_propagate_error(errp, g_steal_pointer(&err));
     }
     return o;
+}
+
+static JsonObject *call(DcdEtcdStore *s, const char *path, JsonBuilder *jb,
+                        GError **errp)
+{
+    return call_refused(s, path, jb, NULL, errp);
 }
 
 /* ---- the lease and the node key ----------------------------------------*/
@@ -687,6 +694,22 @@ static bool repair(DcdEtcdStore *s, GError **errp)
     return true;
 }
 
+/* The queued keys may or may not be as the failed commit left them. */
+static void mark_uncertain(DcdEtcdStore *s)
+{
+    GHashTableIter it;
+    gpointer key;
+
+    if (!s->uncertain) {
+        s->uncertain = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             NULL);
+    }
+    g_hash_table_iter_init(&it, s->queue);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        g_hash_table_add(s->uncertain, g_strdup(key));
+    }
+}
+
 static void etcd_discard(DcdStore *base)
 {
     g_hash_table_remove_all(((DcdEtcdStore *)base)->queue);
@@ -700,6 +723,7 @@ static bool etcd_commit(DcdStore *base, GError **errp)
     g_autoptr(GError) err = NULL;
     GHashTableIter it;
     gpointer key, json;
+    bool refused = false;
     int64_t rev;
 
     if (!g_hash_table_size(s->queue)) {
@@ -737,16 +761,11 @@ static bool etcd_commit(DcdStore *base, GError **errp)
     json_builder_end_array(jb);
     json_builder_end_object(jb);
 
-    reply = call(s, "/v3/kv/txn", jb, &err);
+    reply = call_refused(s, "/v3/kv/txn", jb, &refused, &err);
     if (!reply) {
-        /* It may have landed: put it right before the next write. */
-        if (!s->uncertain) {
-            s->uncertain = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                 g_free, NULL);
-        }
-        g_hash_table_iter_init(&it, s->queue);
-        while (g_hash_table_iter_next(&it, &key, NULL)) {
-            g_hash_table_add(s->uncertain, g_strdup(key));
+        /* Unless etcd said no, it may have landed: check before writing. */
+        if (!refused) {
+            mark_uncertain(s);
         }
         if (strstr(err->message, "too many operations")) {
             g_prefix_error(&err, "this change touches %u records; etcd must"
@@ -766,12 +785,7 @@ static bool etcd_commit(DcdStore *base, GError **errp)
     }
     if (!dcd_etcd_revision(reply, &rev, errp)) {
         /* Landed, but we cannot tell the revision: check before writing. */
-        s->uncertain = s->uncertain ? s->uncertain :
-            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-        g_hash_table_iter_init(&it, s->queue);
-        while (g_hash_table_iter_next(&it, &key, NULL)) {
-            g_hash_table_add(s->uncertain, g_strdup(key));
-        }
+        mark_uncertain(s);
         etcd_discard(base);
         return false;
     }

@@ -523,6 +523,43 @@ static void test_member_gone(void)
     g_free(m);
 }
 
+/*
+ * An add of 130 extents is one txn of 131 keys, over etcd's default
+ * --max-txn-ops (128): refused, nothing offered, and the error says
+ * what etcd needs.
+ */
+static void test_txn_too_big(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    THost *h0 = thost_start(b, 0, NULL);
+    g_autofree char *tag = tpool(b, "{\"size\": 272629760}");
+    g_autoptr(GString) ext = g_string_new("[");
+    g_autofree char *msg = NULL;
+
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    for (unsigned i = 0; i < 130; i++) {
+        g_string_append_printf(ext, "%s{\"offset\": %u, \"len\": 2097152}",
+                               i ? ", " : "", i * 4194304);
+    }
+    g_string_append_c(ext, ']');
+    msg = tcall_fail(b, DCD_ERR_IO, "extent-add", "{\"host-id\": 0,"
+                     " \"tag\": \"%s\", \"policy\": \"prescriptive\","
+                     " \"extents\": %s}", tag, ext->str);
+    g_test_message("130 extents: %s", msg);
+    g_assert_nonnull(strstr(msg, "--max-txn-ops of at least 132"));
+    g_assert_cmpuint(tcount(b, 0, tag, "pending"), ==, 0);
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:"), ==, 0);
+    /* Nothing is stuck: a smaller add goes through. */
+    json_node_unref(tcall(b, "extent-add", "{\"host-id\": 0, \"tag\":"
+                          " \"%s\", \"policy\": \"free\", \"wait\": true}",
+                          tag));
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:"), ==, 1);
+    thost_quit(h0);
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -536,5 +573,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cluster/bad-records", test_bad_records);
     g_test_add_func("/cluster/stray-node-key", test_stray_node_key);
     g_test_add_func("/cluster/member-gone", test_member_gone);
+    g_test_add_func("/cluster/txn-too-big", test_txn_too_big);
     return g_test_run();
 }

@@ -237,7 +237,7 @@ static JsonObject *call_fake(const char *status, const char *body,
     JsonObject *o;
 
     g_assert_nonnull(c);
-    o = dcd_etcd_call(c, "/v3/kv/range", "{}", errp);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, errp);
     dcd_etcd_free(c);
     fake_free(f);
     return o;
@@ -335,7 +335,7 @@ static void test_refused(void)
     url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u",
                           ntohs(a.sin_port), ntohs(a.sin_port));
     c = dcd_etcd_new(url, 2000, NULL);
-    g_assert_null(dcd_etcd_call(c, "/v3/kv/range", "{}", &err));
+    g_assert_null(dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
     dcd_etcd_free(c);
 }
@@ -360,7 +360,7 @@ static void test_next_endpoint(void)
     url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u",
                           ntohs(a.sin_port), f->port);
     c = dcd_etcd_new(url, 2000, NULL);
-    o = dcd_etcd_call(c, "/v3/kv/range", "{}", &err);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err);
     g_assert_no_error(err);
     g_assert_nonnull(o);
     dcd_etcd_free(c);
