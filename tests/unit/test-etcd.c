@@ -227,6 +227,8 @@ static void fake_free(Fake *f)
     g_free(f);
 }
 
+static bool last_refused;
+
 /* One call to a fake etcd answering status and body. */
 static JsonObject *call_fake(const char *status, const char *body,
                              size_t len, unsigned timeout_ms, GError **errp)
@@ -237,7 +239,7 @@ static JsonObject *call_fake(const char *status, const char *body,
     JsonObject *o;
 
     g_assert_nonnull(c);
-    o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, errp);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", &last_refused, errp);
     dcd_etcd_free(c);
     fake_free(f);
     return o;
@@ -367,6 +369,35 @@ static void test_next_endpoint(void)
     fake_free(f);
 }
 
+/* Whether etcd said no (nothing applied) or may have applied it. */
+static void test_refused_or_not(void)
+{
+    const char *bad = "{\"error\": \"etcdserver: duplicate key given in txn"
+                      " request\", \"code\": 3}";
+    const char *timed = "{\"error\": \"etcdserver: request timed out\","
+                        " \"code\": 14}";
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+    g_autoptr(GError) err = NULL;
+    JsonObject *o;
+
+    o = call_fake("400 Bad Request", bad, strlen(bad), 2000, &err);
+    g_assert_null(o);
+    g_assert_true(last_refused);
+    g_clear_error(&err);
+    o = call_fake("503 Service Unavailable", timed, strlen(timed), 2000,
+                  &err);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
+    g_assert_false(last_refused);
+    g_clear_error(&err);
+    o = call_fake(NULL, NULL, 0, 300, &err);
+    g_assert_false(last_refused);
+    g_clear_error(&err);
+    o = call_fake("200 OK", ok, strlen(ok), 2000, &err);
+    g_assert_nonnull(o);
+    g_assert_false(last_refused);
+    json_object_unref(o);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -379,5 +410,6 @@ int main(int argc, char **argv)
     g_test_add_func("/etcd/silent", test_silent);
     g_test_add_func("/etcd/refused", test_refused);
     g_test_add_func("/etcd/next-endpoint", test_next_endpoint);
+    g_test_add_func("/etcd/refused-or-not", test_refused_or_not);
     return g_test_run();
 }
