@@ -37,7 +37,8 @@ check: deps all qemu guest
 
 # The suites that need no QEMU, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; the broker processes they start are
-# sanitized too, and a report fails the test (halt_on_error).
+# sanitized too, and a report fails the test (halt_on_error).  The
+# cluster suite starts its own etcd (installed by deps).
 SAN := $(BUILD)-sanitize
 check-sanitize: deps
 	@test -f $(SAN)/build.ninja || $(MESON) setup $(SAN) \
@@ -45,14 +46,14 @@ check-sanitize: deps
 	ninja -C $(SAN)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 		$(MESON) test -C $(SAN) --suite unit --suite broker --suite fuzz \
-		--print-errorlogs
+		--suite cluster --print-errorlogs
 
 # libFuzzer with ASan and UBSan (fuzz/README.md): every target for
 # FUZZ_SECONDS, one after the other, from the committed corpus.  New
 # inputs and crashes stay in $(FUZZ_BUILD), never in the tree.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz-proto fuzz-host-session fuzz-control fuzz-state fuzz-acpi fuzz-guest-files
+FUZZ_TARGETS := fuzz-proto fuzz-host-session fuzz-control fuzz-state fuzz-acpi fuzz-guest-files fuzz-etcd
 fuzz:
 	@./scripts/install-deps.sh --fuzz
 	@test -f $(FUZZ_BUILD)/build.ninja || CC=clang $(MESON) setup $(FUZZ_BUILD) \

@@ -60,6 +60,8 @@ int main(int argc, char **argv)
 {
     g_autofree char *host_path = NULL, *ctl_path = NULL, *status = NULL;
     g_autofree char *state_dir = NULL, *pool_dir = NULL, *group = NULL;
+    g_autofree char *cluster_store = NULL, *node = NULL;
+    gint lease_ttl_s = 0, store_timeout_ms = 0;
     g_auto(GStrv) allow = NULL;
     gboolean no_state = FALSE, version = FALSE;
     gint idle_ms = 30000;
@@ -74,6 +76,17 @@ int main(int argc, char **argv)
           "Where pools, hosts and extents are saved", "DIR" },
         { "no-state", 0, 0, G_OPTION_ARG_NONE, &no_state,
           "Save nothing (state is lost on exit)", NULL },
+        { "cluster-store", 0, 0, G_OPTION_ARG_STRING, &cluster_store,
+          "Keep the state in etcd instead (docs/cluster.md)",
+          "etcd://HOST:PORT[,HOST:PORT...]" },
+        { "node", 0, 0, G_OPTION_ARG_STRING, &node,
+          "This broker's node name in the cluster (one broker per name)",
+          "NAME" },
+        { "lease-ttl", 0, 0, G_OPTION_ARG_INT, &lease_ttl_s,
+          "The node's etcd lease, in s: a broker silent this long changes"
+          " nothing more (default 10)", "S" },
+        { "store-timeout", 0, 0, G_OPTION_ARG_INT, &store_timeout_ms,
+          "Bound on one request to etcd, in ms (default 2000)", "MS" },
         { "pool-dir", 0, 0, G_OPTION_ARG_FILENAME, &pool_dir,
           "Directory for file pools (tmpfs or hugetlbfs)", "DIR" },
         { "allow-uid", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow,
@@ -128,6 +141,20 @@ int main(int argc, char **argv)
     if (no_state && state_dir) {
         usage_error("--state-dir and --no-state contradict each other");
     }
+    if (cluster_store && (state_dir || no_state)) {
+        usage_error("--cluster-store keeps the state in etcd: no --state-dir"
+                    " or --no-state with it");
+    }
+    if (!cluster_store && (node || lease_ttl_s || store_timeout_ms)) {
+        usage_error("--node, --lease-ttl and --store-timeout go with"
+                    " --cluster-store");
+    }
+    if (cluster_store && !node) {
+        usage_error("--cluster-store needs --node NAME");
+    }
+    if (lease_ttl_s < 0 || store_timeout_ms < 0) {
+        usage_error("--lease-ttl and --store-timeout must be positive");
+    }
     for (char **u = allow; u && *u; u++) {
         guint64 v;
 
@@ -158,10 +185,14 @@ int main(int argc, char **argv)
     if (!ctl_path) {
         ctl_path = dcd_default_control_socket();
     }
-    if (!state_dir && !no_state) {
+    if (!state_dir && !no_state && !cluster_store) {
         state_dir = dcd_default_state_dir();
     }
     cfg.state_dir = no_state ? NULL : state_dir;
+    cfg.cluster_store = cluster_store;
+    cfg.node = node;
+    cfg.lease_ttl_s = lease_ttl_s;
+    cfg.store_timeout_ms = store_timeout_ms;
     cfg.pool_dir = pool_dir;
     cfg.offer_timeout_ms = offer_ms;
     limits.idle_timeout_ms = idle_ms;
@@ -215,6 +246,7 @@ int main(int argc, char **argv)
     /* Tests and scripts wait for this line. */
     status = g_strdup_printf("ready: host-socket %s control-socket %s"
                              " state %s%s", host_path, ctl_path,
+                             cluster_store ? cluster_store :
                              cfg.state_dir ? cfg.state_dir : "(none)",
                              act.host_fd >= 0 || act.ctl_fd >= 0 ?
                              " (socket-activated)" : "");

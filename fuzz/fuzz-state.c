@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz-state - the saved-state loader: store.c's checksummed JSON lines
+ * fuzz-state - the saved-state loader: journal.c's checksummed JSON lines
  * (snapshot, then journal) and broker.c's restoring of pools, hosts and
  * extents from them, then the snapshot the broker writes of what it kept.
  *
@@ -44,7 +44,8 @@
 #include <json-glib/json-glib.h>
 
 #include "core/broker.h"
-#include "core/store.h"
+#include "core/journal.h"
+#include "core/record.h"
 #include "dcd/json.h"
 #include "fuzz.h"
 
@@ -381,7 +382,7 @@ static void run_program(const uint8_t *prog, size_t len)
     if (!pg.b) {
         return;
     }
-    dcd_store_set_write_fn(pg.b->store, program_write, &pg);
+    dcd_journal_set_write_fn(pg.b->store, program_write, &pg);
     for (unsigned i = 0; i < PROGRAM_HOSTS; i++) {
         program_attach(&pg, i);
     }

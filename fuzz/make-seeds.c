@@ -1120,6 +1120,100 @@ static void guest_files_seeds(void)
         "region=0\ndpa=0\nlen=1\ntag=" GT "\nshared_seq=0\n");
 }
 
+/* ---- fuzz-etcd: etcd's answers, as its gateway writes them ------------ */
+
+static char *b64(const char *s)
+{
+    return g_base64_encode((const guchar *)s, strlen(s));
+}
+
+/* One kvs element: key and value base64, numbers as strings. */
+static void etcd_kv(GString *out, const char *key, const char *value,
+                    unsigned rev, const char *lease)
+{
+    g_autofree char *k = b64(key);
+    g_autofree char *v = b64(value);
+
+    g_string_append_printf(out, "{\"key\":\"%s\",\"create_revision\":\"%u\","
+                           "\"mod_revision\":\"%u\",\"version\":\"1\","
+                           "\"value\":\"%s\"%s%s%s}", k, rev, rev, v,
+                           lease ? ",\"lease\":\"" : "", lease ? lease : "",
+                           lease ? "\"" : "");
+}
+
+static void etcd_seeds(void)
+{
+    static const char *const header = "\"header\":{\"cluster_id\":"
+        "\"15026016918487770221\",\"member_id\":\"16694209735470997472\","
+        "\"revision\":\"9\",\"raft_term\":\"2\"}";
+    static const char *const records[][2] = {
+        { "/dcd/v1/meta", "{\"id\":\"79e2d253-a8d0-48a9-8dc7-a895012ba5a8\","
+          "\"epoch\":3}" },
+        { "/dcd/v1/pool:bb101788-3777-439b-9961-b1063e22fd6c",
+          "{\"tag\":\"bb101788-3777-439b-9961-b1063e22fd6c\",\"size\":4194304,"
+          "\"backing\":\"memfd\",\"segments\":[4194304],"
+          "\"requesters\":[0,1]}" },
+        { "/dcd/v1/host:0", "{\"host-id\":0,\"name\":\"sim0\",\"regions\":"
+          "[{\"base\":0,\"len\":268435456,\"block-size\":2097152,"
+          "\"sharable\":true}]}" },
+        { "/dcd/v1/extent:0:0", "{\"host-id\":0,\"dpa\":0,\"len\":4194304,"
+          "\"region\":0,\"tag\":\"bb101788-3777-439b-9961-b1063e22fd6c\","
+          "\"shared-seq\":0,\"state\":\"accepted\"}" },
+        { "/dcd/v1/node/n1", "{\"node\":\"n1\",\"hostname\":\"vm\","
+          "\"boot-id\":\"e9982e12-183a-4ba9-81e9-be8bd360f80f\","
+          "\"pid\":6172}" },
+        { "/dcd/v1/pool:not-a-tag", "{\"tag\":\"not-a-tag\"}" },
+        { "/dcd/v1/host:7", "[[[[[[[[]]]]]]]]" },
+        { "/elsewhere", "x" },
+    };
+    g_autoptr(GString) s = g_string_new(NULL);
+    g_autoptr(GString) node = g_string_new(NULL);
+
+    g_string_printf(s, "{%s,\"kvs\":[", header);
+    for (unsigned i = 0; i < G_N_ELEMENTS(records); i++) {
+        if (i) {
+            g_string_append_c(s, ',');
+        }
+        etcd_kv(s, records[i][0], records[i][1], 2 + i,
+                g_str_has_prefix(records[i][0], "/dcd/v1/node/") ?
+                "6908700286400347911" : NULL);
+    }
+    g_string_append_printf(s, "],\"count\":\"%u\"}",
+                           (unsigned)G_N_ELEMENTS(records));
+    seed("fuzz-etcd", "range", s->str, s->len);
+
+    g_string_printf(s, "{%s,\"succeeded\":true,\"responses\":"
+                    "[{\"response_put\":{\"header\":{\"revision\":\"9\"}}}]}",
+                    header);
+    seed("fuzz-etcd", "txn-succeeded", s->str, s->len);
+
+    etcd_kv(node, records[4][0], records[4][1], 2, "6908700286400347911");
+    g_string_printf(s, "{%s,\"responses\":[{\"response_range\":{\"header\":"
+                    "{\"revision\":\"9\"},\"kvs\":[%s],\"count\":\"1\"}}]}",
+                    header, node->str);
+    seed("fuzz-etcd", "txn-failed-node", s->str, s->len);
+
+    g_string_printf(s, "{%s,\"responses\":[{\"response_range\":{\"header\":"
+                    "{\"revision\":\"9\"}}}]}", header);
+    seed("fuzz-etcd", "txn-failed-no-node", s->str, s->len);
+
+    g_string_printf(s, "{%s,\"ID\":\"6908700286400347909\",\"TTL\":\"5\"}",
+                    header);
+    seed("fuzz-etcd", "lease-grant", s->str, s->len);
+
+    g_string_printf(s, "{\"result\":{%s,\"ID\":\"6908700286400347911\","
+                    "\"TTL\":\"5\"}}", header);
+    seed("fuzz-etcd", "keepalive", s->str, s->len);
+
+    g_string_printf(s, "{\"result\":{%s,\"ID\":\"999\"}}", header);
+    seed("fuzz-etcd", "keepalive-lease-gone", s->str, s->len);
+
+    g_string_assign(s, "{\"error\":\"etcdserver: duplicate key given in txn"
+                    " request\",\"message\":\"etcdserver: duplicate key given"
+                    " in txn request\",\"code\":3}");
+    seed("fuzz-etcd", "error", s->str, s->len);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1133,6 +1227,7 @@ int main(int argc, char **argv)
     control_seeds();
     state_seeds();
     guest_files_seeds();
+    etcd_seeds();
     printf("make-seeds: %u files in %s\n", nseeds, outdir);
     return 0;
 }

@@ -3,6 +3,11 @@
 # libsystemd-dev: sd_notify readiness and socket activation; systemd (not
 # run, only its tools): systemd-socket-activate and systemd-analyze verify
 # test the units; bash-completion: where dcdctl's completion installs.
+# libsoup-3.0-dev: the broker's HTTP client for etcd's JSON API (the
+# cluster store), GLib's own, so requests run on the broker's main loop.
+# etcd-server, etcd-client: the cluster suite starts its own etcd members
+# (etcd is the field's standard consistent store; Debian's 3.4); the
+# package's system etcd.service is stopped and disabled, never used.
 # device-tree-compiler: QEMU's configure needs dtc for pc-bios/dtb when
 # the source has no prebuilt blobs (Debian +ds).
 # meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
@@ -28,7 +33,8 @@ need_root() {
 
 pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
       libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios
-      device-tree-compiler libsystemd-dev systemd bash-completion"
+      device-tree-compiler libsystemd-dev systemd bash-completion
+      libsoup-3.0-dev etcd-server etcd-client"
 if $bench; then
 	# jq reads the results, gnuplot draws them (bench/plot.sh).
 	pkgs="$pkgs jq gnuplot-nox"
@@ -46,6 +52,16 @@ if [ -n "$missing" ]; then
 	echo "install-deps: apt-get install$missing"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+	case " $missing " in
+	*" etcd-server "*)
+		# Tests run their own members; the package's service is not ours.
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now etcd >/dev/null 2>&1 || true
+		else
+			service etcd stop >/dev/null 2>&1 || true
+			update-rc.d etcd disable >/dev/null 2>&1 || true
+		fi ;;
+	esac
 fi
 
 meson_ok() {

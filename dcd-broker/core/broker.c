@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "core/broker.h"
-#include "core/store.h"
+#include "core/record.h"
 #include "err.h"
 
 static void broker_dirty(DcdBroker *b);
@@ -74,37 +74,38 @@ static void extent_changed(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
  * request) is undone when it cannot be saved, and the request fails.  One
  * it cannot refuse (a host released, went away, or its offer timed out)
  * stands in memory; the saved state then lags behind, erring towards
- * what hosts may still map, and is rewritten whole (a snapshot) as soon
- * as it can be, and before any later change is acknowledged.
+ * what hosts may still map, and is rewritten whole (the journal writes
+ * a snapshot) as soon as it can be, and before any later change is
+ * acknowledged.
  */
 
-static bool compact(DcdBroker *b, GError **errp);
+static bool rewrite(DcdBroker *b, GError **errp);
 
 static void save_pool(DcdBroker *b, const DcdPool *p)
 {
     if (b->store) {
-        dcd_store_put_pool(b->store, p);
+        dcd_record_put_pool(b->store, p);
     }
 }
 
 static void save_host(DcdBroker *b, const DcdHost *h)
 {
     if (b->store) {
-        dcd_store_put_host(b->store, h);
+        dcd_record_put_host(b->store, h);
     }
 }
 
 static void save_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
 {
     if (b->store) {
-        dcd_store_put_extent(b->store, h, e);
+        dcd_record_put_extent(b->store, h, e);
     }
 }
 
 static void forget_extent(DcdBroker *b, const DcdHost *h, const DcdExtent *e)
 {
     if (b->store) {
-        dcd_store_del_extent(b->store, h, e);
+        dcd_record_del_extent(b->store, h, e);
     }
 }
 
@@ -113,7 +114,7 @@ static bool commit(DcdBroker *b, GError **errp)
     if (!b->store) {
         return true;
     }
-    if (b->store_behind && !compact(b, errp)) {
+    if (b->store_behind && !rewrite(b, errp)) {
         dcd_store_discard(b->store);
         return false;
     }
@@ -189,27 +190,27 @@ static void end_extent(DcdBroker *b, DcdHost *h, DcdExtent *e,
     renew_if_orphan(b, p);
 }
 
-/* Everything in memory as one snapshot; the journal starts afresh. */
-static bool compact(DcdBroker *b, GError **errp)
+/* Everything in memory, written whole (a snapshot, in the journal). */
+static bool rewrite(DcdBroker *b, GError **errp)
 {
     g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
     g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
 
-    dcd_store_compact_begin(b->store);
-    dcd_store_put_meta(b->store, b->id, b->epoch);
+    dcd_store_rewrite_begin(b->store);
+    dcd_record_put_meta(b->store, b->id, b->epoch);
     for (guint i = 0; i < pools->len; i++) {
-        dcd_store_put_pool(b->store, pools->pdata[i]);
+        dcd_record_put_pool(b->store, pools->pdata[i]);
     }
     for (guint i = 0; i < hosts->len; i++) {
         DcdHost *h = hosts->pdata[i];
         g_autoptr(GPtrArray) ext = dcd_host_extents_of(h, NULL);
 
-        dcd_store_put_host(b->store, h);
+        dcd_record_put_host(b->store, h);
         for (guint j = 0; j < ext->len; j++) {
-            dcd_store_put_extent(b->store, h, ext->pdata[j]);
+            dcd_record_put_extent(b->store, h, ext->pdata[j]);
         }
     }
-    return dcd_store_compact_commit(b->store, errp);
+    return dcd_store_rewrite_commit(b->store, errp);
 }
 
 static unsigned live_records(DcdBroker *b)
@@ -227,16 +228,16 @@ static gboolean maintain(gpointer opaque)
 
     b->maintain_source = 0;
     /* The line count alone rules out most passes; counting records doesn't. */
-    if (dcd_store_wants_compact(b->store, 0) &&
-        dcd_store_wants_compact(b->store, live_records(b)) &&
-        !compact(b, &err)) {
-        g_warning("%s; the journal keeps growing", err->message);
+    if (dcd_store_wants_rewrite(b->store, 0) &&
+        dcd_store_wants_rewrite(b->store, live_records(b)) &&
+        !rewrite(b, &err)) {
+        g_warning("%s; the saved state keeps growing", err->message);
     }
     dcd_store_sync(b->store);
     return G_SOURCE_REMOVE;
 }
 
-/* Sync and compact once the main loop has nothing else to do. */
+/* Sync and rewrite once the main loop has nothing else to do. */
 static void broker_dirty(DcdBroker *b)
 {
     if (!b->maintain_source) {
@@ -255,7 +256,7 @@ static void restore_pool(DcdBroker *b, JsonObject *o)
     const char *path;
     DcdPool *p;
 
-    if (!dcd_store_decode_pool(o, &sp, &err)) {
+    if (!dcd_record_decode_pool(o, &sp, &err)) {
         g_warning("saved state: dropping a pool record: %s", err->message);
         return;
     }
@@ -304,7 +305,7 @@ static void restore_host(DcdBroker *b, JsonObject *o)
     DcdSavedHost sh;
     g_autoptr(GError) err = NULL;
 
-    if (!dcd_store_decode_host(o, &sh, &err)) {
+    if (!dcd_record_decode_host(o, &sh, &err)) {
         g_warning("saved state: dropping a host record: %s", err->message);
         return;
     }
@@ -322,7 +323,7 @@ static void restore_extent(DcdBroker *b, JsonObject *o)
     const DcdSegment *seg;
     DcdExtent *e;
 
-    if (!dcd_store_decode_extent(o, &se) ||
+    if (!dcd_record_decode_extent(o, &se) ||
         !(h = dcd_registry_host(&b->reg, se.host_id)) ||
         !(p = dcd_registry_pool(&b->reg, &se.tag)) ||
         se.region >= h->nregions ||
@@ -355,8 +356,8 @@ static bool load_state(DcdBroker *b, GError **errp)
         g_warning("saved state: %u corrupt line(s) dropped", dropped);
     }
     meta_text = g_hash_table_lookup(all, "meta");
-    meta = meta_text ? dcd_store_parse_record(meta_text) : NULL;
-    if (meta && dcd_store_decode_meta(meta, b->id, &b->epoch)) {
+    meta = meta_text ? dcd_record_parse(meta_text) : NULL;
+    if (meta && dcd_record_decode_meta(meta, b->id, &b->epoch)) {
         b->epoch++;
     } else {
         dcd_tag_generate((DcdTag *)b->id);
@@ -374,7 +375,7 @@ static bool load_state(DcdBroker *b, GError **errp)
             if (!g_str_has_prefix(key, order[k])) {
                 continue;
             }
-            o = dcd_store_parse_record(text);
+            o = dcd_record_parse(text);
             if (!o) {
                 g_warning("saved state: dropping unreadable record %s",
                           (char *)key);
@@ -494,17 +495,26 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
     b->pool_dir_lock = -1;
     b->offer_timeout_ms = cfg->offer_timeout_ms;
     b->started_us = g_get_monotonic_time();
-    if (cfg->state_dir) {
-        b->state_dir = g_strdup(cfg->state_dir);
-        b->store = dcd_store_open(cfg->state_dir, errp);
+    if (cfg->state_dir || cfg->cluster_store) {
+        DcdStoreConfig sc = {
+            .state_dir = cfg->state_dir,
+            .cluster_store = cfg->cluster_store,
+            .node = cfg->node,
+            .lease_ttl_s = cfg->lease_ttl_s,
+            .timeout_ms = cfg->store_timeout_ms,
+        };
+
+        b->state_dir = cfg->cluster_store ? NULL : g_strdup(cfg->state_dir);
+        b->cluster_store = g_strdup(cfg->cluster_store);
+        b->store = dcd_store_open(&sc, errp);
         if (!b->store || !load_state(b, errp) ||
             (b->pool_dir && !claim_pool_dir(b, errp))) {
             dcd_broker_free(b);
             return NULL;
         }
         renew_orphans(b);
-        /* A fresh snapshot of what was restored; give loading's heap back. */
-        if (!compact(b, &err)) {
+        /* A fresh rewrite of what was restored; give loading's heap back. */
+        if (!rewrite(b, &err)) {
             g_warning("%s", err->message);
         }
         malloc_trim(0);
@@ -542,6 +552,7 @@ void dcd_broker_free(DcdBroker *b)
     }
     g_array_unref(b->watchers);
     g_free(b->state_dir);
+    g_free(b->cluster_store);
     g_free(b->pool_dir);
     g_free(b);
     rcu_unuse();
@@ -654,7 +665,7 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
         return false;
     }
     if (b->store) {
-        dcd_store_del_pool(b->store, p);
+        dcd_record_del_pool(b->store, p);
     }
     if (!commit(b, errp)) {
         return false;
@@ -1670,4 +1681,9 @@ void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *st)
         st->hosts_connected += dcd_host_connected(h);
         st->extents += g_hash_table_size(h->extents);
     }
+}
+
+bool dcd_broker_store_available(DcdBroker *b)
+{
+    return !b->store || dcd_store_available(b->store);
 }

@@ -3,7 +3,8 @@
  * broker.h - the broker's core: pools, hosts and extents, and every
  * operation on them, independent of sockets.
  *
- * Owns: the registry, the saved state (through store.h), the broker's
+ * Owns: the registry, the saved state (through store.h, whichever
+ * backend keeps it), the broker's
  * identity, and the extent state machine (docs/protocol.md, Ownership):
  *   add -> pending -> accepted | rejected
  *   pending -> revoking (withdrawn, host gone) -> reclaimed
@@ -27,6 +28,11 @@ typedef struct DcdStore DcdStore;
 
 typedef struct DcdBrokerConfig {
     const char *state_dir;   /* NULL: nothing is saved (tests) */
+    /* Or the state in etcd (docs/cluster.md): etcd://HOST:PORT[,...] */
+    const char *cluster_store;
+    const char *node;        /* this broker's node name in the cluster */
+    unsigned lease_ttl_s;    /* the node's lease; 0: default */
+    unsigned store_timeout_ms;  /* bound on one etcd request; 0: default */
     const char *pool_dir;    /* NULL: no file pools */
     guint offer_timeout_ms;  /* withdraw unanswered offers; 0: never */
 } DcdBrokerConfig;
@@ -36,13 +42,14 @@ typedef struct DcdBroker {
     GArray *watchers;        /* DcdBrokerWatcher */
     DcdStore *store;
     char *state_dir;
+    char *cluster_store;     /* where the state is, when in etcd */
     char *pool_dir;
     int pool_dir_lock;       /* flock'd: one broker per pool dir */
     guint offer_timeout_ms;
     uint8_t id[16];
     uint64_t epoch;
     gint64 started_us;
-    guint maintain_source;   /* idle sync/compact, 0 if none */
+    guint maintain_source;   /* idle sync/rewrite, 0 if none */
     bool store_behind;       /* a change stands that is not saved yet */
     guint catch_up_source;   /* retries saving it, 0 if none */
 } DcdBroker;
@@ -179,5 +186,7 @@ typedef struct DcdBrokerStats {
     unsigned pools, hosts, hosts_connected, extents;
 } DcdBrokerStats;
 void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *s);
+/* Whether changes can be saved now (false: they fail with unavail). */
+bool dcd_broker_store_available(DcdBroker *b);
 
 #endif

@@ -1,110 +1,105 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * store.h - the broker's saved state: pools, hosts and accepted extents.
+ * store.h - where the broker's state is saved: the one interface the
+ * broker core uses, whatever keeps it (a journal in a local dir, or etcd
+ * for brokers on several servers).
  *
- * Owns: the state dir, its lock, and two files of checksummed JSON lines:
- * "snapshot" (replaced atomically) and "journal" (appended).  Loading
- * replays the snapshot, then the journal, and stops at the first torn or
- * corrupt journal line.  Records are puts and deletes keyed by what they
- * describe, so replaying a journal over a newer snapshot is harmless.
- * Pending offers are not saved: a restarted broker has no connections,
- * and offers to a gone host are reclaimed anyway.
+ * Owns: the store's contract.  A store holds records, each a key
+ * ("meta", "pool:<tag>", "host:<id>", "extent:<id>:<dpa>") and the JSON
+ * text of an object (record.h makes and reads them).  Changes are queued
+ * (put, del) and made by one commit, all or nothing: a commit that fails
+ * changes nothing and says why (DCD_ERR_NOSPC, DCD_ERR_IO, DCD_ERR_UNAVAIL
+ * when the store cannot be reached or this broker may not write to it,
+ * DCD_ERR_STATE when a key changed since this broker read it), and the
+ * caller must not act on the change.  A store remembers, per key, the
+ * revision it last read or wrote; a commit only applies if every key it
+ * touches is still at that revision, so a broker never overwrites a
+ * change it has not seen.  The backends: journal.h, etcdstore.h.
  */
 #ifndef DCD_STORE_H
 #define DCD_STORE_H
 
-#include <sys/types.h>
-#include <json-glib/json-glib.h>
-
-#include "core/host.h"
-#include "core/pool.h"
+#include <glib.h>
 
 typedef struct DcdStore DcdStore;
 
-/* Open (creating 0700) and lock dir; fails if another broker holds it. */
-DcdStore *dcd_store_open(const char *dir, GError **errp);
+/* A record another broker changed (json NULL: deleted). */
+typedef void (*DcdStoreWatchFn)(DcdStore *s, const char *key,
+                                const char *json, gpointer opaque);
+
+/* What a backend does; the functions below call these. */
+typedef struct DcdStoreOps {
+    const char *name;
+    GHashTable *(*load)(DcdStore *s, unsigned *dropped, GError **errp);
+    void (*put)(DcdStore *s, const char *key, const char *json);
+    void (*del)(DcdStore *s, const char *key);
+    bool (*commit)(DcdStore *s, GError **errp);
+    void (*discard)(DcdStore *s);
+    bool (*wants_rewrite)(const DcdStore *s, unsigned live_records);
+    void (*rewrite_begin)(DcdStore *s);
+    bool (*rewrite_commit)(DcdStore *s, GError **errp);
+    void (*sync)(DcdStore *s);
+    bool (*available)(const DcdStore *s);
+    void (*close)(DcdStore *s);
+} DcdStoreOps;
+
+/* A backend's own struct starts with this. */
+struct DcdStore {
+    const DcdStoreOps *ops;
+    char *where;             /* for status and messages */
+    DcdStoreWatchFn watch;
+    gpointer watch_opaque;
+};
+
+typedef struct DcdStoreConfig {
+    const char *state_dir;      /* the journal in this dir */
+    const char *cluster_store;  /* or etcd: "etcd://HOST:PORT[,HOST:PORT]" */
+    const char *node;           /* this broker's node name (etcd) */
+    unsigned lease_ttl_s;       /* 0: the default */
+    unsigned timeout_ms;        /* bound on one request to etcd; 0: default */
+} DcdStoreConfig;
+
+/* Open the backend cfg names; NULL with errp set if it cannot be. */
+DcdStore *dcd_store_open(const DcdStoreConfig *cfg, GError **errp);
 void dcd_store_close(DcdStore *s);
 
 /*
- * Replay saved state: the returned table maps record keys ("meta",
- * "pool:<tag>", "host:<id>", "extent:<id>:<dpa>") to the JSON text of the
- * last record saved under each (parse with dcd_store_parse_record()).
- * Reports dropped corrupt lines through *dropped.  Must be called once
- * before anything is saved.
+ * Every record saved, key -> JSON text (parse with
+ * dcd_store_parse_record()).  *dropped counts records that could not be
+ * read (a torn or corrupt line, a malformed value).  Called once, before
+ * anything is saved.
  */
 GHashTable *dcd_store_load(DcdStore *s, unsigned *dropped, GError **errp);
-JsonObject *dcd_store_parse_record(const char *json);
 
-/*
- * Saved records decoded, next to their encoding below: every member is
- * checked for type and range (saved state is read like peer input);
- * what the records mean is for the broker to check.  False: malformed.
- */
-typedef struct DcdSavedPool {
-    DcdTag tag;
-    uint64_t size;
-    DcdBacking backing;
-    char *path;              /* file backing, or NULL */
-    GArray *segments;        /* uint64_t lengths, in shared_seq order */
-    GArray *requesters;      /* uint16_t host-ids, or NULL: any */
-} DcdSavedPool;
-
-typedef struct DcdSavedHost {
-    uint16_t id;
-    char name[DCD_NAME_LEN + 1];
-    struct dcd_region regions[DCD_MAX_REGIONS];  /* dcd_regions_check()ed */
-    unsigned nregions;
-} DcdSavedHost;
-
-typedef struct DcdSavedExtent {
-    uint16_t host_id;
-    uint64_t dpa;
-    uint64_t len;
-    uint8_t region;
-    uint16_t seq;
-    DcdTag tag;
-    DcdExtentState state;    /* pending, accepted, releasing, revoking */
-} DcdSavedExtent;
-
-bool dcd_store_decode_meta(JsonObject *o, uint8_t id[16], uint64_t *epoch);
-bool dcd_store_decode_pool(JsonObject *o, DcdSavedPool *out, GError **errp);
-void dcd_saved_pool_clear(DcdSavedPool *p);
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DcdSavedPool, dcd_saved_pool_clear)
-bool dcd_store_decode_host(JsonObject *o, DcdSavedHost *out, GError **errp);
-bool dcd_store_decode_extent(JsonObject *o, DcdSavedExtent *out);
-
-/*
- * The put and del functions queue records; dcd_store_commit() appends
- * them to the journal in one write.  A commit that fails leaves the
- * journal as it was (a partial append is cut off) and fails with
- * DCD_ERR_NOSPC or DCD_ERR_IO: the caller must not act on the change.
- * dcd_store_discard() drops the queue.
- */
+/* Queue a change; keys are plain ASCII (record.h makes them). */
+void dcd_store_put(DcdStore *s, const char *key, const char *json);
+void dcd_store_del(DcdStore *s, const char *key);
+/* Make the queued changes, all or none (see above); the queue empties. */
 bool dcd_store_commit(DcdStore *s, GError **errp);
 void dcd_store_discard(DcdStore *s);
 
-/* Tests: every write of the store goes through fn (as write(2) does). */
-typedef ssize_t (*DcdStoreWriteFn)(int fd, const void *buf, size_t len,
-                                   gpointer opaque);
-void dcd_store_set_write_fn(DcdStore *s, DcdStoreWriteFn fn, gpointer opaque);
-
-void dcd_store_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch);
-void dcd_store_put_pool(DcdStore *s, const DcdPool *p);
-void dcd_store_del_pool(DcdStore *s, const DcdPool *p);
-void dcd_store_put_host(DcdStore *s, const DcdHost *h);
-void dcd_store_put_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e);
-void dcd_store_del_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e);
-
-/* True when the journal has grown enough that a snapshot pays off. */
-bool dcd_store_wants_compact(const DcdStore *s, unsigned live_records);
 /*
- * Write a snapshot of exactly the records queued with the put functions
- * between begin and commit, then empty the journal.
+ * Rewrite the whole state: between begin and commit, put every record
+ * that should exist; commit makes the store hold exactly those (the
+ * journal writes a snapshot; etcd puts and deletes the difference).
+ * The broker rewrites when wants_rewrite says so, and to catch up after
+ * changes it could not refuse were not saved.
  */
-void dcd_store_compact_begin(DcdStore *s);
-bool dcd_store_compact_commit(DcdStore *s, GError **errp);
+bool dcd_store_wants_rewrite(const DcdStore *s, unsigned live_records);
+void dcd_store_rewrite_begin(DcdStore *s);
+bool dcd_store_rewrite_commit(DcdStore *s, GError **errp);
 
-/* Have what was appended flushed to disk, on the store's own thread. */
+/* Have committed changes made durable in the background (journal). */
 void dcd_store_sync(DcdStore *s);
+
+/* False while commits would fail with DCD_ERR_UNAVAIL (status). */
+bool dcd_store_available(const DcdStore *s);
+const char *dcd_store_where(const DcdStore *s);
+
+/*
+ * Changes made by other brokers sharing the store are reported to fn.
+ * Declared for brokers sharing one etcd; no backend calls it yet.
+ */
+void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque);
 
 #endif

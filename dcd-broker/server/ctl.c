@@ -271,6 +271,13 @@ static JsonNode *cmd_status(Client *c, JsonObject *args, GError **errp)
     dcd_json_str(jb, "control-socket", c->ctl->ctl_path);
     if (b->state_dir) {
         dcd_json_str(jb, "state-dir", b->state_dir);
+    } else if (b->cluster_store) {
+        dcd_json_str(jb, "cluster-store", b->cluster_store);
+    }
+    if (b->store) {
+        /* False while changes are refused with unavail (etcd gone). */
+        dcd_json_bool(jb, "store-available",
+                      dcd_broker_store_available(b));
     }
     json_builder_end_object(jb);
     return finish(jb);

@@ -91,7 +91,10 @@ static void broker_spawn(TBroker *b)
     g_ptr_array_add(argv, g_strdup(need_env("DCD_BROKER")));
     g_ptr_array_add(argv, g_strdup_printf("--host-socket=%s", b->host_sock));
     g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s", b->ctl_sock));
-    g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", b->state_dir));
+    if (!b->no_state_dir) {
+        g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s",
+                                              b->state_dir));
+    }
     g_ptr_array_add(argv, g_strdup_printf("--pool-dir=%s", b->pool_dir));
     for (guint i = 0; i < b->extra->len; i++) {
         g_ptr_array_add(argv, g_strdup(b->extra->pdata[i]));
@@ -128,6 +131,7 @@ TBroker *tbroker_new(const TBrokerOpts *o)
         b->log = g_build_filename(b->dir, "broker.log", NULL);
     }
     b->show_log = o->show_log;
+    b->no_state_dir = o->no_state_dir;
     b->wait_us = o->wait_us ? o->wait_us : 5 * G_USEC_PER_SEC;
     b->extra = g_ptr_array_new_with_free_func(g_free);
     for (const char *const *e = o->extra; e && *e; e++) {

@@ -28,6 +28,7 @@ typedef struct TBroker {
     bool show_log;
     gint64 wait_us;
     GPtrArray *extra;           /* more broker args, for restarts */
+    bool no_state_dir;
     DcdCtlClient *ctl;
 } TBroker;
 
@@ -37,6 +38,7 @@ typedef struct TBrokerOpts {
     bool show_log;              /* and shown when the broker stops */
     gint64 wait_us;             /* twait_count's limit; default 5 s */
     const char *const *extra;   /* more broker args, NULL ended */
+    bool no_state_dir;          /* the state is elsewhere (--cluster-store) */
 } TBrokerOpts;
 
 typedef struct THost {

@@ -15,7 +15,8 @@
 #include <glib/gstdio.h>
 
 #include "core/broker.h"
-#include "core/store.h"
+#include "core/journal.h"
+#include "core/record.h"
 
 #define MB (1ull << 20)
 
@@ -90,7 +91,7 @@ static void start(Fx *f)
 
     f->b = dcd_broker_new(&cfg, &err);
     g_assert_no_error(err);
-    dcd_store_set_write_fn(f->b->store, test_write, f);
+    dcd_journal_set_write_fn(f->b->store, test_write, f);
     f->mode = WRITE_OK;
 }
 

@@ -9,7 +9,8 @@
 #include <glib/gstdio.h>
 
 #include "core/broker.h"
-#include "core/store.h"
+#include "core/journal.h"
+#include "core/record.h"
 
 #define MB (1ull << 20)
 
@@ -200,7 +201,7 @@ static void test_lock(void)
     g_autoptr(GError) err = NULL;
 
     g_assert_nonnull(b);
-    g_assert_null(dcd_store_open(dir, &err));
+    g_assert_null(dcd_journal_open(dir, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_BUSY);
     dcd_broker_free(b);
     rm_rf(dir);
@@ -210,7 +211,7 @@ static void test_compact(void)
 {
     g_autofree char *dir = make_dir();
     g_autoptr(GError) err = NULL;
-    DcdStore *s = dcd_store_open(dir, &err);
+    DcdStore *s = dcd_journal_open(dir, &err);
     g_autoptr(GHashTable) all = NULL;
     DcdTag t;
     g_autofree char *key = NULL;
@@ -223,16 +224,16 @@ static void test_compact(void)
     p = dcd_pool_restore(&t, MB, DCD_BACKING_MEMFD, NULL, NULL);
     key = g_strconcat("pool:", p->tag_str, NULL);
     for (int i = 0; i < 5000; i++) {
-        dcd_store_put_pool(s, p);
+        dcd_record_put_pool(s, p);
         g_assert_true(dcd_store_commit(s, &err));
     }
-    g_assert_true(dcd_store_wants_compact(s, 1));
-    dcd_store_compact_begin(s);
-    dcd_store_put_pool(s, p);
-    g_assert_true(dcd_store_compact_commit(s, &err));
-    g_assert_false(dcd_store_wants_compact(s, 1));
+    g_assert_true(dcd_store_wants_rewrite(s, 1));
+    dcd_store_rewrite_begin(s);
+    dcd_record_put_pool(s, p);
+    g_assert_true(dcd_store_rewrite_commit(s, &err));
+    g_assert_false(dcd_store_wants_rewrite(s, 1));
     dcd_store_close(s);
-    s = dcd_store_open(dir, &err);
+    s = dcd_journal_open(dir, &err);
     all = dcd_store_load(s, &dropped, &err);
     g_assert_cmpuint(dropped, ==, 0);
     g_assert_cmpuint(g_hash_table_size(all), ==, 1);

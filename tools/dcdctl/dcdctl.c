@@ -231,6 +231,15 @@ static void print_status(JsonObject *o)
         printf("state dir %s\n",
                json_object_get_string_member(o, "state-dir"));
     }
+    if (json_object_has_member(o, "cluster-store")) {
+        printf("cluster store %s\n",
+               json_object_get_string_member(o, "cluster-store"));
+    }
+    if (json_object_has_member(o, "store-available") &&
+        !json_object_get_boolean_member(o, "store-available")) {
+        printf("changes refused: the saved state cannot be written now"
+               " (unavail)\n");
+    }
 }
 
 /* ---- verbs ------------------------------------------------------------ */

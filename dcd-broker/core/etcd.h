@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * etcd.h - a client of etcd's v3 API over HTTP/JSON (the gRPC gateway),
+ * with libsoup 3 and json-glib.
+ *
+ * Owns: the endpoints, two HTTP sessions (one for calls that block, one
+ * for calls on the main loop), the bound on every request, and the
+ * checked reading of what etcd answers.  etcd is read like any peer: an
+ * answer larger than DCD_ETCD_MAX_REPLY, nested too deep, or of the wrong
+ * shape is an error, and nothing is sized by a number etcd sends.
+ * Errors: DCD_ERR_UNAVAIL when no endpoint answered in time (the request
+ * may or may not have been applied), DCD_ERR_NOSPC when etcd is out of
+ * space, DCD_ERR_IO for any other refusal or a malformed answer.
+ */
+#ifndef DCD_ETCD_H
+#define DCD_ETCD_H
+
+#include <stdint.h>
+#include <json-glib/json-glib.h>
+
+#define DCD_ETCD_MAX_REPLY (64u << 20)
+#define DCD_ETCD_MAX_KEY 1024
+#define DCD_ETCD_MAX_VALUE (1u << 20)
+
+typedef struct DcdEtcd DcdEtcd;
+
+/* url: "etcd://HOST:PORT[,HOST:PORT...]"; timeout_ms bounds each call. */
+DcdEtcd *dcd_etcd_new(const char *url, unsigned timeout_ms, GError **errp);
+void dcd_etcd_free(DcdEtcd *c);
+unsigned dcd_etcd_timeout_ms(const DcdEtcd *c);
+
+/*
+ * POST body (JSON text) to path ("/v3/kv/txn") and return the answer's
+ * object.  Blocks for at most the timeout; the caller's main context is
+ * not run meanwhile, so nothing else of the broker happens under it.
+ * *refused (if not NULL): etcd answered that it would not, so nothing of
+ * the request was applied; false on success, and when it may have been.
+ */
+JsonObject *dcd_etcd_call(DcdEtcd *c, const char *path, const char *body,
+                          bool *refused, GError **errp);
+
+/* The same on the main loop: fn gets the answer, or NULL and the error. */
+typedef void (*DcdEtcdReplyFn)(JsonObject *reply, const GError *err,
+                               gpointer opaque);
+void dcd_etcd_call_async(DcdEtcd *c, const char *path, const char *body,
+                         DcdEtcdReplyFn fn, gpointer opaque);
+/* Calls in flight end with an error, their fn not called. */
+void dcd_etcd_cancel_async(DcdEtcd *c);
+
+/* A key/value pair of a range answer, checked. */
+typedef struct DcdEtcdKv {
+    char *key;               /* NUL-free, at most DCD_ETCD_MAX_KEY bytes */
+    char *value;             /* NUL-free, at most DCD_ETCD_MAX_VALUE bytes */
+    int64_t create_rev, mod_rev, lease;
+} DcdEtcdKv;
+void dcd_etcd_kv_clear(DcdEtcdKv *kv);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DcdEtcdKv, dcd_etcd_kv_clear)
+bool dcd_etcd_kv_read(JsonObject *kv, DcdEtcdKv *out, GError **errp);
+
+/* Members of an answer, NULL if absent or of another type (o may be NULL). */
+JsonArray *dcd_etcd_array(JsonObject *o, const char *k);
+JsonObject *dcd_etcd_object(JsonObject *o, const char *k);
+/* A txn answer: whether its compares held ("succeeded", absent: false). */
+bool dcd_etcd_succeeded(JsonObject *reply);
+/* responses[i].response_range of a txn answer; NULL if not there. */
+JsonObject *dcd_etcd_txn_range(JsonObject *reply, guint i);
+/* A range of one key: true and *kv if found, true and !*found if none. */
+bool dcd_etcd_range_one(JsonObject *range, DcdEtcdKv *kv, bool *found,
+                        GError **errp);
+
+/* A non-negative 64-bit member written as a string ("123"); absent is 0. */
+bool dcd_etcd_int(JsonObject *o, const char *k, int64_t *out, GError **errp);
+/* The answer's header.revision, which must be positive. */
+bool dcd_etcd_revision(JsonObject *reply, int64_t *out, GError **errp);
+
+/* JSON for requests: base64 of a string, 64-bit numbers as strings. */
+void dcd_etcd_b64(JsonBuilder *jb, const char *member, const char *text);
+void dcd_etcd_i64(JsonBuilder *jb, const char *member, int64_t v);
+/* The key after every key that starts with prefix (a range's end). */
+char *dcd_etcd_prefix_end(const char *prefix);
+
+#endif

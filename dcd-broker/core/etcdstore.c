@@ -1,0 +1,1125 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * etcdstore.c - records in etcd, each change one transaction.  Writes
+ * block on the broker's thread for at most the request timeout (the core
+ * acknowledges nothing before it is saved); the lease is kept alive on
+ * the main loop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dcd/json.h"
+#include "dcd/types.h"
+#include "core/etcd.h"
+#include "core/etcdstore.h"
+
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+#define CLAIM_RETRY_MS 250
+#define REGAIN_SOON_MS 200
+
+/* What this broker knows of a record key in etcd. */
+typedef struct Known {
+    char *json;              /* NULL: there, but unreadable */
+    int64_t rev;             /* its mod_revision */
+} Known;
+
+typedef struct DcdEtcdStore {
+    DcdStore base;
+    DcdEtcd *etcd;
+    char *node;
+    char *node_key;          /* PREFIX "node/<name>" */
+    char *prefix_end;
+    unsigned ttl_s;
+    int64_t lease;
+    gint64 lease_until;      /* monotonic us: the lease may be gone after */
+    GHashTable *known;       /* record key -> Known */
+    GHashTable *queue;       /* record key -> JSON text, or NULL: delete */
+    GHashTable *rewrite;     /* record key -> JSON text, during a rewrite */
+    GHashTable *uncertain;   /* keys of a transaction of unknown outcome */
+    bool reachable;          /* etcd answered the last request */
+    bool fenced;             /* the lease is lost: take the node again */
+    bool stale;              /* etcd changed while fenced: never writes */
+    guint timer;
+    guint soon;              /* a regain sooner than the next tick */
+    bool keepalive_out;
+    gint64 keepalive_sent;
+} DcdEtcdStore;
+
+static void known_free(gpointer p)
+{
+    Known *k = p;
+
+    g_free(k->json);
+    g_free(k);
+}
+
+static void set_known(DcdEtcdStore *s, const char *key, const char *json,
+                      int64_t rev)
+{
+    Known *k = g_new0(Known, 1);
+
+    k->json = g_strdup(json);
+    k->rev = rev;
+    g_hash_table_replace(s->known, g_strdup(key), k);
+}
+
+static int64_t known_rev(DcdEtcdStore *s, const char *key)
+{
+    Known *k = g_hash_table_lookup(s->known, key);
+
+    return k ? k->rev : 0;
+}
+
+static char *full_key(const char *key)
+{
+    return g_strconcat(DCD_ETCD_PREFIX, key, NULL);
+}
+
+static char *builder_text(JsonBuilder *jb)
+{
+    g_autoptr(JsonNode) root = json_builder_get_root(jb);
+
+    return json_to_string(root, FALSE);
+}
+
+/* ---- requests ----------------------------------------------------------*/
+
+static JsonBuilder *txn_begin(void)
+{
+    JsonBuilder *jb = json_builder_new();
+
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "compare");
+    json_builder_begin_array(jb);
+    return jb;
+}
+
+static void cmp_int(JsonBuilder *jb, const char *key, const char *target,
+                    const char *field, int64_t v)
+{
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", key);
+    dcd_json_str(jb, "target", target);
+    dcd_etcd_i64(jb, field, v);
+    json_builder_end_object(jb);
+}
+
+/* The fence: the node key is still bound to this broker's lease. */
+static void cmp_fence(DcdEtcdStore *s, JsonBuilder *jb)
+{
+    cmp_int(jb, s->node_key, "LEASE", "lease", s->lease);
+}
+
+static void op_put(JsonBuilder *jb, const char *key, const char *value,
+                   int64_t lease)
+{
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "request_put");
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", key);
+    dcd_etcd_b64(jb, "value", value);
+    if (lease) {
+        dcd_etcd_i64(jb, "lease", lease);
+    }
+    json_builder_end_object(jb);
+    json_builder_end_object(jb);
+}
+
+static void op_del(JsonBuilder *jb, const char *key)
+{
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "request_delete_range");
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", key);
+    json_builder_end_object(jb);
+    json_builder_end_object(jb);
+}
+
+static void op_range(JsonBuilder *jb, const char *key)
+{
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "request_range");
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", key);
+    json_builder_end_object(jb);
+    json_builder_end_object(jb);
+}
+
+static JsonObject *call_refused(DcdEtcdStore *s, const char *path,
+                                JsonBuilder *jb, bool *refused,
+                                GError **errp)
+{
+    g_autofree char *body = builder_text(jb);
+    g_autoptr(GError) err = NULL;
+    JsonObject *o = dcd_etcd_call(s->etcd, path, body, refused, &err);
+
+    /* A refusal is an answer; silence is not. */
+    s->reachable = o || err->code != DCD_ERR_UNAVAIL;
+    if (!o) {
+        g_propagate_error(errp, g_steal_pointer(&err));
+    }
+    return o;
+}
+
+static JsonObject *call(DcdEtcdStore *s, const char *path, JsonBuilder *jb,
+                        GError **errp)
+{
+    return call_refused(s, path, jb, NULL, errp);
+}
+
+/* ---- the lease and the node key ----------------------------------------*/
+
+/*
+ * The lease may be gone ttl after the request that granted or renewed
+ * it was sent; never later than our own TTL, whatever etcd says.
+ */
+static void set_lease_until(DcdEtcdStore *s, gint64 sent, int64_t ttl)
+{
+    s->lease_until = sent + MIN(ttl, (int64_t)s->ttl_s) * G_USEC_PER_SEC;
+}
+
+static bool grant_lease(DcdEtcdStore *s, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonObject) reply = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    int64_t ttl = 0;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_i64(jb, "TTL", s->ttl_s);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/lease/grant", jb, errp);
+    if (!reply || !dcd_etcd_int(reply, "ID", &s->lease, errp) ||
+        !dcd_etcd_int(reply, "TTL", &ttl, errp)) {
+        return false;
+    }
+    if (s->lease <= 0 || ttl <= 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd granted no lease");
+        return false;
+    }
+    set_lease_until(s, t0, ttl);
+    return true;
+}
+
+static void revoke_lease(DcdEtcdStore *s, int64_t lease)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonObject) reply = NULL;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_i64(jb, "ID", lease);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/lease/revoke", jb, NULL);
+}
+
+static char *boot_id(void)
+{
+    char *id = NULL;
+
+    if (g_file_get_contents(BOOT_ID_PATH, &id, NULL, NULL)) {
+        g_strstrip(id);
+    }
+    return id ? id : g_strdup("");
+}
+
+static char *node_value(DcdEtcdStore *s)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autofree char *boot = boot_id();
+
+    json_builder_begin_object(jb);
+    dcd_json_str(jb, "node", s->node);
+    dcd_json_str(jb, "hostname", g_get_host_name());
+    dcd_json_str(jb, "boot-id", boot);
+    dcd_json_int(jb, "pid", getpid());
+    json_builder_end_object(jb);
+    return builder_text(jb);
+}
+
+/* Gone, or a zombie its parent has not reaped yet. */
+static bool pid_dead(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *stat = NULL;
+    const char *paren;
+
+    if (kill(pid, 0) < 0 && errno == ESRCH) {
+        return true;
+    }
+    if (!g_file_get_contents(path, &stat, NULL, NULL)) {
+        return false;
+    }
+    paren = strrchr(stat, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/*
+ * The holder of our node name is an earlier broker of this machine that
+ * is dead (a kill, a crash): it can write nothing any more, so its lease
+ * need not run out first.
+ */
+static bool holder_is_dead_here(const DcdEtcdKv *kv)
+{
+    g_autoptr(JsonObject) o = dcd_jsonin_object(kv->value, -1, NULL);
+    g_autofree char *boot = boot_id();
+    const char *host = NULL, *their_boot = NULL;
+    uint64_t pid = 0;
+
+    return o && dcd_jsonin_str(o, "hostname", true, &host, NULL) &&
+           dcd_jsonin_str(o, "boot-id", true, &their_boot, NULL) &&
+           dcd_jsonin_u64(o, "pid", true, G_MAXINT32, &pid, NULL) &&
+           g_str_equal(host, g_get_host_name()) && *boot &&
+           g_str_equal(their_boot, boot) && pid != (uint64_t)getpid() &&
+           pid > 1 && pid_dead(pid);
+}
+
+/* The holder is a live dcd-broker of this machine: no need to wait. */
+static bool holder_is_alive_here(const DcdEtcdKv *kv)
+{
+    g_autoptr(JsonObject) o = dcd_jsonin_object(kv->value, -1, NULL);
+    g_autofree char *boot = boot_id();
+    g_autofree char *path = NULL, *comm = NULL;
+    const char *host = NULL, *their_boot = NULL;
+    uint64_t pid = 0;
+
+    if (!o || !dcd_jsonin_str(o, "hostname", true, &host, NULL) ||
+        !dcd_jsonin_str(o, "boot-id", true, &their_boot, NULL) ||
+        !dcd_jsonin_u64(o, "pid", true, G_MAXINT32, &pid, NULL) ||
+        !g_str_equal(host, g_get_host_name()) || !*boot ||
+        !g_str_equal(their_boot, boot) || pid_dead(pid)) {
+        return false;
+    }
+    path = g_strdup_printf("/proc/%d/comm", (int)pid);
+    return g_file_get_contents(path, &comm, NULL, NULL) &&
+           g_str_equal(g_strstrip(comm), "dcd-broker");
+}
+
+/*
+ * Bind the node key to our lease if no broker holds any node key: one
+ * broker per state until brokers share it (docs/cluster.md).  False and
+ * no error: held by *holder (a live lease), our name or another.
+ */
+static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = txn_begin();
+    g_autoptr(JsonObject) reply = NULL;
+    g_autofree char *value = node_value(s);
+    g_autofree char *nodes_end = dcd_etcd_prefix_end(DCD_ETCD_NODES);
+    bool found;
+
+    /* Every key from NODES to its end was never created. */
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", DCD_ETCD_NODES);
+    dcd_etcd_b64(jb, "range_end", nodes_end);
+    dcd_json_str(jb, "target", "CREATE");
+    dcd_etcd_i64(jb, "create_revision", 0);
+    json_builder_end_object(jb);
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "success");
+    json_builder_begin_array(jb);
+    op_put(jb, s->node_key, value, s->lease);
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "failure");
+    json_builder_begin_array(jb);
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "request_range");
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", DCD_ETCD_NODES);
+    dcd_etcd_b64(jb, "range_end", nodes_end);
+    dcd_etcd_i64(jb, "limit", 1);
+    json_builder_end_object(jb);
+    json_builder_end_object(jb);
+    json_builder_end_array(jb);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/txn", jb, errp);
+    if (!reply) {
+        return false;
+    }
+    if (dcd_etcd_succeeded(reply)) {
+        return true;
+    }
+    /* Not found (holder->key NULL): gone meanwhile, try again. */
+    dcd_etcd_range_one(dcd_etcd_txn_range(reply, 0), holder, &found, errp);
+    return false;
+}
+
+static bool keepalive_sync(DcdEtcdStore *s, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonObject) reply = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    int64_t ttl = 0;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_i64(jb, "ID", s->lease);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/lease/keepalive", jb, errp);
+    if (!reply || !dcd_etcd_int(dcd_etcd_object(reply, "result"), "TTL", &ttl,
+                                errp)) {
+        return false;
+    }
+    if (ttl <= 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "etcd: lease gone");
+        return false;
+    }
+    set_lease_until(s, t0, ttl);
+    return true;
+}
+
+/*
+ * Take the node's name: wait while a live lease holds it, for at most
+ * as long as an earlier broker's lease could last (then refuse).
+ */
+static bool claim_node(DcdEtcdStore *s, GError **errp)
+{
+    gint64 give_up = g_get_monotonic_time() +
+                     (s->ttl_s + 1) * G_USEC_PER_SEC;
+    bool told = false;
+
+    if (!grant_lease(s, errp)) {
+        return false;
+    }
+    for (;;) {
+        g_auto(DcdEtcdKv) holder = { 0 };
+        g_autoptr(GError) err = NULL;
+
+        if (try_claim(s, &holder, &err)) {
+            return true;
+        }
+        if (err) {
+            g_propagate_error(errp, g_steal_pointer(&err));
+            return false;
+        }
+        if (holder.key && holder.lease && holder_is_dead_here(&holder)) {
+            g_message("node %s: its earlier broker on this machine is dead;"
+                      " ending its lease", s->node);
+            revoke_lease(s, holder.lease);
+            continue;
+        }
+        if (holder.key && (g_get_monotonic_time() > give_up ||
+                           holder_is_alive_here(&holder))) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_BUSY, "the state is held"
+                        " by another broker (%s, lease %" G_GINT64_FORMAT
+                        "); one broker per node name, and for now one per"
+                        " state", holder.value, holder.lease);
+            return false;
+        }
+        if (!told && holder.key) {
+            g_message("node %s: the state is held by %s; waiting up to %u s"
+                      " for its lease to run out", s->node, holder.value,
+                      s->ttl_s + 1);
+            told = true;
+        }
+        g_usleep(CLAIM_RETRY_MS * 1000);
+        if (!keepalive_sync(s, NULL) && !grant_lease(s, errp)) {
+            return false;
+        }
+    }
+}
+
+/* ---- loading -----------------------------------------------------------*/
+
+static bool is_record_key(const char *k)
+{
+    if (!g_str_equal(k, "meta") && !g_str_has_prefix(k, "pool:") &&
+        !g_str_has_prefix(k, "host:") && !g_str_has_prefix(k, "extent:")) {
+        return false;
+    }
+    for (const char *p = k; *p; p++) {
+        if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Every record under the prefix: into *known (with revisions) and, if
+ * all is not NULL, key -> text.  Unreadable values count in *dropped and
+ * are known as such, so the next rewrite deletes them.
+ */
+/* What a range answer holds, read as peer input (see read_all). */
+static void take_range(JsonObject *reply, GHashTable *known, GHashTable *all,
+                       unsigned *dropped)
+{
+    JsonArray *kvs;
+    guint n;
+
+    kvs = dcd_etcd_array(reply, "kvs");
+    n = kvs ? json_array_get_length(kvs) : 0;
+    for (guint i = 0; i < n; i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+        g_autoptr(GError) err = NULL;
+        const char *key;
+        Known *k;
+
+        if (!dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, i), &kv, &err) ||
+            !g_str_has_prefix(kv.key, DCD_ETCD_PREFIX)) {
+            g_warning("etcd: dropping a malformed key: %s",
+                      err ? err->message : "outside the prefix");
+            (*dropped)++;
+            continue;
+        }
+        key = kv.key + strlen(DCD_ETCD_PREFIX);
+        if (g_str_has_prefix(key, "node/")) {
+            continue;
+        }
+        if (!is_record_key(key)) {
+            g_warning("etcd: ignoring key %s, which is no record", kv.key);
+            continue;
+        }
+        k = g_new0(Known, 1);
+        k->rev = kv.mod_rev;
+        if (g_utf8_validate(kv.value, -1, NULL) &&
+            dcd_json_check_depth(kv.value, -1, NULL)) {
+            k->json = g_strdup(kv.value);
+            if (all) {
+                g_hash_table_replace(all, g_strdup(key), g_strdup(kv.value));
+            }
+        } else {
+            g_warning("etcd: record %s is unreadable", key);
+            (*dropped)++;
+        }
+        g_hash_table_replace(known, g_strdup(key), k);
+    }
+}
+
+static bool read_all(DcdEtcdStore *s, GHashTable *known, GHashTable *all,
+                     unsigned *dropped, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonObject) reply = NULL;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", DCD_ETCD_PREFIX);
+    dcd_etcd_b64(jb, "range_end", s->prefix_end);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/range", jb, errp);
+    if (!reply) {
+        return false;
+    }
+    take_range(reply, known, all, dropped);
+    return true;
+}
+
+GHashTable *dcd_etcd_store_records(JsonObject *range, unsigned *dropped)
+{
+    g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash,
+        g_str_equal, g_free, known_free);
+    GHashTable *all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
+
+    *dropped = 0;
+    take_range(range, known, all, dropped);
+    return all;
+}
+
+static GHashTable *etcd_load(DcdStore *base, unsigned *dropped,
+                             GError **errp)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    GHashTable *all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
+
+    *dropped = 0;
+    g_hash_table_remove_all(s->known);
+    if (!read_all(s, s->known, all, dropped, errp)) {
+        g_prefix_error(errp, "reading the state from etcd: ");
+        g_hash_table_unref(all);
+        return NULL;
+    }
+    return all;
+}
+
+/* ---- committing --------------------------------------------------------*/
+
+static gboolean on_tick(gpointer opaque);
+
+static gboolean on_soon(gpointer opaque)
+{
+    DcdEtcdStore *s = opaque;
+
+    s->soon = 0;
+    on_tick(s);
+    return G_SOURCE_REMOVE;
+}
+
+/* The lease is lost: try to take the node again without waiting a tick. */
+static void set_fenced(DcdEtcdStore *s)
+{
+    s->fenced = true;
+    if (!s->soon && !s->stale) {
+        s->soon = g_timeout_add(REGAIN_SOON_MS, on_soon, s);
+    }
+}
+
+static bool may_write(DcdEtcdStore *s, GError **errp)
+{
+    if (s->stale) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "the state in etcd"
+                    " changed while this broker had lost its lease (node"
+                    " %s); restart it to reload", s->node);
+    } else if (s->fenced ||
+               g_get_monotonic_time() >= s->lease_until) {
+        set_fenced(s);
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "this broker lost its"
+                    " lease in etcd (node %s): it changes nothing until it"
+                    " holds the node again", s->node);
+    } else if (!s->reachable) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "etcd (%s) does not"
+                    " answer; changes are refused until it does",
+                    s->base.where);
+    } else {
+        return true;
+    }
+    return false;
+}
+
+/* The txn failed its compares: fenced, or a key moved under us. */
+static void explain_failure(DcdEtcdStore *s, JsonObject *reply, guint i,
+                            GError **errp)
+{
+    g_auto(DcdEtcdKv) node = { 0 };
+    g_autoptr(GError) err = NULL;
+    bool found = false;
+
+    if (dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &node, &found, &err) &&
+        found && node.lease == s->lease) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_STATE, "the state in etcd"
+                    " changed since this broker read it; nothing was"
+                    " changed");
+        return;
+    }
+    set_fenced(s);
+    g_set_error(errp, DCD_ERROR, DCD_ERR_UNAVAIL, "this broker lost its"
+                " lease in etcd (node %s): nothing was changed", s->node);
+}
+
+/*
+ * A transaction whose outcome we could not learn may have landed:
+ * before anything else is written, every key it touched is put back to
+ * what this broker knows, so the store holds what was acknowledged.
+ */
+static bool repair(DcdEtcdStore *s, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = txn_begin();
+    g_autoptr(JsonBuilder) fix = txn_begin();
+    g_autoptr(JsonObject) reply = NULL;
+    g_autoptr(JsonObject) fixed = NULL;
+    g_autoptr(GPtrArray) keys = g_ptr_array_new();
+    g_autoptr(GPtrArray) changed = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer key;
+    int64_t rev;
+
+    g_hash_table_iter_init(&it, s->uncertain);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        g_ptr_array_add(keys, key);
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "success");
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < keys->len; i++) {
+        g_autofree char *fk = full_key(keys->pdata[i]);
+
+        op_range(jb, fk);
+    }
+    json_builder_end_array(jb);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/txn", jb, errp);
+    if (!reply) {
+        return false;
+    }
+    cmp_fence(s, fix);
+    for (guint i = 0; i < keys->len; i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+        g_autofree char *fk = full_key(keys->pdata[i]);
+        bool found;
+
+        if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &kv, &found,
+                                errp)) {
+            return false;
+        }
+        if ((found ? kv.mod_rev : 0) != known_rev(s, keys->pdata[i])) {
+            cmp_int(fix, fk, "MOD", "mod_revision", found ? kv.mod_rev : 0);
+            g_ptr_array_add(changed, keys->pdata[i]);
+        }
+    }
+    json_builder_end_array(fix);
+    json_builder_set_member_name(fix, "success");
+    json_builder_begin_array(fix);
+    for (guint i = 0; i < changed->len; i++) {
+        Known *k = g_hash_table_lookup(s->known, changed->pdata[i]);
+        g_autofree char *fk = full_key(changed->pdata[i]);
+
+        if (k && k->json) {
+            op_put(fix, fk, k->json, 0);
+        } else {
+            op_del(fix, fk);
+        }
+    }
+    json_builder_end_array(fix);
+    json_builder_set_member_name(fix, "failure");
+    json_builder_begin_array(fix);
+    op_range(fix, s->node_key);
+    json_builder_end_array(fix);
+    json_builder_end_object(fix);
+    if (changed->len) {
+        g_message("etcd: a change whose outcome was unknown had landed;"
+                  " putting %u key(s) back", changed->len);
+        fixed = call(s, "/v3/kv/txn", fix, errp);
+        if (!fixed) {
+            return false;
+        }
+        if (!dcd_etcd_succeeded(fixed)) {
+            explain_failure(s, fixed, 0, errp);
+            return false;
+        }
+        if (!dcd_etcd_revision(fixed, &rev, errp)) {
+            return false;
+        }
+        for (guint i = 0; i < changed->len; i++) {
+            Known *k = g_hash_table_lookup(s->known, changed->pdata[i]);
+
+            if (k && k->json) {
+                k->rev = rev;
+            } else {
+                g_hash_table_remove(s->known, changed->pdata[i]);
+            }
+        }
+    }
+    g_clear_pointer(&s->uncertain, g_hash_table_unref);
+    return true;
+}
+
+/* The queued keys may or may not be as the failed commit left them. */
+static void mark_uncertain(DcdEtcdStore *s)
+{
+    GHashTableIter it;
+    gpointer key;
+
+    if (!s->uncertain) {
+        s->uncertain = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             NULL);
+    }
+    g_hash_table_iter_init(&it, s->queue);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        g_hash_table_add(s->uncertain, g_strdup(key));
+    }
+}
+
+static void etcd_discard(DcdStore *base)
+{
+    g_hash_table_remove_all(((DcdEtcdStore *)base)->queue);
+}
+
+static bool etcd_commit(DcdStore *base, GError **errp)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(JsonBuilder) jb = NULL;
+    g_autoptr(JsonObject) reply = NULL;
+    g_autoptr(GError) err = NULL;
+    GHashTableIter it;
+    gpointer key, json;
+    bool refused = false;
+    int64_t rev;
+
+    if (!g_hash_table_size(s->queue)) {
+        return true;
+    }
+    if (!may_write(s, errp) || (s->uncertain && !repair(s, errp))) {
+        etcd_discard(base);
+        return false;
+    }
+    jb = txn_begin();
+    cmp_fence(s, jb);
+    g_hash_table_iter_init(&it, s->queue);
+    while (g_hash_table_iter_next(&it, &key, &json)) {
+        g_autofree char *fk = full_key(key);
+
+        cmp_int(jb, fk, "MOD", "mod_revision", known_rev(s, key));
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "success");
+    json_builder_begin_array(jb);
+    g_hash_table_iter_init(&it, s->queue);
+    while (g_hash_table_iter_next(&it, &key, &json)) {
+        g_autofree char *fk = full_key(key);
+
+        if (json) {
+            op_put(jb, fk, json, 0);
+        } else {
+            op_del(jb, fk);
+        }
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "failure");
+    json_builder_begin_array(jb);
+    op_range(jb, s->node_key);
+    json_builder_end_array(jb);
+    json_builder_end_object(jb);
+
+    reply = call_refused(s, "/v3/kv/txn", jb, &refused, &err);
+    if (!reply) {
+        /* Unless etcd said no, it may have landed: check before writing. */
+        if (!refused) {
+            mark_uncertain(s);
+        }
+        if (strstr(err->message, "too many operations")) {
+            g_prefix_error(&err, "this change touches %u records; etcd must"
+                           " run with --max-txn-ops of at least %u: ",
+                           g_hash_table_size(s->queue),
+                           g_hash_table_size(s->queue) + 1);
+        }
+        etcd_discard(base);
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err), "cannot save"
+                                   " the change: ");
+        return false;
+    }
+    if (!dcd_etcd_succeeded(reply)) {
+        explain_failure(s, reply, 0, errp);
+        etcd_discard(base);
+        return false;
+    }
+    if (!dcd_etcd_revision(reply, &rev, errp)) {
+        /* Landed, but we cannot tell the revision: check before writing. */
+        mark_uncertain(s);
+        etcd_discard(base);
+        return false;
+    }
+    g_hash_table_iter_init(&it, s->queue);
+    while (g_hash_table_iter_next(&it, &key, &json)) {
+        if (json) {
+            set_known(s, key, json, rev);
+        } else {
+            g_hash_table_remove(s->known, key);
+        }
+    }
+    etcd_discard(base);
+    return true;
+}
+
+static void etcd_put(DcdStore *base, const char *key, const char *json)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+
+    g_hash_table_replace(s->rewrite ? s->rewrite : s->queue, g_strdup(key),
+                         g_strdup(json));
+}
+
+static void etcd_del(DcdStore *base, const char *key)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+
+    if (s->rewrite) {
+        g_hash_table_remove(s->rewrite, key);
+    } else {
+        g_hash_table_replace(s->queue, g_strdup(key), NULL);
+    }
+}
+
+static bool etcd_wants_rewrite(const DcdStore *base, unsigned live_records)
+{
+    return false;  /* etcd compacts its own history */
+}
+
+static void etcd_rewrite_begin(DcdStore *base)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+
+    g_return_if_fail(!s->rewrite);
+    s->rewrite = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                       g_free);
+}
+
+/* The difference between what should be and what etcd holds, as one txn. */
+static bool etcd_rewrite_commit(DcdStore *base, GError **errp)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(GHashTable) want = g_steal_pointer(&s->rewrite);
+    GHashTable *pending = s->queue;
+    GHashTableIter it;
+    gpointer key, val;
+    bool ok;
+
+    /* What etcd holds must be known before the difference is. */
+    if (s->uncertain && (!may_write(s, errp) || !repair(s, errp))) {
+        return false;
+    }
+    /* A change queued before the rewrite stays queued for its own commit. */
+    s->queue = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_iter_init(&it, want);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        Known *k = g_hash_table_lookup(s->known, key);
+
+        if (!k || !k->json || strcmp(k->json, val) != 0) {
+            g_hash_table_replace(s->queue, g_strdup(key), g_strdup(val));
+        }
+    }
+    g_hash_table_iter_init(&it, s->known);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (!g_hash_table_contains(want, key)) {
+            g_hash_table_replace(s->queue, g_strdup(key), NULL);
+        }
+    }
+    ok = etcd_commit(base, errp);
+    g_hash_table_unref(s->queue);
+    s->queue = pending;
+    return ok;
+}
+
+static void etcd_sync(DcdStore *base)
+{
+    /* etcd has it on a quorum's disks when the txn returns. */
+}
+
+static bool etcd_available(const DcdStore *base)
+{
+    const DcdEtcdStore *s = (const DcdEtcdStore *)base;
+
+    return !s->stale && !s->fenced && s->reachable &&
+           g_get_monotonic_time() < s->lease_until;
+}
+
+/* ---- keeping the lease -------------------------------------------------*/
+
+/*
+ * After the lease was lost: take the node again, then check that nothing
+ * changed meanwhile (another broker of our name may have run); if it
+ * did, our memory is out of date and this broker never writes again.
+ */
+static void regain(DcdEtcdStore *s)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GHashTable) now = NULL;
+    g_auto(DcdEtcdKv) holder = { 0 };
+    GHashTableIter it;
+    gpointer key, val;
+    unsigned dropped = 0;
+    bool same = true;
+
+    /* Our old lease, if etcd still has it, holds the node key: end it. */
+    if (s->lease) {
+        revoke_lease(s, s->lease);
+    }
+    if (!grant_lease(s, &err)) {
+        s->lease = 0;
+        return;
+    }
+    if (!try_claim(s, &holder, &err)) {
+        if (!err && holder.key && holder.lease &&
+            holder_is_dead_here(&holder)) {
+            revoke_lease(s, holder.lease);
+        }
+        revoke_lease(s, s->lease);
+        return;
+    }
+    if (s->uncertain && !repair(s, &err)) {
+        g_warning("node %s: %s", s->node, err->message);
+        revoke_lease(s, s->lease);
+        return;
+    }
+    now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, known_free);
+    if (!read_all(s, now, NULL, &dropped, &err)) {
+        revoke_lease(s, s->lease);
+        return;
+    }
+    same = g_hash_table_size(now) == g_hash_table_size(s->known);
+    g_hash_table_iter_init(&it, now);
+    while (same && g_hash_table_iter_next(&it, &key, &val)) {
+        same = known_rev(s, key) == ((Known *)val)->rev;
+    }
+    if (!same) {
+        g_warning("node %s: the state in etcd changed while this broker"
+                  " had lost its lease; it changes nothing any more:"
+                  " restart it to reload", s->node);
+        s->stale = true;
+        revoke_lease(s, s->lease);
+        return;
+    }
+    s->fenced = false;
+    g_message("node %s: holds its lease again; changes resume", s->node);
+}
+
+static void on_keepalive(JsonObject *reply, const GError *err,
+                         gpointer opaque)
+{
+    DcdEtcdStore *s = opaque;
+    int64_t ttl = 0;
+
+    s->keepalive_out = false;
+    if (!reply) {
+        if (s->reachable) {
+            g_warning("node %s: %s; changes are refused until etcd answers",
+                      s->node, err->message);
+        }
+        s->reachable = false;
+        return;
+    }
+    if (!s->reachable) {
+        g_message("node %s: etcd answers again", s->node);
+        if (s->fenced) {
+            set_fenced(s);  /* take the node again soon */
+        }
+    }
+    s->reachable = true;
+    if (!dcd_etcd_int(dcd_etcd_object(reply, "result"), "TTL", &ttl, NULL) ||
+        ttl <= 0) {
+        if (!s->fenced) {
+            g_warning("node %s: the lease ran out; changes are refused"
+                      " until this broker holds the node again", s->node);
+        }
+        set_fenced(s);
+        return;
+    }
+    set_lease_until(s, s->keepalive_sent, ttl);
+}
+
+static gboolean on_tick(gpointer opaque)
+{
+    DcdEtcdStore *s = opaque;
+    g_autoptr(JsonBuilder) jb = NULL;
+    g_autofree char *body = NULL;
+
+    if (s->stale || s->keepalive_out) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (s->fenced || g_get_monotonic_time() >= s->lease_until) {
+        s->fenced = true;
+        /*
+         * Taking the node again blocks for a few round trips: only once
+         * etcd answers, or the broker would stall a timeout every tick.
+         */
+        if (s->reachable) {
+            regain(s);
+            return G_SOURCE_CONTINUE;
+        }
+    }
+    /* A keepalive, or while etcd is silent a probe of it. */
+    jb = json_builder_new();
+    json_builder_begin_object(jb);
+    dcd_etcd_i64(jb, "ID", s->lease);
+    json_builder_end_object(jb);
+    body = builder_text(jb);
+    s->keepalive_out = true;
+    s->keepalive_sent = g_get_monotonic_time();
+    dcd_etcd_call_async(s->etcd, "/v3/lease/keepalive", body, on_keepalive,
+                        s);
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- opening and closing -----------------------------------------------*/
+
+static void etcd_close(DcdStore *base)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+
+    if (s->timer) {
+        g_source_remove(s->timer);
+    }
+    if (s->soon) {
+        g_source_remove(s->soon);
+    }
+    if (s->etcd) {
+        dcd_etcd_cancel_async(s->etcd);
+        /* The node's name is free at once for the next broker. */
+        if (s->lease && !s->fenced) {
+            revoke_lease(s, s->lease);
+        }
+        dcd_etcd_free(s->etcd);
+    }
+    g_hash_table_unref(s->known);
+    g_hash_table_unref(s->queue);
+    g_clear_pointer(&s->rewrite, g_hash_table_unref);
+    g_clear_pointer(&s->uncertain, g_hash_table_unref);
+    g_free(s->node);
+    g_free(s->node_key);
+    g_free(s->prefix_end);
+    g_free(s);
+}
+
+static const DcdStoreOps etcd_ops = {
+    .name = "etcd",
+    .load = etcd_load,
+    .put = etcd_put,
+    .del = etcd_del,
+    .commit = etcd_commit,
+    .discard = etcd_discard,
+    .wants_rewrite = etcd_wants_rewrite,
+    .rewrite_begin = etcd_rewrite_begin,
+    .rewrite_commit = etcd_rewrite_commit,
+    .sync = etcd_sync,
+    .available = etcd_available,
+    .close = etcd_close,
+};
+
+static bool node_name_ok(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+
+    if (!len || len > 63) {
+        return false;
+    }
+    for (const char *p = n; *p; p++) {
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp)
+{
+    DcdEtcdStore *s;
+    unsigned timeout = cfg->timeout_ms ? cfg->timeout_ms :
+                       DCD_ETCD_DEFAULT_TIMEOUT_MS;
+    unsigned ttl = cfg->lease_ttl_s ? cfg->lease_ttl_s :
+                   DCD_ETCD_DEFAULT_TTL_S;
+    DcdEtcd *etcd;
+
+    if (!node_name_ok(cfg->node)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "--node: a name of 1 to"
+                    " 63 letters, digits, '-', '_' or '.' is needed with a"
+                    " cluster store");
+        return NULL;
+    }
+    if ((guint64)timeout * 3 > (guint64)ttl * 1000) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "the etcd request"
+                    " timeout (%u ms) must be under a third of the lease"
+                    " (%u s), or a slow answer would cost the lease",
+                    timeout, ttl);
+        return NULL;
+    }
+    etcd = dcd_etcd_new(cfg->cluster_store, timeout, errp);
+    if (!etcd) {
+        return NULL;
+    }
+    s = g_new0(DcdEtcdStore, 1);
+    s->base.ops = &etcd_ops;
+    s->base.where = g_strdup_printf("%s node %s", cfg->cluster_store,
+                                    cfg->node);
+    s->etcd = etcd;
+    s->node = g_strdup(cfg->node);
+    s->node_key = g_strconcat(DCD_ETCD_NODES, cfg->node, NULL);
+    s->prefix_end = dcd_etcd_prefix_end(DCD_ETCD_PREFIX);
+    s->ttl_s = ttl;
+    s->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                     known_free);
+    s->queue = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                     g_free);
+    s->reachable = true;
+    if (!claim_node(s, errp)) {
+        g_prefix_error(errp, "cluster store %s: ", cfg->cluster_store);
+        s->fenced = true;  /* nothing of ours to revoke but the lease */
+        if (s->lease) {
+            revoke_lease(s, s->lease);
+        }
+        g_free(s->base.where);
+        etcd_close(&s->base);
+        return NULL;
+    }
+    s->timer = g_timeout_add(MAX(ttl * 1000 / 3, 100), on_tick, s);
+    return &s->base;
+}

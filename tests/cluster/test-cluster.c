@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A broker whose state is in etcd (docs/cluster.md): pools and extents
+ * survive a broker kill; with etcd gone, changes fail with unavail within
+ * the request bound while hosts keep what they hold and reads answer,
+ * and creates work again once etcd is back (a host's own release made
+ * meanwhile reaches it); a node name is one broker's; a broker paused
+ * past its lease, or whose lease etcd ended, changes nothing; a txn of
+ * unknown outcome is undone; bad records in etcd are dropped.
+ */
+#include <signal.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "etcd.h"
+#include "harness.h"
+#include "proxy.h"
+
+#define TTL_S 2
+#define TIMEOUT_MS 500
+#define PREFIX "/dcd/v1/"
+
+static TBroker *cluster_broker_at(const char *url, const char *node,
+                                  int ttl_s)
+{
+    g_autofree char *store = g_strdup_printf("--cluster-store=%s", url);
+    g_autofree char *name = g_strdup_printf("--node=%s", node);
+    g_autofree char *ttl = g_strdup_printf("--lease-ttl=%d", ttl_s);
+    g_autofree char *timeout = g_strdup_printf("--store-timeout=%d",
+                                               TIMEOUT_MS);
+    const char *extra[] = { store, name, ttl, timeout, NULL };
+    TBrokerOpts o = { .log = true, .extra = extra, .no_state_dir = true };
+
+    return tbroker_new(&o);
+}
+
+static TBroker *cluster_broker_ttl(TEtcd *e, const char *node, int ttl_s)
+{
+    return cluster_broker_at(e->store_url, node, ttl_s);
+}
+
+static TBroker *cluster_broker(TEtcd *e, const char *node)
+{
+    return cluster_broker_ttl(e, node, TTL_S);
+}
+
+static void add_wait(TBroker *b, THost *h, const char *tag,
+                     const char *policy)
+{
+    json_node_unref(tcall(b, "extent-add", "{\"host-id\": %u, \"tag\":"
+                          " \"%s\", \"policy\": \"%s\", \"wait\": true}",
+                          h->id, tag, policy));
+    g_free(thost_ok(h, "wait-extents %s 1 5000", tag));
+}
+
+static bool store_available(TBroker *b)
+{
+    g_autoptr(JsonNode) n = tcall(b, "status", "{}");
+
+    return json_object_get_boolean_member(json_node_get_object(n),
+                                          "store-available");
+}
+
+static void wait_available(TBroker *b, bool want, gint64 us)
+{
+    gint64 deadline = g_get_monotonic_time() + us;
+
+    while (store_available(b) != want && g_get_monotonic_time() < deadline) {
+        g_usleep(50000);
+    }
+    if (store_available(b) != want) {
+        tbroker_show_log(b);
+    }
+    g_assert_true(store_available(b) == want);
+}
+
+static bool has_pool_key(TEtcd *e, const char *tag)
+{
+    g_autofree char *key = g_strconcat(PREFIX "pool:", tag, NULL);
+
+    return tetcd_has_key(e, key);
+}
+
+static unsigned count_prefix(TEtcd *e, const char *prefix)
+{
+    g_auto(GStrv) keys = tetcd_keys(e, prefix);
+
+    return g_strv_length(keys);
+}
+
+static void test_restart(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
+    g_autofree char *file_tag = tpool(b, "{\"size\": 2097152,"
+                                      " \"backing\": \"file\"}");
+    THost *h0 = thost_start(b, 0, "--reconnect", NULL);
+    g_autofree char *r = NULL;
+
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    add_wait(b, h0, tag, "free");
+    add_wait(b, h0, file_tag, "free");
+    g_free(thost_ok(h0, "write-str %s 1000 kept by the host", tag));
+    g_free(thost_ok(h0, "write-str %s 8 kept in the file", file_tag));
+    /* Saved in etcd, read back with a client that is not ours. */
+    g_assert_true(has_pool_key(e, tag));
+    g_assert_true(has_pool_key(e, file_tag));
+    g_assert_true(tetcd_has_key(e, PREFIX "host:0"));
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 2);
+    g_assert_true(tetcd_has_key(e, PREFIX "node/n1"));
+
+    tbroker_kill(b);
+    r = thost_ok(h0, "read-str %s 1000 16", tag);
+    g_assert_cmpstr(r, ==, "kept by the host");
+    g_clear_pointer(&r, g_free);
+    /* A broker of this machine that is dead holds its node name no more. */
+    tbroker_restart(b);
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    twait_count(b, 0, tag, "accepted", 1);
+    twait_count(b, 0, file_tag, "accepted", 1);
+    r = thost_ok(h0, "read-str %s 1000 16", tag);
+    g_assert_cmpstr(r, ==, "kept by the host");
+    g_clear_pointer(&r, g_free);
+    r = thost_ok(h0, "read-str %s 8 16", file_tag);
+    g_assert_cmpstr(r, ==, "kept in the file");
+
+    /* Changes go on after the restart, and reach etcd. */
+    json_node_unref(tcall(b, "extent-release", "{\"host-id\": 0, \"tag\":"
+                          " \"%s\"}", file_tag));
+    g_free(thost_ok(h0, "wait-released %s 5000", file_tag));
+    twait_count(b, 0, file_tag, "accepted", 0);
+    json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", file_tag));
+    g_assert_false(has_pool_key(e, file_tag));
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 1);
+
+    thost_quit(h0);
+    tbroker_free(b);
+    /* A broker that stops gives its node name back at once. */
+    g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
+    tetcd_free(e);
+}
+
+static void test_etcd_gone(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    g_autofree char *tag = tpool(b, "{\"size\": 4194304}");
+    THost *h0 = thost_start(b, 0, NULL);
+    g_autofree char *msg = NULL;
+    g_autofree char *r = NULL;
+    g_autoptr(JsonNode) st = NULL;
+    g_autofree char *second = NULL;
+    gint64 t0;
+
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    add_wait(b, h0, tag, "free");
+    g_free(thost_ok(h0, "write-str %s 0 still here", tag));
+
+    /* A member that says nothing: the request bound is what it costs. */
+    tetcd_pause(e);
+    t0 = g_get_monotonic_time();
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152}");
+    g_assert_cmpint(g_get_monotonic_time() - t0, <,
+                    (TIMEOUT_MS + 1000) * 1000);
+    g_test_message("etcd paused: %s", msg);
+    g_clear_pointer(&msg, g_free);
+    /* Once known gone, at once. */
+    t0 = g_get_monotonic_time();
+    g_free(tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                      "{\"size\": 2097152}"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, TIMEOUT_MS * 1000);
+    /* Reads answer from memory; the host keeps what it holds. */
+    st = tcall(b, "status", "{}");
+    g_assert_false(json_object_get_boolean_member(json_node_get_object(st),
+                                                  "store-available"));
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                               "pools"), ==, 1);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
+    r = thost_ok(h0, "read-str %s 0 10", tag);
+    g_assert_cmpstr(r, ==, "still here");
+    g_clear_pointer(&r, g_free);
+    tetcd_resume(e);
+    wait_available(b, true, 5 * G_USEC_PER_SEC);
+    g_free(tpool(b, "{\"size\": 2097152}"));
+
+    /* A member that is gone, then back on its data. */
+    second = tpool(b, "{\"size\": 2097152}");
+    add_wait(b, h0, second, "free");
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 2);
+    tetcd_kill(e);
+    /* The host's own release stands without etcd; etcd catches up. */
+    g_free(thost_ok(h0, "drop %s", second));
+    twait_count(b, 0, second, "accepted", 0);
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152}");
+    g_test_message("etcd killed: %s", msg);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
+    r = thost_ok(h0, "read-str %s 0 10", tag);
+    g_assert_cmpstr(r, ==, "still here");
+    g_clear_pointer(&r, g_free);
+    tetcd_restart(e);
+    wait_available(b, true, (TTL_S + 5) * G_USEC_PER_SEC);
+    {
+        g_autofree char *t2 = tpool(b, "{\"size\": 2097152}");
+
+        g_assert_true(has_pool_key(e, t2));
+    }
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 1);
+    g_assert_true(has_pool_key(e, tag));
+
+    /* Gone longer than the lease: the broker takes its node again. */
+    tetcd_kill(e);
+    g_usleep((TTL_S + 1) * G_USEC_PER_SEC);
+    g_assert_false(store_available(b));
+    tetcd_restart(e);
+    wait_available(b, true, (TTL_S + 5) * G_USEC_PER_SEC);
+    g_assert_true(tetcd_has_key(e, PREFIX "node/n1"));
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    r = thost_ok(h0, "read-str %s 0 10", tag);
+    g_assert_cmpstr(r, ==, "still here");
+    g_clear_pointer(&r, g_free);
+    thost_quit(h0);
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
+/* Start a broker that must fail; returns its stderr. */
+static char *broker_refused(TEtcd *e, const char *node)
+{
+    g_autofree char *dir = g_dir_make_tmp("dcd-test-XXXXXX", NULL);
+    g_autofree char *hs = g_build_filename(dir, "host.sock", NULL);
+    g_autofree char *cs = g_build_filename(dir, "control.sock", NULL);
+    g_autofree char *store = g_strdup_printf("--cluster-store=%s",
+                                             e->store_url);
+    g_autofree char *name = g_strdup_printf("--node=%s", node);
+    g_autofree char *hsa = g_strdup_printf("--host-socket=%s", hs);
+    g_autofree char *csa = g_strdup_printf("--control-socket=%s", cs);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) err = NULL;
+    char *err_text = NULL;
+
+    p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                         G_SUBPROCESS_FLAGS_STDERR_PIPE, &err,
+                         g_getenv("DCD_BROKER"), store, name, hsa, csa,
+                         "--lease-ttl=2", "--store-timeout=500", NULL);
+    g_assert_no_error(err);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL,
+                                                &err_text, &err));
+    g_assert_true(g_subprocess_get_if_exited(p));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
+    g_rmdir(dir);
+    return err_text;
+}
+
+static void test_same_node(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    g_autofree char *said = broker_refused(e, "n1");
+    TBroker *b2;
+
+    g_autofree char *said2 = NULL;
+    g_autofree char *tag = NULL;
+    g_autoptr(JsonNode) st = NULL;
+
+    g_test_message("second broker: %s", said);
+    g_assert_nonnull(strstr(said, "held by another broker"));
+    g_assert_nonnull(strstr(said, "\"node\":\"n1\""));
+    /* Until brokers share a state, another name is refused too. */
+    said2 = broker_refused(e, "n2");
+    g_test_message("broker of another name: %s", said2);
+    g_assert_nonnull(strstr(said2, "one per state"));
+    /* The first one carries on; once it stops, another may take over. */
+    tag = tpool(b, "{\"size\": 2097152}");
+    tbroker_free(b);
+    b2 = cluster_broker(e, "n2");
+    st = tcall(b2, "pool-list", "{\"tag\": \"%s\"}", tag);
+    g_assert_cmpuint(json_array_get_length(json_node_get_array(st)), ==, 1);
+    tbroker_free(b2);
+    tetcd_free(e);
+}
+
+typedef struct LateCall {
+    TBroker *b;
+    char *tag;
+    char *msg;
+} LateCall;
+
+static gpointer late_create(gpointer opaque)
+{
+    LateCall *c = opaque;
+
+    c->msg = tcall_fail(c->b, DCD_ERR_UNAVAIL, "pool-create",
+                        "{\"size\": 2097152, \"tag\": \"%s\"}", c->tag);
+    return NULL;
+}
+
+static void test_paused_past_lease(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *a = cluster_broker(e, "n1");
+    TBroker *b;
+    g_autofree char *before = tpool(a, "{\"size\": 2097152}");
+    LateCall late = { .b = a, .tag = g_strdup(
+                          "0c1e5e2a-6f7b-4d38-9d0e-2f8a4c6b1a01") };
+    g_autoptr(GThread) t = NULL;
+    gint64 deadline;
+    g_autofree char *msg = NULL;
+    g_autofree char *other = NULL;
+
+    /* Paused past its lease: etcd lets the node name go. */
+    g_subprocess_send_signal(a->proc, SIGSTOP);
+    deadline = g_get_monotonic_time() + (TTL_S + 5) * G_USEC_PER_SEC;
+    while (tetcd_has_key(e, PREFIX "node/n1") &&
+           g_get_monotonic_time() < deadline) {
+        g_usleep(100000);
+    }
+    g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
+    /* Another broker takes the name and changes the state. */
+    b = cluster_broker(e, "n1");
+    other = tpool(b, "{\"size\": 2097152}");
+    /* The paused broker gets a request, then wakes up. */
+    t = g_thread_new("late", late_create, &late);
+    g_usleep(200000);
+    g_subprocess_send_signal(a->proc, SIGCONT);
+    g_thread_join(g_steal_pointer(&t));
+    g_test_message("woken broker: %s", late.msg);
+    g_assert_false(has_pool_key(e, late.tag));
+    g_assert_true(has_pool_key(e, other));
+    g_assert_true(has_pool_key(e, before));
+
+    /* The name free again, the woken broker still changes nothing: the
+     * state moved while it slept, and its memory is out of date. */
+    tbroker_free(b);
+    g_usleep((TTL_S * 1000 + 500) * 1000);
+    msg = tcall_fail(a, DCD_ERR_UNAVAIL, "pool-create", "{\"size\": 2097152,"
+                     " \"tag\": \"%s\"}", late.tag);
+    g_test_message("woken broker later: %s", msg);
+    g_assert_false(has_pool_key(e, late.tag));
+    tbroker_free(a);
+    g_free(late.tag);
+    g_free(late.msg);
+    tetcd_free(e);
+}
+
+/*
+ * The lease ends while the broker believes it holds it (a long TTL, so no
+ * keepalive tells it first): etcd itself refuses the write, by the
+ * transaction's compare on the node key's lease.  The broker then takes
+ * its node again, finds the state as it left it, and carries on.
+ */
+static void test_fenced_by_etcd(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker_ttl(e, "n1", 30);
+    const char *tag = "5b0d7c8e-1f2a-4c3b-9e4d-6a7b8c9d0e1f";
+    g_autofree char *msg = NULL;
+
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    tetcd_revoke_leases(e);
+    g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152, \"tag\": \"%s\"}", tag);
+    g_test_message("fenced by etcd: %s", msg);
+    g_assert_nonnull(strstr(msg, "lost its lease"));
+    g_assert_false(has_pool_key(e, tag));
+    /* It takes the node again at once, not a keepalive tick (10 s) later. */
+    wait_available(b, true, 3 * G_USEC_PER_SEC);
+    g_assert_true(tetcd_has_key(e, PREFIX "node/n1"));
+    g_free(tpool(b, "{\"size\": 2097152, \"tag\": \"5b0d7c8e-1f2a-4c3b-9e4d-"
+                 "6a7b8c9d0e1f\"}"));
+    g_assert_true(has_pool_key(e, tag));
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
+/*
+ * etcd applies a txn but its answer never comes: the create fails with
+ * unavail, so the pool must not stay in etcd.  The broker puts the key
+ * back before its next write.
+ */
+static void test_unknown_outcome(void)
+{
+    TEtcd *e = tetcd_start();
+    TProxy *p = tproxy_new(e->client_port);
+    g_autofree char *url = g_strdup_printf("etcd://127.0.0.1:%u",
+                                           tproxy_port(p));
+    TBroker *b = cluster_broker_at(url, "n1", TTL_S);
+    const char *lost = "7d3f0a6e-2b1c-4e5d-8f9a-0b1c2d3e4f50";
+    g_autofree char *msg = NULL;
+    g_autofree char *next = NULL;
+
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    tproxy_hold(p, true);
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create", "{\"size\": 2097152,"
+                     " \"tag\": \"%s\"}", lost);
+    g_test_message("answer kept back: %s", msg);
+    /* etcd did apply it; the broker acknowledged nothing. */
+    g_assert_true(has_pool_key(e, lost));
+    g_assert_cmpuint(count_prefix(e, PREFIX "pool:"), ==, 2);
+    tproxy_hold(p, false);
+    wait_available(b, true, 5 * G_USEC_PER_SEC);
+    next = tpool(b, "{\"size\": 2097152}");
+    g_assert_false(has_pool_key(e, lost));
+    g_assert_true(has_pool_key(e, next));
+    g_assert_cmpuint(count_prefix(e, PREFIX "pool:"), ==, 2);
+    /* The broker and etcd agree: a restart finds the same pools. */
+    tbroker_kill(b);
+    tbroker_restart(b);
+    {
+        g_autoptr(JsonNode) st = tcall(b, "status", "{}");
+
+        g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                                   "pools"), ==, 2);
+    }
+    tbroker_free(b);
+    tproxy_free(p);
+    tetcd_free(e);
+}
+
+/*
+ * State in etcd is read like peer input: records that are not JSON, too
+ * deep, of the wrong shape or naming no real tag are dropped (and deleted
+ * by the rewrite at start); a key that is no record is left alone.
+ */
+static void test_bad_records(void)
+{
+    TEtcd *e = tetcd_start();
+    const char *good = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    g_autofree char *good_key = g_strconcat(PREFIX "pool:", good, NULL);
+    g_autofree char *good_val = g_strdup_printf(
+        "{\"tag\": \"%s\", \"size\": 2097152, \"backing\": \"memfd\","
+        " \"segments\": []}", good);
+    g_autoptr(GString) deep = g_string_new(NULL);
+    g_autoptr(JsonNode) st = NULL;
+    TBroker *b;
+
+    for (int i = 0; i < 200; i++) {
+        g_string_append(deep, "[");
+    }
+    for (int i = 0; i < 200; i++) {
+        g_string_append(deep, "]");
+    }
+    tetcd_put(e, good_key, good_val);
+    tetcd_put(e, PREFIX "pool:not-a-tag", "{\"tag\": \"not-a-tag\"}");
+    tetcd_put(e, PREFIX "host:7", deep->str);
+    tetcd_put(e, PREFIX "extent:0:0", "not json at all");
+    tetcd_put(e, PREFIX "meta", "{\"id\": 5}");
+    tetcd_put(e, PREFIX "someone-elses", "x");
+    b = cluster_broker(e, "n1");
+    st = tcall(b, "status", "{}");
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                               "pools"), ==, 1);
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
+                                               "hosts"), ==, 0);
+    g_assert_true(tetcd_has_key(e, good_key));
+    g_assert_false(tetcd_has_key(e, PREFIX "pool:not-a-tag"));
+    g_assert_false(tetcd_has_key(e, PREFIX "host:7"));
+    g_assert_false(tetcd_has_key(e, PREFIX "extent:0:0"));
+    g_assert_true(tetcd_has_key(e, PREFIX "meta"));
+    g_assert_true(tetcd_has_key(e, PREFIX "someone-elses"));
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
+/* A node key with no lease (put by hand) never runs out: refused. */
+static void test_stray_node_key(void)
+{
+    TEtcd *e = tetcd_start();
+    gint64 t0 = g_get_monotonic_time();
+    g_autofree char *said = NULL;
+
+    tetcd_put(e, PREFIX "node/ghost", "{\"node\": \"ghost\"}");
+    said = broker_refused(e, "n1");
+    g_test_message("stray node key: %s", said);
+    g_assert_nonnull(strstr(said, "held by another broker"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <,
+                    (TTL_S + 5) * G_USEC_PER_SEC);
+    tetcd_free(e);
+}
+
+/*
+ * Three etcd members, the broker given all of them: one gone (the one it
+ * talked to), it carries on through the others; two gone (no quorum),
+ * changes fail with unavail within the bound; back, they work again.
+ */
+static void test_member_gone(void)
+{
+    g_autofree char *url = NULL;
+    TEtcd **m = tetcd_start_cluster(3, &url);
+    TBroker *b = cluster_broker_at(url, "n1", TTL_S);
+    g_autofree char *tag = tpool(b, "{\"size\": 2097152}");
+    g_autofree char *msg = NULL;
+    g_autoptr(JsonNode) pools = NULL;
+    gint64 t0;
+
+    tetcd_kill(m[0]);
+    wait_available(b, true, 5 * G_USEC_PER_SEC);
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    g_assert_true(has_pool_key(m[1], tag));
+
+    tetcd_kill(m[1]);
+    t0 = g_get_monotonic_time();
+    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                     "{\"size\": 2097152}");
+    g_test_message("no quorum: %s", msg);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <,
+                    (2 * TIMEOUT_MS + 1000) * 1000);
+    pools = tcall(b, "pool-list", "{}");
+    g_assert_cmpint(json_array_get_length(json_node_get_array(pools)), ==, 2);
+
+    tetcd_restart(m[0]);
+    tetcd_restart(m[1]);
+    wait_available(b, true, (TTL_S + 10) * G_USEC_PER_SEC);
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    g_assert_cmpuint(count_prefix(m[2], PREFIX "pool:"), ==, 3);
+    tbroker_free(b);
+    for (unsigned i = 0; m[i]; i++) {
+        tetcd_free(m[i]);
+    }
+    g_free(m);
+}
+
+/*
+ * An add of 130 extents is one txn of 131 keys, over etcd's default
+ * --max-txn-ops (128): refused, nothing offered, and the error says
+ * what etcd needs.
+ */
+static void test_txn_too_big(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker(e, "n1");
+    THost *h0 = thost_start(b, 0, NULL);
+    g_autofree char *tag = tpool(b, "{\"size\": 272629760}");
+    g_autoptr(GString) ext = g_string_new("[");
+    g_autofree char *msg = NULL;
+
+    g_free(thost_ok(h0, "wait-connected 5000"));
+    for (unsigned i = 0; i < 130; i++) {
+        g_string_append_printf(ext, "%s{\"offset\": %u, \"len\": 2097152}",
+                               i ? ", " : "", i * 4194304);
+    }
+    g_string_append_c(ext, ']');
+    msg = tcall_fail(b, DCD_ERR_IO, "extent-add", "{\"host-id\": 0,"
+                     " \"tag\": \"%s\", \"policy\": \"prescriptive\","
+                     " \"extents\": %s}", tag, ext->str);
+    g_test_message("130 extents: %s", msg);
+    g_assert_nonnull(strstr(msg, "--max-txn-ops of at least 132"));
+    g_assert_cmpuint(tcount(b, 0, tag, "pending"), ==, 0);
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:"), ==, 0);
+    /* Nothing is stuck: a smaller add goes through. */
+    json_node_unref(tcall(b, "extent-add", "{\"host-id\": 0, \"tag\":"
+                          " \"%s\", \"policy\": \"free\", \"wait\": true}",
+                          tag));
+    g_assert_cmpuint(count_prefix(e, PREFIX "extent:"), ==, 1);
+    thost_quit(h0);
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    g_test_add_func("/cluster/restart", test_restart);
+    g_test_add_func("/cluster/etcd-gone", test_etcd_gone);
+    g_test_add_func("/cluster/same-node", test_same_node);
+    g_test_add_func("/cluster/paused-past-lease", test_paused_past_lease);
+    g_test_add_func("/cluster/fenced-by-etcd", test_fenced_by_etcd);
+    g_test_add_func("/cluster/unknown-outcome", test_unknown_outcome);
+    g_test_add_func("/cluster/bad-records", test_bad_records);
+    g_test_add_func("/cluster/stray-node-key", test_stray_node_key);
+    g_test_add_func("/cluster/member-gone", test_member_gone);
+    g_test_add_func("/cluster/txn-too-big", test_txn_too_big);
+    return g_test_run();
+}

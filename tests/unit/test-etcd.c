@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The etcd client reads etcd like any peer: strict base64, bounded keys
+ * and values without NULs, revisions that are numbers, answers that are
+ * one JSON object not nested too deep and not too large, refusals mapped
+ * to our error classes; and a member that says nothing costs the
+ * timeout, no more.  A fake etcd (a thread answering canned HTTP) stands
+ * in for the real one, which the cluster suite runs.
+ */
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dcd/types.h"
+#include "core/etcd.h"
+
+/* ---- dcd_etcd_kv_read ---------------------------------------------------*/
+
+static bool kv_from(const char *json, DcdEtcdKv *kv, GError **errp)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+
+    g_assert_true(json_parser_load_from_data(p, json, -1, NULL));
+    return dcd_etcd_kv_read(json_node_get_object(json_parser_get_root(p)),
+                            kv, errp);
+}
+
+static void test_kv(void)
+{
+    g_auto(DcdEtcdKv) kv = { 0 };
+    g_autoptr(GError) err = NULL;
+    /* "/dcd/v1/meta" and "{}" */
+    const char *good = "{\"key\": \"L2RjZC92MS9tZXRh\", \"value\": \"e30=\","
+                       " \"create_revision\": \"3\", \"mod_revision\": \"7\","
+                       " \"lease\": \"12345678901234567\"}";
+#define REVS ", \"create_revision\": \"1\", \"mod_revision\": \"1\"}"
+    static const char *const bad[] = {
+        /* not base64, or not strictly */
+        "{\"key\": \"@@@@\"" REVS,
+        "{\"key\": \"L2Rj\\nZA==\"" REVS,
+        "{\"key\": \"L2R=jZA=\"" REVS,
+        "{\"key\": \"L2RjZ\"" REVS,
+        /* a NUL in the value: "a\0b" */
+        "{\"key\": \"YQ==\", \"value\": \"YQBi\"" REVS,
+        /* revisions: missing, negative, not a number, wrong type, huge */
+        "{\"key\": \"YQ==\"}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"-1\","
+        " \"mod_revision\": \"1\"}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"1\","
+        " \"mod_revision\": \"1x\"}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"1\","
+        " \"mod_revision\": [1]}",
+        "{\"key\": \"YQ==\", \"create_revision\": \"1\","
+        " \"mod_revision\": \"99999999999999999999\"}",
+        /* the key's type */
+        "{\"key\": 5" REVS,
+    };
+#undef REVS
+
+    g_assert_true(kv_from(good, &kv, &err));
+    g_assert_no_error(err);
+    g_assert_cmpstr(kv.key, ==, "/dcd/v1/meta");
+    g_assert_cmpstr(kv.value, ==, "{}");
+    g_assert_cmpint(kv.create_rev, ==, 3);
+    g_assert_cmpint(kv.mod_rev, ==, 7);
+    g_assert_cmpint(kv.lease, ==, 12345678901234567);
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_auto(DcdEtcdKv) b = { 0 };
+        g_autoptr(GError) e = NULL;
+
+        g_test_message("bad kv %u: %s", i, bad[i]);
+        g_assert_false(kv_from(bad[i], &b, &e));
+        g_assert_nonnull(e);
+        g_assert_null(b.key);
+        g_assert_null(b.value);
+    }
+}
+
+static void test_oversized_value(void)
+{
+    g_autofree char *raw = g_malloc(DCD_ETCD_MAX_VALUE + 1);
+    g_autofree char *b64 = NULL;
+    g_autofree char *json = NULL;
+    g_auto(DcdEtcdKv) kv = { 0 };
+    g_autoptr(GError) err = NULL;
+
+    memset(raw, 'x', DCD_ETCD_MAX_VALUE + 1);
+    b64 = g_base64_encode((guchar *)raw, DCD_ETCD_MAX_VALUE + 1);
+    json = g_strdup_printf("{\"key\": \"YQ==\", \"value\": \"%s\","
+                           " \"create_revision\": \"1\", \"mod_revision\":"
+                           " \"1\"}", b64);
+    g_assert_false(kv_from(json, &kv, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_IO);
+}
+
+static void test_prefix_end(void)
+{
+    g_autofree char *end = dcd_etcd_prefix_end("/dcd/v1/");
+
+    g_assert_cmpstr(end, ==, "/dcd/v10");
+}
+
+static void test_bad_urls(void)
+{
+    static const char *const bad[] = {
+        "http://127.0.0.1:2379", "etcd://", "etcd://host", "etcd://:2379",
+        "etcd://h:1/path", "etcd://127.0.0.1:2379,", "etcd://a:0",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+
+        g_assert_null(dcd_etcd_new(bad[i], 500, &err));
+        g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+    }
+}
+
+/* ---- a fake etcd --------------------------------------------------------*/
+
+typedef struct Fake {
+    int lfd;
+    unsigned port;
+    GThread *thread;
+    const char *status;      /* "200 OK" */
+    char *body;              /* the answer; NULL: say nothing at all */
+    size_t body_len;
+    gint stop;
+} Fake;
+
+static void read_request(int fd)
+{
+    char buf[4096];
+    GString *req = g_string_new(NULL);
+    const char *hdr_end;
+    size_t want = 0;
+
+    /* Headers, then Content-Length bytes (soup sends one). */
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n <= 0) {
+            break;
+        }
+        g_string_append_len(req, buf, n);
+        hdr_end = strstr(req->str, "\r\n\r\n");
+        if (hdr_end) {
+            const char *cl = strcasestr(req->str, "content-length:");
+
+            want = (hdr_end + 4 - req->str) +
+                   (cl ? strtoul(cl + 15, NULL, 10) : 0);
+            if (req->len >= want) {
+                break;
+            }
+        }
+    }
+    g_string_free(req, TRUE);
+}
+
+static gpointer fake_main(gpointer opaque)
+{
+    Fake *f = opaque;
+
+    while (!g_atomic_int_get(&f->stop)) {
+        int fd = accept(f->lfd, NULL, NULL);
+        g_autofree char *head = NULL;
+
+        if (fd < 0) {
+            continue;
+        }
+        read_request(fd);
+        if (!f->body) {
+            /* Silent: hold the connection until the client gives up. */
+            char c;
+
+            while (read(fd, &c, 1) > 0) {
+            }
+            close(fd);
+            continue;
+        }
+        head = g_strdup_printf("HTTP/1.1 %s\r\nContent-Type: application/json"
+                               "\r\nContent-Length: %zu\r\nConnection: close"
+                               "\r\n\r\n", f->status, f->body_len);
+        if (write(fd, head, strlen(head)) > 0) {
+            for (size_t off = 0; off < f->body_len;) {
+                ssize_t n = write(fd, f->body + off, f->body_len - off);
+
+                if (n <= 0) {
+                    break;
+                }
+                off += n;
+            }
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static Fake *fake_new(const char *status, const char *body, size_t len)
+{
+    Fake *f = g_new0(Fake, 1);
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof(a);
+
+    f->status = status;
+    if (body) {
+        f->body = g_memdup2(body, len);
+        f->body_len = len;
+    }
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_assert_cmpint(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    g_assert_cmpint(listen(f->lfd, 8), ==, 0);
+    g_assert_cmpint(getsockname(f->lfd, (struct sockaddr *)&a, &alen), ==, 0);
+    f->port = ntohs(a.sin_port);
+    f->thread = g_thread_new("fake-etcd", fake_main, f);
+    return f;
+}
+
+static void fake_free(Fake *f)
+{
+    g_atomic_int_set(&f->stop, 1);
+    shutdown(f->lfd, SHUT_RDWR);
+    g_thread_join(f->thread);
+    close(f->lfd);
+    g_free(f->body);
+    g_free(f);
+}
+
+static bool last_refused;
+
+/* One call to a fake etcd answering status and body. */
+static JsonObject *call_fake(const char *status, const char *body,
+                             size_t len, unsigned timeout_ms, GError **errp)
+{
+    Fake *f = fake_new(status, body, len);
+    g_autofree char *url = g_strdup_printf("etcd://127.0.0.1:%u", f->port);
+    DcdEtcd *c = dcd_etcd_new(url, timeout_ms, NULL);
+    JsonObject *o;
+
+    g_assert_nonnull(c);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", &last_refused, errp);
+    dcd_etcd_free(c);
+    fake_free(f);
+    return o;
+}
+
+static void test_answers(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) o = NULL;
+    g_autoptr(GString) deep = g_string_new(NULL);
+    const char *nospc = "{\"error\": \"etcdserver: mvcc: database space"
+                        " exceeded\", \"code\": 8}";
+    const char *other = "{\"error\": \"etcdserver: too many operations in"
+                        " txn request\", \"code\": 3}";
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+
+    o = call_fake("200 OK", ok, strlen(ok), 2000, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(o);
+    g_clear_pointer(&o, json_object_unref);
+
+    o = call_fake("200 OK", "[1, 2]", 6, 2000, &err);
+    g_assert_null(o);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_IO);
+    g_clear_error(&err);
+
+    o = call_fake("200 OK", "{\"a\": ", 6, 2000, &err);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_IO);
+    g_clear_error(&err);
+
+    for (int i = 0; i < 100; i++) {
+        g_string_append(deep, "{\"a\": ");
+    }
+    g_string_append(deep, "1");
+    for (int i = 0; i < 100; i++) {
+        g_string_append_c(deep, '}');
+    }
+    o = call_fake("200 OK", deep->str, deep->len, 2000, &err);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_IO);
+    g_clear_error(&err);
+
+    o = call_fake("500 Internal Server Error", nospc, strlen(nospc), 2000,
+                  &err);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_NOSPC);
+    g_clear_error(&err);
+
+    o = call_fake("400 Bad Request", other, strlen(other), 2000, &err);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_IO);
+    g_assert_nonnull(strstr(err->message, "too many operations"));
+    g_clear_error(&err);
+}
+
+static void test_too_large(void)
+{
+    size_t len = DCD_ETCD_MAX_REPLY + 4096;
+    g_autofree char *big = g_malloc(len);
+    g_autoptr(GError) err = NULL;
+    JsonObject *o;
+
+    memset(big, ' ', len);
+    big[0] = '{';
+    big[len - 1] = '}';
+    o = call_fake("200 OK", big, len, 10000, &err);
+    g_assert_null(o);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_IO);
+}
+
+static void test_silent(void)
+{
+    g_autoptr(GError) err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    JsonObject *o = call_fake(NULL, NULL, 0, 300, &err);
+    gint64 took = g_get_monotonic_time() - t0;
+
+    g_assert_null(o);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
+    g_assert_cmpint(took, >=, 300 * 1000);
+    g_assert_cmpint(took, <, 1300 * 1000);
+}
+
+static void test_refused(void)
+{
+    g_autoptr(GError) err = NULL;
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    g_autofree char *url = NULL;
+    DcdEtcd *c;
+
+    /* A port that was free a moment ago: nobody listens. */
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &alen), ==, 0);
+    close(fd);
+    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u",
+                          ntohs(a.sin_port), ntohs(a.sin_port));
+    c = dcd_etcd_new(url, 2000, NULL);
+    g_assert_null(dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
+    dcd_etcd_free(c);
+}
+
+/* A dead endpoint is passed over for the next one. */
+static void test_next_endpoint(void)
+{
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+    Fake *f = fake_new("200 OK", ok, strlen(ok));
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) o = NULL;
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    g_autofree char *url = NULL;
+    DcdEtcd *c;
+
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &alen), ==, 0);
+    close(fd);
+    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u",
+                          ntohs(a.sin_port), f->port);
+    c = dcd_etcd_new(url, 2000, NULL);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(o);
+    dcd_etcd_free(c);
+    fake_free(f);
+}
+
+/* Whether etcd said no (nothing applied) or may have applied it. */
+static void test_refused_or_not(void)
+{
+    const char *bad = "{\"error\": \"etcdserver: duplicate key given in txn"
+                      " request\", \"code\": 3}";
+    const char *timed = "{\"error\": \"etcdserver: request timed out\","
+                        " \"code\": 14}";
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+    g_autoptr(GError) err = NULL;
+    JsonObject *o;
+
+    o = call_fake("400 Bad Request", bad, strlen(bad), 2000, &err);
+    g_assert_null(o);
+    g_assert_true(last_refused);
+    g_clear_error(&err);
+    o = call_fake("503 Service Unavailable", timed, strlen(timed), 2000,
+                  &err);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
+    g_assert_false(last_refused);
+    g_clear_error(&err);
+    o = call_fake(NULL, NULL, 0, 300, &err);
+    g_assert_false(last_refused);
+    g_clear_error(&err);
+    o = call_fake("200 OK", ok, strlen(ok), 2000, &err);
+    g_assert_nonnull(o);
+    g_assert_false(last_refused);
+    json_object_unref(o);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/etcd/kv", test_kv);
+    g_test_add_func("/etcd/oversized-value", test_oversized_value);
+    g_test_add_func("/etcd/prefix-end", test_prefix_end);
+    g_test_add_func("/etcd/bad-urls", test_bad_urls);
+    g_test_add_func("/etcd/answers", test_answers);
+    g_test_add_func("/etcd/too-large", test_too_large);
+    g_test_add_func("/etcd/silent", test_silent);
+    g_test_add_func("/etcd/refused", test_refused);
+    g_test_add_func("/etcd/next-endpoint", test_next_endpoint);
+    g_test_add_func("/etcd/refused-or-not", test_refused_or_not);
+    return g_test_run();
+}
