@@ -4,13 +4,17 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check check-sanitize fuzz guest demo demo-qtest demo-hostsim bench bench-save storm soak clean qemu qemu-series-check
+.PHONY: all deps check-deps check check-sanitize fuzz guest demo demo-qtest demo-hostsim bench bench-save storm soak clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 deps:
 	@./scripts/install-deps.sh
+
+# The tests also need etcd (the cluster suite runs its own members).
+check-deps:
+	@./scripts/install-deps.sh --cluster
 
 $(BUILD)/build.ninja: meson.build
 	@$(MAKE) --no-print-directory deps
@@ -32,15 +36,15 @@ qemu-series-check: qemu
 guest: deps
 	./guest/rig/rig.sh
 
-check: deps all qemu guest
+check: check-deps all qemu guest
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
 # The suites that need no QEMU, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; the broker processes they start are
 # sanitized too, and a report fails the test (halt_on_error).  The
-# cluster suite starts its own etcd (installed by deps).
+# cluster suite starts its own etcd (installed by check-deps).
 SAN := $(BUILD)-sanitize
-check-sanitize: deps
+check-sanitize: check-deps
 	@test -f $(SAN)/build.ninja || $(MESON) setup $(SAN) \
 		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	ninja -C $(SAN)

@@ -5,9 +5,11 @@
 # test the units; bash-completion: where dcdctl's completion installs.
 # libsoup-3.0-dev: the broker's HTTP client for etcd's JSON API (the
 # cluster store), GLib's own, so requests run on the broker's main loop.
-# etcd-server, etcd-client: the cluster suite starts its own etcd members
-# (etcd is the field's standard consistent store; Debian's 3.4); the
-# package's system etcd.service is stopped and disabled, never used.
+# --cluster (make check only) adds etcd-server and etcd-client: the
+# cluster suite starts its own etcd members (etcd is the field's standard
+# consistent store; Debian's 3.4); the package's system etcd.service is
+# stopped and disabled, never used.  A single broker (make demo) needs no
+# etcd.
 # device-tree-compiler: QEMU's configure needs dtc for pc-bios/dtb when
 # the source has no prebuilt blobs (Debian +ds).
 # meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
@@ -19,9 +21,11 @@ set -euo pipefail
 
 fuzz=false
 bench=false
+cluster=false
 case "${1:-}" in
 --fuzz) fuzz=true ;;
 --bench) bench=true ;;
+--cluster) cluster=true ;;
 esac
 
 need_root() {
@@ -34,7 +38,10 @@ need_root() {
 pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
       libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios
       device-tree-compiler libsystemd-dev systemd bash-completion
-      libsoup-3.0-dev etcd-server etcd-client"
+      libsoup-3.0-dev"
+if $cluster; then
+	pkgs="$pkgs etcd-server etcd-client"
+fi
 if $bench; then
 	# jq reads the results, gnuplot draws them (bench/plot.sh).
 	pkgs="$pkgs jq gnuplot-nox"
