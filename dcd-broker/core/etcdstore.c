@@ -127,24 +127,25 @@ static void op_put(JsonBuilder *jb, const char *key, const char *value,
     json_builder_end_object(jb);
 }
 
-static void op_del(JsonBuilder *jb, const char *key)
+/* A txn operation on one key: request_delete_range or request_range. */
+static void op_key(JsonBuilder *jb, const char *op, const char *key)
 {
     json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "request_delete_range");
+    json_builder_set_member_name(jb, op);
     json_builder_begin_object(jb);
     dcd_etcd_b64(jb, "key", key);
     json_builder_end_object(jb);
     json_builder_end_object(jb);
 }
 
+static void op_del(JsonBuilder *jb, const char *key)
+{
+    op_key(jb, "request_delete_range", key);
+}
+
 static void op_range(JsonBuilder *jb, const char *key)
 {
-    json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "request_range");
-    json_builder_begin_object(jb);
-    dcd_etcd_b64(jb, "key", key);
-    json_builder_end_object(jb);
-    json_builder_end_object(jb);
+    op_key(jb, "request_range", key);
 }
 
 static JsonObject *call_refused(DcdEtcdStore *s, const char *path,

@@ -55,7 +55,7 @@ static GPtrArray *argv_from(const char *first, va_list ap)
     return argv;
 }
 
-static void rm_tree(const char *dir)
+void trm_tree(const char *dir)
 {
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
     const char *name;
@@ -65,7 +65,7 @@ static void rm_tree(const char *dir)
 
         if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
             !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
-            rm_tree(p);
+            trm_tree(p);
         } else {
             g_unlink(p);
         }
@@ -201,7 +201,7 @@ void tbroker_free(TBroker *b)
         return;
     }
     tbroker_stop(b, false);
-    rm_tree(b->dir);
+    trm_tree(b->dir);
     g_free(b->dir);
     g_free(b->host_sock);
     g_free(b->ctl_sock);

@@ -62,6 +62,8 @@ void tbroker_restart(TBroker *b);
 void tbroker_free(TBroker *b);
 /* The broker's stderr as a test message (if it goes to a log). */
 void tbroker_show_log(TBroker *b);
+/* Remove dir and everything below it (links are not followed). */
+void trm_tree(const char *dir);
 
 /* Control call that must succeed; args is a JSON object text ("": {}). */
 JsonNode *tcall(TBroker *b, const char *cmd, const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "etcd.h"
+#include "harness.h"
 
 #define READY_US (20 * G_USEC_PER_SEC)
 
@@ -205,24 +206,6 @@ void tetcd_resume(TEtcd *e)
     g_subprocess_send_signal(e->proc, SIGCONT);
 }
 
-static void rm_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, name, NULL);
-
-        if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
-            !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
-            rm_tree(p);
-        } else {
-            g_unlink(p);
-        }
-    }
-    g_rmdir(dir);
-}
-
 void tetcd_free(TEtcd *e)
 {
     if (!e) {
@@ -231,7 +214,7 @@ void tetcd_free(TEtcd *e)
     if (e->proc) {
         tetcd_kill(e);
     }
-    rm_tree(e->dir);
+    trm_tree(e->dir);
     g_free(e->dir);
     g_free(e->log);
     g_free(e->name);

@@ -320,22 +320,28 @@ static void test_silent(void)
     g_assert_cmpint(took, <, 1300 * 1000);
 }
 
-static void test_refused(void)
+/* A loopback port that was free a moment ago: nobody listens there. */
+static unsigned dead_port(void)
 {
-    g_autoptr(GError) err = NULL;
     struct sockaddr_in a = { .sin_family = AF_INET,
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t alen = sizeof(a);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    g_autofree char *url = NULL;
-    DcdEtcd *c;
 
-    /* A port that was free a moment ago: nobody listens. */
     g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
     g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &alen), ==, 0);
     close(fd);
-    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u",
-                          ntohs(a.sin_port), ntohs(a.sin_port));
+    return ntohs(a.sin_port);
+}
+
+static void test_refused(void)
+{
+    g_autoptr(GError) err = NULL;
+    unsigned port = dead_port();
+    g_autofree char *url = NULL;
+    DcdEtcd *c;
+
+    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u", port, port);
     c = dcd_etcd_new(url, 2000, NULL);
     g_assert_null(dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
@@ -349,18 +355,11 @@ static void test_next_endpoint(void)
     Fake *f = fake_new("200 OK", ok, strlen(ok));
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonObject) o = NULL;
-    struct sockaddr_in a = { .sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t alen = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
     g_autofree char *url = NULL;
     DcdEtcd *c;
 
-    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
-    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &alen), ==, 0);
-    close(fd);
-    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u",
-                          ntohs(a.sin_port), f->port);
+    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u", dead_port(),
+                          f->port);
     c = dcd_etcd_new(url, 2000, NULL);
     o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err);
     g_assert_no_error(err);
