@@ -253,6 +253,19 @@ JsonNode *tcall(TBroker *b, const char *cmd, const char *fmt, ...)
     return n;
 }
 
+JsonNode *tcall_try(TBroker *b, GError **errp, const char *cmd,
+                    const char *fmt, ...)
+{
+    g_autofree char *args = NULL;
+    JsonNode *n;
+    va_list ap;
+
+    va_start(ap, fmt);
+    n = vcall(b, cmd, errp, &args, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 char *tcall_fail(TBroker *b, DcdErr want, const char *cmd, const char *fmt,
                  ...)
 {

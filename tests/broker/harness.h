@@ -69,6 +69,9 @@ void trm_tree(const char *dir);
 JsonNode *tcall(TBroker *b, const char *cmd, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 /* Control call that must fail with class want; returns the description. */
+/* The call's result, or NULL with *errp set: for outcomes that may vary. */
+JsonNode *tcall_try(TBroker *b, GError **errp, const char *cmd,
+                    const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 char *tcall_fail(TBroker *b, DcdErr want, const char *cmd, const char *fmt,
                  ...) G_GNUC_PRINTF(4, 5);
 /* Create a pool; returns its tag. */
