@@ -26,7 +26,6 @@ typedef struct Fx {
     uint64_t group;           /* the last offer's */
     GArray *offered;          /* its ranges, struct dcd_range */
     GArray *releasing;        /* the last release's ranges */
-    uint64_t withdrawn;       /* the last withdrawn group */
 } Fx;
 
 static void keep_ranges(GArray *out, GPtrArray *extents)
@@ -63,7 +62,6 @@ static bool fake_release(gpointer link, uint64_t id, bool forced,
 
 static bool fake_withdraw(gpointer link, uint64_t group)
 {
-    ((Fx *)link)->withdrawn = group;
     return true;
 }
 
@@ -217,6 +215,15 @@ static void host_accepts(Fx *fx)
                                          fx->offered->len, NULL));
 }
 
+/* The host says it released what the last RELEASE named. */
+static void host_releases(Fx *fx)
+{
+    g_assert_true(dcd_broker_host_released(fx->b, fx->h,
+                                           (struct dcd_range *)
+                                           fx->releasing->data,
+                                           fx->releasing->len, NULL));
+}
+
 /* The pool on host 0, accepted. */
 static void make_accepted(Fx *fx)
 {
@@ -365,10 +372,7 @@ static void test_hangup_release_wait(void)
     g_assert_null(get(&fx));
     hang_up(&fx);
     g_main_context_iteration(NULL, TRUE);
-    g_assert_true(dcd_broker_host_released(fx.b, fx.h,
-                                           (struct dcd_range *)
-                                           fx.releasing->data,
-                                           fx.releasing->len, NULL));
+    host_releases(&fx);
     pump();
     check_alive(&fx);
     fx_fini(&fx);
@@ -578,10 +582,7 @@ static void test_release_pool_offset(void)
                   "\"forced\":true}}");
     /* the host's until it confirms */
     check_pool_offsets(forced, "revoking");
-    g_assert_true(dcd_broker_host_released(fx.b, fx.h,
-                                           (struct dcd_range *)
-                                           fx.releasing->data,
-                                           fx.releasing->len, NULL));
+    host_releases(&fx);
 
     json_node_unref(call(&fx, "{\"id\":4,\"command\":\"extent-add\","
                          "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG
@@ -592,10 +593,7 @@ static void test_release_pool_offset(void)
     plain = call(&fx, "{\"id\":5,\"command\":\"extent-release\","
                  "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG "\"}}");
     check_pool_offsets(plain, "releasing");
-    g_assert_true(dcd_broker_host_released(fx.b, fx.h,
-                                           (struct dcd_range *)
-                                           fx.releasing->data,
-                                           fx.releasing->len, NULL));
+    host_releases(&fx);
 
     json_node_unref(call(&fx, "{\"id\":6,\"command\":\"extent-add\","
                          "\"arguments\":{\"host-id\":0,\"tag\":\"" TAG
@@ -604,10 +602,7 @@ static void test_release_pool_offset(void)
     put_line(&fx, "{\"id\":7,\"command\":\"extent-release\",\"arguments\":"
              "{\"host-id\":0,\"tag\":\"" TAG "\",\"wait\":true}}");
     g_assert_null(get(&fx));
-    g_assert_true(dcd_broker_host_released(fx.b, fx.h,
-                                           (struct dcd_range *)
-                                           fx.releasing->data,
-                                           fx.releasing->len, NULL));
+    host_releases(&fx);
     o = get(&fx);
     g_assert_nonnull(o);
     waited = json_node_copy(json_object_get_member(o, "return"));
@@ -690,10 +685,7 @@ static void test_event_pool_offset(void)
              "{\"host-id\":0,\"tag\":\"" TAG "\",\"forced\":true}}");
     g_assert_cmpuint(count_events(&fx, "revoking", true), ==,
                      fx.offered->len);
-    g_assert_true(dcd_broker_host_released(fx.b, fx.h,
-                                           (struct dcd_range *)
-                                           fx.releasing->data,
-                                           fx.releasing->len, NULL));
+    host_releases(&fx);
     g_assert_cmpuint(count_events(&fx, "released", false), ==,
                      fx.offered->len);
     fx_fini(&fx);
