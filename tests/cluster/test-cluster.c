@@ -388,13 +388,24 @@ static void test_fenced_by_etcd(void)
     TEtcd *e = tetcd_start();
     TBroker *b = cluster_broker_ttl(e, "n1", 30);
     const char *tag = "5b0d7c8e-1f2a-4c3b-9e4d-6a7b8c9d0e1f";
+    LateCall late = { .b = b, .tag = g_strdup(tag) };
+    g_autoptr(GThread) t = NULL;
     g_autofree char *msg = NULL;
 
     g_free(tpool(b, "{\"size\": 2097152}"));
+    /*
+     * Stopped while the lease goes and the request comes, so that a
+     * keepalive tick falling in between cannot tell the broker first
+     * (it would take its node again, and the write would rightly pass).
+     */
+    g_subprocess_send_signal(b->proc, SIGSTOP);
     tetcd_revoke_leases(e);
     g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
-    msg = tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
-                     "{\"size\": 2097152, \"tag\": \"%s\"}", tag);
+    t = g_thread_new("late", late_create, &late);
+    g_usleep(200000);
+    g_subprocess_send_signal(b->proc, SIGCONT);
+    g_thread_join(g_steal_pointer(&t));
+    msg = late.msg;
     g_test_message("fenced by etcd: %s", msg);
     g_assert_nonnull(strstr(msg, "lost its lease"));
     g_assert_false(has_pool_key(e, tag));
@@ -405,6 +416,7 @@ static void test_fenced_by_etcd(void)
                  "6a7b8c9d0e1f\"}"));
     g_assert_true(has_pool_key(e, tag));
     tbroker_free(b);
+    g_free(late.tag);
     tetcd_free(e);
 }
 
