@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 {
     g_autofree char *host_path = NULL, *ctl_path = NULL, *status = NULL;
     g_autofree char *state_dir = NULL, *pool_dir = NULL, *group = NULL;
-    g_autofree char *cluster_store = NULL, *node = NULL;
+    g_autofree char *cluster_store = NULL, *node = NULL, *device = NULL;
     gint lease_ttl_s = 0, store_timeout_ms = 0;
     g_auto(GStrv) allow = NULL;
     gboolean no_state = FALSE, version = FALSE;
@@ -89,6 +89,9 @@ int main(int argc, char **argv)
           "Bound on one request to etcd, in ms (default 2000)", "MS" },
         { "pool-dir", 0, 0, G_OPTION_ARG_FILENAME, &pool_dir,
           "Directory for file pools (tmpfs or hugetlbfs)", "DIR" },
+        { "shared-device", 0, 0, G_OPTION_ARG_FILENAME, &device,
+          "Carve pools out of this device (device-dax, or a file standing"
+          " for one), 2 MiB aligned", "PATH" },
         { "allow-uid", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow,
           "Let this uid connect (repeatable; default: our own uid)", "UID" },
         { "socket-group", 0, 0, G_OPTION_ARG_STRING, &group,
@@ -194,6 +197,7 @@ int main(int argc, char **argv)
     cfg.lease_ttl_s = lease_ttl_s;
     cfg.store_timeout_ms = store_timeout_ms;
     cfg.pool_dir = pool_dir;
+    cfg.shared_device = device;
     cfg.offer_timeout_ms = offer_ms;
     limits.idle_timeout_ms = idle_ms;
 

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "dcd/json.h"
 #include "core/broker.h"
 #include "core/record.h"
 #include "err.h"
@@ -248,20 +249,76 @@ static void broker_dirty(DcdBroker *b)
 
 /* ---- loading ---------------------------------------------------------- */
 
-static void restore_pool(DcdBroker *b, JsonObject *o)
+/* The saved layout and requesters of a restored pool; then it is known. */
+static void add_restored_pool(DcdBroker *b, DcdPool *p, DcdSavedPool *sp)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (sp->segments->len &&
+        !dcd_pool_set_layout(p, (uint64_t *)sp->segments->data,
+                             sp->segments->len, &err)) {
+        g_warning("saved state: pool %s: bad layout (%s); it has none",
+                  p->tag_str, err->message);
+    }
+    p->requesters = g_steal_pointer(&sp->requesters);
+    dcd_registry_add_pool(&b->reg, p);
+}
+
+/*
+ * A device pool's ranges are taken again, or the broker does not start:
+ * dropping the pool would free bytes its hosts may still map.
+ */
+static bool restore_device_pool(DcdBroker *b, DcdSavedPool *sp,
+                                GError **errp)
+{
+    char tag[DCD_TAG_STR_LEN];
+    g_autoptr(GError) err = NULL;
+    DcdPool *p;
+
+    dcd_tag_unparse(&sp->tag, tag);
+    if (!b->device) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "saved state: pool %s"
+                    " lives on a shared device: start the broker with"
+                    " --shared-device", tag);
+        return false;
+    }
+    p = dcd_pool_restore_on_device(&sp->tag, sp->size, b->device,
+                                   g_steal_pointer(&sp->ranges), &err);
+    if (!p) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "saved state: device"
+                    " pool %s on %s: %s", tag, b->device->path, err->message);
+        return false;
+    }
+    add_restored_pool(b, p, sp);
+    return true;
+}
+
+static bool restore_pool(DcdBroker *b, JsonObject *o, GError **errp)
 {
     g_auto(DcdSavedPool) sp = { 0 };
     g_autoptr(GError) err = NULL;
     g_autofree char *want = NULL;
     const char *path;
+    const char *backing = NULL;
     DcdPool *p;
 
     if (!dcd_record_decode_pool(o, &sp, &err)) {
+        if (dcd_jsonin_str(o, "backing", true, &backing, NULL) &&
+            g_strcmp0(backing, "device") == 0) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "saved state: a"
+                        " device pool's record is malformed (%s); its bytes"
+                        " cannot be given to others: repair the state",
+                        err->message);
+            return false;
+        }
         g_warning("saved state: dropping a pool record: %s", err->message);
-        return;
+        return true;
     }
     if (dcd_registry_pool(&b->reg, &sp.tag)) {
-        return;
+        return true;
+    }
+    if (sp.backing == DCD_BACKING_DEVICE) {
+        return restore_device_pool(b, &sp, errp);
     }
     path = sp.path;
     if (sp.backing == DCD_BACKING_FILE) {
@@ -290,14 +347,8 @@ static void restore_pool(DcdBroker *b, JsonObject *o)
         p = dcd_pool_restore(&sp.tag, sp.size, DCD_BACKING_MEMFD, NULL, NULL);
         p->backing = sp.backing;
     }
-    if (sp.segments->len &&
-        !dcd_pool_set_layout(p, (uint64_t *)sp.segments->data,
-                             sp.segments->len, &err)) {
-        g_warning("saved state: pool %s: bad layout (%s); it has none",
-                  p->tag_str, err->message);
-    }
-    p->requesters = g_steal_pointer(&sp.requesters);
-    dcd_registry_add_pool(&b->reg, p);
+    add_restored_pool(b, p, &sp);
+    return true;
 }
 
 static void restore_host(DcdBroker *b, JsonObject *o)
@@ -380,7 +431,9 @@ static bool load_state(DcdBroker *b, GError **errp)
                 g_warning("saved state: dropping unreadable record %s",
                           (char *)key);
             } else if (k == 0) {
-                restore_pool(b, o);
+                if (!restore_pool(b, o, errp)) {
+                    return false;
+                }
             } else if (k == 1) {
                 restore_host(b, o);
             } else {
@@ -495,6 +548,12 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
     b->pool_dir_lock = -1;
     b->offer_timeout_ms = cfg->offer_timeout_ms;
     b->started_us = g_get_monotonic_time();
+    if (cfg->shared_device &&
+        !(b->device = dcd_device_open(cfg->shared_device,
+                                      cfg->cluster_store != NULL, errp))) {
+        dcd_broker_free(b);
+        return NULL;
+    }
     if (cfg->state_dir || cfg->cluster_store) {
         DcdStoreConfig sc = {
             .state_dir = cfg->state_dir,
@@ -547,6 +606,7 @@ void dcd_broker_free(DcdBroker *b)
     }
     rcu_barrier();
     dcd_registry_fini(&b->reg);
+    dcd_device_close(b->device);
     if (b->pool_dir_lock >= 0) {
         close(b->pool_dir_lock);
     }
@@ -601,7 +661,14 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
         ERR(errp, DCD_ERR_EXIST, "a pool with tag %s already exists", s);
         return NULL;
     }
-    p = dcd_pool_create(&t, size, backing, b->pool_dir, errp);
+    if (backing == DCD_BACKING_DEVICE && !b->device) {
+        ERR(errp, DCD_ERR_NOTSUP, "device pools need the broker started with"
+            " --shared-device");
+        return NULL;
+    }
+    p = backing == DCD_BACKING_DEVICE ?
+        dcd_pool_create_on_device(&t, size, b->device, errp) :
+        dcd_pool_create(&t, size, backing, b->pool_dir, errp);
     if (!p) {
         return NULL;
     }
@@ -611,6 +678,9 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
     save_pool(b, p);
     if (!commit(b, errp)) {
         dcd_pool_unlink(p);
+        if (p->ranges) {
+            dcd_device_put(b->device, p->ranges);
+        }
         dcd_pool_free(p);
         return NULL;
     }
@@ -671,6 +741,10 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
         return false;
     }
     dcd_pool_unlink(p);
+    /* No extent holds it (above): no host may map these bytes now. */
+    if (p->ranges) {
+        dcd_device_put(b->device, p->ranges);
+    }
     notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
     dcd_registry_del_pool(&b->reg, p);
     return true;
@@ -934,10 +1008,34 @@ static void arm_offer_timeout(DcdBroker *b, DcdHost *h, DcdGroup *g)
                                   offer_timeout, t, g_free);
 }
 
-static bool set_layout(DcdPool *p, const GArray *place, GError **errp)
+/*
+ * A device pool's extent must lie in one of its device ranges: cut the
+ * placed DPA ranges where the pool's bytes jump to another range.
+ */
+static void cut_at_device_ranges(const DcdPool *p, GArray *place)
 {
-    g_autofree uint64_t *lens = g_new(uint64_t, MAX(place->len, 1));
+    uint64_t off = 0;
 
+    for (guint i = 0; p->ranges && i < place->len; i++) {
+        DcdDpaRange *r = &g_array_index(place, DcdDpaRange, i);
+        uint64_t left = dcd_pool_run_left(p, off);
+
+        if (r->len > left) {
+            DcdDpaRange rest = { .dpa = r->dpa + left, .len = r->len - left };
+
+            r->len = left;
+            g_array_insert_val(place, i + 1, rest);
+        }
+        off += g_array_index(place, DcdDpaRange, i).len;
+    }
+}
+
+static bool set_layout(DcdPool *p, GArray *place, GError **errp)
+{
+    g_autofree uint64_t *lens = NULL;
+
+    cut_at_device_ranges(p, place);
+    lens = g_new(uint64_t, MAX(place->len, 1));
     for (guint i = 0; i < place->len; i++) {
         lens[i] = g_array_index(place, DcdDpaRange, i).len;
     }
@@ -1567,7 +1665,7 @@ static bool hold_one(DcdBroker *b, DcdHost *h, const struct dcd_extent *w)
     p = dcd_registry_pool(&b->reg, &tag);
     if (!p || !g_hash_table_contains(h->handed, p->tag_str) ||
         !(seg = dcd_pool_segment(p, w->shared_seq)) ||
-        seg->offset != w->pool_offset || seg->len != w->len) {
+        seg->fd_offset != w->pool_offset || seg->len != w->len) {
         return false;
     }
     e = dcd_host_extent(h, w->dpa);

@@ -34,6 +34,7 @@ typedef struct DcdBrokerConfig {
     unsigned lease_ttl_s;    /* the node's lease; 0: default */
     unsigned store_timeout_ms;  /* bound on one etcd request; 0: default */
     const char *pool_dir;    /* NULL: no file pools */
+    const char *shared_device;  /* NULL: no device pools */
     guint offer_timeout_ms;  /* withdraw unanswered offers; 0: never */
 } DcdBrokerConfig;
 
@@ -45,6 +46,7 @@ typedef struct DcdBroker {
     char *cluster_store;     /* where the state is, when in etcd */
     char *pool_dir;
     int pool_dir_lock;       /* flock'd: one broker per pool dir */
+    DcdDevice *device;       /* --shared-device, or NULL */
     guint offer_timeout_ms;
     uint8_t id[16];
     uint64_t epoch;

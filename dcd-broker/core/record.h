@@ -27,6 +27,9 @@ void dcd_record_put_host(DcdStore *s, const DcdHost *h);
 void dcd_record_put_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e);
 void dcd_record_del_extent(DcdStore *s, const DcdHost *h, const DcdExtent *e);
 
+/* Member k: device ranges as [{offset, len}, ...] (records, replies). */
+void dcd_record_ranges(JsonBuilder *jb, const char *k, const GArray *ranges);
+
 /* A record's text as an object, NULL if it is not one (or too deep). */
 JsonObject *dcd_record_parse(const char *json);
 
@@ -36,6 +39,7 @@ typedef struct DcdSavedPool {
     DcdBacking backing;
     char *path;              /* file backing, or NULL */
     GArray *segments;        /* uint64_t lengths, in shared_seq order */
+    GArray *ranges;          /* DcdDevRange: device pools, else NULL */
     GArray *requesters;      /* uint16_t host-ids, or NULL: any */
 } DcdSavedPool;
 

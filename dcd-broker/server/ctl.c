@@ -12,6 +12,7 @@
 #include <json-glib/json-glib.h>
 
 #include "server/ctl.h"
+#include "core/record.h"
 #include "err.h"
 #include "dcd/json.h"
 
@@ -149,9 +150,15 @@ static void build_pool(DcdCtl *ctl, JsonBuilder *jb, const DcdPool *p)
         dcd_json_int(jb, "shared-seq", s->seq);
         dcd_json_int(jb, "offset", s->offset);
         dcd_json_int(jb, "len", s->len);
+        if (p->ranges) {
+            dcd_json_int(jb, "device-offset", s->fd_offset);
+        }
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
+    if (p->ranges) {
+        dcd_record_ranges(jb, "device-ranges", p->ranges);
+    }
     dcd_json_u16s(jb, "hosts", holders);
     if (p->requesters) {
         dcd_json_u16s(jb, "requesters", p->requesters);
@@ -175,8 +182,12 @@ static void build_extent(JsonBuilder *jb, const DcdHost *h,
     dcd_json_str(jb, "tag", tag);
     dcd_json_int(jb, "shared-seq", e->seq);
     if (e->pool && e->seq < dcd_pool_nsegments(e->pool)) {
-        dcd_json_int(jb, "pool-offset",
-                     dcd_pool_segment(e->pool, e->seq)->offset);
+        const DcdSegment *s = dcd_pool_segment(e->pool, e->seq);
+
+        dcd_json_int(jb, "pool-offset", s->offset);
+        if (e->pool->ranges) {
+            dcd_json_int(jb, "device-offset", s->fd_offset);
+        }
     }
     dcd_json_str(jb, "state", dcd_extent_state_name(e->state));
     dcd_json_int(jb, "group", e->group);
@@ -289,7 +300,8 @@ static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
         "size", "tag", "backing", "requesters", NULL
     };
     g_autoptr(GArray) requesters = NULL;
-    const char *backing_s = "memfd";
+    /* A broker with a shared device carves pools from it by default. */
+    const char *backing_s = c->ctl->b->device ? "device" : "memfd";
     DcdBacking backing;
     uint64_t size;
     DcdTag tag = { 0 };
@@ -304,8 +316,8 @@ static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
         return NULL;
     }
     if (!dcd_backing_parse(backing_s, &backing)) {
-        ERR(errp, DCD_ERR_INVAL, "backing must be memfd, file or hugetlb,"
-            " not '%s'", backing_s);
+        ERR(errp, DCD_ERR_INVAL, "backing must be memfd, file, hugetlb or"
+            " device, not '%s'", backing_s);
         return NULL;
     }
     p = dcd_broker_pool_create(c->ctl->b, &tag, size, backing, requesters,

@@ -156,6 +156,36 @@ TBroker *tbroker_start(const char *dir, ...)
     return tbroker_new(&o);
 }
 
+char *tbroker_refused(const char *first, ...)
+{
+    g_autofree char *dir = g_dir_make_tmp("dcd-test-XXXXXX", NULL);
+    g_autoptr(GPtrArray) argv = NULL;
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) err = NULL;
+    char *said = NULL;
+    va_list ap;
+
+    va_start(ap, first);
+    argv = argv_from(first, ap);
+    va_end(ap);
+    g_ptr_array_insert(argv, 0, g_strdup(g_getenv("DCD_BROKER")));
+    g_ptr_array_add(argv, g_strdup_printf("--host-socket=%s/host.sock",
+                                          dir));
+    g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s/control.sock",
+                                          dir));
+    g_ptr_array_add(argv, NULL);
+    p = g_subprocess_newv((const char *const *)argv->pdata,
+                          G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                          G_SUBPROCESS_FLAGS_STDERR_PIPE, &err);
+    g_assert_no_error(err);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &said,
+                                                &err));
+    g_assert_true(g_subprocess_get_if_exited(p));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
+    trm_tree(dir);
+    return said;
+}
+
 void tbroker_stop(TBroker *b, bool kill)
 {
     if (!b->proc) {

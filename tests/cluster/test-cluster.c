@@ -261,29 +261,12 @@ static void test_etcd_gone(void)
 /* Start a broker that must fail; returns its stderr. */
 static char *broker_refused(TEtcd *e, const char *node)
 {
-    g_autofree char *dir = g_dir_make_tmp("dcd-test-XXXXXX", NULL);
-    g_autofree char *hs = g_build_filename(dir, "host.sock", NULL);
-    g_autofree char *cs = g_build_filename(dir, "control.sock", NULL);
     g_autofree char *store = g_strdup_printf("--cluster-store=%s",
                                              e->store_url);
     g_autofree char *name = g_strdup_printf("--node=%s", node);
-    g_autofree char *hsa = g_strdup_printf("--host-socket=%s", hs);
-    g_autofree char *csa = g_strdup_printf("--control-socket=%s", cs);
-    g_autoptr(GSubprocess) p = NULL;
-    g_autoptr(GError) err = NULL;
-    char *err_text = NULL;
 
-    p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                         G_SUBPROCESS_FLAGS_STDERR_PIPE, &err,
-                         g_getenv("DCD_BROKER"), store, name, hsa, csa,
-                         "--lease-ttl=5", "--store-timeout=1500", NULL);
-    g_assert_no_error(err);
-    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL,
-                                                &err_text, &err));
-    g_assert_true(g_subprocess_get_if_exited(p));
-    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
-    g_rmdir(dir);
-    return err_text;
+    return tbroker_refused(store, name, "--lease-ttl=5",
+                           "--store-timeout=1500", NULL);
 }
 
 static void test_same_node(void)

@@ -348,7 +348,8 @@ static void build_pool_create(JsonObject *args, int argc, char **argv)
         { "tag", 't', 0, G_OPTION_ARG_STRING, &tag,
           "Tag (UUID; generated if absent)", "UUID" },
         { "backing", 'b', 0, G_OPTION_ARG_STRING, &backing,
-          "memfd (default), file or hugetlb", "KIND" },
+          "memfd, file, hugetlb or device (default: device with a shared"
+          " device, else memfd)", "KIND" },
         { "requester", 'R', 0, G_OPTION_ARG_STRING_ARRAY, &requesters,
           "Only this host may ask for the pool itself (repeatable;"
           " default: any host)", "HOST" },
