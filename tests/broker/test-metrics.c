@@ -8,151 +8,23 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <libsoup/soup.h>
 
-#include "harness.h"
-
-/* The URL from the broker's ready line ("... metrics URL"). */
-static char *metrics_url(TBroker *b)
-{
-    const char *m = strstr(b->ready, " metrics http://");
-
-    g_assert_nonnull(m);
-    m += strlen(" metrics ");
-    return g_strndup(m, strcspn(m, " "));
-}
-
-/* One request; returns the status, the body and its type if asked. */
-static guint request(SoupSession *s, const char *method, const char *url,
-                     char **body, char **type, char **allow)
-{
-    g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GBytes) bytes = NULL;
-    SoupMessageHeaders *hdr;
-
-    g_assert_nonnull(msg);
-    bytes = soup_session_send_and_read(s, msg, NULL, &err);
-    g_assert_no_error(err);
-    hdr = soup_message_get_response_headers(msg);
-    if (body) {
-        *body = g_strndup(g_bytes_get_data(bytes, NULL),
-                          g_bytes_get_size(bytes));
-    }
-    if (type) {
-        *type = g_strdup(soup_message_headers_get_one(hdr, "Content-Type"));
-    }
-    if (allow) {
-        *allow = g_strdup(soup_message_headers_get_one(hdr, "Allow"));
-    }
-    return soup_message_get_status(msg);
-}
-
-/*
- * Every sample belongs to a family announced by HELP and TYPE before it,
- * and its value is a number.
- */
-static void check_format(const char *text)
-{
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-    g_autoptr(GHashTable) helped = g_hash_table_new_full(g_str_hash,
-                                                         g_str_equal, g_free,
-                                                         NULL);
-    g_autoptr(GHashTable) typed = g_hash_table_new_full(g_str_hash,
-                                                        g_str_equal, g_free,
-                                                        g_free);
-
-    g_assert_true(g_str_has_suffix(text, "\n"));
-    for (char **l = lines; *l; l++) {
-        g_autofree char *name = NULL;
-        const char *type, *sp;
-        char *end;
-
-        if (!**l) {
-            continue;
-        }
-        if (g_str_has_prefix(*l, "# HELP ")) {
-            g_hash_table_add(helped, g_strndup(*l + 7, strcspn(*l + 7, " ")));
-            continue;
-        }
-        if (g_str_has_prefix(*l, "# TYPE ")) {
-            g_auto(GStrv) w = g_strsplit(*l + 7, " ", 2);
-
-            g_assert_true(g_hash_table_contains(helped, w[0]));
-            g_assert_true(g_str_has_prefix(w[0], "dcd_"));
-            g_hash_table_insert(typed, g_strdup(w[0]), g_strdup(w[1]));
-            continue;
-        }
-        g_assert_false(g_str_has_prefix(*l, "#"));
-        name = g_strndup(*l, strcspn(*l, "{ "));
-        type = g_hash_table_lookup(typed, name);
-        if (!type) {
-            /* A histogram's series: name_bucket, name_sum, name_count. */
-            char *u = strrchr(name, '_');
-
-            g_assert_nonnull(u);
-            *u = '\0';
-            type = g_hash_table_lookup(typed, name);
-            g_assert_cmpstr(type, ==, "histogram");
-        } else if (g_str_equal(type, "counter")) {
-            g_assert_true(g_str_has_suffix(name, "_total"));
-        }
-        g_assert_nonnull(type);
-        sp = strrchr(*l, ' ');
-        g_assert_nonnull(sp);
-        g_ascii_strtod(sp + 1, &end);
-        g_assert_true(end != sp + 1 && *end == '\0');
-    }
-}
-
-/* The value of one series ("dcd_pools", "dcd_extents{state=\"accepted\"}"). */
-static bool find(const char *text, const char *series, double *v)
-{
-    g_autofree char *key = g_strconcat("\n", series, " ", NULL);
-    const char *at = strstr(text, key);
-
-    if (!at) {
-        return false;
-    }
-    *v = g_ascii_strtod(at + strlen(key), NULL);
-    return true;
-}
-
-static double value(const char *text, const char *series)
-{
-    double v;
-
-    if (!find(text, series, &v)) {
-        g_error("no %s in:\n%s", series, text);
-    }
-    return v;
-}
-
-/* Scrape; the text passes check_format(). */
-static char *scrape(SoupSession *s, const char *url)
-{
-    g_autofree char *type = NULL;
-    char *text = NULL;
-
-    g_assert_cmpuint(request(s, "GET", url, &text, &type, NULL), ==, 200);
-    g_assert_nonnull(type);
-    g_assert_true(g_str_has_prefix(type, "text/plain"));
-    g_assert_nonnull(strstr(type, "version=0.0.4"));
-    check_format(text);
-    return text;
-}
+#include "scrape.h"
 
 #define ACCEPTED "dcd_extents{state=\"accepted\"}"
 #define PENDING "dcd_extents{state=\"pending\"}"
 #define RELEASING "dcd_extents{state=\"releasing\"}"
 #define REVOKING "dcd_extents{state=\"revoking\"}"
 #define REQUESTS "dcd_store_requests_total{backend=\"journal\"}"
+#define ERRORS "dcd_store_errors_total{backend=\"journal\"}"
+#define ADDS "dcd_add_latency_seconds_count"
+#define RELEASES "dcd_release_latency_seconds_count"
 
 static void test_scrape(void)
 {
     TBroker *b = tbroker_start(NULL, "--metrics=127.0.0.1:0", NULL);
     g_autoptr(SoupSession) s = soup_session_new();
-    g_autofree char *url = metrics_url(b);
+    g_autofree char *url = tmetrics_url(b);
     g_autofree char *t = NULL, *tag = NULL;
     g_autoptr(JsonNode) added = NULL;
     g_autoptr(JsonNode) released = NULL;
@@ -165,32 +37,31 @@ static void test_scrape(void)
 
     g_assert_true(g_str_has_prefix(url, "http://127.0.0.1:"));
     g_assert_false(g_str_has_prefix(url, "http://127.0.0.1:0/"));
-    t = scrape(s, url);
-    g_assert_cmpfloat(value(t, build), ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_pools"), ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_pool_bytes"), ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_hosts_connected"), ==, 0);
-    g_assert_cmpfloat(value(t, ACCEPTED), ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_add_latency_seconds_count"), ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_store_errors_total{backend=\"journal\"}"),
-                      ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_store_available"), ==, 1);
+    t = tmetrics_scrape(s, url);
+    g_assert_cmpfloat(tmetrics_value(t, build), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_pools"), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_pool_bytes"), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_hosts_connected"), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, ACCEPTED), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, ADDS), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, ERRORS), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_store_available"), ==, 1);
     /* No shared device: no numbers made up for one. */
     g_assert_null(strstr(t, "dcd_device_bytes"));
-    saved = value(t, REQUESTS);
+    saved = tmetrics_value(t, REQUESTS);
 
     h = thost_start(b, 0, NULL);
     g_free(thost_ok(h, "wait-connected 5000"));
     tag = tpool(b, "{\"size\": 4194304}");
     g_clear_pointer(&t, g_free);
-    t = scrape(s, url);
-    g_assert_cmpfloat(value(t, "dcd_pools"), ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_pool_bytes"), ==, 4194304);
-    g_assert_cmpfloat(value(t, "dcd_hosts"), ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_hosts_connected"), ==, 1);
+    t = tmetrics_scrape(s, url);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_pools"), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_pool_bytes"), ==, 4194304);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_hosts"), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_hosts_connected"), ==, 1);
     /* The host's record and the pool's were written. */
-    g_assert_cmpfloat(value(t, REQUESTS), >=, saved + 2);
-    saved = value(t, REQUESTS);
+    g_assert_cmpfloat(tmetrics_value(t, REQUESTS), >=, saved + 2);
+    saved = tmetrics_value(t, REQUESTS);
 
     added = tcall(b, "extent-add", "{\"host-id\": 0, \"tag\": \"%s\","
                   " \"wait\": true}", tag);
@@ -200,44 +71,45 @@ static void test_scrape(void)
     g_assert_cmpstr(json_object_get_string_member(
         json_array_get_object_element(ext, 0), "state"), ==, "accepted");
     g_clear_pointer(&t, g_free);
-    t = scrape(s, url);
-    g_assert_cmpfloat(value(t, ACCEPTED), ==, json_array_get_length(ext));
-    g_assert_cmpfloat(value(t, PENDING), ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_add_latency_seconds_count"), ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_add_latency_seconds_bucket{le=\"+Inf\"}"),
-                      ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_add_latency_seconds_sum"), >=, 0);
-    g_assert_cmpfloat(value(t, "dcd_release_latency_seconds_count"), ==, 0);
+    t = tmetrics_scrape(s, url);
+    g_assert_cmpfloat(tmetrics_value(t, ACCEPTED), ==,
+                      json_array_get_length(ext));
+    g_assert_cmpfloat(tmetrics_value(t, PENDING), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, ADDS), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_add_latency_seconds_bucket"
+                                     "{le=\"+Inf\"}"), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_add_latency_seconds_sum"), >=, 0);
+    g_assert_cmpfloat(tmetrics_value(t, RELEASES), ==, 0);
     /* Offered, then accepted: each saved before anyone heard of it. */
-    g_assert_cmpfloat(value(t, REQUESTS), >=, saved + 2);
+    g_assert_cmpfloat(tmetrics_value(t, REQUESTS), >=, saved + 2);
 
     released = tcall(b, "extent-release", "{\"host-id\": 0, \"tag\": \"%s\","
                      " \"wait\": true}", tag);
     g_clear_pointer(&t, g_free);
-    t = scrape(s, url);
-    g_assert_cmpfloat(value(t, ACCEPTED), ==, 0);
-    g_assert_cmpfloat(value(t, RELEASING), ==, 0);
-    g_assert_cmpfloat(value(t, REVOKING), ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_release_latency_seconds_count"), ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_release_latency_seconds_bucket"
-                            "{le=\"+Inf\"}"), ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_add_latency_seconds_count"), ==, 1);
-    g_assert_cmpfloat(value(t, "dcd_pools"), ==, 1);
+    t = tmetrics_scrape(s, url);
+    g_assert_cmpfloat(tmetrics_value(t, ACCEPTED), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, RELEASING), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, REVOKING), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, RELEASES), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_release_latency_seconds_bucket"
+                                     "{le=\"+Inf\"}"), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, ADDS), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_pools"), ==, 1);
 
     /* The host goes; the broker hears of it in its own time. */
     thost_quit(h);
     deadline = g_get_monotonic_time() + b->wait_us;
     for (;;) {
         g_clear_pointer(&t, g_free);
-        t = scrape(s, url);
-        v = value(t, "dcd_hosts_connected");
+        t = tmetrics_scrape(s, url);
+        v = tmetrics_value(t, "dcd_hosts_connected");
         if (v == 0 || g_get_monotonic_time() > deadline) {
             break;
         }
         g_usleep(20000);
     }
     g_assert_cmpfloat(v, ==, 0);
-    g_assert_cmpfloat(value(t, "dcd_hosts"), ==, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_hosts"), ==, 1);
     tbroker_free(b);
 }
 
@@ -246,20 +118,25 @@ static void test_other_requests(void)
 {
     TBroker *b = tbroker_start(NULL, "--metrics=127.0.0.1:0", NULL);
     g_autoptr(SoupSession) s = soup_session_new();
-    g_autofree char *url = metrics_url(b);
+    g_autofree char *url = tmetrics_url(b);
     g_autofree char *root = g_strndup(url, strlen(url) - strlen("metrics"));
     g_autofree char *other = g_strconcat(url, "/x", NULL);
     g_autofree char *allow = NULL, *body = NULL;
 
-    g_assert_cmpuint(request(s, "GET", root, NULL, NULL, NULL), ==, 404);
-    g_assert_cmpuint(request(s, "GET", other, NULL, NULL, NULL), ==, 404);
-    g_assert_cmpuint(request(s, "POST", url, NULL, NULL, &allow), ==, 405);
+    g_assert_cmpuint(tmetrics_request(s, "GET", root, NULL, NULL, NULL), ==,
+                     404);
+    g_assert_cmpuint(tmetrics_request(s, "GET", other, NULL, NULL, NULL), ==,
+                     404);
+    g_assert_cmpuint(tmetrics_request(s, "POST", url, NULL, NULL, &allow), ==,
+                     405);
     g_assert_cmpstr(allow, ==, "GET, HEAD");
-    g_assert_cmpuint(request(s, "DELETE", url, NULL, NULL, NULL), ==, 405);
-    g_assert_cmpuint(request(s, "HEAD", url, &body, NULL, NULL), ==, 200);
+    g_assert_cmpuint(tmetrics_request(s, "DELETE", url, NULL, NULL, NULL), ==,
+                     405);
+    g_assert_cmpuint(tmetrics_request(s, "HEAD", url, &body, NULL, NULL), ==,
+                     200);
     g_assert_true(!body || !*body);
     /* The broker serves on. */
-    g_free(scrape(s, url));
+    g_free(tmetrics_scrape(s, url));
     json_node_unref(tcall(b, "status", "{}"));
     tbroker_free(b);
 }
@@ -295,7 +172,7 @@ static void test_bad_address(void)
         "example.com:9464", "256.0.0.1:9464", "",
     };
     TBroker *b = tbroker_start(NULL, "--metrics=127.0.0.1:0", NULL);
-    g_autofree char *url = metrics_url(b);
+    g_autofree char *url = tmetrics_url(b);
     g_autofree char *taken = NULL;
     char *err = NULL;
 
