@@ -14,6 +14,7 @@
 #include "core/broker.h"
 #include "server/ctl.h"
 #include "server/hostsrv.h"
+#include "server/metrics.h"
 #include "dcd/paths.h"
 
 #define DEFAULT_OFFER_TIMEOUT_MS 60000
@@ -61,6 +62,7 @@ int main(int argc, char **argv)
     g_autofree char *host_path = NULL, *ctl_path = NULL, *status = NULL;
     g_autofree char *state_dir = NULL, *pool_dir = NULL, *group = NULL;
     g_autofree char *cluster_store = NULL, *node = NULL, *device = NULL;
+    g_autofree char *metrics_addr = NULL, *metrics_note = NULL;
     gint lease_ttl_s = 0, store_timeout_ms = 0;
     g_auto(GStrv) allow = NULL;
     gboolean no_state = FALSE, version = FALSE;
@@ -104,6 +106,10 @@ int main(int argc, char **argv)
         { "control-timeout", 0, 0, G_OPTION_ARG_INT, &control_ms,
           "Close a control connection with no request for this many ms"
           " and no wait or monitor open (default 60000; 0: never)", "MS" },
+        { "metrics", 0, 0, G_OPTION_ARG_STRING, &metrics_addr,
+          "Serve Prometheus metrics at http://HOST:PORT/metrics (read-only,"
+          " unauthenticated: keep it on a trusted network)",
+          "HOST:PORT" },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
         { NULL }
@@ -119,6 +125,7 @@ int main(int argc, char **argv)
     DcdBroker *b;
     DcdHostSrv *hs;
     DcdCtl *ctl;
+    DcdMetrics *metrics = NULL;
 
     g_option_context_add_main_entries(octx, entries, NULL);
     if (!g_option_context_parse(octx, &argc, &argv, &err)) {
@@ -157,6 +164,9 @@ int main(int argc, char **argv)
     }
     if (lease_ttl_s < 0 || store_timeout_ms < 0) {
         usage_error("--lease-ttl and --store-timeout must be positive");
+    }
+    if (metrics_addr && !dcd_metrics_check_addr(metrics_addr, &err)) {
+        usage_error("%s", err->message);
     }
     for (char **u = allow; u && *u; u++) {
         guint64 v;
@@ -243,15 +253,28 @@ int main(int argc, char **argv)
         return 1;
     }
     dcd_ctl_set_timeout(ctl, control_ms);
+    if (metrics_addr &&
+        !(metrics = dcd_metrics_new(b, metrics_addr, &err))) {
+        fprintf(stderr, "dcd-broker: %s\n", err->message);
+        dcd_ctl_free(ctl);
+        dcd_hostsrv_free(hs);
+        dcd_broker_free(b);
+        return 1;
+    }
+    if (metrics) {
+        metrics_note = g_strdup_printf(" metrics %s",
+                                       dcd_metrics_url(metrics));
+    }
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_unix_signal_add(SIGHUP, on_hup, NULL);
     /* Tests and scripts wait for this line. */
     status = g_strdup_printf("ready: host-socket %s control-socket %s"
-                             " state %s%s", host_path, ctl_path,
+                             " state %s%s%s", host_path, ctl_path,
                              cluster_store ? cluster_store :
                              cfg.state_dir ? cfg.state_dir : "(none)",
+                             metrics_note ? metrics_note : "",
                              act.host_fd >= 0 || act.ctl_fd >= 0 ?
                              " (socket-activated)" : "");
     printf("dcd-broker: %s\n", status);
@@ -261,6 +284,7 @@ int main(int argc, char **argv)
 
     dcd_notify_stopping();
     g_message("shutting down");
+    dcd_metrics_free(metrics);
     dcd_ctl_free(ctl);
     dcd_hostsrv_free(hs);
     dcd_broker_free(b);

@@ -17,6 +17,28 @@
 
 static void broker_dirty(DcdBroker *b);
 
+/* ---- latencies (metrics) ---------------------------------------------- */
+
+/* From a hostsim's sub-millisecond answer to a guest's minute. */
+const double dcd_latency_bounds[DCD_LATENCY_BOUNDS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1, 2.5, 5, 10, 30, 60,
+};
+
+static void observe(DcdLatency *l, gint64 since_us)
+{
+    double s = MAX(g_get_monotonic_time() - since_us, 0) /
+               (double)G_USEC_PER_SEC;
+    unsigned i = 0;
+
+    while (i < DCD_LATENCY_BOUNDS && s > dcd_latency_bounds[i]) {
+        i++;
+    }
+    l->buckets[i]++;
+    l->count++;
+    l->sum_s += s;
+}
+
 /* ---- events ----------------------------------------------------------- */
 
 void dcd_broker_watch(DcdBroker *b, DcdBrokerWatchFn fn, gpointer opaque)
@@ -1052,6 +1074,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     DcdSpace *s;
     DcdGroup *g;
     bool shared = a->policy == DCD_POLICY_ENABLE_SHARED;
+    gint64 started_us = g_get_monotonic_time();
 
     if (!(h = need_host(b, a->host_id, errp)) ||
         !(p = need_pool(b, &a->tag, errp))) {
@@ -1095,6 +1118,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     }
 
     g = dcd_host_new_group(h);
+    g->started_us = started_us;
     for (guint i = 0; i < place->len; i++) {
         const DcdDpaRange *r = &g_array_index(place, DcdDpaRange, i);
         DcdExtent *e = dcd_host_add_extent(h, p, a->region, r->dpa, r->len, i,
@@ -1228,6 +1252,7 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     DcdHost *h;
     DcdPool *p;
     unsigned pending = 0;
+    gint64 started_us = g_get_monotonic_time();
 
     if (!(h = need_host(b, a->host_id, errp)) ||
         !(p = need_pool(b, &a->tag, errp))) {
@@ -1318,8 +1343,14 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     if (dcd_host_connected(h) && held->len) {
         h->ops->send_release(h->link, ++h->next_release, a->forced, held);
     }
+    if (held->len) {
+        b->releases++;
+    }
     for (guint i = 0; i < held->len; i++) {
         DcdExtent *e = held->pdata[i];
+
+        e->release = b->releases;
+        e->release_us = started_us;
 
         if (!a->forced) {
             e->state = DCD_EXTENT_RELEASING;
@@ -1486,6 +1517,10 @@ bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
                        group);
         ok = false;
     }
+    /* The add's outcome is known now, before anyone hears of it. */
+    if (g->started_us) {
+        observe(&b->add_latency, g->started_us);
+    }
     for (guint i = 0; i < g->extents->len; i++) {
         DcdExtent *e = g->extents->pdata[i];
 
@@ -1563,6 +1598,37 @@ GPtrArray *dcd_broker_host_forget(DcdBroker *b, uint16_t host_id,
     return out;
 }
 
+/*
+ * sel are about to be released: a release request whose last extents
+ * they are has its outcome now.  Each request is observed once, when the
+ * host no longer holds any extent of it outside sel.
+ */
+static void observe_releases(DcdBroker *b, DcdHost *h, GPtrArray *sel)
+{
+    for (guint i = 0; i < sel->len; i++) {
+        DcdExtent *r = sel->pdata[i], *e;
+        uint64_t req = r->release;
+        bool last = req != 0;
+        GHashTableIter it;
+
+        g_hash_table_iter_init(&it, h->extents);
+        while (last && g_hash_table_iter_next(&it, NULL, (gpointer *)&e)) {
+            last = e->release != req || g_ptr_array_find(sel, e, NULL);
+        }
+        if (last) {
+            observe(&b->release_latency, r->release_us);
+        }
+        /* The rest of sel from the same request is not observed again. */
+        for (guint j = i; req && j < sel->len; j++) {
+            DcdExtent *o = sel->pdata[j];
+
+            if (o->release == req) {
+                o->release = 0;
+            }
+        }
+    }
+}
+
 bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
                               const struct dcd_range *ranges, unsigned n,
                               GError **errp)
@@ -1595,6 +1661,7 @@ bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
         }
         g_ptr_array_add(sel, e);
     }
+    observe_releases(b, h, sel);
     for (guint i = 0; i < sel->len; i++) {
         end_extent(b, h, sel->pdata[i], DCD_EXTENT_RELEASED);
     }
@@ -1784,4 +1851,41 @@ void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *st)
 bool dcd_broker_store_available(DcdBroker *b)
 {
     return !b->store || dcd_store_available(b->store);
+}
+
+void dcd_broker_metrics(DcdBroker *b, DcdBrokerMetrics *m)
+{
+    g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
+    g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
+
+    memset(m, 0, sizeof(*m));
+    dcd_broker_stats(b, &m->stats);
+    for (guint i = 0; i < pools->len; i++) {
+        m->pool_bytes += ((DcdPool *)pools->pdata[i])->size;
+    }
+    for (guint i = 0; i < hosts->len; i++) {
+        GHashTableIter it;
+        DcdExtent *e;
+
+        g_hash_table_iter_init(&it, ((DcdHost *)hosts->pdata[i])->extents);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e)) {
+            m->extents[e->state]++;
+        }
+    }
+    m->add_latency = b->add_latency;
+    m->release_latency = b->release_latency;
+    m->store_available = dcd_broker_store_available(b);
+    if (b->store) {
+        DcdStoreCounts c;
+
+        m->store = dcd_store_backend(b->store);
+        dcd_store_counts(b->store, &c);
+        m->store_requests = c.requests;
+        m->store_errors = c.errors;
+    }
+    if (b->device) {
+        m->device = true;
+        m->device_free = dcd_device_free_bytes(b->device);
+        m->device_used = b->device->size - m->device_free;
+    }
 }

@@ -23,6 +23,19 @@
 
 typedef struct DcdStore DcdStore;
 
+/*
+ * A latency histogram (metrics): buckets[i] counts the observations of
+ * more than dcd_latency_bounds[i - 1] and at most dcd_latency_bounds[i]
+ * seconds; buckets[DCD_LATENCY_BOUNDS], those above every bound.
+ */
+#define DCD_LATENCY_BOUNDS 16
+extern const double dcd_latency_bounds[DCD_LATENCY_BOUNDS];
+typedef struct DcdLatency {
+    uint64_t buckets[DCD_LATENCY_BOUNDS + 1];
+    uint64_t count;
+    double sum_s;
+} DcdLatency;
+
 /* How often a broker whose saved state lags behind tries to catch up. */
 #define DCD_CATCH_UP_MS 1000
 
@@ -54,6 +67,9 @@ typedef struct DcdBroker {
     guint maintain_source;   /* idle sync/rewrite, 0 if none */
     bool store_behind;       /* a change stands that is not saved yet */
     guint catch_up_source;   /* retries saving it, 0 if none */
+    uint64_t releases;       /* release requests so far (DcdExtent.release) */
+    DcdLatency add_latency;  /* an add's request to its ACCEPT */
+    DcdLatency release_latency;  /* a release's request to its RELEASED */
 } DcdBroker;
 
 /* Loads saved state, if any.  Hosts start disconnected. */
@@ -190,5 +206,27 @@ typedef struct DcdBrokerStats {
 void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *s);
 /* Whether changes can be saved now (false: they fail with unavail). */
 bool dcd_broker_store_available(DcdBroker *b);
+
+/*
+ * What the metrics endpoint (server/metrics.c) exports, read in one go.
+ * Latencies: an add from the request to the host's ACCEPT (its extents
+ * accepted or rejected), a release from the request to the RELEASED of
+ * its last extent; offers that end otherwise (withdrawn, the host gone)
+ * and releases that end by host forget are not observed.
+ */
+typedef struct DcdBrokerMetrics {
+    DcdBrokerStats stats;
+    uint64_t pool_bytes;        /* the pools' sizes, summed */
+    unsigned extents[DCD_EXTENT_STATE__MAX];  /* live ones, by state */
+    DcdLatency add_latency, release_latency;
+    const char *store;          /* the backend's name; NULL: no state */
+    uint64_t store_requests;    /* journal writes, or etcd round trips */
+    uint64_t store_errors;      /* those that failed */
+    bool store_available;
+    /* The shared device's bytes (--shared-device); false: none. */
+    bool device;
+    uint64_t device_free, device_used;
+} DcdBrokerMetrics;
+void dcd_broker_metrics(DcdBroker *b, DcdBrokerMetrics *m);
 
 #endif

@@ -22,6 +22,7 @@ struct DcdEtcd {
     SoupSession *sync_session;
     SoupSession *async_session;  /* bound to the main context */
     GCancellable *async_cancel;  /* every call on the main loop */
+    uint64_t calls, errors;      /* answered or failed (metrics) */
 };
 
 typedef struct Call {
@@ -140,6 +141,8 @@ static void call_finish(Call *k)
 static void call_done(Call *k)
 {
     k->done = true;
+    k->c->calls++;
+    k->c->errors += k->err != NULL;
     if (k->fn) {
         k->fn(k->result, k->err, k->opaque);
         call_free(k);
@@ -388,6 +391,12 @@ void dcd_etcd_free(DcdEtcd *c)
 unsigned dcd_etcd_timeout_ms(const DcdEtcd *c)
 {
     return c->timeout_ms;
+}
+
+void dcd_etcd_counts(const DcdEtcd *c, uint64_t *calls, uint64_t *errors)
+{
+    *calls = c->calls;
+    *errors = c->errors;
 }
 
 /* ---- reading answers -------------------------------------------------- */

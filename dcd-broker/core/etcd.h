@@ -28,6 +28,12 @@ typedef struct DcdEtcd DcdEtcd;
 DcdEtcd *dcd_etcd_new(const char *url, unsigned timeout_ms, GError **errp);
 void dcd_etcd_free(DcdEtcd *c);
 unsigned dcd_etcd_timeout_ms(const DcdEtcd *c);
+/*
+ * Calls made so far (each one round trip, whichever endpoints it tried),
+ * and those that ended in an error; calls cancelled unanswered by
+ * dcd_etcd_cancel_async() or dcd_etcd_free() count in neither.
+ */
+void dcd_etcd_counts(const DcdEtcd *c, uint64_t *calls, uint64_t *errors);
 
 /*
  * POST body (JSON text) to path ("/v3/kv/txn") and return the answer's

@@ -884,6 +884,13 @@ static bool etcd_available(const DcdStore *base)
            g_get_monotonic_time() < s->lease_until;
 }
 
+/* Every round trip counts: commits, loads and the lease's keepalives. */
+static void etcd_counts(const DcdStore *base, DcdStoreCounts *c)
+{
+    dcd_etcd_counts(((const DcdEtcdStore *)base)->etcd, &c->requests,
+                    &c->errors);
+}
+
 /* ---- keeping the lease -------------------------------------------------*/
 
 /*
@@ -1053,6 +1060,7 @@ static const DcdStoreOps etcd_ops = {
     .rewrite_commit = etcd_rewrite_commit,
     .sync = etcd_sync,
     .available = etcd_available,
+    .counts = etcd_counts,
     .close = etcd_close,
 };
 

@@ -82,6 +82,16 @@ const char *dcd_store_where(const DcdStore *s)
     return s->where;
 }
 
+const char *dcd_store_backend(const DcdStore *s)
+{
+    return s->ops->name;
+}
+
+void dcd_store_counts(const DcdStore *s, DcdStoreCounts *c)
+{
+    s->ops->counts(s, c);
+}
+
 void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque)
 {
     s->watch = fn;

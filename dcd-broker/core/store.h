@@ -19,9 +19,19 @@
 #ifndef DCD_STORE_H
 #define DCD_STORE_H
 
+#include <stdint.h>
 #include <glib.h>
 
 typedef struct DcdStore DcdStore;
+
+/*
+ * What a backend has asked of what keeps the state (metrics): journal
+ * writes (a commit's append, a rewrite's snapshot), or round trips to
+ * etcd, and how many of them failed.
+ */
+typedef struct DcdStoreCounts {
+    uint64_t requests, errors;
+} DcdStoreCounts;
 
 /* A record another broker changed (json NULL: deleted). */
 typedef void (*DcdStoreWatchFn)(DcdStore *s, const char *key,
@@ -40,6 +50,7 @@ typedef struct DcdStoreOps {
     bool (*rewrite_commit)(DcdStore *s, GError **errp);
     void (*sync)(DcdStore *s);
     bool (*available)(const DcdStore *s);
+    void (*counts)(const DcdStore *s, DcdStoreCounts *c);
     void (*close)(DcdStore *s);
 } DcdStoreOps;
 
@@ -95,6 +106,9 @@ void dcd_store_sync(DcdStore *s);
 /* False while commits would fail with DCD_ERR_UNAVAIL (status). */
 bool dcd_store_available(const DcdStore *s);
 const char *dcd_store_where(const DcdStore *s);
+/* "journal" or "etcd". */
+const char *dcd_store_backend(const DcdStore *s);
+void dcd_store_counts(const DcdStore *s, DcdStoreCounts *c);
 
 /*
  * Changes made by other brokers sharing the store are reported to fn.

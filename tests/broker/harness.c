@@ -112,6 +112,8 @@ static void broker_spawn(TBroker *b)
     g_assert_no_error(err);
     g_assert_nonnull(line);
     g_assert_true(g_str_has_prefix(line, "dcd-broker: ready"));
+    g_free(b->ready);
+    b->ready = g_steal_pointer(&line);
     b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
     g_assert_no_error(err);
 }
@@ -238,6 +240,7 @@ void tbroker_free(TBroker *b)
     g_free(b->state_dir);
     g_free(b->pool_dir);
     g_free(b->log);
+    g_free(b->ready);
     g_ptr_array_unref(b->extra);
     g_free(b);
 }

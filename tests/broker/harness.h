@@ -30,6 +30,7 @@ typedef struct TBroker {
     GPtrArray *extra;           /* more broker args, for restarts */
     bool no_state_dir;
     DcdCtlClient *ctl;
+    char *ready;                /* its ready line, from the last start */
 } TBroker;
 
 typedef struct TBrokerOpts {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "scrape.h"
 
 #define MB ((gint64)1 << 20)
 
@@ -137,7 +138,10 @@ static void release_wait(TBroker *b, THost *h, const char *tag)
 static void test_share(void)
 {
     Dev *d = dev_new(64 * MB);
-    TBroker *b = tbroker_start(NULL, d->arg, NULL);
+    TBroker *b = tbroker_start(NULL, d->arg, "--metrics=127.0.0.1:0", NULL);
+    g_autoptr(SoupSession) ss = soup_session_new();
+    g_autofree char *url = tmetrics_url(b);
+    g_autofree char *t = NULL;
     THost *h0 = thost_start(b, 0, NULL);
     THost *h1 = thost_start(b, 1, NULL);
     g_autofree char *a = tpool(b, "{\"size\": 8388608}");
@@ -149,6 +153,11 @@ static void test_share(void)
 
     g_assert_cmpstr(ra, ==, "0+8");
     g_assert_cmpstr(rc, ==, "8+6");
+    t = tmetrics_scrape(ss, url);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_device_bytes{state=\"used\"}"),
+                      ==, 14 * MB);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_device_bytes{state=\"free\"}"),
+                      ==, 50 * MB);
     g_free(thost_ok(h0, "wait-connected 5000"));
     g_free(thost_ok(h1, "wait-connected 5000"));
     add_wait(b, h0, a, "free", 1);

@@ -6,7 +6,8 @@
  * and creates work again once etcd is back (a host's own release made
  * meanwhile reaches it); a node name is one broker's; a broker paused
  * past its lease, or whose lease etcd ended, changes nothing; a txn of
- * unknown outcome is undone; bad records in etcd are dropped.
+ * unknown outcome is undone; bad records in etcd are dropped; --metrics
+ * counts the round trips to etcd and the ones that failed.
  */
 #include <signal.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "etcd.h"
 #include "harness.h"
 #include "proxy.h"
+#include "scrape.h"
 
 /*
  * Bounds that a loaded machine keeps: etcd's data is on tmpfs (no disk
@@ -24,18 +26,25 @@
 #define TIMEOUT_MS 1500
 #define PREFIX "/dcd/v1/"
 
-static TBroker *cluster_broker_at(const char *url, const char *node,
-                                  int ttl_s)
+/* more: one more broker argument, or NULL. */
+static TBroker *cluster_broker_more(const char *url, const char *node,
+                                    int ttl_s, const char *more)
 {
     g_autofree char *store = g_strdup_printf("--cluster-store=%s", url);
     g_autofree char *name = g_strdup_printf("--node=%s", node);
     g_autofree char *ttl = g_strdup_printf("--lease-ttl=%d", ttl_s);
     g_autofree char *timeout = g_strdup_printf("--store-timeout=%d",
                                                TIMEOUT_MS);
-    const char *extra[] = { store, name, ttl, timeout, NULL };
+    const char *extra[] = { store, name, ttl, timeout, more, NULL };
     TBrokerOpts o = { .log = true, .extra = extra, .no_state_dir = true };
 
     return tbroker_new(&o);
+}
+
+static TBroker *cluster_broker_at(const char *url, const char *node,
+                                  int ttl_s)
+{
+    return cluster_broker_more(url, node, ttl_s, NULL);
 }
 
 static TBroker *cluster_broker_ttl(TEtcd *e, const char *node, int ttl_s)
@@ -585,6 +594,50 @@ static void test_txn_too_big(void)
     tetcd_free(e);
 }
 
+#define ETCD_REQUESTS "dcd_store_requests_total{backend=\"etcd\"}"
+#define ETCD_ERRORS "dcd_store_errors_total{backend=\"etcd\"}"
+
+/*
+ * --metrics on the etcd backend: every round trip counts, and those that
+ * found no etcd count as errors too; reads go on meanwhile.
+ */
+static void test_metrics(void)
+{
+    TEtcd *e = tetcd_start();
+    TBroker *b = cluster_broker_more(e->store_url, "n1", TTL_S,
+                                     "--metrics=127.0.0.1:0");
+    g_autoptr(SoupSession) s = soup_session_new();
+    g_autofree char *url = tmetrics_url(b);
+    g_autofree char *t = tmetrics_scrape(s, url);
+    double calls = tmetrics_value(t, ETCD_REQUESTS), v;
+
+    /* Starting made some: the node's lease and key, the load. */
+    g_assert_cmpfloat(calls, >=, 1);
+    g_assert_cmpfloat(tmetrics_value(t, ETCD_ERRORS), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_store_available"), ==, 1);
+    g_assert_false(tmetrics_find(t, "dcd_store_requests_total"
+                                 "{backend=\"journal\"}", &v));
+    g_free(tpool(b, "{\"size\": 2097152}"));
+    g_clear_pointer(&t, g_free);
+    t = tmetrics_scrape(s, url);
+    g_assert_cmpfloat(tmetrics_value(t, ETCD_REQUESTS), >=, calls + 1);
+    g_assert_cmpfloat(tmetrics_value(t, ETCD_ERRORS), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_pools"), ==, 1);
+
+    tetcd_kill(e);
+    g_free(tcall_fail(b, DCD_ERR_UNAVAIL, "pool-create",
+                      "{\"size\": 2097152}"));
+    g_clear_pointer(&t, g_free);
+    t = tmetrics_scrape(s, url);
+    g_assert_cmpfloat(tmetrics_value(t, ETCD_ERRORS), >=, 1);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_store_available"), ==, 0);
+    g_assert_cmpfloat(tmetrics_value(t, "dcd_pools"), ==, 1);
+    tetcd_restart(e);
+    wait_available(b, true, (TTL_S + 5) * G_USEC_PER_SEC);
+    tbroker_free(b);
+    tetcd_free(e);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -599,5 +652,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cluster/stray-node-key", test_stray_node_key);
     g_test_add_func("/cluster/member-gone", test_member_gone);
     g_test_add_func("/cluster/txn-too-big", test_txn_too_big);
+    g_test_add_func("/cluster/metrics", test_metrics);
     return g_test_run();
 }

@@ -397,6 +397,43 @@ static void test_refused_or_not(void)
     json_object_unref(o);
 }
 
+/* Round trips and errors (metrics): one a call, endpoints tried or not. */
+static void test_counts(void)
+{
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+    const char *bad = "{\"error\": \"etcdserver: duplicate key given in txn"
+                      " request\", \"code\": 3}";
+    Fake *good = fake_new("200 OK", ok, strlen(ok));
+    Fake *no = fake_new("400 Bad Request", bad, strlen(bad));
+    g_autofree char *url = NULL, *no_url = NULL;
+    uint64_t calls, errors;
+    JsonObject *o;
+    DcdEtcd *c;
+
+    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u", dead_port(),
+                          good->port);
+    c = dcd_etcd_new(url, 2000, NULL);
+    dcd_etcd_counts(c, &calls, &errors);
+    g_assert_cmpuint(calls, ==, 0);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, NULL);
+    g_assert_nonnull(o);
+    json_object_unref(o);
+    dcd_etcd_counts(c, &calls, &errors);
+    g_assert_cmpuint(calls, ==, 1);
+    g_assert_cmpuint(errors, ==, 0);
+    dcd_etcd_free(c);
+
+    no_url = g_strdup_printf("etcd://127.0.0.1:%u", no->port);
+    c = dcd_etcd_new(no_url, 2000, NULL);
+    g_assert_null(dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, NULL));
+    dcd_etcd_counts(c, &calls, &errors);
+    g_assert_cmpuint(calls, ==, 1);
+    g_assert_cmpuint(errors, ==, 1);
+    dcd_etcd_free(c);
+    fake_free(good);
+    fake_free(no);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -410,5 +447,6 @@ int main(int argc, char **argv)
     g_test_add_func("/etcd/refused", test_refused);
     g_test_add_func("/etcd/next-endpoint", test_next_endpoint);
     g_test_add_func("/etcd/refused-or-not", test_refused_or_not);
+    g_test_add_func("/etcd/counts", test_counts);
     return g_test_run();
 }
