@@ -111,6 +111,18 @@ static void save_pool(DcdBroker *b, const DcdPool *p)
     }
 }
 
+/*
+ * A change of a device pool puts the device's record too: brokers sharing
+ * the device then carve it one after another (the store refuses a commit
+ * whose keys moved since this broker saw them).
+ */
+static void save_device(DcdBroker *b, const DcdPool *p)
+{
+    if (b->store && p->ranges) {
+        dcd_record_put_device(b->store, b->device->size);
+    }
+}
+
 static void save_host(DcdBroker *b, const DcdHost *h)
 {
     if (b->store) {
@@ -221,6 +233,9 @@ static bool rewrite(DcdBroker *b, GError **errp)
 
     dcd_store_rewrite_begin(b->store);
     dcd_record_put_meta(b->store, b->id, b->epoch);
+    if (b->device) {
+        dcd_record_put_device(b->store, b->device->size);
+    }
     for (guint i = 0; i < pools->len; i++) {
         dcd_record_put_pool(b->store, pools->pdata[i]);
     }
@@ -412,6 +427,27 @@ static void restore_extent(DcdBroker *b, JsonObject *o)
     e->group = 0;
 }
 
+/* Brokers sharing a device must all see the same one. */
+static bool check_device_record(DcdBroker *b, const char *text,
+                                GError **errp)
+{
+    g_autoptr(JsonObject) o = dcd_record_parse(text);
+    uint64_t size = 0;
+
+    if (!o || !dcd_record_decode_device(o, &size)) {
+        g_warning("saved state: the shared device's record is malformed");
+        return true;
+    }
+    if (b->device && size != b->device->size) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "shared device %s has"
+                    " %" G_GUINT64_FORMAT " bytes, but the saved state's"
+                    " device has %" G_GUINT64_FORMAT ": not the same device",
+                    b->device->path, b->device->size, size);
+        return false;
+    }
+    return true;
+}
+
 static bool load_state(DcdBroker *b, GError **errp)
 {
     g_autoptr(GHashTable) all = NULL;
@@ -419,7 +455,10 @@ static bool load_state(DcdBroker *b, GError **errp)
     const char *meta_text;
     unsigned dropped = 0;
     /* Pools and hosts first: extents refer to both. */
-    static const char *const order[] = { "pool:", "host:", "extent:" };
+    static const char *const order[] = {
+        "pool:", "devpool:", "host:", "extent:"
+    };
+    const char *dev_text;
 
     all = dcd_store_load(b->store, &dropped, errp);
     if (!all) {
@@ -435,6 +474,10 @@ static bool load_state(DcdBroker *b, GError **errp)
     } else {
         dcd_tag_generate((DcdTag *)b->id);
         b->epoch = 1;
+    }
+    dev_text = g_hash_table_lookup(all, "device");
+    if (dev_text && !check_device_record(b, dev_text, errp)) {
+        return false;
     }
     /* One record parsed at a time, each freed once restored. */
     for (unsigned k = 0; k < G_N_ELEMENTS(order); k++) {
@@ -452,11 +495,11 @@ static bool load_state(DcdBroker *b, GError **errp)
             if (!o) {
                 g_warning("saved state: dropping unreadable record %s",
                           (char *)key);
-            } else if (k == 0) {
+            } else if (k <= 1) {
                 if (!restore_pool(b, o, errp)) {
                     return false;
                 }
-            } else if (k == 1) {
+            } else if (k == 2) {
                 restore_host(b, o);
             } else {
                 restore_extent(b, o);
@@ -558,6 +601,99 @@ static void rcu_unuse(void)
     }
 }
 
+/* Another broker made, laid out or destroyed a pool of the device. */
+static void shared_pool_changed(DcdBroker *b, const char *key,
+                                const char *json)
+{
+    g_auto(DcdSavedPool) sp = { 0 };
+    g_autoptr(JsonObject) o = json ? dcd_record_parse(json) : NULL;
+    g_autoptr(GError) err = NULL;
+    DcdTag tag;
+    DcdPool *p;
+
+    if (!dcd_tag_parse(key + strlen("devpool:"), &tag)) {
+        return;
+    }
+    p = dcd_registry_pool(&b->reg, &tag);
+    if (!json) {
+        if (!p) {
+            return;
+        }
+        if (p->holders) {
+            /* The destroy's compare should have made this impossible. */
+            g_critical("pool %s was destroyed by another broker while %u"
+                       " extent(s) here hold it; its device ranges stay"
+                       " taken", p->tag_str, p->holders);
+            return;
+        }
+        if (p->ranges) {
+            dcd_device_put(b->device, p->ranges);
+        }
+        notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
+        dcd_registry_del_pool(&b->reg, p);
+        return;
+    }
+    if (!o || !dcd_record_decode_pool(o, &sp, &err) ||
+        sp.backing != DCD_BACKING_DEVICE || !dcd_tag_equal(&sp.tag, &tag)) {
+        g_warning("another broker's pool %s does not read: %s", key,
+                  err ? err->message : "not a device pool of that tag");
+        return;
+    }
+    if (!p) {
+        if (!b->device) {
+            g_warning("another broker made device pool %s; this one has no"
+                      " --shared-device and cannot serve it", key);
+            return;
+        }
+        p = dcd_pool_restore_on_device(&sp.tag, sp.size, b->device,
+                                       g_steal_pointer(&sp.ranges), &err);
+        if (!p) {
+            g_critical("another broker's pool %s: %s", key, err->message);
+            return;
+        }
+        add_restored_pool(b, p, &sp);
+        notify(b, DCD_EVENT_POOL_CREATED, NULL, p, NULL);
+        return;
+    }
+    /* Its first add elsewhere fixed the layout this broker follows. */
+    if (!dcd_pool_nsegments(p) && sp.segments->len &&
+        !dcd_pool_set_layout(p, (uint64_t *)sp.segments->data,
+                             sp.segments->len, &err)) {
+        g_warning("another broker's layout of pool %s: %s", p->tag_str,
+                  err->message);
+    }
+    if (sp.requesters || p->requesters) {
+        g_clear_pointer(&p->requesters, g_array_unref);
+        p->requesters = g_steal_pointer(&sp.requesters);
+    }
+}
+
+/* What other brokers sharing the store hold and change (store.h). */
+static void on_store_change(DcdStore *s, const char *node, const char *key,
+                            const char *json, gpointer opaque)
+{
+    DcdBroker *b = opaque;
+    uint64_t size;
+
+    if (node && !key) {
+        dcd_cluster_node(&b->cluster, node, json);
+    } else if (node) {
+        dcd_cluster_record(&b->cluster, node, key, json);
+    } else if (g_str_has_prefix(key, "devpool:")) {
+        shared_pool_changed(b, key, json);
+    } else if (g_str_equal(key, "device") && json && b->device) {
+        g_autoptr(JsonObject) o = dcd_record_parse(json);
+
+        if (o && dcd_record_decode_device(o, &size) &&
+            size != b->device->size) {
+            g_critical("another broker's shared device has %"
+                       G_GUINT64_FORMAT " bytes, ours %" G_GUINT64_FORMAT
+                       ": the brokers do not share one device", size,
+                       b->device->size);
+        }
+    }
+}
+
 DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 {
     DcdBroker *b = g_new0(DcdBroker, 1);
@@ -565,6 +701,8 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 
     rcu_use();
     dcd_registry_init(&b->reg);
+    dcd_cluster_init(&b->cluster);
+    b->node = g_strdup(cfg->node);
     b->watchers = g_array_new(FALSE, FALSE, sizeof(DcdBrokerWatcher));
     b->pool_dir = g_strdup(cfg->pool_dir);
     b->pool_dir_lock = -1;
@@ -598,6 +736,7 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
         if (!rewrite(b, &err)) {
             g_warning("%s", err->message);
         }
+        dcd_store_set_watch(b->store, on_store_change, b);
         malloc_trim(0);
     } else {
         dcd_tag_generate((DcdTag *)b->id);
@@ -629,6 +768,8 @@ void dcd_broker_free(DcdBroker *b)
     rcu_barrier();
     dcd_registry_fini(&b->reg);
     dcd_device_close(b->device);
+    dcd_cluster_fini(&b->cluster);
+    g_free(b->node);
     if (b->pool_dir_lock >= 0) {
         close(b->pool_dir_lock);
     }
@@ -657,8 +798,12 @@ static DcdPool *need_pool(DcdBroker *b, const DcdTag *tag, GError **errp)
 static DcdHost *need_host(DcdBroker *b, uint16_t id, GError **errp)
 {
     DcdHost *h = dcd_registry_host(&b->reg, id);
+    const char *node = h ? NULL : dcd_cluster_host_node(&b->cluster, id);
 
-    if (!h) {
+    if (node) {
+        ERR(errp, DCD_ERR_UNAVAIL, "host %u is on node %s: its broker makes"
+            " the changes to it (ask that broker)", id, node);
+    } else if (!h) {
         ERR(errp, DCD_ERR_NOENT, "no host with host-id %u", id);
     }
     return h;
@@ -698,6 +843,7 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
         p->requesters = g_array_ref(requesters);
     }
     save_pool(b, p);
+    save_device(b, p);
     if (!commit(b, errp)) {
         dcd_pool_unlink(p);
         if (p->ranges) {
@@ -711,10 +857,21 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
     return p;
 }
 
+/* Extents of p on other nodes' hosts. */
+static unsigned remote_holders(DcdBroker *b, const DcdPool *p)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    unsigned n;
+
+    dcd_cluster_holders(&b->cluster, &p->tag, ids, &n);
+    return n;
+}
+
 GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p)
 {
     g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
     GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    unsigned n;
 
     for (guint i = 0; p->holders && i < hosts->len; i++) {
         DcdHost *h = hosts->pdata[i];
@@ -723,6 +880,7 @@ GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p)
             g_array_append_val(ids, h->id);
         }
     }
+    dcd_cluster_holders(&b->cluster, &p->tag, ids, &n);
     return ids;
 }
 
@@ -749,16 +907,18 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
     if (!p) {
         return false;
     }
-    if (p->holders) {
+    if (p->holders || remote_holders(b, p)) {
         g_autofree char *who = holders_text(b, p);
 
         ERR(errp, DCD_ERR_BUSY, "pool %s is held by host(s) %s (%u extents);"
-            " release it first", p->tag_str, who, p->holders);
+            " release it first", p->tag_str, who,
+            p->holders + remote_holders(b, p));
         return false;
     }
     if (b->store) {
         dcd_record_del_pool(b->store, p);
     }
+    save_device(b, p);
     if (!commit(b, errp)) {
         return false;
     }
@@ -1115,6 +1275,13 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
             return NULL;
         }
         save_pool(b, p);
+    } else if (p->ranges) {
+        /*
+         * Put as it is: another broker's destroy of it, conditioned on
+         * the pool record, then fails rather than free what this host
+         * is about to map.
+         */
+        save_pool(b, p);
     }
 
     g = dcd_host_new_group(h);
@@ -1396,7 +1563,13 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
                                 GError **errp)
 {
     DcdHost *h = dcd_registry_host(&b->reg, a->host_id);
+    const char *node = dcd_cluster_host_node(&b->cluster, a->host_id);
 
+    if (node && !h) {
+        ERR(errp, DCD_ERR_EXIST, "host-id %u belongs to node %s: host-ids"
+            " are unique in the cluster", a->host_id, node);
+        return NULL;
+    }
     if (h && dcd_host_connected(h)) {
         ERR(errp, DCD_ERR_EXIST, "host-id %u is already connected (pid %d)",
             a->host_id, (int)h->pid);

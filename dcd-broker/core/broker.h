@@ -18,6 +18,7 @@
 #ifndef DCD_BROKER_H
 #define DCD_BROKER_H
 
+#include "core/cluster.h"
 #include "core/host.h"
 #include "core/registry.h"
 
@@ -60,6 +61,8 @@ typedef struct DcdBroker {
     char *pool_dir;
     int pool_dir_lock;       /* flock'd: one broker per pool dir */
     DcdDevice *device;       /* --shared-device, or NULL */
+    char *node;              /* our node name in a cluster, or NULL */
+    DcdCluster cluster;      /* the other brokers sharing the store */
     guint offer_timeout_ms;
     uint8_t id[16];
     uint64_t epoch;

@@ -45,6 +45,7 @@ typedef struct Call {
     JsonObject *result;
     GError *err;
     DcdEtcdReplyFn fn;
+    DcdEtcdWatchFn watch;    /* a stream: each message to watch() */
     gpointer opaque;
 } Call;
 
@@ -138,9 +139,27 @@ static void call_finish(Call *k)
     k->result = o;
 }
 
+/* A watch ends: its fn hears why, once. */
+static void watch_end(Call *k, GError *why)
+{
+    g_autoptr(GError) err = why;
+
+    if (!err) {
+        err = g_error_new(DCD_ERROR, DCD_ERR_UNAVAIL, "etcd ended the watch");
+    }
+    k->c->errors++;
+    k->watch(NULL, err, k->opaque);
+    call_free(k);
+}
+
 static void call_done(Call *k)
 {
     k->done = true;
+    if (k->watch) {
+        /* It never started: the same end as a watch cut off later. */
+        watch_end(k, k->err ? g_steal_pointer(&k->err) : NULL);
+        return;
+    }
     k->c->calls++;
     k->c->errors += k->err != NULL;
     if (k->fn) {
@@ -176,6 +195,36 @@ static bool abandoned(Call *k)
     return false;
 }
 
+/*
+ * Each message of a watch stream is one JSON object and a newline; hand
+ * over every complete one.  False: the stream is bad and has ended.
+ */
+static bool watch_messages(Call *k)
+{
+    guint8 *nl;
+
+    while ((nl = memchr(k->reply->data, '\n', k->reply->len))) {
+        gsize len = nl - k->reply->data;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonObject) o = len ? dcd_jsonin_object(
+            (const char *)k->reply->data, len, &err) : NULL;
+        JsonObject *result = dcd_etcd_object(o, "result");
+
+        if (len && !result) {
+            watch_end(k, g_error_new(DCD_ERROR, DCD_ERR_IO, "etcd's watch"
+                                     " sent %s", err ? err->message :
+                                     "no result"));
+            return false;
+        }
+        g_byte_array_remove_range(k->reply, 0, len + 1);
+        if (result) {
+            k->c->calls++;
+            k->watch(result, NULL, k->opaque);
+        }
+    }
+    return true;
+}
+
 static void on_read(GObject *src, GAsyncResult *res, gpointer opaque)
 {
     Call *k = opaque;
@@ -184,6 +233,25 @@ static void on_read(GObject *src, GAsyncResult *res, gpointer opaque)
         G_INPUT_STREAM(src), res, &err);
 
     if (abandoned(k)) {
+        return;
+    }
+    if (k->watch && k->timer == NULL) {
+        if (!chunk || g_bytes_get_size(chunk) == 0 ||
+            k->reply->len + g_bytes_get_size(chunk) > DCD_ETCD_MAX_REPLY) {
+            watch_end(k, chunk && g_bytes_get_size(chunk) ?
+                      g_error_new(DCD_ERROR, DCD_ERR_IO, "a message of"
+                                  " etcd's watch is over %u bytes",
+                                  DCD_ETCD_MAX_REPLY) :
+                      g_steal_pointer(&err));
+            return;
+        }
+        g_byte_array_append(k->reply, g_bytes_get_data(chunk, NULL),
+                            g_bytes_get_size(chunk));
+        if (watch_messages(k)) {
+            g_input_stream_read_bytes_async(k->in, READ_CHUNK,
+                                            G_PRIORITY_DEFAULT, k->outer,
+                                            on_read, k);
+        }
         return;
     }
     if (!chunk) {
@@ -228,6 +296,18 @@ static void on_sent(GObject *src, GAsyncResult *res, gpointer opaque)
         }
         set_unreachable(k, err);
         call_done(k);
+        return;
+    }
+    /*
+     * A watch that etcd took runs as long as etcd keeps it: the timer
+     * bounded only the wait for its start.  Its reads end with the
+     * broker's (dcd_etcd_cancel_async()).
+     */
+    if (k->watch && soup_message_get_status(k->msg) == SOUP_STATUS_OK) {
+        g_source_destroy(k->timer);
+        g_clear_pointer(&k->timer, g_source_unref);
+        g_input_stream_read_bytes_async(k->in, READ_CHUNK, G_PRIORITY_DEFAULT,
+                                        k->outer, on_read, k);
         return;
     }
     g_input_stream_read_bytes_async(k->in, READ_CHUNK, G_PRIORITY_DEFAULT,
@@ -299,6 +379,20 @@ void dcd_etcd_call_async(DcdEtcd *c, const char *path, const char *body,
                        body);
 
     k->fn = fn;
+    k->opaque = opaque;
+    k->outer = g_object_ref(c->async_cancel);
+    k->outer_id = g_cancellable_connect(k->outer, G_CALLBACK(on_outer_cancel),
+                                        k, NULL);
+    call_start(k);
+}
+
+void dcd_etcd_watch(DcdEtcd *c, const char *body, DcdEtcdWatchFn fn,
+                    gpointer opaque)
+{
+    Call *k = call_new(c, c->async_session, g_main_context_default(),
+                       "/v3/watch", body);
+
+    k->watch = fn;
     k->opaque = opaque;
     k->outer = g_object_ref(c->async_cancel);
     k->outer_id = g_cancellable_connect(k->outer, G_CALLBACK(on_outer_cancel),
@@ -510,6 +604,42 @@ bool dcd_etcd_kv_read(JsonObject *o, DcdEtcdKv *out, GError **errp)
     if (out->mod_rev <= 0 || out->create_rev <= 0) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: key %s has no"
                     " revision", out->key);
+        dcd_etcd_kv_clear(out);
+        return false;
+    }
+    return true;
+}
+
+bool dcd_etcd_event_read(JsonObject *ev, bool *deleted, DcdEtcdKv *out,
+                         GError **errp)
+{
+    JsonObject *kv = dcd_etcd_object(ev, "kv");
+    const char *type = "PUT", *key = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (!ev || !dcd_jsonin_str(ev, "type", false, &type, errp)) {
+        return false;
+    }
+    /* The type PUT is etcd's default, left out of its JSON. */
+    *deleted = g_strcmp0(type, "DELETE") == 0;
+    if (!*deleted) {
+        if (g_strcmp0(type, "PUT") != 0) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: event of type"
+                        " %s", type);
+            return false;
+        }
+        return dcd_etcd_kv_read(kv, out, errp);
+    }
+    /* A deletion carries the key and the revision that deleted it. */
+    if (!kv || !dcd_jsonin_str(kv, "key", true, &key, errp) ||
+        !dcd_etcd_int(kv, "mod_revision", &out->mod_rev, errp) ||
+        !(out->key = unb64(key, DCD_ETCD_MAX_KEY, errp))) {
+        dcd_etcd_kv_clear(out);
+        return false;
+    }
+    if (out->mod_rev <= 0) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "etcd: deletion of %s has"
+                    " no revision", out->key);
         dcd_etcd_kv_clear(out);
         return false;
     }

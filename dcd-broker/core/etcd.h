@@ -50,7 +50,17 @@ typedef void (*DcdEtcdReplyFn)(JsonObject *reply, const GError *err,
                                gpointer opaque);
 void dcd_etcd_call_async(DcdEtcd *c, const char *path, const char *body,
                          DcdEtcdReplyFn fn, gpointer opaque);
-/* Calls in flight end with an error, their fn not called. */
+/*
+ * A watch (body: a WatchRequest's JSON) on the main loop: fn gets each
+ * message's "result" object, in order, as etcd streams them; when the
+ * stream ends (cut off, etcd gone, a malformed message) fn gets NULL and
+ * the error, once.  Only the start is bounded by the timeout.
+ */
+typedef void (*DcdEtcdWatchFn)(JsonObject *result, const GError *err,
+                               gpointer opaque);
+void dcd_etcd_watch(DcdEtcd *c, const char *body, DcdEtcdWatchFn fn,
+                    gpointer opaque);
+/* Calls and watches in flight end with an error, their fn not called. */
 void dcd_etcd_cancel_async(DcdEtcd *c);
 
 /* A key/value pair of a range answer, checked. */
@@ -62,6 +72,12 @@ typedef struct DcdEtcdKv {
 void dcd_etcd_kv_clear(DcdEtcdKv *kv);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DcdEtcdKv, dcd_etcd_kv_clear)
 bool dcd_etcd_kv_read(JsonObject *kv, DcdEtcdKv *out, GError **errp);
+/*
+ * One event of a watch message: a put (*out whole) or a deletion (*out
+ * has only the key and the deleting revision in mod_rev).
+ */
+bool dcd_etcd_event_read(JsonObject *ev, bool *deleted, DcdEtcdKv *out,
+                         GError **errp);
 
 /* Members of an answer, NULL if absent or of another type (o may be NULL). */
 JsonArray *dcd_etcd_array(JsonObject *o, const char *k);

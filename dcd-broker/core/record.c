@@ -59,9 +59,16 @@ void dcd_record_ranges(JsonBuilder *jb, const char *k, const GArray *ranges)
     json_builder_end_array(jb);
 }
 
+/* A device pool is shared by every broker of the device: "devpool:". */
+static char *pool_key(const DcdPool *p)
+{
+    return g_strconcat(p->backing == DCD_BACKING_DEVICE ? "devpool:" :
+                       "pool:", p->tag_str, NULL);
+}
+
 void dcd_record_put_pool(DcdStore *s, const DcdPool *p)
 {
-    g_autofree char *key = g_strconcat("pool:", p->tag_str, NULL);
+    g_autofree char *key = pool_key(p);
     JsonBuilder *jb = record();
 
     dcd_json_str(jb, "tag", p->tag_str);
@@ -85,9 +92,22 @@ void dcd_record_put_pool(DcdStore *s, const DcdPool *p)
     finish(s, key, jb);
 }
 
+void dcd_record_put_device(DcdStore *s, uint64_t size)
+{
+    JsonBuilder *jb = record();
+
+    dcd_json_int(jb, "size", size);
+    finish(s, "device", jb);
+}
+
+bool dcd_record_decode_device(JsonObject *o, uint64_t *size)
+{
+    return dcd_jsonin_u64(o, "size", true, G_MAXINT64, size, NULL);
+}
+
 void dcd_record_del_pool(DcdStore *s, const DcdPool *p)
 {
-    g_autofree char *key = g_strconcat("pool:", p->tag_str, NULL);
+    g_autofree char *key = pool_key(p);
 
     dcd_store_del(s, key);
 }

@@ -96,4 +96,7 @@ void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque)
 {
     s->watch = fn;
     s->watch_opaque = opaque;
+    if (s->ops->watch) {
+        s->ops->watch(s);
+    }
 }

@@ -5,7 +5,8 @@
  * for brokers on several servers).
  *
  * Owns: the store's contract.  A store holds records, each a key
- * ("meta", "pool:<tag>", "host:<id>", "extent:<id>:<dpa>") and the JSON
+ * ("meta", "pool:<tag>", "devpool:<tag>", "device", "host:<id>",
+ * "extent:<id>:<dpa>") and the JSON
  * text of an object (record.h makes and reads them).  Changes are queued
  * (put, del) and made by one commit, all or nothing: a commit that fails
  * changes nothing and says why (DCD_ERR_NOSPC, DCD_ERR_IO, DCD_ERR_UNAVAIL
@@ -33,9 +34,17 @@ typedef struct DcdStoreCounts {
     uint64_t requests, errors;
 } DcdStoreCounts;
 
-/* A record another broker changed (json NULL: deleted). */
-typedef void (*DcdStoreWatchFn)(DcdStore *s, const char *key,
-                                const char *json, gpointer opaque);
+/*
+ * What another broker sharing the store changed (json NULL: deleted):
+ *   node NULL:  a shared record ("devpool:<tag>", "device"), which this
+ *               broker may change too;
+ *   node, key:  a record of that node's own (its hosts, extents, local
+ *               pools, meta), which only that node changes;
+ *   node, no key: that node's liveness record (NULL: it is gone).
+ */
+typedef void (*DcdStoreWatchFn)(DcdStore *s, const char *node,
+                                const char *key, const char *json,
+                                gpointer opaque);
 
 /* What a backend does; the functions below call these. */
 typedef struct DcdStoreOps {
@@ -50,6 +59,7 @@ typedef struct DcdStoreOps {
     bool (*rewrite_commit)(DcdStore *s, GError **errp);
     void (*sync)(DcdStore *s);
     bool (*available)(const DcdStore *s);
+    void (*watch)(DcdStore *s);    /* start reporting; NULL: alone */
     void (*counts)(const DcdStore *s, DcdStoreCounts *c);
     void (*close)(DcdStore *s);
 } DcdStoreOps;
@@ -111,8 +121,9 @@ const char *dcd_store_backend(const DcdStore *s);
 void dcd_store_counts(const DcdStore *s, DcdStoreCounts *c);
 
 /*
- * Changes made by other brokers sharing the store are reported to fn.
- * Declared for brokers sharing one etcd; no backend calls it yet.
+ * From now on, what other brokers sharing the store hold and change is
+ * reported to fn: first all of it as of load, then each change, in the
+ * order the store made them.  A store of one broker reports nothing.
  */
 void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque);
 

@@ -194,11 +194,14 @@ static void build_extent(JsonBuilder *jb, const DcdHost *h,
     json_builder_end_object(jb);
 }
 
-static void build_host(JsonBuilder *jb, const DcdHost *h)
+static void build_host(JsonBuilder *jb, const DcdBroker *b, const DcdHost *h)
 {
     json_builder_begin_object(jb);
     dcd_json_int(jb, "host-id", h->id);
     dcd_json_str(jb, "name", h->name);
+    if (b->node) {
+        dcd_json_str(jb, "node", b->node);
+    }
     dcd_json_bool(jb, "connected", dcd_host_connected(h));
     if (dcd_host_connected(h)) {
         dcd_json_int(jb, "pid", h->pid);
@@ -220,6 +223,74 @@ static void build_host(JsonBuilder *jb, const DcdHost *h)
     json_builder_end_array(jb);
     dcd_json_int(jb, "extents", g_hash_table_size(h->extents));
     dcd_json_int(jb, "revoking", dcd_host_count_state(h, DCD_EXTENT_REVOKING));
+    json_builder_end_object(jb);
+}
+
+/* A host of another node, as its records say (no connection to see). */
+static void build_remote_host(JsonBuilder *jb, const DcdCluster *cl,
+                              const DcdRemoteHost *r)
+{
+    GHashTableIter it;
+    gpointer val;
+    unsigned n = 0;
+
+    g_hash_table_iter_init(&it, cl->extents);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        const DcdRemoteExtent *x = val;
+
+        n += x->e.host_id == r->h.id && g_str_equal(x->node, r->node);
+    }
+    json_builder_begin_object(jb);
+    dcd_json_int(jb, "host-id", r->h.id);
+    dcd_json_str(jb, "name", r->h.name);
+    dcd_json_str(jb, "node", r->node);
+    json_builder_set_member_name(jb, "regions");
+    json_builder_begin_array(jb);
+    for (unsigned i = 0; i < r->h.nregions; i++) {
+        json_builder_begin_object(jb);
+        dcd_json_int(jb, "index", i);
+        dcd_json_int(jb, "base", r->h.regions[i].base);
+        dcd_json_int(jb, "len", r->h.regions[i].len);
+        dcd_json_int(jb, "block-size", r->h.regions[i].block_size);
+        dcd_json_bool(jb, "sharable",
+                      r->h.regions[i].flags & DCD_REGION_SHARABLE);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    dcd_json_int(jb, "extents", n);
+    json_builder_end_object(jb);
+}
+
+/* An extent of another node's host; pool offsets from the shared pool. */
+static void build_remote_extent(JsonBuilder *jb, DcdBroker *b,
+                                const DcdRemoteExtent *r)
+{
+    char tag[DCD_TAG_STR_LEN];
+    DcdPool *p = dcd_broker_pool(b, &r->e.tag);
+    const DcdSegment *seg = p ? dcd_pool_segment(p, r->e.seq) : NULL;
+    g_autofree char *hk = g_strdup_printf("%s/host:%u", r->node,
+                                          r->e.host_id);
+    const DcdRemoteHost *h = g_hash_table_lookup(b->cluster.hosts, hk);
+    uint64_t base = h && r->e.region < h->h.nregions ?
+                    h->h.regions[r->e.region].base : 0;
+
+    dcd_tag_unparse(&r->e.tag, tag);
+    json_builder_begin_object(jb);
+    dcd_json_int(jb, "host-id", r->e.host_id);
+    dcd_json_str(jb, "node", r->node);
+    dcd_json_int(jb, "region", r->e.region);
+    dcd_json_int(jb, "dpa", r->e.dpa);
+    dcd_json_int(jb, "offset", r->e.dpa - base);
+    dcd_json_int(jb, "len", r->e.len);
+    dcd_json_str(jb, "tag", tag);
+    dcd_json_int(jb, "shared-seq", r->e.seq);
+    if (seg) {
+        dcd_json_int(jb, "pool-offset", seg->offset);
+        if (p->ranges) {
+            dcd_json_int(jb, "device-offset", seg->fd_offset);
+        }
+    }
+    dcd_json_str(jb, "state", dcd_extent_state_name(r->e.state));
     json_builder_end_object(jb);
 }
 
@@ -284,6 +355,7 @@ static JsonNode *cmd_status(Client *c, JsonObject *args, GError **errp)
         dcd_json_str(jb, "state-dir", b->state_dir);
     } else if (b->cluster_store) {
         dcd_json_str(jb, "cluster-store", b->cluster_store);
+        dcd_json_str(jb, "node", b->node);
     }
     if (b->store) {
         /* False while changes are refused with unavail (etcd gone). */
@@ -381,6 +453,8 @@ static JsonNode *cmd_host_list(Client *c, JsonObject *args, GError **errp)
     static const char *const keys[] = { NULL };
     g_autoptr(GPtrArray) hosts = NULL;
     JsonBuilder *jb;
+    GHashTableIter it;
+    gpointer val;
 
     if (!dcd_jsonin_only(args, keys, errp)) {
         return NULL;
@@ -389,7 +463,52 @@ static JsonNode *cmd_host_list(Client *c, JsonObject *args, GError **errp)
     jb = json_builder_new();
     json_builder_begin_array(jb);
     for (guint i = 0; i < hosts->len; i++) {
-        build_host(jb, hosts->pdata[i]);
+        build_host(jb, c->ctl->b, hosts->pdata[i]);
+    }
+    g_hash_table_iter_init(&it, c->ctl->b->cluster.hosts);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        build_remote_host(jb, &c->ctl->b->cluster, val);
+    }
+    json_builder_end_array(jb);
+    return finish(jb);
+}
+
+static JsonNode *cmd_node_list(Client *c, JsonObject *args, GError **errp)
+{
+    static const char *const keys[] = { NULL };
+    DcdBroker *b = c->ctl->b;
+    g_autoptr(GPtrArray) names = NULL;
+    JsonBuilder *jb;
+
+    if (!dcd_jsonin_only(args, keys, errp)) {
+        return NULL;
+    }
+    if (!b->node) {
+        ERR(errp, DCD_ERR_NOTSUP, "this broker is alone: nodes are brokers"
+            " sharing a cluster store (--cluster-store)");
+        return NULL;
+    }
+    names = dcd_cluster_node_names(&b->cluster);
+    jb = json_builder_new();
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < names->len; i++) {
+        const char *n = names->pdata[i];
+        g_autoptr(JsonObject) o = dcd_jsonin_object(
+            g_hash_table_lookup(b->cluster.nodes, n), -1, NULL);
+        const char *host = NULL;
+        uint64_t pid = 0;
+
+        json_builder_begin_object(jb);
+        dcd_json_str(jb, "node", n);
+        dcd_json_bool(jb, "self", g_str_equal(n, b->node));
+        if (o && dcd_jsonin_str(o, "hostname", false, &host, NULL) && host) {
+            dcd_json_str(jb, "hostname", host);
+        }
+        if (o && dcd_jsonin_u64(o, "pid", false, G_MAXINT32, &pid, NULL) &&
+            pid) {
+            dcd_json_int(jb, "pid", pid);
+        }
+        json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
     return finish(jb);
@@ -670,6 +789,8 @@ static JsonNode *cmd_extent_list(Client *c, JsonObject *args, GError **errp)
     DcdTag tag = { 0 };
     bool all = false;
     JsonBuilder *jb;
+    GHashTableIter it;
+    gpointer val;
 
     if (!dcd_jsonin_only(args, keys, errp) ||
         !dcd_jsonin_u64(args, "host-id", false, G_MAXUINT16, &host_id, errp) ||
@@ -699,6 +820,15 @@ static JsonNode *cmd_extent_list(Client *c, JsonObject *args, GError **errp)
             build_extent(jb, h, ext->pdata[j]);
         }
     }
+    g_hash_table_iter_init(&it, c->ctl->b->cluster.extents);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        const DcdRemoteExtent *r = val;
+
+        if ((host_id == G_MAXUINT64 || r->e.host_id == host_id) &&
+            (dcd_tag_is_null(&tag) || dcd_tag_equal(&tag, &r->e.tag))) {
+            build_remote_extent(jb, c->ctl->b, r);
+        }
+    }
     json_builder_end_array(jb);
     return finish(jb);
 }
@@ -713,6 +843,7 @@ static const struct {
     { "pool-destroy", cmd_pool_destroy },
     { "host-list", cmd_host_list },
     { "host-forget", cmd_host_forget },
+    { "node-list", cmd_node_list },
     { "extent-add", cmd_extent_add },
     { "extent-release", cmd_extent_release },
     { "extent-list", cmd_extent_list },
@@ -1052,7 +1183,7 @@ static char *event_text(DcdCtl *ctl, const DcdBrokerEvent *ev)
     } else if (ev->kind == DCD_EVENT_HOST_CONNECTED ||
                ev->kind == DCD_EVENT_HOST_DISCONNECTED) {
         json_builder_set_member_name(jb, "host");
-        build_host(jb, ev->host);
+        build_host(jb, ctl->b, ev->host);
     } else {
         json_builder_set_member_name(jb, "pool");
         build_pool(ctl, jb, ev->pool);

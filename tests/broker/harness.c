@@ -158,12 +158,37 @@ TBroker *tbroker_start(const char *dir, ...)
     return tbroker_new(&o);
 }
 
+/* A broker that should have refused but runs on is stopped, not waited. */
+typedef struct Watchdog {
+    GSubprocess *p;
+    GMutex lock;
+    GCond cond;
+    bool done;
+} Watchdog;
+
+static gpointer watchdog(gpointer opaque)
+{
+    Watchdog *w = opaque;
+    gint64 until = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    g_mutex_lock(&w->lock);
+    while (!w->done && g_cond_wait_until(&w->cond, &w->lock, until)) {
+    }
+    if (!w->done) {
+        g_subprocess_force_exit(w->p);
+    }
+    g_mutex_unlock(&w->lock);
+    return NULL;
+}
+
 char *tbroker_refused(const char *first, ...)
 {
     g_autofree char *dir = g_dir_make_tmp("dcd-test-XXXXXX", NULL);
     g_autoptr(GPtrArray) argv = NULL;
     g_autoptr(GSubprocess) p = NULL;
     g_autoptr(GError) err = NULL;
+    Watchdog dog = { 0 };
+    GThread *t;
     char *said = NULL;
     va_list ap;
 
@@ -180,8 +205,18 @@ char *tbroker_refused(const char *first, ...)
                           G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                           G_SUBPROCESS_FLAGS_STDERR_PIPE, &err);
     g_assert_no_error(err);
+    dog.p = p;
+    t = g_thread_new("watchdog", watchdog, &dog);
     g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &said,
                                                 &err));
+    g_mutex_lock(&dog.lock);
+    dog.done = true;
+    g_cond_signal(&dog.cond);
+    g_mutex_unlock(&dog.lock);
+    g_thread_join(t);
+    if (!g_subprocess_get_if_exited(p)) {
+        g_test_message("the broker did not refuse to start: %s", said);
+    }
     g_assert_true(g_subprocess_get_if_exited(p));
     g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
     trm_tree(dir);

@@ -303,7 +303,7 @@ static void test_refused(void)
     g_free(said);
     said = tbroker_refused(state, small_arg, NULL);
     g_test_message("smaller device: %s", said);
-    g_assert_nonnull(strstr(said, "outside the device"));
+    g_assert_nonnull(strstr(said, "not the same device"));
     g_free(said);
     said = tbroker_refused("--no-state", "--shared-device=/nonexistent/dev",
                            NULL);

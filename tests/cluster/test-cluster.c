@@ -25,6 +25,7 @@
 #define TTL_S 5
 #define TIMEOUT_MS 1500
 #define PREFIX "/dcd/v1/"
+#define N1 PREFIX "state/n1/"     /* node n1's own records */
 
 /* more: one more broker argument, or NULL. */
 static TBroker *cluster_broker_more(const char *url, const char *node,
@@ -117,9 +118,40 @@ static char *pool_when_up(TBroker *b, gint64 us)
 
 static bool has_pool_key(TEtcd *e, const char *tag)
 {
-    g_autofree char *key = g_strconcat(PREFIX "pool:", tag, NULL);
+    g_autofree char *key = g_strconcat(N1 "pool:", tag, NULL);
 
     return tetcd_has_key(e, key);
+}
+
+/* "n1 n2": the nodes a broker lists. */
+static char *node_names(TBroker *b)
+{
+    g_autoptr(JsonNode) n = tcall(b, "node-list", "{}");
+    JsonArray *a = json_node_get_array(n);
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        g_string_append_printf(s, "%s%s", i ? " " : "",
+                               json_object_get_string_member(
+                                   json_array_get_object_element(a, i),
+                                   "node"));
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* Until b lists exactly these nodes (a watch brings the news). */
+static void wait_nodes(TBroker *b, const char *want)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    g_autofree char *got = node_names(b);
+
+    while (g_strcmp0(got, want) != 0 &&
+           g_get_monotonic_time() < deadline) {
+        g_usleep(100000);
+        g_free(got);
+        got = node_names(b);
+    }
+    g_assert_cmpstr(got, ==, want);
 }
 
 static unsigned count_prefix(TEtcd *e, const char *prefix)
@@ -147,8 +179,8 @@ static void test_restart(void)
     /* Saved in etcd, read back with a client that is not ours. */
     g_assert_true(has_pool_key(e, tag));
     g_assert_true(has_pool_key(e, file_tag));
-    g_assert_true(tetcd_has_key(e, PREFIX "host:0"));
-    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 2);
+    g_assert_true(tetcd_has_key(e, N1 "host:0"));
+    g_assert_cmpuint(count_prefix(e, N1 "extent:0:"), ==, 2);
     g_assert_true(tetcd_has_key(e, PREFIX "node/n1"));
 
     tbroker_kill(b);
@@ -173,7 +205,7 @@ static void test_restart(void)
     twait_count(b, 0, file_tag, "accepted", 0);
     json_node_unref(tcall(b, "pool-destroy", "{\"tag\": \"%s\"}", file_tag));
     g_assert_false(has_pool_key(e, file_tag));
-    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 1);
+    g_assert_cmpuint(count_prefix(e, N1 "extent:0:"), ==, 1);
 
     thost_quit(h0);
     tbroker_free(b);
@@ -229,7 +261,7 @@ static void test_etcd_gone(void)
     /* A member that is gone, then back on its data. */
     second = tpool(b, "{\"size\": 2097152}");
     add_wait(b, h0, second, "free");
-    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 2);
+    g_assert_cmpuint(count_prefix(e, N1 "extent:0:"), ==, 2);
     tetcd_kill(e);
     /* The host's own release stands without etcd; etcd catches up. */
     g_free(thost_ok(h0, "drop %s", second));
@@ -248,7 +280,7 @@ static void test_etcd_gone(void)
 
         g_assert_true(has_pool_key(e, t2));
     }
-    g_assert_cmpuint(count_prefix(e, PREFIX "extent:0:"), ==, 1);
+    g_assert_cmpuint(count_prefix(e, N1 "extent:0:"), ==, 1);
     g_assert_true(has_pool_key(e, tag));
 
     /* Gone longer than the lease: the broker takes its node again. */
@@ -292,16 +324,19 @@ static void test_same_node(void)
     g_test_message("second broker: %s", said);
     g_assert_nonnull(strstr(said, "held by another broker"));
     g_assert_nonnull(strstr(said, "\"node\":\"n1\""));
-    /* Until brokers share a state, another name is refused too. */
-    said2 = broker_refused(e, "n2");
-    g_test_message("broker of another name: %s", said2);
-    g_assert_nonnull(strstr(said2, "one per state"));
-    /* The first one carries on; once it stops, another may take over. */
-    tag = tpool(b, "{\"size\": 2097152}");
-    tbroker_free(b);
+    /*
+     * Another name shares the store; a memfd pool is its node's own.
+     * Each lists both nodes; a node that stops leaves the list.
+     */
     b2 = cluster_broker(e, "n2");
+    tag = tpool(b, "{\"size\": 2097152}");
     st = tcall(b2, "pool-list", "{\"tag\": \"%s\"}", tag);
-    g_assert_cmpuint(json_array_get_length(json_node_get_array(st)), ==, 1);
+    g_assert_cmpuint(json_array_get_length(json_node_get_array(st)), ==, 0);
+    g_assert_true(has_pool_key(e, tag));
+    said2 = node_names(b2);
+    g_assert_cmpstr(said2, ==, "n1 n2");
+    tbroker_free(b);
+    wait_nodes(b2, "n2");
     tbroker_free(b2);
     tetcd_free(e);
 }
@@ -435,13 +470,13 @@ static void test_unknown_outcome(void)
     g_test_message("answer kept back: %s", msg);
     /* etcd did apply it; the broker acknowledged nothing. */
     g_assert_true(has_pool_key(e, lost));
-    g_assert_cmpuint(count_prefix(e, PREFIX "pool:"), ==, 2);
+    g_assert_cmpuint(count_prefix(e, N1 "pool:"), ==, 2);
     tproxy_hold(p, false);
     wait_available(b, true, 5 * G_USEC_PER_SEC);
     next = tpool(b, "{\"size\": 2097152}");
     g_assert_false(has_pool_key(e, lost));
     g_assert_true(has_pool_key(e, next));
-    g_assert_cmpuint(count_prefix(e, PREFIX "pool:"), ==, 2);
+    g_assert_cmpuint(count_prefix(e, N1 "pool:"), ==, 2);
     /* The broker and etcd agree: a restart finds the same pools. */
     tbroker_kill(b);
     tbroker_restart(b);
@@ -465,7 +500,7 @@ static void test_bad_records(void)
 {
     TEtcd *e = tetcd_start();
     const char *good = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
-    g_autofree char *good_key = g_strconcat(PREFIX "pool:", good, NULL);
+    g_autofree char *good_key = g_strconcat(N1 "pool:", good, NULL);
     g_autofree char *good_val = g_strdup_printf(
         "{\"tag\": \"%s\", \"size\": 2097152, \"backing\": \"memfd\","
         " \"segments\": []}", good);
@@ -480,11 +515,11 @@ static void test_bad_records(void)
         g_string_append(deep, "]");
     }
     tetcd_put(e, good_key, good_val);
-    tetcd_put(e, PREFIX "pool:not-a-tag", "{\"tag\": \"not-a-tag\"}");
-    tetcd_put(e, PREFIX "host:7", deep->str);
-    tetcd_put(e, PREFIX "extent:0:0", "not json at all");
-    tetcd_put(e, PREFIX "meta", "{\"id\": 5}");
-    tetcd_put(e, PREFIX "someone-elses", "x");
+    tetcd_put(e, N1 "pool:not-a-tag", "{\"tag\": \"not-a-tag\"}");
+    tetcd_put(e, N1 "host:7", deep->str);
+    tetcd_put(e, N1 "extent:0:0", "not json at all");
+    tetcd_put(e, N1 "meta", "{\"id\": 5}");
+    tetcd_put(e, N1 "someone-elses", "x");
     b = cluster_broker(e, "n1");
     st = tcall(b, "status", "{}");
     g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
@@ -492,11 +527,11 @@ static void test_bad_records(void)
     g_assert_cmpint(json_object_get_int_member(json_node_get_object(st),
                                                "hosts"), ==, 0);
     g_assert_true(tetcd_has_key(e, good_key));
-    g_assert_false(tetcd_has_key(e, PREFIX "pool:not-a-tag"));
-    g_assert_false(tetcd_has_key(e, PREFIX "host:7"));
-    g_assert_false(tetcd_has_key(e, PREFIX "extent:0:0"));
-    g_assert_true(tetcd_has_key(e, PREFIX "meta"));
-    g_assert_true(tetcd_has_key(e, PREFIX "someone-elses"));
+    g_assert_false(tetcd_has_key(e, N1 "pool:not-a-tag"));
+    g_assert_false(tetcd_has_key(e, N1 "host:7"));
+    g_assert_false(tetcd_has_key(e, N1 "extent:0:0"));
+    g_assert_true(tetcd_has_key(e, N1 "meta"));
+    g_assert_true(tetcd_has_key(e, N1 "someone-elses"));
     tbroker_free(b);
     tetcd_free(e);
 }
@@ -508,7 +543,7 @@ static void test_stray_node_key(void)
     gint64 t0 = g_get_monotonic_time();
     g_autofree char *said = NULL;
 
-    tetcd_put(e, PREFIX "node/ghost", "{\"node\": \"ghost\"}");
+    tetcd_put(e, PREFIX "node/n1", "{\"node\": \"n1\"}");
     said = broker_refused(e, "n1");
     g_test_message("stray node key: %s", said);
     g_assert_nonnull(strstr(said, "held by another broker"));
@@ -549,7 +584,7 @@ static void test_member_gone(void)
     tetcd_restart(m[0]);
     tetcd_restart(m[1]);
     g_free(pool_when_up(b, (TTL_S + 15) * G_USEC_PER_SEC));
-    g_assert_cmpuint(count_prefix(m[2], PREFIX "pool:"), ==, 3);
+    g_assert_cmpuint(count_prefix(m[2], N1 "pool:"), ==, 3);
     tbroker_free(b);
     for (unsigned i = 0; m[i]; i++) {
         tetcd_free(m[i]);
@@ -583,12 +618,12 @@ static void test_txn_too_big(void)
     g_test_message("130 extents: %s", msg);
     g_assert_nonnull(strstr(msg, "--max-txn-ops of at least 132"));
     g_assert_cmpuint(tcount(b, 0, tag, "pending"), ==, 0);
-    g_assert_cmpuint(count_prefix(e, PREFIX "extent:"), ==, 0);
+    g_assert_cmpuint(count_prefix(e, N1 "extent:"), ==, 0);
     /* Nothing is stuck: a smaller add goes through. */
     json_node_unref(tcall(b, "extent-add", "{\"host-id\": 0, \"tag\":"
                           " \"%s\", \"policy\": \"free\", \"wait\": true}",
                           tag));
-    g_assert_cmpuint(count_prefix(e, PREFIX "extent:"), ==, 1);
+    g_assert_cmpuint(count_prefix(e, N1 "extent:"), ==, 1);
     thost_quit(h0);
     tbroker_free(b);
     tetcd_free(e);
