@@ -809,18 +809,13 @@ static DcdHost *need_host(DcdBroker *b, uint16_t id, GError **errp)
     return h;
 }
 
-DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
-                                uint64_t size, DcdBacking backing,
-                                GArray *requesters, GError **errp)
+static DcdPool *pool_create_once(DcdBroker *b, const DcdTag *tag,
+                                 uint64_t size, DcdBacking backing,
+                                 GArray *requesters, GError **errp)
 {
-    DcdTag t;
+    DcdTag t = *tag;
     DcdPool *p;
 
-    if (tag && !dcd_tag_is_null(tag)) {
-        t = *tag;
-    } else {
-        dcd_tag_generate(&t);
-    }
     if (dcd_registry_pool(&b->reg, &t)) {
         char s[DCD_TAG_STR_LEN];
 
@@ -855,6 +850,40 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
     dcd_registry_add_pool(&b->reg, p);
     notify(b, DCD_EVENT_POOL_CREATED, NULL, p, NULL);
     return p;
+}
+
+/* How often a device pool is carved again after another broker won. */
+#define DEVICE_RACE_TRIES 8
+
+DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
+                                uint64_t size, DcdBacking backing,
+                                GArray *requesters, GError **errp)
+{
+    DcdTag t;
+
+    if (tag && !dcd_tag_is_null(tag)) {
+        t = *tag;
+    } else {
+        dcd_tag_generate(&t);
+    }
+    /*
+     * Another broker carved the device since this one last heard: read
+     * what it did and carve again (what etcd refused changed nothing).
+     */
+    for (unsigned i = 1;; i++) {
+        g_autoptr(GError) err = NULL;
+        DcdPool *p = pool_create_once(b, &t, size, backing, requesters,
+                                      &err);
+
+        if (p || backing != DCD_BACKING_DEVICE || i == DEVICE_RACE_TRIES ||
+            !g_error_matches(err, DCD_ERROR, DCD_ERR_STATE) ||
+            !dcd_store_refresh(b->store, NULL)) {
+            if (!p) {
+                g_propagate_error(errp, g_steal_pointer(&err));
+            }
+            return p;
+        }
+    }
 }
 
 /* Extents of p on other nodes' hosts. */

@@ -1214,6 +1214,52 @@ static bool resync(DcdEtcdStore *s, GError **errp)
     return true;
 }
 
+/* The shared records as etcd has them now, told as the watch would. */
+static bool etcd_refresh(DcdStore *base, GError **errp)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonObject) reply = NULL;
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
+        g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *start = g_strconcat(DCD_ETCD_PREFIX, "shared/", NULL);
+    g_autofree char *end = dcd_etcd_prefix_end(start);
+    JsonArray *kvs;
+    GHashTableIter it;
+    gpointer key;
+    int64_t rev;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", start);
+    dcd_etcd_b64(jb, "range_end", end);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/range", jb, errp);
+    if (!reply || !dcd_etcd_revision(reply, &rev, errp)) {
+        return false;
+    }
+    kvs = dcd_etcd_array(reply, "kvs");
+    for (guint i = 0; kvs && i < json_array_get_length(kvs); i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+
+        if (dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, i), &kv, NULL) &&
+            g_str_has_prefix(kv.key, start)) {
+            take_change(s, kv.key, kv.value, kv.mod_rev);
+            g_hash_table_add(seen, g_strdup(kv.key + strlen(start)));
+        }
+    }
+    g_hash_table_iter_init(&it, s->known);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (is_shared_key(key) && !g_hash_table_contains(seen, key)) {
+            g_ptr_array_add(gone, g_strconcat(start, key, NULL));
+        }
+    }
+    for (guint i = 0; i < gone->len; i++) {
+        take_change(s, gone->pdata[i], NULL, rev);
+    }
+    return true;
+}
+
 typedef struct WatchCtx {
     DcdEtcdStore *s;
     unsigned gen;
@@ -1364,6 +1410,7 @@ static const DcdStoreOps etcd_ops = {
     .sync = etcd_sync,
     .available = etcd_available,
     .watch = etcd_watch,
+    .refresh = etcd_refresh,
     .counts = etcd_counts,
     .close = etcd_close,
 };

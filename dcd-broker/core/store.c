@@ -100,3 +100,8 @@ void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque)
         s->ops->watch(s);
     }
 }
+
+bool dcd_store_refresh(DcdStore *s, GError **errp)
+{
+    return !s || !s->ops->refresh || s->ops->refresh(s, errp);
+}

@@ -60,6 +60,7 @@ typedef struct DcdStoreOps {
     void (*sync)(DcdStore *s);
     bool (*available)(const DcdStore *s);
     void (*watch)(DcdStore *s);    /* start reporting; NULL: alone */
+    bool (*refresh)(DcdStore *s, GError **errp);  /* NULL: alone */
     void (*counts)(const DcdStore *s, DcdStoreCounts *c);
     void (*close)(DcdStore *s);
 } DcdStoreOps;
@@ -126,5 +127,11 @@ void dcd_store_counts(const DcdStore *s, DcdStoreCounts *c);
  * order the store made them.  A store of one broker reports nothing.
  */
 void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque);
+/*
+ * Read the shared records again now, reporting what changed as the watch
+ * would (after a commit failed because one moved); blocks like a commit.
+ * True at once for a store of one broker.
+ */
+bool dcd_store_refresh(DcdStore *s, GError **errp);
 
 #endif

@@ -251,6 +251,19 @@ char **tetcd_keys(TEtcd *e, const char *prefix)
     return (char **)g_ptr_array_free(keys, FALSE);
 }
 
+char *tetcd_get(TEtcd *e, const char *key)
+{
+    g_autofree char *out = NULL;
+
+    g_assert_true(run_etcdctl(e, &out, "get", "--print-value-only", key,
+                              NULL));
+    if (!out || !*out) {
+        return NULL;
+    }
+    g_strchomp(out);
+    return g_steal_pointer(&out);
+}
+
 bool tetcd_has_key(TEtcd *e, const char *key)
 {
     g_auto(GStrv) keys = tetcd_keys(e, key);

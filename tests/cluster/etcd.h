@@ -45,6 +45,8 @@ void tetcd_free(TEtcd *e);
 /* The keys under prefix, sorted (etcdctl get --prefix --keys-only). */
 char **tetcd_keys(TEtcd *e, const char *prefix);
 bool tetcd_has_key(TEtcd *e, const char *key);
+/* A key's value (etcdctl get), or NULL if there is none. */
+char *tetcd_get(TEtcd *e, const char *key);
 /* Put a key as another client would (etcdctl put). */
 void tetcd_put(TEtcd *e, const char *key, const char *value);
 /* Revoke every lease (what a lease running out does to its keys). */

@@ -9,8 +9,10 @@
  * unknown outcome is undone; bad records in etcd are dropped; --metrics
  * counts the round trips to etcd and the ones that failed.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "etcd.h"
@@ -673,6 +675,306 @@ static void test_metrics(void)
     tetcd_free(e);
 }
 
+/* ---- brokers sharing one device ---------------------------------------*/
+
+typedef struct Trio {
+    TEtcd **m;
+    char *url;
+    char *dir;
+    char *dev;               /* the device file all three share */
+    TBroker *b[3];
+    THost *h[3];             /* host i on broker i (node n<i+1>) */
+} Trio;
+
+static TBroker *device_broker(Trio *t, unsigned i)
+{
+    g_autofree char *node = g_strdup_printf("n%u", i + 1);
+    g_autofree char *dev = g_strdup_printf("--shared-device=%s", t->dev);
+
+    return cluster_broker_more(t->url, node, TTL_S, dev);
+}
+
+/* Three etcd members, three brokers sharing a 64 MiB device, a host each. */
+static Trio *trio_start(bool hosts)
+{
+    Trio *t = g_new0(Trio, 1);
+    int fd;
+
+    t->m = tetcd_start_cluster(3, &t->url);
+    t->dir = g_dir_make_tmp("dcd-dev-XXXXXX", NULL);
+    t->dev = g_build_filename(t->dir, "device", NULL);
+    fd = open(t->dev, O_RDWR | O_CREAT, 0600);
+    g_assert_cmpint(ftruncate(fd, 64 << 20), ==, 0);
+    close(fd);
+    for (unsigned i = 0; i < 3; i++) {
+        t->b[i] = device_broker(t, i);
+        if (hosts) {
+            t->h[i] = thost_start(t->b[i], i, NULL);
+            g_free(thost_ok(t->h[i], "wait-connected 5000"));
+        }
+    }
+    return t;
+}
+
+static void trio_free(Trio *t)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        if (t->h[i]) {
+            thost_quit(t->h[i]);
+        }
+        tbroker_free(t->b[i]);
+    }
+    for (unsigned i = 0; t->m[i]; i++) {
+        tetcd_free(t->m[i]);
+    }
+    g_free(t->m);
+    trm_tree(t->dir);
+    g_free(t->dir);
+    g_free(t->dev);
+    g_free(t->url);
+    g_free(t);
+}
+
+/* A pool as b lists it: "size ranges segments" (device offsets), or "". */
+static char *pool_view(TBroker *b, const char *tag)
+{
+    g_autoptr(JsonNode) n = tcall(b, "pool-list", "{\"tag\": \"%s\"}", tag);
+    JsonArray *a = json_node_get_array(n);
+    JsonObject *p;
+    JsonArray *r, *segs;
+    GString *s = g_string_new(NULL);
+
+    if (json_array_get_length(a) == 0) {
+        return g_string_free(s, FALSE);
+    }
+    p = json_array_get_object_element(a, 0);
+    r = json_object_get_array_member(p, "device-ranges");
+    segs = json_object_get_array_member(p, "segments");
+    g_string_printf(s, "%" G_GINT64_FORMAT,
+                    json_object_get_int_member(p, "size"));
+    for (guint i = 0; r && i < json_array_get_length(r); i++) {
+        JsonObject *o = json_array_get_object_element(r, i);
+
+        g_string_append_printf(s, " %" G_GINT64_FORMAT "+%" G_GINT64_FORMAT,
+                               json_object_get_int_member(o, "offset"),
+                               json_object_get_int_member(o, "len"));
+    }
+    for (guint i = 0; i < json_array_get_length(segs); i++) {
+        JsonObject *o = json_array_get_object_element(segs, i);
+
+        g_string_append_printf(s, " seq%" G_GINT64_FORMAT "@%" G_GINT64_FORMAT,
+                               json_object_get_int_member(o, "shared-seq"),
+                               json_object_get_int_member(o,
+                                                          "device-offset"));
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* Until b lists the pool as want (the watch brings it). */
+static void wait_pool_view(TBroker *b, const char *tag, const char *want)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    g_autofree char *got = pool_view(b, tag);
+
+    while (g_strcmp0(got, want) != 0 && g_get_monotonic_time() < deadline) {
+        g_usleep(50000);
+        g_free(got);
+        got = pool_view(b, tag);
+    }
+    g_assert_cmpstr(got, ==, want);
+}
+
+/* Until b lists no live extent of tag on any node. */
+static void wait_no_extents(TBroker *b, const char *tag)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    guint n;
+
+    do {
+        g_autoptr(JsonNode) l = tcall(b, "extent-list", "{\"tag\": \"%s\"}",
+                                      tag);
+
+        n = json_array_get_length(json_node_get_array(l));
+        if (n) {
+            g_usleep(50000);
+        }
+    } while (n && g_get_monotonic_time() < deadline);
+    g_assert_cmpuint(n, ==, 0);
+}
+
+/*
+ * A tag made on n1 reaches hosts on n1, n2 and n3: the same layout and
+ * device offsets everywhere, the same bytes through every host; each
+ * broker lists the whole cluster; what belongs to another node is
+ * refused with its name.
+ */
+static void test_shared_device(void)
+{
+    Trio *t = trio_start(true);
+    g_autofree char *tag = tpool(t->b[0], "{\"size\": 8388608}");
+    g_autofree char *view = NULL, *r = NULL, *msg = NULL, *names = NULL;
+    g_autofree char *said = NULL;
+    g_autoptr(JsonNode) ext = NULL;
+    JsonArray *a;
+    THost *dup;
+
+    /* Made on n1, known at once on n2 and n3 with the same ranges. */
+    view = pool_view(t->b[0], tag);
+    g_assert_cmpstr(view, ==, "8388608 0+8388608");
+    wait_pool_view(t->b[1], tag, view);
+    wait_pool_view(t->b[2], tag, view);
+    names = node_names(t->b[2]);
+    g_assert_cmpstr(names, ==, "n1 n2 n3");
+
+    /* Laid out by its first add on n1; shared from n2 and n3. */
+    add_wait(t->b[0], t->h[0], tag, "free");
+    g_free(view);
+    view = pool_view(t->b[0], tag);
+    wait_pool_view(t->b[1], tag, view);
+    wait_pool_view(t->b[2], tag, view);
+    add_wait(t->b[1], t->h[1], tag, "enable-shared-access");
+    add_wait(t->b[2], t->h[2], tag, "enable-shared-access");
+    g_free(thost_ok(t->h[0], "write-str %s 4096 one dataset, three nodes",
+                    tag));
+    for (unsigned i = 1; i < 3; i++) {
+        g_free(r);
+        r = thost_ok(t->h[i], "read-str %s 4096 24", tag);
+        g_assert_cmpstr(r, ==, "one dataset, three nodes");
+    }
+
+    /* n3 lists all three hosts' extents, at one device offset. */
+    twait_count(t->b[2], 0, tag, "accepted", 1);
+    twait_count(t->b[2], 1, tag, "accepted", 1);
+    ext = tcall(t->b[2], "extent-list", "{\"tag\": \"%s\"}", tag);
+    a = json_node_get_array(ext);
+    g_assert_cmpuint(json_array_get_length(a), ==, 3);
+    for (guint i = 0; i < 3; i++) {
+        JsonObject *e = json_array_get_object_element(a, i);
+
+        g_assert_cmpint(json_object_get_int_member(e, "shared-seq"), ==, 0);
+        g_assert_cmpint(json_object_get_int_member(e, "device-offset"), ==,
+                        0);
+    }
+
+    /* Held on three nodes: no node may destroy it. */
+    msg = tcall_fail(t->b[2], DCD_ERR_BUSY, "pool-destroy",
+                     "{\"tag\": \"%s\"}", tag);
+    g_test_message("destroy on n3: %s", msg);
+    g_free(msg);
+    /* A change to another node's host names that node. */
+    msg = tcall_fail(t->b[1], DCD_ERR_UNAVAIL, "extent-release",
+                     "{\"host-id\": 0, \"tag\": \"%s\"}", tag);
+    g_assert_nonnull(strstr(msg, "node n1"));
+    /* Host-ids are the cluster's: host 0 cannot also be on n2. */
+    dup = thost_start(t->b[1], 0, NULL);
+    said = thost_cmd(dup, "wait-connected 2000");
+    g_test_message("host 0 on n2: %s", said);
+    g_assert_false(g_str_has_prefix(said, "ok"));
+    thost_kill(dup);
+
+    /* Released everywhere, then destroyed from n2: gone on every node. */
+    for (unsigned i = 0; i < 3; i++) {
+        json_node_unref(tcall(t->b[i], "extent-release", "{\"host-id\": %u,"
+                              " \"tag\": \"%s\", \"wait\": true}", i, tag));
+    }
+    wait_no_extents(t->b[1], tag);
+    json_node_unref(tcall(t->b[1], "pool-destroy", "{\"tag\": \"%s\"}",
+                          tag));
+    wait_pool_view(t->b[0], tag, "");
+    wait_pool_view(t->b[2], tag, "");
+    trio_free(t);
+}
+
+typedef struct Racer {
+    TBroker *b;
+    unsigned made, lost;
+} Racer;
+
+/* Pools of 2 MiB until the device is full; a lost race is tried again. */
+static gpointer race(gpointer opaque)
+{
+    Racer *r = opaque;
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) n = tcall_try(r->b, &err, "pool-create",
+                                          "{\"size\": 2097152}");
+
+        if (n) {
+            r->made++;
+        } else if (g_error_matches(err, DCD_ERROR, DCD_ERR_NOSPC)) {
+            break;
+        } else {
+            g_assert_true(g_error_matches(err, DCD_ERROR, DCD_ERR_STATE));
+            r->lost++;
+            g_usleep(20000);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Two brokers fill one device at once: the lost races fail whole, every
+ * block ends in exactly one pool, and both see every pool.
+ */
+static void test_device_race(void)
+{
+    Trio *t = trio_start(false);
+    Racer r[2] = { { .b = t->b[0] }, { .b = t->b[1] } };
+    GThread *th[2];
+    g_auto(GStrv) keys = NULL;
+    g_autofree guint8 *owner = g_malloc0(32);
+    unsigned pools = 0;
+
+    for (unsigned i = 0; i < 2; i++) {
+        th[i] = g_thread_new("racer", race, &r[i]);
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        g_thread_join(th[i]);
+    }
+    g_test_message("made %u and %u pools; %u and %u lost races", r[0].made,
+                   r[1].made, r[0].lost, r[1].lost);
+    g_assert_cmpuint(r[0].made + r[1].made, ==, 32);
+    keys = tetcd_keys(t->m[0], PREFIX "shared/devpool:");
+    for (char **k = keys; *k; k++) {
+        g_autofree char *v = tetcd_get(t->m[0], *k);
+        g_autoptr(JsonNode) n = json_from_string(v, NULL);
+        JsonArray *ranges = json_object_get_array_member(
+            json_node_get_object(n), "device-ranges");
+
+        for (guint i = 0; i < json_array_get_length(ranges); i++) {
+            JsonObject *o = json_array_get_object_element(ranges, i);
+            gint64 off = json_object_get_int_member(o, "offset");
+            gint64 len = json_object_get_int_member(o, "len");
+
+            for (gint64 blk = off >> 21; blk < (off + len) >> 21; blk++) {
+                g_assert_cmpint(blk, <, 32);
+                g_assert_cmpuint(owner[blk], ==, 0);
+                owner[blk] = 1;
+            }
+        }
+        pools++;
+    }
+    g_assert_cmpuint(pools, ==, 32);
+    /* Every broker knows all 32: the third only from the watch. */
+    for (unsigned i = 0; i < 3; i++) {
+        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        guint n;
+
+        do {
+            g_autoptr(JsonNode) l = tcall(t->b[i], "pool-list", "{}");
+
+            n = json_array_get_length(json_node_get_array(l));
+            if (n != 32) {
+                g_usleep(50000);
+            }
+        } while (n != 32 && g_get_monotonic_time() < deadline);
+        g_assert_cmpuint(n, ==, 32);
+    }
+    trio_free(t);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -687,6 +989,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cluster/stray-node-key", test_stray_node_key);
     g_test_add_func("/cluster/member-gone", test_member_gone);
     g_test_add_func("/cluster/txn-too-big", test_txn_too_big);
+    g_test_add_func("/cluster/shared-device", test_shared_device);
+    g_test_add_func("/cluster/device-race", test_device_race);
     g_test_add_func("/cluster/metrics", test_metrics);
     return g_test_run();
 }
