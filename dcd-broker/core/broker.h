@@ -20,8 +20,7 @@
 
 #include "core/host.h"
 #include "core/registry.h"
-
-typedef struct DcdStore DcdStore;
+#include "core/store.h"
 
 /* How often a broker whose saved state lags behind tries to catch up. */
 #define DCD_CATCH_UP_MS 1000
@@ -33,6 +32,7 @@ typedef struct DcdBrokerConfig {
     const char *node;        /* this broker's node name in the cluster */
     unsigned lease_ttl_s;    /* the node's lease; 0: default */
     unsigned store_timeout_ms;  /* bound on one etcd request; 0: default */
+    const DcdEtcdSecurity *etcd_security;  /* TLS and user; NULL: none */
     const char *pool_dir;    /* NULL: no file pools */
     guint offer_timeout_ms;  /* withdraw unanswered offers; 0: never */
 } DcdBrokerConfig;
