@@ -133,6 +133,12 @@ int main(int argc, char **argv)
     DcdHostSrv *hs;
     DcdCtl *ctl;
 
+    /*
+     * etcd's JSON API needs nothing of HTTP/2, and libsoup 3.2's can leave
+     * a request waiting for good when etcd closes a TLS connection it
+     * refused.  Set while the process has one thread; libsoup reads it.
+     */
+    g_setenv("SOUP_FORCE_HTTP1", "1", FALSE);
     g_option_context_add_main_entries(octx, entries, NULL);
     if (!g_option_context_parse(octx, &argc, &argv, &err)) {
         usage_error("%s", err->message);

@@ -58,6 +58,7 @@ typedef struct Call {
     bool pending;            /* soup has a callback of ours to make */
     bool orphan;             /* done, freed by that callback */
     bool cert_asked;         /* etcd asked for a client certificate */
+    bool handshake;          /* this round began a TLS connection */
     bool authenticating;     /* this round gets a token */
     bool reauthed;           /* a refused token was replaced once */
     char *token;             /* the token this round carried */
@@ -92,9 +93,10 @@ static gboolean on_timeout(gpointer opaque)
         return G_SOURCE_REMOVE;
     }
     /*
-     * soup ends the round soon after, as a rule; but a connection that
-     * etcd closes just after the TLS handshake can leave it waiting for
-     * good (libsoup 3.2), and the bound holds whatever soup does.
+     * soup ends the round soon after, as a rule; but over HTTP/2 a
+     * connection etcd closes just after the TLS handshake can leave it
+     * waiting for good (libsoup 3.2; dcd-broker asks for HTTP/1.1), and
+     * the bound holds whatever soup does.
      */
     set_unreachable(k, NULL);
     call_done(k);
@@ -132,6 +134,14 @@ static gboolean on_cert_asked(SoupMessage *msg, GTlsClientConnection *conn,
     k->cert_asked = true;
     soup_message_set_tls_client_certificate(msg, k->c->client_cert);
     return TRUE;
+}
+
+static void on_network_event(SoupMessage *msg, GSocketClientEvent event,
+                             GIOStream *conn, gpointer opaque)
+{
+    if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING) {
+        ((Call *)opaque)->handshake = true;
+    }
 }
 
 /* The round's message and stream, before another round or the end. */
@@ -231,9 +241,9 @@ static void set_refusal(Call *k, const char *path, guint status,
     g_set_error(&k->err, DCD_ERROR, ours, "etcd at %s refused %s: %s"
                 " (HTTP %u)%s", endpoint(k), path,
                 msg ? msg : quoted ? quoted : "no reason given", status,
-                msg && strstr(msg, "user name is empty") && !k->c->user ?
-                "; etcd has authentication on: give --etcd-user and"
-                " --etcd-password-file" : "");
+                !k->c->user && (code == 7 || (msg && strstr(msg,
+                "user name is empty"))) ? "; if etcd has its users on,"
+                " give --etcd-user and --etcd-password-file" : "");
 }
 
 /*
@@ -378,12 +388,13 @@ static void describe_cert_errors(GString *s, GTlsCertificateFlags f)
     } words[] = {
         { G_TLS_CERTIFICATE_UNKNOWN_CA, "not signed by a trusted CA"
           " (--etcd-cacert names the CA, else the system's are used)" },
-        { G_TLS_CERTIFICATE_BAD_IDENTITY, "its name does not match the"
-          " endpoint's host (subjectAltName)" },
+        { G_TLS_CERTIFICATE_BAD_IDENTITY, "issued for another name than"
+          " the endpoint's host (see its subjectAltName)" },
         { G_TLS_CERTIFICATE_NOT_ACTIVATED, "not valid yet" },
         { G_TLS_CERTIFICATE_EXPIRED, "expired" },
         { G_TLS_CERTIFICATE_REVOKED, "revoked" },
-        { G_TLS_CERTIFICATE_INSECURE, "of an insecure algorithm" },
+        { G_TLS_CERTIFICATE_INSECURE, "signed with an insecure"
+          " algorithm" },
         { G_TLS_CERTIFICATE_GENERIC_ERROR, "not valid" },
     };
     bool first = true;
@@ -418,8 +429,9 @@ static void set_unreachable(Call *k, const GError *why)
     if (k->cert_asked && !k->c->client_cert) {
         g_string_append(what, " (etcd asked for a client certificate and"
                         " none was given: --etcd-cert and --etcd-key)");
-    } else if (why && why->domain == G_TLS_ERROR && k->c->client_cert &&
+    } else if (k->handshake && k->c->client_cert && why &&
                !k->cert_errors) {
+        /* Cut off on a new connection: etcd refusing our certificate. */
         g_string_append(what, " (does etcd trust the CA of --etcd-cert?)");
     }
     g_set_error(&k->err, DCD_ERROR, DCD_ERR_UNAVAIL, "etcd at %s: %s",
@@ -540,6 +552,8 @@ static void call_start(Call *k)
     uri = g_strconcat(endpoint(k), k->authenticating ? AUTH_PATH : k->path,
                       NULL);
     k->cert_errors = 0;
+    k->cert_asked = false;
+    k->handshake = false;
     k->msg = soup_message_new(SOUP_METHOD_POST, uri);
     /* etcd answers; it does not send us elsewhere. */
     soup_message_add_flags(k->msg, SOUP_MESSAGE_NO_REDIRECT);
@@ -552,6 +566,8 @@ static void call_start(Call *k)
                      k);
     g_signal_connect(k->msg, "request-certificate",
                      G_CALLBACK(on_cert_asked), k);
+    g_signal_connect(k->msg, "network-event", G_CALLBACK(on_network_event),
+                     k);
     free_secret(k->token);
     k->token = g_strdup(c->token);
     if (!k->authenticating && c->token && *c->token) {
