@@ -8,6 +8,7 @@
  * expired, does not start and says which endpoint and why.  With users
  * on, the right password works, and a token etcd lets run out is replaced
  * without a change failing; a wrong password, or none, is refused clearly.
+ * Options that do not go together are usage errors.
  */
 #include <signal.h>
 #include <string.h>
@@ -267,6 +268,47 @@ static void test_auth(void)
     tetcd_free(e);
 }
 
+/* Options that do not go together: exit 2 saying why, before anything. */
+static void test_usage(void)
+{
+    static const struct {
+        const char *args[4];
+        const char *says;
+    } bad[] = {
+        { { "--no-state", "--etcd-user=dcd" }, "go with --cluster-store" },
+        { { "--no-state", "--etcd-cacert=/etc/hostname" },
+          "go with --cluster-store" },
+        { { "--cluster-store=etcds://127.0.0.1:1", "--node=n1",
+            "--etcd-cert=c.pem" }, "go together" },
+        { { "--cluster-store=etcds://127.0.0.1:1", "--node=n1",
+            "--etcd-key=k.pem" }, "go together" },
+        { { "--cluster-store=etcds://127.0.0.1:1", "--node=n1",
+            "--etcd-user=dcd" }, "never given on the command line" },
+        { { "--cluster-store=etcds://127.0.0.1:1", "--node=n1",
+            "--etcd-password-file=pw" }, "--etcd-password-file" },
+        { { "--cluster-store=etcd://127.0.0.1:1", "--node=n1",
+            "--etcd-cacert=ca.pem" }, "etcds://" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autofree char *err_text = NULL;
+
+        p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                             G_SUBPROCESS_FLAGS_STDERR_PIPE, &err,
+                             g_getenv("DCD_BROKER"), bad[i].args[0],
+                             bad[i].args[1], bad[i].args[2], NULL);
+        g_assert_no_error(err);
+        g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL,
+                                                    &err_text, &err));
+        g_test_message("usage %u: %s", i, err_text);
+        g_assert_true(g_subprocess_get_if_exited(p));
+        g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 2);
+        g_assert_nonnull(strstr(err_text, bad[i].says));
+    }
+}
+
 int main(int argc, char **argv)
 {
     int rc;
@@ -274,6 +316,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     signal(SIGPIPE, SIG_IGN);
     certs = tcerts_new();
+    g_test_add_func("/cluster-tls/usage", test_usage);
     g_test_add_func("/cluster-tls/client-cert", test_client_cert);
     g_test_add_func("/cluster-tls/refused", test_refused);
     g_test_add_func("/cluster-tls/auth", test_auth);
