@@ -229,7 +229,7 @@ static void test_auth(void)
     };
     g_autofree char *said = NULL;
     g_autofree char *tag = NULL;
-    g_autofree char *later = NULL;
+    gint64 made = 1;
     TBroker *b;
 
     tetcd_enable_auth(e, USER, PASSWORD, PREFIX);
@@ -247,10 +247,18 @@ static void test_auth(void)
     b = tls_broker(e, right);
     tag = tpool(b, "{\"size\": 2097152}");
     g_assert_true(has_pool_key(e, tag));
-    /* Unused for longer than its TTL, the token is gone. */
-    g_usleep(2500 * 1000);
-    later = tpool(b, "{\"size\": 2097152}");
-    g_assert_true(has_pool_key(e, later));
+    /*
+     * Unused for longer than its TTL (etcd looks once a second), the
+     * token is gone; a loaded machine may take a round more to see it.
+     */
+    for (int i = 0; i < 6 && !log_has(b, "authenticating again"); i++) {
+        g_autofree char *later = NULL;
+
+        g_usleep(2500 * 1000);
+        later = tpool(b, "{\"size\": 2097152}");
+        made++;
+        g_assert_true(has_pool_key(e, later));
+    }
     if (!log_has(b, "authenticating again")) {
         tbroker_show_log(b);
     }
@@ -258,7 +266,7 @@ static void test_auth(void)
     /* A restart finds the state, as that user. */
     tbroker_kill(b);
     tbroker_restart(b);
-    g_assert_cmpint(pools(b), ==, 2);
+    g_assert_cmpint(pools(b), ==, made);
     tbroker_free(b);
     g_assert_false(tetcd_has_key(e, PREFIX "node/n1"));
     g_unlink(pw);
