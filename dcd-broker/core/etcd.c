@@ -691,7 +691,8 @@ static char *read_password(const char *path, GError **errp)
     g_autofree char *buf = NULL;
     struct stat st;
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int saved;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
     if (fd < 0 || fstat(fd, &st) < 0) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "--etcd-password-file"
@@ -706,13 +707,14 @@ static char *read_password(const char *path, GError **errp)
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "--etcd-password-file"
                     " %s: %s", path, !S_ISREG(st.st_mode) ?
                     "not a regular file" : (st.st_mode & 077) ?
-                    "group or others may read or write it (chmod 600)" :
+                    "group or others may access it (chmod 600)" :
                     "too large for a password");
         close(fd);
         return NULL;
     }
     buf = g_malloc0(DCD_ETCD_MAX_PASSWORD + 1);
     n = read(fd, buf, DCD_ETCD_MAX_PASSWORD);
+    saved = errno;
     close(fd);
     if (n > 0 && buf[n - 1] == '\n') {
         buf[--n] = '\0';
@@ -722,7 +724,7 @@ static char *read_password(const char *path, GError **errp)
     }
     if (n <= 0 || memchr(buf, 0, n) || !g_utf8_validate(buf, n, NULL)) {
         g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "--etcd-password-file"
-                    " %s: %s", path, n < 0 ? g_strerror(errno) :
+                    " %s: %s", path, n < 0 ? g_strerror(saved) :
                     "empty, or not UTF-8 text");
         explicit_bzero(buf, DCD_ETCD_MAX_PASSWORD + 1);
         return NULL;
