@@ -574,19 +574,39 @@ static void test_security_options(void)
                   " \"message\": \"etcdserver: invalid auth token\"," \
                   " \"code\": 16}"
 
-/* An etcd client as user dcd of a fake etcd (plain HTTP: it warns). */
-static DcdEtcd *user_client(Fake *f, Secrets *sx)
-{
-    g_autofree char *url = g_strdup_printf("etcd://127.0.0.1:%u", f->port);
-    DcdEtcdSecurity sec = { .user = "dcd", .password_file = sx->pw };
+/* A client as etcd user dcd, and a fake etcd answering script. */
+typedef struct AuthRig {
+    Fake *f;
+    Secrets sx;
     DcdEtcd *c;
+} AuthRig;
 
+static void rig_init(AuthRig *r, const char *const *script)
+{
+    g_autofree char *url = NULL;
+    DcdEtcdSecurity sec = { .user = "dcd" };
+
+    r->f = fake_script(script);
+    secrets_init(&r->sx);
+    sec.password_file = r->sx.pw;
+    url = g_strdup_printf("etcd://127.0.0.1:%u", r->f->port);
+    /* Plain HTTP: it warns that the password goes in clear. */
     g_test_expect_message("dcd-broker", G_LOG_LEVEL_WARNING,
                           "*unencrypted*");
-    c = dcd_etcd_new(url, 2000, &sec, NULL);
+    r->c = dcd_etcd_new(url, 2000, &sec, NULL);
     g_test_assert_expected_messages();
-    g_assert_nonnull(c);
-    return c;
+    g_assert_nonnull(r->c);
+}
+
+/* Checks what the fake saw, then ends the rig. */
+static void rig_end(AuthRig *r, const char *want_seen)
+{
+    g_autofree char *seen = fake_seen(r->f);
+
+    g_assert_cmpstr(seen, ==, want_seen);
+    dcd_etcd_free(r->c);
+    fake_free(r->f);
+    secrets_clear(&r->sx);
 }
 
 typedef struct Async {
@@ -621,44 +641,35 @@ static void test_auth_token(void)
         "200 OK", OK_ANSWER,
         NULL
     };
-    Fake *f = fake_script(script);
-    Secrets sx;
-    DcdEtcd *c;
+    AuthRig r;
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonObject) o = NULL;
-    g_autofree char *seen = NULL;
     Async a = { .loop = g_main_loop_new(NULL, FALSE) };
 
-    secrets_init(&sx);
-    c = user_client(f, &sx);
-    o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err);
+    rig_init(&r, script);
+    o = dcd_etcd_call(r.c, "/v3/kv/range", "{}", NULL, &err);
     g_assert_no_error(err);
     g_assert_nonnull(o);
     g_clear_pointer(&o, json_object_unref);
     /* etcd forgot the token (it ran out, a member restarted). */
-    o = dcd_etcd_call(c, "/v3/kv/txn", "{}", NULL, &err);
+    o = dcd_etcd_call(r.c, "/v3/kv/txn", "{}", NULL, &err);
     g_assert_no_error(err);
     g_assert_nonnull(o);
     /* The same on the main loop. */
-    dcd_etcd_call_async(c, "/v3/lease/grant", "{}", on_async, &a);
+    dcd_etcd_call_async(r.c, "/v3/lease/grant", "{}", on_async, &a);
     g_main_loop_run(a.loop);
     g_assert_no_error(a.err);
     g_assert_nonnull(a.reply);
     json_object_unref(a.reply);
     g_main_loop_unref(a.loop);
-    seen = fake_seen(f);
-    g_assert_cmpstr(seen, ==,
-                    "/v3/auth/authenticate -\n"
-                    "/v3/kv/range t1.5\n"
-                    "/v3/kv/txn t1.5\n"
-                    "/v3/auth/authenticate -\n"
-                    "/v3/kv/txn t2.6\n"
-                    "/v3/lease/grant t2.6\n"
-                    "/v3/auth/authenticate -\n"
-                    "/v3/lease/grant t3.7\n");
-    dcd_etcd_free(c);
-    fake_free(f);
-    secrets_clear(&sx);
+    rig_end(&r, "/v3/auth/authenticate -\n"
+                "/v3/kv/range t1.5\n"
+                "/v3/kv/txn t1.5\n"
+                "/v3/auth/authenticate -\n"
+                "/v3/kv/txn t2.6\n"
+                "/v3/lease/grant t2.6\n"
+                "/v3/auth/authenticate -\n"
+                "/v3/lease/grant t3.7\n");
 }
 
 /* A token refused again is not chased: one new token per request. */
@@ -671,25 +682,17 @@ static void test_auth_once(void)
         "401 Unauthorized", BAD_TOKEN,
         NULL
     };
-    Fake *f = fake_script(script);
-    Secrets sx;
-    DcdEtcd *c;
+    AuthRig r;
     g_autoptr(GError) err = NULL;
-    g_autofree char *seen = NULL;
     bool refused = false;
 
-    secrets_init(&sx);
-    c = user_client(f, &sx);
-    g_assert_null(dcd_etcd_call(c, "/v3/kv/txn", "{}", &refused, &err));
+    rig_init(&r, script);
+    g_assert_null(dcd_etcd_call(r.c, "/v3/kv/txn", "{}", &refused, &err));
     g_test_message("refused twice: %s", err->message);
     g_assert_error(err, DCD_ERROR, DCD_ERR_PERM);
     g_assert_true(refused);
-    seen = fake_seen(f);
-    g_assert_cmpstr(seen, ==, "/v3/auth/authenticate -\n/v3/kv/txn t1.5\n"
-                    "/v3/auth/authenticate -\n/v3/kv/txn t2.6\n");
-    dcd_etcd_free(c);
-    fake_free(f);
-    secrets_clear(&sx);
+    rig_end(&r, "/v3/auth/authenticate -\n/v3/kv/txn t1.5\n"
+                "/v3/auth/authenticate -\n/v3/kv/txn t2.6\n");
 }
 
 /* A wrong password: refused, saying so, and the request never sent. */
@@ -700,28 +703,21 @@ static void test_auth_refused(void)
         " failed, invalid user ID or password\", \"code\": 3}",
         NULL
     };
-    Fake *f = fake_script(script);
-    Secrets sx;
-    DcdEtcd *c;
+    AuthRig r;
     g_autoptr(GError) err = NULL;
-    g_autofree char *seen = NULL;
-    g_autofree char *where = g_strdup_printf("http://127.0.0.1:%u", f->port);
+    g_autofree char *where = NULL;
     bool refused = false;
 
-    secrets_init(&sx);
-    c = user_client(f, &sx);
-    g_assert_null(dcd_etcd_call(c, "/v3/kv/txn", "{}", &refused, &err));
+    rig_init(&r, script);
+    where = g_strdup_printf("http://127.0.0.1:%u", r.f->port);
+    g_assert_null(dcd_etcd_call(r.c, "/v3/kv/txn", "{}", &refused, &err));
     g_test_message("wrong password: %s", err->message);
     g_assert_error(err, DCD_ERROR, DCD_ERR_PERM);
     g_assert_nonnull(strstr(err->message, "etcd user dcd"));
     g_assert_nonnull(strstr(err->message, "invalid user ID or password"));
     g_assert_nonnull(strstr(err->message, where));
     g_assert_true(refused);
-    seen = fake_seen(f);
-    g_assert_cmpstr(seen, ==, "/v3/auth/authenticate -\n");
-    dcd_etcd_free(c);
-    fake_free(f);
-    secrets_clear(&sx);
+    rig_end(&r, "/v3/auth/authenticate -\n");
 }
 
 int main(int argc, char **argv)
