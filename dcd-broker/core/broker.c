@@ -721,6 +721,7 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
             .node = cfg->node,
             .lease_ttl_s = cfg->lease_ttl_s,
             .timeout_ms = cfg->store_timeout_ms,
+            .security = cfg->etcd_security,
         };
 
         b->state_dir = cfg->cluster_store ? NULL : g_strdup(cfg->state_dir);

@@ -21,8 +21,7 @@
 #include "core/cluster.h"
 #include "core/host.h"
 #include "core/registry.h"
-
-typedef struct DcdStore DcdStore;
+#include "core/store.h"
 
 /*
  * A latency histogram (metrics): buckets[i] counts the observations of
@@ -47,6 +46,7 @@ typedef struct DcdBrokerConfig {
     const char *node;        /* this broker's node name in the cluster */
     unsigned lease_ttl_s;    /* the node's lease; 0: default */
     unsigned store_timeout_ms;  /* bound on one etcd request; 0: default */
+    const DcdEtcdSecurity *etcd_security;  /* TLS and user; NULL: none */
     const char *pool_dir;    /* NULL: no file pools */
     const char *shared_device;  /* NULL: no device pools */
     guint offer_timeout_ms;  /* withdraw unanswered offers; 0: never */

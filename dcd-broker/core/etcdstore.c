@@ -1452,7 +1452,7 @@ DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp)
                     timeout, ttl);
         return NULL;
     }
-    etcd = dcd_etcd_new(cfg->cluster_store, timeout, errp);
+    etcd = dcd_etcd_new(cfg->cluster_store, timeout, cfg->security, errp);
     if (!etcd) {
         return NULL;
     }

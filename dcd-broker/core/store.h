@@ -73,12 +73,23 @@ struct DcdStore {
     gpointer watch_opaque;
 };
 
+/* How a broker proves itself to etcd and checks etcd (docs/cluster.md). */
+typedef struct DcdEtcdSecurity {
+    const char *cacert;      /* CAs for etcds:// servers; NULL: the system's */
+    const char *cert;        /* client certificate (etcds://), with key */
+    const char *key;
+    const char *user;        /* etcd user, or NULL: no authentication */
+    const char *password_file;  /* the user's password, mode 0600 or less */
+} DcdEtcdSecurity;
+
 typedef struct DcdStoreConfig {
     const char *state_dir;      /* the journal in this dir */
-    const char *cluster_store;  /* or etcd: "etcd://HOST:PORT[,HOST:PORT]" */
+    /* or etcd: "etcd://HOST:PORT[,HOST:PORT]", "etcds://" with TLS */
+    const char *cluster_store;
     const char *node;           /* this broker's node name (etcd) */
     unsigned lease_ttl_s;       /* 0: the default */
     unsigned timeout_ms;        /* bound on one request to etcd; 0: default */
+    const DcdEtcdSecurity *security;  /* etcd's TLS and user; NULL: none */
 } DcdStoreConfig;
 
 /* Open the backend cfg names; NULL with errp set if it cannot be. */
