@@ -677,6 +677,13 @@ static void on_store_change(DcdStore *s, const char *node, const char *key,
 
     if (node && !key) {
         dcd_cluster_node(&b->cluster, node, json);
+    } else if (node && g_str_has_prefix(key, "mail:")) {
+        /* Nobody to read it yet (start): it is old, and goes. */
+        if (b->mail_fn) {
+            b->mail_fn(b, node, key + strlen("mail:"), json, b->mail_opaque);
+        } else {
+            dcd_store_drop(b->store, node, key + strlen("mail:"));
+        }
     } else if (node) {
         dcd_cluster_record(&b->cluster, node, key, json);
     } else if (g_str_has_prefix(key, "devpool:")) {
@@ -2054,6 +2061,29 @@ void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *st)
 bool dcd_broker_store_available(DcdBroker *b)
 {
     return !b->store || dcd_store_available(b->store);
+}
+
+void dcd_broker_set_mail(DcdBroker *b, DcdBrokerMailFn fn, gpointer opaque)
+{
+    b->mail_fn = fn;
+    b->mail_opaque = opaque;
+}
+
+bool dcd_broker_send_mail(DcdBroker *b, const char *to, const char *name,
+                          const char *json, GError **errp)
+{
+    return dcd_store_send(b->store, to, name, json, errp);
+}
+
+void dcd_broker_drop_mail(DcdBroker *b, const char *from, const char *name)
+{
+    dcd_store_drop(b->store, from, name);
+}
+
+const char *dcd_broker_host_node(DcdBroker *b, uint16_t id)
+{
+    return dcd_registry_host(&b->reg, id) ? NULL :
+           dcd_cluster_host_node(&b->cluster, id);
 }
 
 void dcd_broker_metrics(DcdBroker *b, DcdBrokerMetrics *m)

@@ -63,6 +63,9 @@ typedef struct DcdBroker {
     DcdDevice *device;       /* --shared-device, or NULL */
     char *node;              /* our node name in a cluster, or NULL */
     DcdCluster cluster;      /* the other brokers sharing the store */
+    void (*mail_fn)(struct DcdBroker *b, const char *from, const char *name,
+                    const char *json, gpointer opaque);
+    gpointer mail_opaque;
     guint offer_timeout_ms;
     uint8_t id[16];
     uint64_t epoch;
@@ -231,5 +234,20 @@ typedef struct DcdBrokerMetrics {
     uint64_t device_free, device_used;
 } DcdBrokerMetrics;
 void dcd_broker_metrics(DcdBroker *b, DcdBrokerMetrics *m);
+
+/*
+ * Messages between the brokers of a cluster (store.h): fn gets each one
+ * sent to this broker, which it drops once read.  Without fn, mail that
+ * comes is dropped unread.
+ */
+typedef void (*DcdBrokerMailFn)(DcdBroker *b, const char *from,
+                                const char *name, const char *json,
+                                gpointer opaque);
+void dcd_broker_set_mail(DcdBroker *b, DcdBrokerMailFn fn, gpointer opaque);
+bool dcd_broker_send_mail(DcdBroker *b, const char *to, const char *name,
+                          const char *json, GError **errp);
+void dcd_broker_drop_mail(DcdBroker *b, const char *from, const char *name);
+/* The node that has host id, if it is another node's; else NULL. */
+const char *dcd_broker_host_node(DcdBroker *b, uint16_t id);
 
 #endif

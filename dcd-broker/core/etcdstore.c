@@ -441,6 +441,7 @@ typedef enum KeyKind {
     KEY_SHARED,     /* a shared record: *rec is its record key */
     KEY_REMOTE,     /* a record of another node: *rec, and its *node */
     KEY_NODE,       /* a node's liveness key: its *node */
+    KEY_MAIL,       /* a message to us: *rec its name, *node its sender */
     KEY_NONE,       /* nothing of ours: ignored */
 } KeyKind;
 
@@ -459,6 +460,22 @@ static KeyKind key_kind(const char *own, const char *ekey, const char **rec,
     if (g_str_has_prefix(k, "node/")) {
         *node = g_strdup(k + strlen("node/"));
         return KEY_NODE;
+    }
+    if (g_str_has_prefix(k, "mail/")) {
+        /* mail/<to>/<from>/<name>: ours if <to> is us. */
+        const char *to = k + strlen("mail/");
+        const char *from = strchr(to, '/');
+        const char *name = from ? strchr(from + 1, '/') : NULL;
+        size_t own_len = strlen(own) - strlen("state/") - 1;
+
+        if (!name || !name[1] || strchr(name + 1, '/') ||
+            (size_t)(from - to) != own_len ||
+            strncmp(to, own + strlen("state/"), own_len) != 0) {
+            return KEY_NONE;
+        }
+        *node = g_strndup(from + 1, name - from - 1);
+        *rec = name + 1;
+        return KEY_MAIL;
     }
     if (g_str_has_prefix(k, "shared/")) {
         *rec = k + strlen("shared/");
@@ -511,7 +528,7 @@ static void take_range(JsonObject *reply, const char *own, GHashTable *known,
             continue;
         }
         kind = key_kind(own, kv.key, &key, &node);
-        if (kind == KEY_NODE || kind == KEY_REMOTE) {
+        if (kind == KEY_NODE || kind == KEY_REMOTE || kind == KEY_MAIL) {
             if (remote) {
                 g_hash_table_replace(remote, g_strdup(kv.key),
                                      g_strdup(kv.value));
@@ -1121,6 +1138,19 @@ static void take_change(DcdEtcdStore *s, const char *ekey, const char *value,
     Known *k;
 
     switch (kind) {
+    case KEY_MAIL:
+        /* Told once, when it comes; its removal is no news. */
+        if (value && !g_hash_table_contains(s->remote, ekey)) {
+            g_autofree char *name = g_strconcat("mail:", rec, NULL);
+
+            g_hash_table_replace(s->remote, g_strdup(ekey), g_strdup(value));
+            if (readable(value)) {
+                tell(s, node, name, value);
+            }
+        } else if (!value) {
+            g_hash_table_remove(s->remote, ekey);
+        }
+        break;
     case KEY_NODE:
     case KEY_REMOTE:
         old = g_hash_table_lookup(s->remote, ekey);
@@ -1258,6 +1288,66 @@ static bool etcd_refresh(DcdStore *base, GError **errp)
         take_change(s, gone->pdata[i], NULL, rev);
     }
     return true;
+}
+
+static char *mail_key(const char *to, const char *from, const char *name)
+{
+    return g_strdup_printf(DCD_ETCD_PREFIX "mail/%s/%s/%s", to, from, name);
+}
+
+/* Put under our lease, and only while we hold it: a fenced broker asks
+ * nothing of others, and a dead one's messages go with it. */
+static bool etcd_send(DcdStore *base, const char *to, const char *name,
+                      const char *json, GError **errp)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(JsonBuilder) jb = NULL;
+    g_autoptr(JsonObject) reply = NULL;
+    g_autofree char *key = mail_key(to, s->node, name);
+
+    if (!may_write(s, errp)) {
+        return false;
+    }
+    jb = txn_begin();
+    cmp_fence(s, jb);
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "success");
+    json_builder_begin_array(jb);
+    op_put(jb, key, json, s->lease);
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "failure");
+    json_builder_begin_array(jb);
+    op_range(jb, s->node_key);
+    json_builder_end_array(jb);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/txn", jb, errp);
+    if (!reply) {
+        return false;
+    }
+    if (!dcd_etcd_succeeded(reply)) {
+        explain_failure(s, reply, 0, errp);
+        return false;
+    }
+    return true;
+}
+
+static void on_dropped(JsonObject *reply, const GError *err, gpointer opaque)
+{
+    /* Not dropped: its sender's lease ends it, or the next start. */
+}
+
+static void etcd_drop(DcdStore *base, const char *from, const char *name)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autofree char *key = mail_key(s->node, from, name);
+    g_autofree char *body = NULL;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", key);
+    json_builder_end_object(jb);
+    body = builder_text(jb);
+    dcd_etcd_call_async(s->etcd, "/v3/kv/deleterange", body, on_dropped, s);
 }
 
 typedef struct WatchCtx {
@@ -1411,6 +1501,8 @@ static const DcdStoreOps etcd_ops = {
     .available = etcd_available,
     .watch = etcd_watch,
     .refresh = etcd_refresh,
+    .send = etcd_send,
+    .drop = etcd_drop,
     .counts = etcd_counts,
     .close = etcd_close,
 };

@@ -40,7 +40,8 @@ typedef struct DcdStoreCounts {
  *               broker may change too;
  *   node, key:  a record of that node's own (its hosts, extents, local
  *               pools, meta), which only that node changes;
- *   node, no key: that node's liveness record (NULL: it is gone).
+ *   node, no key: that node's liveness record (NULL: it is gone);
+ *   node, "mail:<name>": a message that node sent this one (below).
  */
 typedef void (*DcdStoreWatchFn)(DcdStore *s, const char *node,
                                 const char *key, const char *json,
@@ -61,6 +62,9 @@ typedef struct DcdStoreOps {
     bool (*available)(const DcdStore *s);
     void (*watch)(DcdStore *s);    /* start reporting; NULL: alone */
     bool (*refresh)(DcdStore *s, GError **errp);  /* NULL: alone */
+    bool (*send)(DcdStore *s, const char *to, const char *name,
+                 const char *json, GError **errp);  /* NULL: alone */
+    void (*drop)(DcdStore *s, const char *from, const char *name);
     void (*counts)(const DcdStore *s, DcdStoreCounts *c);
     void (*close)(DcdStore *s);
 } DcdStoreOps;
@@ -144,5 +148,15 @@ void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque);
  * True at once for a store of one broker.
  */
 bool dcd_store_refresh(DcdStore *s, GError **errp);
+
+/*
+ * Messages between brokers sharing the store: a message to node "to"
+ * reaches its watch fn as (our node, "mail:<name>", json); it lasts until
+ * the receiver drops it or the sender's lease ends.  Sending blocks like
+ * a commit, and fails (DCD_ERR_NOTSUP) for a store of one broker.
+ */
+bool dcd_store_send(DcdStore *s, const char *to, const char *name,
+                    const char *json, GError **errp);
+void dcd_store_drop(DcdStore *s, const char *from, const char *name);
 
 #endif

@@ -12,6 +12,7 @@
 #include <json-glib/json-glib.h>
 
 #include "server/ctl.h"
+#include "server/forward.h"
 #include "core/record.h"
 #include "err.h"
 #include "dcd/json.h"
@@ -29,6 +30,9 @@ struct DcdCtl {
     char *host_path;
     char *ctl_path;
     guint timeout_ms;         /* idle connections are closed; 0: never */
+    DcdForward *forward;      /* other brokers' commands run here */
+    GHashTable *forwards;     /* "req-<id>" -> Client waiting for it */
+    uint64_t forward_seq;
 };
 
 typedef struct Client {
@@ -46,6 +50,7 @@ typedef struct Client {
     guint wait_timer;
     GPtrArray *wait_release;  /* DcdExtent copies still releasing, or NULL */
     GPtrArray *released;      /* DcdExtent copies in their final state */
+    char *fwd_name;           /* its command, sent to another node */
     bool monitoring;          /* gets every broker event as a line */
     guint resume_idle;
     guint close_idle;
@@ -541,6 +546,10 @@ static void wait_cancel(Client *c)
     g_clear_pointer(&c->wait_release, g_ptr_array_unref);
     g_clear_pointer(&c->released, g_ptr_array_unref);
     g_clear_pointer(&c->wait_id, json_node_unref);
+    if (c->fwd_name) {
+        g_hash_table_remove(c->ctl->forwards, c->fwd_name);
+        g_clear_pointer(&c->fwd_name, g_free);
+    }
     c->waiting = false;
 }
 
@@ -944,6 +953,107 @@ static void send_reply(Client *c, JsonNode *id, JsonNode *result,
     send_line(c, text);
 }
 
+/* ---- commands for hosts of other nodes ---------------------------------*/
+
+static gboolean forward_timeout(gpointer opaque)
+{
+    Client *c = opaque;
+    g_autoptr(GError) err = NULL;
+
+    c->wait_timer = 0;
+    ERR(&err, DCD_ERR_TIMEOUT, "the broker of the host's node did not"
+        " answer in time; the command may still be carried out there");
+    wait_finish(c, NULL, err);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * The command names a host of another node: its broker carries it out
+ * and its reply comes back as a message (forward.h).  False if it could
+ * not be sent (*errp set).
+ */
+static bool forward_command(Client *c, const char *node, const char *name,
+                            JsonObject *args, JsonNode *id, GError **errp)
+{
+    DcdCtl *ctl = c->ctl;
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *req = NULL;
+    uint64_t ms = DEFAULT_WAIT_MS;
+    bool wait = false;
+
+    dcd_jsonin_bool(args, "wait", &wait, NULL);
+    dcd_jsonin_u64(args, "timeout-ms", false, 3600000, &ms, NULL);
+    json_builder_begin_object(jb);
+    dcd_json_str(jb, "command", name);
+    json_builder_set_member_name(jb, "arguments");
+    json_builder_add_value(jb, json_node_init_object(json_node_alloc(),
+                                                     args));
+    json_builder_end_object(jb);
+    root = json_builder_get_root(jb);
+    json = json_to_string(root, FALSE);
+    req = g_strdup_printf("req-%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT,
+                          ctl->b->epoch, ++ctl->forward_seq);
+    if (!dcd_broker_send_mail(ctl->b, node, req, json, errp)) {
+        g_prefix_error(errp, "host on node %s: ", node);
+        return false;
+    }
+    c->waiting = true;
+    c->wait_id = id ? json_node_copy(id) : NULL;
+    c->fwd_name = g_steal_pointer(&req);
+    g_hash_table_insert(ctl->forwards, c->fwd_name, c);
+    /* Its own wait, and the time a message takes both ways. */
+    c->wait_timer = g_timeout_add((wait ? ms : 0) + DEFAULT_WAIT_MS,
+                                  forward_timeout, c);
+    return true;
+}
+
+/* A reply line from another broker: {"return": ...} or {"error": ...}. */
+static void forward_done(Client *c, const char *json)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) o = dcd_jsonin_object(json, -1, &err);
+    JsonNode *ret = o ? json_object_get_member(o, "return") : NULL;
+    JsonNode *en = o ? json_object_get_member(o, "error") : NULL;
+    JsonObject *e = en && JSON_NODE_HOLDS_OBJECT(en) ?
+                    json_node_get_object(en) : NULL;
+    const char *class = NULL, *desc = NULL;
+
+    if (ret) {
+        wait_finish(c, ret, NULL);
+        return;
+    }
+    if (e && dcd_jsonin_str(e, "class", true, &class, NULL) &&
+        dcd_jsonin_str(e, "desc", true, &desc, NULL) &&
+        dcd_err_parse(class) != DCD_ERR_OK) {
+        g_set_error_literal(&err, DCD_ERROR, dcd_err_parse(class), desc);
+    } else if (!err) {
+        ERR(&err, DCD_ERR_IO, "another broker's reply does not read");
+    }
+    wait_finish(c, NULL, err);
+}
+
+/* Mail from another broker of the cluster: a command, or a reply. */
+static void on_mail(DcdBroker *b, const char *from, const char *name,
+                    const char *json, gpointer opaque)
+{
+    DcdCtl *ctl = opaque;
+
+    dcd_broker_drop_mail(b, from, name);
+    if (g_str_has_prefix(name, "req-")) {
+        dcd_forward_serve(ctl->forward, from, name, json);
+    } else if (g_str_has_prefix(name, "rep-")) {
+        g_autofree char *req = g_strconcat("req-", name + strlen("rep-"),
+                                           NULL);
+        Client *c = g_hash_table_lookup(ctl->forwards, req);
+
+        if (c) {
+            forward_done(c, json);
+        }
+    }
+}
+
 static void handle_line(Client *c, const char *line, gsize len)
 {
     g_autoptr(GError) err = NULL;
@@ -978,10 +1088,22 @@ static void handle_line(Client *c, const char *line, gsize len)
         if (!fn) {
             ERR(&err, DCD_ERR_INVAL, "unknown command '%s'", name);
         } else {
+            uint64_t host = G_MAXUINT64;
+            const char *node;
+
             if (argn) {
                 args = json_node_get_object(argn);
             }
-            result = fn(c, args, &err);
+            if (dcd_forward_allowed(name) &&
+                dcd_jsonin_u64(args, "host-id", false, G_MAXUINT16, &host,
+                               NULL) && host != G_MAXUINT64 &&
+                (node = dcd_broker_host_node(c->ctl->b, host))) {
+                if (forward_command(c, node, name, args, id, &err)) {
+                    return;
+                }
+            } else {
+                result = fn(c, args, &err);
+            }
         }
     }
     if (!result && !err) {
@@ -1258,7 +1380,10 @@ DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
     ctl->host_path = g_strdup(host_path);
     ctl->timeout_ms = DEFAULT_TIMEOUT_MS;
     ctl->clients = g_hash_table_new_full(NULL, NULL, client_free, NULL);
+    ctl->forwards = g_hash_table_new(g_str_hash, g_str_equal);
+    ctl->forward = dcd_forward_new(b, ctl);
     dcd_broker_watch(b, on_event, ctl);
+    dcd_broker_set_mail(b, on_mail, ctl);
     ctl->listener = path ? dcd_listener_new(path, pol, on_accept, on_refuse,
                                             ctl, errp) : NULL;
     if (path && !ctl->listener) {
@@ -1292,7 +1417,10 @@ void dcd_ctl_free(DcdCtl *ctl)
     }
     dcd_listener_free(ctl->listener);
     dcd_broker_unwatch(ctl->b, ctl);
+    dcd_broker_set_mail(ctl->b, NULL, NULL);
+    dcd_forward_free(ctl->forward);
     g_hash_table_unref(ctl->clients);
+    g_hash_table_unref(ctl->forwards);
     g_free(ctl->ctl_path);
     g_free(ctl->host_path);
     g_free(ctl);
