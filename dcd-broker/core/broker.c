@@ -1889,10 +1889,12 @@ bool dcd_broker_host_pool(DcdBroker *b, DcdHost *h, const DcdTag *tag,
     if (!p) {
         return false;
     }
-    if (p->size != size || p->backing != backing) {
+    /* As the host was told it (POOL): a device pool is the device. */
+    if (p->fd_size != size || dcd_pool_wire_backing(p) != backing) {
         ERR(errp, DCD_ERR_INVAL, "pool %s is %" G_GUINT64_FORMAT " bytes of"
-            " %s, not %" G_GUINT64_FORMAT " of %s", p->tag_str, p->size,
-            dcd_backing_name(p->backing), size, dcd_backing_name(backing));
+            " %s, not %" G_GUINT64_FORMAT " of %s", p->tag_str, p->fd_size,
+            dcd_backing_name(dcd_pool_wire_backing(p)), size,
+            dcd_backing_name(backing));
         return false;
     }
     if (dcd_pool_has_memory(p)) {

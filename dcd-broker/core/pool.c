@@ -346,6 +346,11 @@ void dcd_pool_free(DcdPool *p)
     g_free(p);
 }
 
+DcdBacking dcd_pool_wire_backing(const DcdPool *p)
+{
+    return p->backing == DCD_BACKING_DEVICE ? DCD_BACKING_FILE : p->backing;
+}
+
 bool dcd_pool_has_memory(const DcdPool *p)
 {
     return p->fd >= 0;

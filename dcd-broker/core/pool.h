@@ -86,6 +86,8 @@ void dcd_pool_unlink(DcdPool *p);
 void dcd_pool_free(DcdPool *p);
 
 bool dcd_pool_has_memory(const DcdPool *p);
+/* The backing hosts are told (POOL): a device pool is a file to them. */
+DcdBacking dcd_pool_wire_backing(const DcdPool *p);
 /* Sum of the layout's lengths: 0 before the first add. */
 uint64_t dcd_pool_laid_out(const DcdPool *p);
 /*

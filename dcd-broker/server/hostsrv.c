@@ -77,10 +77,8 @@ static bool link_send_pool(gpointer link, DcdPool *p)
     if (fd < 0) {
         return false;
     }
-    /* A device pool is the device's fd: a file, as hosts know it. */
-    m = dcd_msg_new_pool(0, &p->tag, p->fd_size,
-                         p->backing == DCD_BACKING_DEVICE ? DCD_BACKING_FILE :
-                         p->backing, p->sealed ? DCD_POOL_SEALED : 0, fd);
+    m = dcd_msg_new_pool(0, &p->tag, p->fd_size, dcd_pool_wire_backing(p),
+                         p->sealed ? DCD_POOL_SEALED : 0, fd);
     return dcd_wire_request(s->wire, m, log_reply, s) != 0;
 }
 

@@ -228,7 +228,7 @@ static void test_fragmented(void)
 {
     Dev *d = dev_new(16 * MB);
     TBroker *b = tbroker_start(NULL, d->arg, NULL);
-    THost *h = thost_start(b, 0, NULL);
+    THost *h = thost_start(b, 0, "--reconnect", NULL);
     g_autofree char *p1 = tpool(b, "{\"size\": 4194304}");
     g_autofree char *p2 = tpool(b, "{\"size\": 4194304}");
     g_autofree char *p3 = tpool(b, "{\"size\": 4194304}");
@@ -260,6 +260,11 @@ static void test_fragmented(void)
     msg = tcall_fail(b, DCD_ERR_NOSPC, "pool-create", "{\"size\": %"
                      G_GINT64_FORMAT "}", 2 * MB);
     g_test_message("full after restart: %s", msg);
+    /* The host reconnects and hands the device back: it keeps both. */
+    g_free(thost_ok(h, "wait-connected 5000"));
+    twait_count(b, 0, p4, "accepted", 2);
+    g_usleep(500000);
+    g_assert_cmpuint(tcount(b, 0, p4, "accepted"), ==, 2);
     r = thost_ok(h, "read-str %s 4194304 12", p4);
     g_assert_cmpstr(r, ==, "past the cut");
     (void)p1;

@@ -485,6 +485,34 @@ char **tetcd_keys(TEtcd *e, const char *prefix)
     return (char **)g_ptr_array_free(keys, FALSE);
 }
 
+bool tetcd_answers(TEtcd *e)
+{
+    g_autofree char *out = NULL;
+
+    return e->proc && run_etcdctl(e, &out, "endpoint", "health", NULL);
+}
+
+bool tetcd_is_leader(TEtcd *e)
+{
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonNode *root;
+    JsonObject *st, *hdr;
+
+    if (!e->proc || !run_etcdctl(e, &out, "endpoint", "status",
+                                 "--write-out=json", NULL) ||
+        !json_parser_load_from_data(p, out, -1, NULL) ||
+        !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_ARRAY(root) ||
+        json_array_get_length(json_node_get_array(root)) != 1) {
+        return false;
+    }
+    st = json_object_get_object_member(json_array_get_object_element(
+        json_node_get_array(root), 0), "Status");
+    hdr = st ? json_object_get_object_member(st, "header") : NULL;
+    return hdr && json_object_get_int_member(st, "leader") ==
+                  json_object_get_int_member(hdr, "member_id");
+}
+
 char *tetcd_get(TEtcd *e, const char *key)
 {
     g_autofree char *out = NULL;

@@ -80,6 +80,10 @@ void tetcd_free(TEtcd *e);
 /* The keys under prefix, sorted (etcdctl get --prefix --keys-only). */
 char **tetcd_keys(TEtcd *e, const char *prefix);
 bool tetcd_has_key(TEtcd *e, const char *key);
+/* It runs and answers (etcdctl endpoint health). */
+bool tetcd_answers(TEtcd *e);
+/* It runs and leads the cluster now. */
+bool tetcd_is_leader(TEtcd *e);
 /* A key's value (etcdctl get), or NULL if there is none. */
 char *tetcd_get(TEtcd *e, const char *key);
 /* Put a key as another client would (etcdctl put). */
