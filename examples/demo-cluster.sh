@@ -81,41 +81,10 @@ for n in a b; do
 done
 ctl_on b node list
 
-# A VM on node n's broker; its guest's shell through two FIFOs.
+# A VM on node n's broker, trusting the device's pools (file pools).
 start_vm() { # id node fd_in fd_out
-	local id=$1 n=$2 fin=$3 fout=$4 line
-	start_piped "$id" "$fin" "$fout" "$work/vm$id.log" \
-		"$guestvm" --qemu "$qemu" --socket "$work/$n/host.sock" \
-		--host-id "$id" --rig "$rig" --initramfs "$initramfs" --file-pools
-	read -r line <&"$fout" || true
-	echo "VM $id (node $n): $line"
-}
-wait_ready() { # id fd_out
-	local line
-	read -r line <&"$2" || true
-	case $line in
-	ready*) echo "VM $1: $line" ;;
-	*) cat "$work/vm$1.log" >&2; die "VM $1 did not come up: $line" ;;
-	esac
-}
-vm_out() { # fd_in fd_out command
-	local fin=$1 fout=$2 line
-	shift 2
-	echo "$*" >&"$fin"
-	while read -r line <&"$fout"; do
-		case $line in
-		"=== rc 0") return 0 ;;
-		"=== rc "*) die "'$*' failed in a VM (${line#=== })" ;;
-		*) echo "$line" ;;
-		esac
-	done
-	die "a VM stopped answering"
-}
-in_vm() { # id fd_in fd_out command
-	local id=$1
-	shift
-	echo "VM $id# ${*:3}"
-	vm_out "$@" | sed 's/^/  /'
+	start_vm_on "$1" "$work/$2/host.sock" "$3" "$4" "VM $1 (node $2)" \
+		--file-pools
 }
 
 step "Booting a Linux guest ($(cat "$rig/kernel.txt")) on each node, under TCG"
