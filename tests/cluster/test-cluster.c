@@ -555,9 +555,10 @@ static void test_stray_node_key(void)
 }
 
 /*
- * Three etcd members, the broker given all of them: one gone (the one it
- * talked to), it carries on through the others; two gone (no quorum),
- * changes fail with unavail within the bound; back, they work again.
+ * Three etcd members, the broker given all of them: the leader killed,
+ * changes go on once another is elected; the member it talked to gone,
+ * it carries on through the others; two gone (no quorum), changes fail
+ * with unavail within the bound; back, they work again.
  */
 static void test_member_gone(void)
 {
@@ -567,8 +568,19 @@ static void test_member_gone(void)
     g_autofree char *tag = tpool(b, "{\"size\": 2097152}");
     g_autofree char *msg = NULL;
     g_autoptr(JsonNode) pools = NULL;
+    TEtcd *leader = NULL;
     gint64 t0;
 
+    /* The leader killed: changes go on once another is elected. */
+    for (unsigned i = 0; m[i]; i++) {
+        leader = tetcd_is_leader(m[i]) ? m[i] : leader;
+    }
+    g_assert_nonnull(leader);
+    tetcd_kill(leader);
+    g_free(pool_when_up(b, 15 * G_USEC_PER_SEC));
+    tetcd_restart(leader);
+
+    /* The member it talks to killed: it goes to the others. */
     tetcd_kill(m[0]);
     g_free(pool_when_up(b, 15 * G_USEC_PER_SEC));
     g_assert_true(has_pool_key(m[1], tag));
@@ -581,12 +593,12 @@ static void test_member_gone(void)
     g_assert_cmpint(g_get_monotonic_time() - t0, <,
                     (2 * TIMEOUT_MS + 1000) * 1000);
     pools = tcall(b, "pool-list", "{}");
-    g_assert_cmpint(json_array_get_length(json_node_get_array(pools)), ==, 2);
+    g_assert_cmpint(json_array_get_length(json_node_get_array(pools)), ==, 3);
 
     tetcd_restart(m[0]);
     tetcd_restart(m[1]);
     g_free(pool_when_up(b, (TTL_S + 15) * G_USEC_PER_SEC));
-    g_assert_cmpuint(count_prefix(m[2], N1 "pool:"), ==, 3);
+    g_assert_cmpuint(count_prefix(m[2], N1 "pool:"), ==, 4);
     tbroker_free(b);
     for (unsigned i = 0; m[i]; i++) {
         tetcd_free(m[i]);
