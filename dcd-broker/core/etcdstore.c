@@ -1274,10 +1274,10 @@ static bool etcd_refresh(DcdStore *base, GError **errp)
 
         if (dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, i), &kv, NULL) &&
             g_str_has_prefix(kv.key, start)) {
-            take_change(s, kv.key, kv.value, kv.mod_rev);
             g_hash_table_add(seen, g_strdup(kv.key + strlen(start)));
         }
     }
+    /* What went first: a pool made since may reuse a gone one's bytes. */
     g_hash_table_iter_init(&it, s->known);
     while (g_hash_table_iter_next(&it, &key, NULL)) {
         if (is_shared_key(key) && !g_hash_table_contains(seen, key)) {
@@ -1286,6 +1286,14 @@ static bool etcd_refresh(DcdStore *base, GError **errp)
     }
     for (guint i = 0; i < gone->len; i++) {
         take_change(s, gone->pdata[i], NULL, rev);
+    }
+    for (guint i = 0; kvs && i < json_array_get_length(kvs); i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+
+        if (dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, i), &kv, NULL) &&
+            g_str_has_prefix(kv.key, start)) {
+            take_change(s, kv.key, kv.value, kv.mod_rev);
+        }
     }
     return true;
 }
