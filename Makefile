@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check-deps check check-sanitize fuzz guest demo demo-qtest demo-hostsim bench bench-save storm soak clean qemu qemu-series-check
+.PHONY: all deps check-deps check check-sanitize fuzz guest demo demo-cluster demo-qtest demo-hostsim bench bench-save storm soak cluster-storm clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -71,6 +71,11 @@ demo: deps all $(if $(DCD_QEMU),,qemu) guest
 	./examples/demo.sh $(BUILD)
 
 # The same flow under qtest, with dcd-host playing each guest.
+# Two brokers sharing one device through etcd, a real guest on each
+# (docs/cluster.md); etcd comes with check-deps.
+demo-cluster: check-deps all $(if $(DCD_QEMU),,qemu) guest
+	./examples/demo-cluster.sh $(BUILD)
+
 demo-qtest: deps all $(if $(DCD_QEMU),,qemu)
 	./examples/demo-qtest.sh $(BUILD)
 
@@ -96,6 +101,12 @@ storm: deps all
 
 soak: deps all
 	$(BUILD)/bench/dcd-soak --out=$(BUILD) $(SOAK_ARGS)
+
+# Brokers sharing a device through etcd, under broker kills, etcd member
+# kills and pauses past the lease (bench/README.md); cluster-storm.json
+# in $(BUILD).  Needs etcd (check-deps).
+cluster-storm: check-deps all
+	$(BUILD)/bench/dcd-cluster-storm --out=$(BUILD) $(STORM_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN)

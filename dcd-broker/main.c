@@ -14,6 +14,7 @@
 #include "core/broker.h"
 #include "server/ctl.h"
 #include "server/hostsrv.h"
+#include "server/metrics.h"
 #include "dcd/paths.h"
 
 #define DEFAULT_OFFER_TIMEOUT_MS 60000
@@ -60,7 +61,10 @@ int main(int argc, char **argv)
 {
     g_autofree char *host_path = NULL, *ctl_path = NULL, *status = NULL;
     g_autofree char *state_dir = NULL, *pool_dir = NULL, *group = NULL;
-    g_autofree char *cluster_store = NULL, *node = NULL;
+    g_autofree char *cluster_store = NULL, *node = NULL, *device = NULL;
+    g_autofree char *metrics_addr = NULL, *metrics_note = NULL;
+    g_autofree char *etcd_cacert = NULL, *etcd_cert = NULL, *etcd_key = NULL;
+    g_autofree char *etcd_user = NULL, *etcd_password_file = NULL;
     gint lease_ttl_s = 0, store_timeout_ms = 0;
     g_auto(GStrv) allow = NULL;
     gboolean no_state = FALSE, version = FALSE;
@@ -78,7 +82,7 @@ int main(int argc, char **argv)
           "Save nothing (state is lost on exit)", NULL },
         { "cluster-store", 0, 0, G_OPTION_ARG_STRING, &cluster_store,
           "Keep the state in etcd instead (docs/cluster.md)",
-          "etcd://HOST:PORT[,HOST:PORT...]" },
+          "etcd[s]://HOST:PORT[,HOST:PORT...]" },
         { "node", 0, 0, G_OPTION_ARG_STRING, &node,
           "This broker's node name in the cluster (one broker per name)",
           "NAME" },
@@ -87,8 +91,24 @@ int main(int argc, char **argv)
           " nothing more (default 10)", "S" },
         { "store-timeout", 0, 0, G_OPTION_ARG_INT, &store_timeout_ms,
           "Bound on one request to etcd, in ms (default 2000)", "MS" },
+        { "etcd-cacert", 0, 0, G_OPTION_ARG_FILENAME, &etcd_cacert,
+          "CA certificates etcd's must chain to, for etcds:// (default:"
+          " the system's)", "FILE" },
+        { "etcd-cert", 0, 0, G_OPTION_ARG_FILENAME, &etcd_cert,
+          "Client certificate for etcds:// (with --etcd-key)", "FILE" },
+        { "etcd-key", 0, 0, G_OPTION_ARG_FILENAME, &etcd_key,
+          "The client certificate's private key", "FILE" },
+        { "etcd-user", 0, 0, G_OPTION_ARG_STRING, &etcd_user,
+          "etcd user to authenticate as (with --etcd-password-file)",
+          "NAME" },
+        { "etcd-password-file", 0, 0, G_OPTION_ARG_FILENAME,
+          &etcd_password_file, "File holding the etcd user's password"
+          " (mode 0600 or less)", "FILE" },
         { "pool-dir", 0, 0, G_OPTION_ARG_FILENAME, &pool_dir,
           "Directory for file pools (tmpfs or hugetlbfs)", "DIR" },
+        { "shared-device", 0, 0, G_OPTION_ARG_FILENAME, &device,
+          "Carve pools out of this device (device-dax, or a file standing"
+          " for one), 2 MiB aligned", "PATH" },
         { "allow-uid", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow,
           "Let this uid connect (repeatable; default: our own uid)", "UID" },
         { "socket-group", 0, 0, G_OPTION_ARG_STRING, &group,
@@ -101,6 +121,10 @@ int main(int argc, char **argv)
         { "control-timeout", 0, 0, G_OPTION_ARG_INT, &control_ms,
           "Close a control connection with no request for this many ms"
           " and no wait or monitor open (default 60000; 0: never)", "MS" },
+        { "metrics", 0, 0, G_OPTION_ARG_STRING, &metrics_addr,
+          "Serve Prometheus metrics at http://HOST:PORT/metrics (read-only,"
+          " unauthenticated: keep it on a trusted network)",
+          "HOST:PORT" },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
         { NULL }
@@ -112,11 +136,19 @@ int main(int argc, char **argv)
     DcdPeerPolicy pol = { .uids = g_array_new(FALSE, FALSE, sizeof(uid_t)) };
     DcdWireLimits limits = { 0 };
     DcdBrokerConfig cfg = { 0 };
+    DcdEtcdSecurity sec = { 0 };
     DcdActivation act;
     DcdBroker *b;
     DcdHostSrv *hs;
     DcdCtl *ctl;
+    DcdMetrics *metrics = NULL;
 
+    /*
+     * etcd's JSON API needs nothing of HTTP/2, and libsoup 3.2's can leave
+     * a request waiting for good when etcd closes a TLS connection it
+     * refused.  Set while the process has one thread; libsoup reads it.
+     */
+    g_setenv("SOUP_FORCE_HTTP1", "1", FALSE);
     g_option_context_add_main_entries(octx, entries, NULL);
     if (!g_option_context_parse(octx, &argc, &argv, &err)) {
         usage_error("%s", err->message);
@@ -152,8 +184,29 @@ int main(int argc, char **argv)
     if (cluster_store && !node) {
         usage_error("--cluster-store needs --node NAME");
     }
+    if (!cluster_store && (etcd_cacert || etcd_cert || etcd_key ||
+                           etcd_user || etcd_password_file)) {
+        usage_error("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user"
+                    " and --etcd-password-file go with --cluster-store");
+    }
+    if (!etcd_cert != !etcd_key) {
+        usage_error("--etcd-cert and --etcd-key go together");
+    }
+    if (!etcd_user != !etcd_password_file) {
+        usage_error("--etcd-user needs --etcd-password-file (a password is"
+                    " never given on the command line), and the other way"
+                    " round");
+    }
+    if ((etcd_cacert || etcd_cert) &&
+        !g_str_has_prefix(cluster_store, "etcds://")) {
+        usage_error("--etcd-cacert and --etcd-cert are for TLS: name the"
+                    " endpoints etcds://HOST:PORT[,...]");
+    }
     if (lease_ttl_s < 0 || store_timeout_ms < 0) {
         usage_error("--lease-ttl and --store-timeout must be positive");
+    }
+    if (metrics_addr && !dcd_metrics_check_addr(metrics_addr, &err)) {
+        usage_error("%s", err->message);
     }
     for (char **u = allow; u && *u; u++) {
         guint64 v;
@@ -193,7 +246,12 @@ int main(int argc, char **argv)
     cfg.node = node;
     cfg.lease_ttl_s = lease_ttl_s;
     cfg.store_timeout_ms = store_timeout_ms;
+    sec = (DcdEtcdSecurity){ .cacert = etcd_cacert, .cert = etcd_cert,
+                             .key = etcd_key, .user = etcd_user,
+                             .password_file = etcd_password_file };
+    cfg.etcd_security = &sec;
     cfg.pool_dir = pool_dir;
+    cfg.shared_device = device;
     cfg.offer_timeout_ms = offer_ms;
     limits.idle_timeout_ms = idle_ms;
 
@@ -239,15 +297,28 @@ int main(int argc, char **argv)
         return 1;
     }
     dcd_ctl_set_timeout(ctl, control_ms);
+    if (metrics_addr &&
+        !(metrics = dcd_metrics_new(b, metrics_addr, &err))) {
+        fprintf(stderr, "dcd-broker: %s\n", err->message);
+        dcd_ctl_free(ctl);
+        dcd_hostsrv_free(hs);
+        dcd_broker_free(b);
+        return 1;
+    }
+    if (metrics) {
+        metrics_note = g_strdup_printf(" metrics %s",
+                                       dcd_metrics_url(metrics));
+    }
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_unix_signal_add(SIGHUP, on_hup, NULL);
     /* Tests and scripts wait for this line. */
     status = g_strdup_printf("ready: host-socket %s control-socket %s"
-                             " state %s%s", host_path, ctl_path,
+                             " state %s%s%s", host_path, ctl_path,
                              cluster_store ? cluster_store :
                              cfg.state_dir ? cfg.state_dir : "(none)",
+                             metrics_note ? metrics_note : "",
                              act.host_fd >= 0 || act.ctl_fd >= 0 ?
                              " (socket-activated)" : "");
     printf("dcd-broker: %s\n", status);
@@ -257,6 +328,7 @@ int main(int argc, char **argv)
 
     dcd_notify_stopping();
     g_message("shutting down");
+    dcd_metrics_free(metrics);
     dcd_ctl_free(ctl);
     dcd_hostsrv_free(hs);
     dcd_broker_free(b);

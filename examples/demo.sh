@@ -31,43 +31,8 @@ need "$broker" "$dcdctl" "$guestvm"
 [ -f "$rig/vmlinuz" ] || die "no guest rig in $rig; run 'make guest'"
 ninja -C "$build" guest/initramfs.cpio.gz >/dev/null
 
-# A VM runs in the background; its guest's shell through two FIFOs.
 start_vm() { # id fd_in fd_out
-	local id=$1 fin=$2 fout=$3 line
-	start_piped "$id" "$fin" "$fout" "$work/vm$id.log" \
-		"$guestvm" --qemu "$qemu" --socket "$work/host.sock" \
-		--host-id "$id" --rig "$rig" --initramfs "$initramfs"
-	read -r line <&"$fout" || true
-	echo "VM $id: $line"
-}
-wait_ready() { # id fd_out
-	local line
-	read -r line <&"$2" || true
-	case $line in
-	ready*) echo "VM $1: $line" ;;
-	*) cat "$work/vm$1.log" >&2; die "VM $1 did not come up: $line" ;;
-	esac
-}
-# A command line in a guest: its output; stop if it fails.
-vm_out() { # fd_in fd_out command
-	local fin=$1 fout=$2 line
-	shift 2
-	echo "$*" >&"$fin"
-	while read -r line <&"$fout"; do
-		case $line in
-		"=== rc 0") return 0 ;;
-		"=== rc "*) die "'$*' failed in a VM (${line#=== })" ;;
-		*) echo "$line" ;;
-		esac
-	done
-	die "a VM stopped answering"
-}
-# The same, shown: the command, then its output indented.
-in_vm() { # id fd_in fd_out command
-	local id=$1
-	shift
-	echo "VM $id# ${*:3}"
-	vm_out "$@" | sed 's/^/  /'
+	start_vm_on "$1" "$work/host.sock" "$2" "$3" "VM $1"
 }
 
 start_broker

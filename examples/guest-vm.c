@@ -28,6 +28,7 @@ int main(int argc, char **argv)
 {
     g_autofree char *qemu = NULL, *sock = NULL, *rig = NULL, *initrd = NULL;
     int host_id = 0;
+    gboolean file_pools = FALSE;
     const GOptionEntry entries[] = {
         { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu,
           "qemu-system-x86_64 with the series (default: $DCD_QEMU)", "PATH" },
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
           "the guest rig: vmlinuz, firmware/ (make guest)", "DIR" },
         { "initramfs", 0, 0, G_OPTION_ARG_FILENAME, &initrd,
           "initramfs with dcd-guest (default: the rig's)", "FILE" },
+        { "file-pools", 0, 0, G_OPTION_ARG_NONE, &file_pools,
+          "trust the broker with file pools (a shared device's)", NULL },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- one demo VM");
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
     o.broker_socket = sock;
     o.host_id = host_id;
     o.name = name;
+    o.file_pools = file_pools;
     if (!o.binary) {
         printf("err no QEMU: --qemu or $DCD_QEMU\n");
         return 2;

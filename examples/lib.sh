@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # $broker and $dcdctl come from the sourcing script
-# examples/lib.sh - what examples/demo.sh and examples/demo-hostsim.sh
-# share: a work dir cleaned up on exit with the processes started, the
-# broker, dcdctl, and hosts (VMs or simulated) talked to through FIFOs.
+# examples/lib.sh - what the demos share: a work dir cleaned up on exit
+# with the processes started, the broker, dcdctl, hosts (VMs or
+# simulated) talked to through FIFOs, and real guests' shells.
 #
 # Source it after setting $broker and $dcdctl.
 
@@ -67,3 +67,44 @@ new_pool() { # size
 		sed -n 's/.*"tag" : "\(.*\)".*/\1/p'
 }
 
+
+# A real guest (guest-vm; $guestvm, $qemu, $rig and $initramfs set by the
+# demo) in the background; its shell through two FIFOs.
+start_vm_on() { # id socket fd_in fd_out label [guest-vm options...]
+	local id=$1 sock=$2 fin=$3 fout=$4 label=$5 line
+	shift 5
+	start_piped "$id" "$fin" "$fout" "$work/vm$id.log" \
+		"$guestvm" --qemu "$qemu" --socket "$sock" \
+		--host-id "$id" --rig "$rig" --initramfs "$initramfs" "$@"
+	read -r line <&"$fout" || true
+	echo "$label: $line"
+}
+wait_ready() { # id fd_out
+	local line
+	read -r line <&"$2" || true
+	case $line in
+	ready*) echo "VM $1: $line" ;;
+	*) cat "$work/vm$1.log" >&2; die "VM $1 did not come up: $line" ;;
+	esac
+}
+# A command line in a guest: its output; stop if it fails.
+vm_out() { # fd_in fd_out command
+	local fin=$1 fout=$2 line
+	shift 2
+	echo "$*" >&"$fin"
+	while read -r line <&"$fout"; do
+		case $line in
+		"=== rc 0") return 0 ;;
+		"=== rc "*) die "'$*' failed in a VM (${line#=== })" ;;
+		*) echo "$line" ;;
+		esac
+	done
+	die "a VM stopped answering"
+}
+# The same, shown: the command, then its output indented.
+in_vm() { # id fd_in fd_out command
+	local id=$1
+	shift
+	echo "VM $id# ${*:3}"
+	vm_out "$@" | sed 's/^/  /'
+}

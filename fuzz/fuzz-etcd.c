@@ -68,22 +68,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gpointer key, json;
     unsigned dropped;
     int64_t v;
+    JsonArray *events;
 
     if (!o) {
         return 0;
     }
     /* Load: a range under the prefix. */
-    records = dcd_etcd_store_records(o, &dropped);
+    records = dcd_etcd_store_records(o, "n1", &dropped);
     g_hash_table_iter_init(&it, records);
     while (g_hash_table_iter_next(&it, &key, &json)) {
         FUZZ_CHECK(g_str_equal(key, "meta") ||
                    g_str_has_prefix(key, "pool:") ||
+                   g_str_has_prefix(key, "devpool:") ||
+                   g_str_equal(key, "device") ||
                    g_str_has_prefix(key, "host:") ||
                    g_str_has_prefix(key, "extent:"), "record key %s",
                    (char *)key);
         FUZZ_CHECK(dcd_json_check_depth(json, -1, NULL), "record %s too deep",
                    (char *)key);
         decode(key, json);
+    }
+    /* A watch message's events, puts and deletions. */
+    events = dcd_etcd_array(o, "events");
+    for (guint i = 0; events && i < json_array_get_length(events); i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+        bool deleted = false;
+
+        if (dcd_etcd_event_read(dcd_jsonin_object_at(events, i), &deleted,
+                                &kv, NULL)) {
+            FUZZ_CHECK(kv.key && kv.mod_rev > 0, "event without key or"
+                       " revision");
+            FUZZ_CHECK(deleted || kv.value, "put without a value");
+        }
     }
     /* A commit: its outcome, and the node key from the failure branch. */
     dcd_etcd_succeeded(o);

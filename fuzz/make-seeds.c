@@ -1147,23 +1147,31 @@ static void etcd_seeds(void)
         "\"15026016918487770221\",\"member_id\":\"16694209735470997472\","
         "\"revision\":\"9\",\"raft_term\":\"2\"}";
     static const char *const records[][2] = {
-        { "/dcd/v1/meta", "{\"id\":\"79e2d253-a8d0-48a9-8dc7-a895012ba5a8\","
+        { "/dcd/v1/state/n1/meta", "{\"id\":\"79e2d253-a8d0-48a9-8dc7-a895012ba5a8\","
           "\"epoch\":3}" },
-        { "/dcd/v1/pool:bb101788-3777-439b-9961-b1063e22fd6c",
+        { "/dcd/v1/state/n1/pool:bb101788-3777-439b-9961-b1063e22fd6c",
           "{\"tag\":\"bb101788-3777-439b-9961-b1063e22fd6c\",\"size\":4194304,"
           "\"backing\":\"memfd\",\"segments\":[4194304],"
           "\"requesters\":[0,1]}" },
-        { "/dcd/v1/host:0", "{\"host-id\":0,\"name\":\"sim0\",\"regions\":"
+        { "/dcd/v1/state/n1/host:0", "{\"host-id\":0,\"name\":\"sim0\",\"regions\":"
           "[{\"base\":0,\"len\":268435456,\"block-size\":2097152,"
           "\"sharable\":true}]}" },
-        { "/dcd/v1/extent:0:0", "{\"host-id\":0,\"dpa\":0,\"len\":4194304,"
+        { "/dcd/v1/state/n1/extent:0:0", "{\"host-id\":0,\"dpa\":0,\"len\":4194304,"
           "\"region\":0,\"tag\":\"bb101788-3777-439b-9961-b1063e22fd6c\","
           "\"shared-seq\":0,\"state\":\"accepted\"}" },
         { "/dcd/v1/node/n1", "{\"node\":\"n1\",\"hostname\":\"vm\","
           "\"boot-id\":\"e9982e12-183a-4ba9-81e9-be8bd360f80f\","
           "\"pid\":6172}" },
-        { "/dcd/v1/pool:not-a-tag", "{\"tag\":\"not-a-tag\"}" },
-        { "/dcd/v1/host:7", "[[[[[[[[]]]]]]]]" },
+        { "/dcd/v1/state/n1/pool:not-a-tag", "{\"tag\":\"not-a-tag\"}" },
+        { "/dcd/v1/state/n1/host:7", "[[[[[[[[]]]]]]]]" },
+        { "/dcd/v1/state/n2/host:3", "{\"host-id\":3,\"name\":\"sim3\","
+          "\"regions\":[]}" },
+        { "/dcd/v1/shared/devpool:4a0e7a43-53c4-4f57-a5a0-2e5f2d2e4d80",
+          "{\"tag\":\"4a0e7a43-53c4-4f57-a5a0-2e5f2d2e4d80\","
+          "\"size\":4194304,\"backing\":\"device\",\"segments\":[],"
+          "\"device-ranges\":[{\"offset\":0,\"len\":4194304}]}" },
+        { "/dcd/v1/shared/device", "{\"size\":67108864}" },
+        { "/dcd/v1/shared/host:1", "{}" },
         { "/elsewhere", "x" },
     };
     g_autoptr(GString) s = g_string_new(NULL);
@@ -1192,6 +1200,16 @@ static void etcd_seeds(void)
                     "{\"revision\":\"9\"},\"kvs\":[%s],\"count\":\"1\"}}]}",
                     header, node->str);
     seed("fuzz-etcd", "txn-failed-node", s->str, s->len);
+
+    /* A watch message: a put and a deletion. */
+    g_string_printf(s, "{%s,\"events\":[{\"kv\":{\"key\":\"%s\","
+                    "\"create_revision\":\"3\",\"mod_revision\":\"10\","
+                    "\"version\":\"2\",\"value\":\"e30=\"}},"
+                    "{\"type\":\"DELETE\",\"kv\":{\"key\":\"%s\","
+                    "\"mod_revision\":\"11\"}}]}", header,
+                    "L2RjZC92MS9zdGF0ZS9uMi9ob3N0OjM=",
+                    "L2RjZC92MS9zaGFyZWQvZGV2aWNl");
+    seed("fuzz-etcd", "watch-events", s->str, s->len);
 
     g_string_printf(s, "{%s,\"responses\":[{\"response_range\":{\"header\":"
                     "{\"revision\":\"9\"}}}]}", header);

@@ -790,7 +790,8 @@ static bool check_pool(const struct dcd_pool *p, GError **errp)
     if (p->size == 0) {
         return proto_fail(errp, "POOL: size 0");
     }
-    if (p->backing == 0 || p->backing >= DCD_BACKING__MAX) {
+    /* A device pool travels as a file: "device" is no wire value. */
+    if (p->backing == 0 || p->backing > DCD_BACKING_HUGETLB) {
         return proto_fail(errp, "POOL: unknown backing %u", p->backing);
     }
     if (p->flags & ~DCD_POOL_SEALED) {

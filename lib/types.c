@@ -56,6 +56,7 @@ static const char *const backing_names[DCD_BACKING__MAX] = {
     [DCD_BACKING_MEMFD] = "memfd",
     [DCD_BACKING_FILE] = "file",
     [DCD_BACKING_HUGETLB] = "hugetlb",
+    [DCD_BACKING_DEVICE] = "device",
 };
 
 static const char *const state_names[DCD_EXTENT_STATE__MAX] = {

@@ -9,7 +9,9 @@
 # cluster suite starts its own etcd members (etcd is the field's standard
 # consistent store; Debian's 3.4); the package's system etcd.service is
 # stopped and disabled, never used.  A single broker (make demo) needs no
-# etcd.
+# etcd.  It adds openssl too: the cluster-tls test makes its CA and
+# certificates with it (the broker's TLS is GIO's, glib-networking, which
+# libsoup-3.0 depends on).
 # device-tree-compiler: QEMU's configure needs dtc for pc-bios/dtb when
 # the source has no prebuilt blobs (Debian +ds).
 # meson comes from bookworm-backports because QEMU 10.2.2 needs >= 1.5;
@@ -40,7 +42,7 @@ pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
       device-tree-compiler libsystemd-dev systemd bash-completion
       libsoup-3.0-dev"
 if $cluster; then
-	pkgs="$pkgs etcd-server etcd-client"
+	pkgs="$pkgs etcd-server etcd-client openssl"
 fi
 if $bench; then
 	# jq reads the results, gnuplot draws them (bench/plot.sh).

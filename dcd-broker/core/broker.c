@@ -10,11 +10,34 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "dcd/json.h"
 #include "core/broker.h"
 #include "core/record.h"
 #include "err.h"
 
 static void broker_dirty(DcdBroker *b);
+
+/* ---- latencies (metrics) ---------------------------------------------- */
+
+/* From a hostsim's sub-millisecond answer to a guest's minute. */
+const double dcd_latency_bounds[DCD_LATENCY_BOUNDS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1, 2.5, 5, 10, 30, 60,
+};
+
+static void observe(DcdLatency *l, gint64 since_us)
+{
+    double s = MAX(g_get_monotonic_time() - since_us, 0) /
+               (double)G_USEC_PER_SEC;
+    unsigned i = 0;
+
+    while (i < DCD_LATENCY_BOUNDS && s > dcd_latency_bounds[i]) {
+        i++;
+    }
+    l->buckets[i]++;
+    l->count++;
+    l->sum_s += s;
+}
 
 /* ---- events ----------------------------------------------------------- */
 
@@ -85,6 +108,18 @@ static void save_pool(DcdBroker *b, const DcdPool *p)
 {
     if (b->store) {
         dcd_record_put_pool(b->store, p);
+    }
+}
+
+/*
+ * A change of a device pool puts the device's record too: brokers sharing
+ * the device then carve it one after another (the store refuses a commit
+ * whose keys moved since this broker saw them).
+ */
+static void save_device(DcdBroker *b, const DcdPool *p)
+{
+    if (b->store && p->ranges) {
+        dcd_record_put_device(b->store, b->device->size);
     }
 }
 
@@ -198,6 +233,9 @@ static bool rewrite(DcdBroker *b, GError **errp)
 
     dcd_store_rewrite_begin(b->store);
     dcd_record_put_meta(b->store, b->id, b->epoch);
+    if (b->device) {
+        dcd_record_put_device(b->store, b->device->size);
+    }
     for (guint i = 0; i < pools->len; i++) {
         dcd_record_put_pool(b->store, pools->pdata[i]);
     }
@@ -248,20 +286,76 @@ static void broker_dirty(DcdBroker *b)
 
 /* ---- loading ---------------------------------------------------------- */
 
-static void restore_pool(DcdBroker *b, JsonObject *o)
+/* The saved layout and requesters of a restored pool; then it is known. */
+static void add_restored_pool(DcdBroker *b, DcdPool *p, DcdSavedPool *sp)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (sp->segments->len &&
+        !dcd_pool_set_layout(p, (uint64_t *)sp->segments->data,
+                             sp->segments->len, &err)) {
+        g_warning("saved state: pool %s: bad layout (%s); it has none",
+                  p->tag_str, err->message);
+    }
+    p->requesters = g_steal_pointer(&sp->requesters);
+    dcd_registry_add_pool(&b->reg, p);
+}
+
+/*
+ * A device pool's ranges are taken again, or the broker does not start:
+ * dropping the pool would free bytes its hosts may still map.
+ */
+static bool restore_device_pool(DcdBroker *b, DcdSavedPool *sp,
+                                GError **errp)
+{
+    char tag[DCD_TAG_STR_LEN];
+    g_autoptr(GError) err = NULL;
+    DcdPool *p;
+
+    dcd_tag_unparse(&sp->tag, tag);
+    if (!b->device) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "saved state: pool %s"
+                    " lives on a shared device: start the broker with"
+                    " --shared-device", tag);
+        return false;
+    }
+    p = dcd_pool_restore_on_device(&sp->tag, sp->size, b->device,
+                                   g_steal_pointer(&sp->ranges), &err);
+    if (!p) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "saved state: device"
+                    " pool %s on %s: %s", tag, b->device->path, err->message);
+        return false;
+    }
+    add_restored_pool(b, p, sp);
+    return true;
+}
+
+static bool restore_pool(DcdBroker *b, JsonObject *o, GError **errp)
 {
     g_auto(DcdSavedPool) sp = { 0 };
     g_autoptr(GError) err = NULL;
     g_autofree char *want = NULL;
     const char *path;
+    const char *backing = NULL;
     DcdPool *p;
 
     if (!dcd_record_decode_pool(o, &sp, &err)) {
+        if (dcd_jsonin_str(o, "backing", true, &backing, NULL) &&
+            g_strcmp0(backing, "device") == 0) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "saved state: a"
+                        " device pool's record is malformed (%s); its bytes"
+                        " cannot be given to others: repair the state",
+                        err->message);
+            return false;
+        }
         g_warning("saved state: dropping a pool record: %s", err->message);
-        return;
+        return true;
     }
     if (dcd_registry_pool(&b->reg, &sp.tag)) {
-        return;
+        return true;
+    }
+    if (sp.backing == DCD_BACKING_DEVICE) {
+        return restore_device_pool(b, &sp, errp);
     }
     path = sp.path;
     if (sp.backing == DCD_BACKING_FILE) {
@@ -290,14 +384,8 @@ static void restore_pool(DcdBroker *b, JsonObject *o)
         p = dcd_pool_restore(&sp.tag, sp.size, DCD_BACKING_MEMFD, NULL, NULL);
         p->backing = sp.backing;
     }
-    if (sp.segments->len &&
-        !dcd_pool_set_layout(p, (uint64_t *)sp.segments->data,
-                             sp.segments->len, &err)) {
-        g_warning("saved state: pool %s: bad layout (%s); it has none",
-                  p->tag_str, err->message);
-    }
-    p->requesters = g_steal_pointer(&sp.requesters);
-    dcd_registry_add_pool(&b->reg, p);
+    add_restored_pool(b, p, &sp);
+    return true;
 }
 
 static void restore_host(DcdBroker *b, JsonObject *o)
@@ -339,6 +427,27 @@ static void restore_extent(DcdBroker *b, JsonObject *o)
     e->group = 0;
 }
 
+/* Brokers sharing a device must all see the same one. */
+static bool check_device_record(DcdBroker *b, const char *text,
+                                GError **errp)
+{
+    g_autoptr(JsonObject) o = dcd_record_parse(text);
+    uint64_t size = 0;
+
+    if (!o || !dcd_record_decode_device(o, &size)) {
+        g_warning("saved state: the shared device's record is malformed");
+        return true;
+    }
+    if (b->device && size != b->device->size) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "shared device %s has"
+                    " %" G_GUINT64_FORMAT " bytes, but the saved state's"
+                    " device has %" G_GUINT64_FORMAT ": not the same device",
+                    b->device->path, b->device->size, size);
+        return false;
+    }
+    return true;
+}
+
 static bool load_state(DcdBroker *b, GError **errp)
 {
     g_autoptr(GHashTable) all = NULL;
@@ -346,7 +455,10 @@ static bool load_state(DcdBroker *b, GError **errp)
     const char *meta_text;
     unsigned dropped = 0;
     /* Pools and hosts first: extents refer to both. */
-    static const char *const order[] = { "pool:", "host:", "extent:" };
+    static const char *const order[] = {
+        "pool:", "devpool:", "host:", "extent:"
+    };
+    const char *dev_text;
 
     all = dcd_store_load(b->store, &dropped, errp);
     if (!all) {
@@ -362,6 +474,10 @@ static bool load_state(DcdBroker *b, GError **errp)
     } else {
         dcd_tag_generate((DcdTag *)b->id);
         b->epoch = 1;
+    }
+    dev_text = g_hash_table_lookup(all, "device");
+    if (dev_text && !check_device_record(b, dev_text, errp)) {
+        return false;
     }
     /* One record parsed at a time, each freed once restored. */
     for (unsigned k = 0; k < G_N_ELEMENTS(order); k++) {
@@ -379,9 +495,11 @@ static bool load_state(DcdBroker *b, GError **errp)
             if (!o) {
                 g_warning("saved state: dropping unreadable record %s",
                           (char *)key);
-            } else if (k == 0) {
-                restore_pool(b, o);
-            } else if (k == 1) {
+            } else if (k <= 1) {
+                if (!restore_pool(b, o, errp)) {
+                    return false;
+                }
+            } else if (k == 2) {
                 restore_host(b, o);
             } else {
                 restore_extent(b, o);
@@ -483,6 +601,106 @@ static void rcu_unuse(void)
     }
 }
 
+/* Another broker made, laid out or destroyed a pool of the device. */
+static void shared_pool_changed(DcdBroker *b, const char *key,
+                                const char *json)
+{
+    g_auto(DcdSavedPool) sp = { 0 };
+    g_autoptr(JsonObject) o = json ? dcd_record_parse(json) : NULL;
+    g_autoptr(GError) err = NULL;
+    DcdTag tag;
+    DcdPool *p;
+
+    if (!dcd_tag_parse(key + strlen("devpool:"), &tag)) {
+        return;
+    }
+    p = dcd_registry_pool(&b->reg, &tag);
+    if (!json) {
+        if (!p) {
+            return;
+        }
+        if (p->holders) {
+            /* The destroy's compare should have made this impossible. */
+            g_critical("pool %s was destroyed by another broker while %u"
+                       " extent(s) here hold it; its device ranges stay"
+                       " taken", p->tag_str, p->holders);
+            return;
+        }
+        if (p->ranges) {
+            dcd_device_put(b->device, p->ranges);
+        }
+        notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
+        dcd_registry_del_pool(&b->reg, p);
+        return;
+    }
+    if (!o || !dcd_record_decode_pool(o, &sp, &err) ||
+        sp.backing != DCD_BACKING_DEVICE || !dcd_tag_equal(&sp.tag, &tag)) {
+        g_warning("another broker's pool %s does not read: %s", key,
+                  err ? err->message : "not a device pool of that tag");
+        return;
+    }
+    if (!p) {
+        if (!b->device) {
+            g_warning("another broker made device pool %s; this one has no"
+                      " --shared-device and cannot serve it", key);
+            return;
+        }
+        p = dcd_pool_restore_on_device(&sp.tag, sp.size, b->device,
+                                       g_steal_pointer(&sp.ranges), &err);
+        if (!p) {
+            g_critical("another broker's pool %s: %s", key, err->message);
+            return;
+        }
+        add_restored_pool(b, p, &sp);
+        notify(b, DCD_EVENT_POOL_CREATED, NULL, p, NULL);
+        return;
+    }
+    /* Its first add elsewhere fixed the layout this broker follows. */
+    if (!dcd_pool_nsegments(p) && sp.segments->len &&
+        !dcd_pool_set_layout(p, (uint64_t *)sp.segments->data,
+                             sp.segments->len, &err)) {
+        g_warning("another broker's layout of pool %s: %s", p->tag_str,
+                  err->message);
+    }
+    if (sp.requesters || p->requesters) {
+        g_clear_pointer(&p->requesters, g_array_unref);
+        p->requesters = g_steal_pointer(&sp.requesters);
+    }
+}
+
+/* What other brokers sharing the store hold and change (store.h). */
+static void on_store_change(DcdStore *s, const char *node, const char *key,
+                            const char *json, gpointer opaque)
+{
+    DcdBroker *b = opaque;
+    uint64_t size;
+
+    if (node && !key) {
+        dcd_cluster_node(&b->cluster, node, json);
+    } else if (node && g_str_has_prefix(key, "mail:")) {
+        /* Nobody to read it yet (start): it is old, and goes. */
+        if (b->mail_fn) {
+            b->mail_fn(b, node, key + strlen("mail:"), json, b->mail_opaque);
+        } else {
+            dcd_store_drop(b->store, node, key + strlen("mail:"));
+        }
+    } else if (node) {
+        dcd_cluster_record(&b->cluster, node, key, json);
+    } else if (g_str_has_prefix(key, "devpool:")) {
+        shared_pool_changed(b, key, json);
+    } else if (g_str_equal(key, "device") && json && b->device) {
+        g_autoptr(JsonObject) o = dcd_record_parse(json);
+
+        if (o && dcd_record_decode_device(o, &size) &&
+            size != b->device->size) {
+            g_critical("another broker's shared device has %"
+                       G_GUINT64_FORMAT " bytes, ours %" G_GUINT64_FORMAT
+                       ": the brokers do not share one device", size,
+                       b->device->size);
+        }
+    }
+}
+
 DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 {
     DcdBroker *b = g_new0(DcdBroker, 1);
@@ -490,11 +708,19 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
 
     rcu_use();
     dcd_registry_init(&b->reg);
+    dcd_cluster_init(&b->cluster);
+    b->node = g_strdup(cfg->node);
     b->watchers = g_array_new(FALSE, FALSE, sizeof(DcdBrokerWatcher));
     b->pool_dir = g_strdup(cfg->pool_dir);
     b->pool_dir_lock = -1;
     b->offer_timeout_ms = cfg->offer_timeout_ms;
     b->started_us = g_get_monotonic_time();
+    if (cfg->shared_device &&
+        !(b->device = dcd_device_open(cfg->shared_device,
+                                      cfg->cluster_store != NULL, errp))) {
+        dcd_broker_free(b);
+        return NULL;
+    }
     if (cfg->state_dir || cfg->cluster_store) {
         DcdStoreConfig sc = {
             .state_dir = cfg->state_dir,
@@ -502,6 +728,7 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
             .node = cfg->node,
             .lease_ttl_s = cfg->lease_ttl_s,
             .timeout_ms = cfg->store_timeout_ms,
+            .security = cfg->etcd_security,
         };
 
         b->state_dir = cfg->cluster_store ? NULL : g_strdup(cfg->state_dir);
@@ -517,6 +744,7 @@ DcdBroker *dcd_broker_new(const DcdBrokerConfig *cfg, GError **errp)
         if (!rewrite(b, &err)) {
             g_warning("%s", err->message);
         }
+        dcd_store_set_watch(b->store, on_store_change, b);
         malloc_trim(0);
     } else {
         dcd_tag_generate((DcdTag *)b->id);
@@ -547,6 +775,9 @@ void dcd_broker_free(DcdBroker *b)
     }
     rcu_barrier();
     dcd_registry_fini(&b->reg);
+    dcd_device_close(b->device);
+    dcd_cluster_fini(&b->cluster);
+    g_free(b->node);
     if (b->pool_dir_lock >= 0) {
         close(b->pool_dir_lock);
     }
@@ -575,25 +806,24 @@ static DcdPool *need_pool(DcdBroker *b, const DcdTag *tag, GError **errp)
 static DcdHost *need_host(DcdBroker *b, uint16_t id, GError **errp)
 {
     DcdHost *h = dcd_registry_host(&b->reg, id);
+    const char *node = h ? NULL : dcd_cluster_host_node(&b->cluster, id);
 
-    if (!h) {
+    if (node) {
+        ERR(errp, DCD_ERR_UNAVAIL, "host %u is on node %s: its broker makes"
+            " the changes to it (ask that broker)", id, node);
+    } else if (!h) {
         ERR(errp, DCD_ERR_NOENT, "no host with host-id %u", id);
     }
     return h;
 }
 
-DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
-                                uint64_t size, DcdBacking backing,
-                                GArray *requesters, GError **errp)
+static DcdPool *pool_create_once(DcdBroker *b, const DcdTag *tag,
+                                 uint64_t size, DcdBacking backing,
+                                 GArray *requesters, GError **errp)
 {
-    DcdTag t;
+    DcdTag t = *tag;
     DcdPool *p;
 
-    if (tag && !dcd_tag_is_null(tag)) {
-        t = *tag;
-    } else {
-        dcd_tag_generate(&t);
-    }
     if (dcd_registry_pool(&b->reg, &t)) {
         char s[DCD_TAG_STR_LEN];
 
@@ -601,7 +831,14 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
         ERR(errp, DCD_ERR_EXIST, "a pool with tag %s already exists", s);
         return NULL;
     }
-    p = dcd_pool_create(&t, size, backing, b->pool_dir, errp);
+    if (backing == DCD_BACKING_DEVICE && !b->device) {
+        ERR(errp, DCD_ERR_NOTSUP, "device pools need the broker started with"
+            " --shared-device");
+        return NULL;
+    }
+    p = backing == DCD_BACKING_DEVICE ?
+        dcd_pool_create_on_device(&t, size, b->device, errp) :
+        dcd_pool_create(&t, size, backing, b->pool_dir, errp);
     if (!p) {
         return NULL;
     }
@@ -609,8 +846,12 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
         p->requesters = g_array_ref(requesters);
     }
     save_pool(b, p);
+    save_device(b, p);
     if (!commit(b, errp)) {
         dcd_pool_unlink(p);
+        if (p->ranges) {
+            dcd_device_put(b->device, p->ranges);
+        }
         dcd_pool_free(p);
         return NULL;
     }
@@ -619,10 +860,55 @@ DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
     return p;
 }
 
+/* How often a device pool is carved again after another broker won. */
+#define DEVICE_RACE_TRIES 8
+
+DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
+                                uint64_t size, DcdBacking backing,
+                                GArray *requesters, GError **errp)
+{
+    DcdTag t;
+
+    if (tag && !dcd_tag_is_null(tag)) {
+        t = *tag;
+    } else {
+        dcd_tag_generate(&t);
+    }
+    /*
+     * Another broker carved the device since this one last heard: read
+     * what it did and carve again (what etcd refused changed nothing).
+     */
+    for (unsigned i = 1;; i++) {
+        g_autoptr(GError) err = NULL;
+        DcdPool *p = pool_create_once(b, &t, size, backing, requesters,
+                                      &err);
+
+        if (p || backing != DCD_BACKING_DEVICE || i == DEVICE_RACE_TRIES ||
+            !g_error_matches(err, DCD_ERROR, DCD_ERR_STATE) ||
+            !dcd_store_refresh(b->store, NULL)) {
+            if (!p) {
+                g_propagate_error(errp, g_steal_pointer(&err));
+            }
+            return p;
+        }
+    }
+}
+
+/* Extents of p on other nodes' hosts. */
+static unsigned remote_holders(DcdBroker *b, const DcdPool *p)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    unsigned n;
+
+    dcd_cluster_holders(&b->cluster, &p->tag, ids, &n);
+    return n;
+}
+
 GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p)
 {
     g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
     GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    unsigned n;
 
     for (guint i = 0; p->holders && i < hosts->len; i++) {
         DcdHost *h = hosts->pdata[i];
@@ -631,6 +917,7 @@ GArray *dcd_broker_pool_holders(DcdBroker *b, const DcdPool *p)
             g_array_append_val(ids, h->id);
         }
     }
+    dcd_cluster_holders(&b->cluster, &p->tag, ids, &n);
     return ids;
 }
 
@@ -657,20 +944,26 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
     if (!p) {
         return false;
     }
-    if (p->holders) {
+    if (p->holders || remote_holders(b, p)) {
         g_autofree char *who = holders_text(b, p);
 
         ERR(errp, DCD_ERR_BUSY, "pool %s is held by host(s) %s (%u extents);"
-            " release it first", p->tag_str, who, p->holders);
+            " release it first", p->tag_str, who,
+            p->holders + remote_holders(b, p));
         return false;
     }
     if (b->store) {
         dcd_record_del_pool(b->store, p);
     }
+    save_device(b, p);
     if (!commit(b, errp)) {
         return false;
     }
     dcd_pool_unlink(p);
+    /* No extent holds it (above): no host may map these bytes now. */
+    if (p->ranges) {
+        dcd_device_put(b->device, p->ranges);
+    }
     notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
     dcd_registry_del_pool(&b->reg, p);
     return true;
@@ -934,10 +1227,34 @@ static void arm_offer_timeout(DcdBroker *b, DcdHost *h, DcdGroup *g)
                                   offer_timeout, t, g_free);
 }
 
-static bool set_layout(DcdPool *p, const GArray *place, GError **errp)
+/*
+ * A device pool's extent must lie in one of its device ranges: cut the
+ * placed DPA ranges where the pool's bytes jump to another range.
+ */
+static void cut_at_device_ranges(const DcdPool *p, GArray *place)
 {
-    g_autofree uint64_t *lens = g_new(uint64_t, MAX(place->len, 1));
+    uint64_t off = 0;
 
+    for (guint i = 0; p->ranges && i < place->len; i++) {
+        DcdDpaRange *r = &g_array_index(place, DcdDpaRange, i);
+        uint64_t left = dcd_pool_run_left(p, off);
+
+        if (r->len > left) {
+            DcdDpaRange rest = { .dpa = r->dpa + left, .len = r->len - left };
+
+            r->len = left;
+            g_array_insert_val(place, i + 1, rest);
+        }
+        off += g_array_index(place, DcdDpaRange, i).len;
+    }
+}
+
+static bool set_layout(DcdPool *p, GArray *place, GError **errp)
+{
+    g_autofree uint64_t *lens = NULL;
+
+    cut_at_device_ranges(p, place);
+    lens = g_new(uint64_t, MAX(place->len, 1));
     for (guint i = 0; i < place->len; i++) {
         lens[i] = g_array_index(place, DcdDpaRange, i).len;
     }
@@ -954,6 +1271,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     DcdSpace *s;
     DcdGroup *g;
     bool shared = a->policy == DCD_POLICY_ENABLE_SHARED;
+    gint64 started_us = g_get_monotonic_time();
 
     if (!(h = need_host(b, a->host_id, errp)) ||
         !(p = need_pool(b, &a->tag, errp))) {
@@ -994,9 +1312,17 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
             return NULL;
         }
         save_pool(b, p);
+    } else if (p->ranges) {
+        /*
+         * Put as it is: another broker's destroy of it, conditioned on
+         * the pool record, then fails rather than free what this host
+         * is about to map.
+         */
+        save_pool(b, p);
     }
 
     g = dcd_host_new_group(h);
+    g->started_us = started_us;
     for (guint i = 0; i < place->len; i++) {
         const DcdDpaRange *r = &g_array_index(place, DcdDpaRange, i);
         DcdExtent *e = dcd_host_add_extent(h, p, a->region, r->dpa, r->len, i,
@@ -1130,6 +1456,7 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     DcdHost *h;
     DcdPool *p;
     unsigned pending = 0;
+    gint64 started_us = g_get_monotonic_time();
 
     if (!(h = need_host(b, a->host_id, errp)) ||
         !(p = need_pool(b, &a->tag, errp))) {
@@ -1220,8 +1547,14 @@ GPtrArray *dcd_broker_extent_release(DcdBroker *b, const DcdReleaseArgs *a,
     if (dcd_host_connected(h) && held->len) {
         h->ops->send_release(h->link, ++h->next_release, a->forced, held);
     }
+    if (held->len) {
+        b->releases++;
+    }
     for (guint i = 0; i < held->len; i++) {
         DcdExtent *e = held->pdata[i];
+
+        e->release = b->releases;
+        e->release_us = started_us;
 
         if (!a->forced) {
             e->state = DCD_EXTENT_RELEASING;
@@ -1267,7 +1600,13 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
                                 GError **errp)
 {
     DcdHost *h = dcd_registry_host(&b->reg, a->host_id);
+    const char *node = dcd_cluster_host_node(&b->cluster, a->host_id);
 
+    if (node && !h) {
+        ERR(errp, DCD_ERR_EXIST, "host-id %u belongs to node %s: host-ids"
+            " are unique in the cluster", a->host_id, node);
+        return NULL;
+    }
     if (h && dcd_host_connected(h)) {
         ERR(errp, DCD_ERR_EXIST, "host-id %u is already connected (pid %d)",
             a->host_id, (int)h->pid);
@@ -1388,6 +1727,10 @@ bool dcd_broker_host_accept(DcdBroker *b, DcdHost *h, uint64_t group,
                        group);
         ok = false;
     }
+    /* The add's outcome is known now, before anyone hears of it. */
+    if (g->started_us) {
+        observe(&b->add_latency, g->started_us);
+    }
     for (guint i = 0; i < g->extents->len; i++) {
         DcdExtent *e = g->extents->pdata[i];
 
@@ -1465,6 +1808,37 @@ GPtrArray *dcd_broker_host_forget(DcdBroker *b, uint16_t host_id,
     return out;
 }
 
+/*
+ * sel are about to be released: a release request whose last extents
+ * they are has its outcome now.  Each request is observed once, when the
+ * host no longer holds any extent of it outside sel.
+ */
+static void observe_releases(DcdBroker *b, DcdHost *h, GPtrArray *sel)
+{
+    for (guint i = 0; i < sel->len; i++) {
+        DcdExtent *r = sel->pdata[i], *e;
+        uint64_t req = r->release;
+        bool last = req != 0;
+        GHashTableIter it;
+
+        g_hash_table_iter_init(&it, h->extents);
+        while (last && g_hash_table_iter_next(&it, NULL, (gpointer *)&e)) {
+            last = e->release != req || g_ptr_array_find(sel, e, NULL);
+        }
+        if (last) {
+            observe(&b->release_latency, r->release_us);
+        }
+        /* The rest of sel from the same request is not observed again. */
+        for (guint j = i; req && j < sel->len; j++) {
+            DcdExtent *o = sel->pdata[j];
+
+            if (o->release == req) {
+                o->release = 0;
+            }
+        }
+    }
+}
+
 bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
                               const struct dcd_range *ranges, unsigned n,
                               GError **errp)
@@ -1497,6 +1871,7 @@ bool dcd_broker_host_released(DcdBroker *b, DcdHost *h,
         }
         g_ptr_array_add(sel, e);
     }
+    observe_releases(b, h, sel);
     for (guint i = 0; i < sel->len; i++) {
         end_extent(b, h, sel->pdata[i], DCD_EXTENT_RELEASED);
     }
@@ -1514,10 +1889,12 @@ bool dcd_broker_host_pool(DcdBroker *b, DcdHost *h, const DcdTag *tag,
     if (!p) {
         return false;
     }
-    if (p->size != size || p->backing != backing) {
+    /* As the host was told it (POOL): a device pool is the device. */
+    if (p->fd_size != size || dcd_pool_wire_backing(p) != backing) {
         ERR(errp, DCD_ERR_INVAL, "pool %s is %" G_GUINT64_FORMAT " bytes of"
-            " %s, not %" G_GUINT64_FORMAT " of %s", p->tag_str, p->size,
-            dcd_backing_name(p->backing), size, dcd_backing_name(backing));
+            " %s, not %" G_GUINT64_FORMAT " of %s", p->tag_str, p->fd_size,
+            dcd_backing_name(dcd_pool_wire_backing(p)), size,
+            dcd_backing_name(backing));
         return false;
     }
     if (dcd_pool_has_memory(p)) {
@@ -1567,7 +1944,7 @@ static bool hold_one(DcdBroker *b, DcdHost *h, const struct dcd_extent *w)
     p = dcd_registry_pool(&b->reg, &tag);
     if (!p || !g_hash_table_contains(h->handed, p->tag_str) ||
         !(seg = dcd_pool_segment(p, w->shared_seq)) ||
-        seg->offset != w->pool_offset || seg->len != w->len) {
+        seg->fd_offset != w->pool_offset || seg->len != w->len) {
         return false;
     }
     e = dcd_host_extent(h, w->dpa);
@@ -1686,4 +2063,64 @@ void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *st)
 bool dcd_broker_store_available(DcdBroker *b)
 {
     return !b->store || dcd_store_available(b->store);
+}
+
+void dcd_broker_set_mail(DcdBroker *b, DcdBrokerMailFn fn, gpointer opaque)
+{
+    b->mail_fn = fn;
+    b->mail_opaque = opaque;
+}
+
+bool dcd_broker_send_mail(DcdBroker *b, const char *to, const char *name,
+                          const char *json, GError **errp)
+{
+    return dcd_store_send(b->store, to, name, json, errp);
+}
+
+void dcd_broker_drop_mail(DcdBroker *b, const char *from, const char *name)
+{
+    dcd_store_drop(b->store, from, name);
+}
+
+const char *dcd_broker_host_node(DcdBroker *b, uint16_t id)
+{
+    return dcd_registry_host(&b->reg, id) ? NULL :
+           dcd_cluster_host_node(&b->cluster, id);
+}
+
+void dcd_broker_metrics(DcdBroker *b, DcdBrokerMetrics *m)
+{
+    g_autoptr(GPtrArray) pools = dcd_registry_pools(&b->reg);
+    g_autoptr(GPtrArray) hosts = dcd_registry_hosts(&b->reg);
+
+    memset(m, 0, sizeof(*m));
+    dcd_broker_stats(b, &m->stats);
+    for (guint i = 0; i < pools->len; i++) {
+        m->pool_bytes += ((DcdPool *)pools->pdata[i])->size;
+    }
+    for (guint i = 0; i < hosts->len; i++) {
+        GHashTableIter it;
+        DcdExtent *e;
+
+        g_hash_table_iter_init(&it, ((DcdHost *)hosts->pdata[i])->extents);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e)) {
+            m->extents[e->state]++;
+        }
+    }
+    m->add_latency = b->add_latency;
+    m->release_latency = b->release_latency;
+    m->store_available = dcd_broker_store_available(b);
+    if (b->store) {
+        DcdStoreCounts c;
+
+        m->store = dcd_store_backend(b->store);
+        dcd_store_counts(b->store, &c);
+        m->store_requests = c.requests;
+        m->store_errors = c.errors;
+    }
+    if (b->device) {
+        m->device = true;
+        m->device_free = dcd_device_free_bytes(b->device);
+        m->device_used = b->device->size - m->device_free;
+    }
 }

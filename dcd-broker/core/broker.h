@@ -18,10 +18,23 @@
 #ifndef DCD_BROKER_H
 #define DCD_BROKER_H
 
+#include "core/cluster.h"
 #include "core/host.h"
 #include "core/registry.h"
+#include "core/store.h"
 
-typedef struct DcdStore DcdStore;
+/*
+ * A latency histogram (metrics): buckets[i] counts the observations of
+ * more than dcd_latency_bounds[i - 1] and at most dcd_latency_bounds[i]
+ * seconds; buckets[DCD_LATENCY_BOUNDS], those above every bound.
+ */
+#define DCD_LATENCY_BOUNDS 16
+extern const double dcd_latency_bounds[DCD_LATENCY_BOUNDS];
+typedef struct DcdLatency {
+    uint64_t buckets[DCD_LATENCY_BOUNDS + 1];
+    uint64_t count;
+    double sum_s;
+} DcdLatency;
 
 /* How often a broker whose saved state lags behind tries to catch up. */
 #define DCD_CATCH_UP_MS 1000
@@ -33,7 +46,9 @@ typedef struct DcdBrokerConfig {
     const char *node;        /* this broker's node name in the cluster */
     unsigned lease_ttl_s;    /* the node's lease; 0: default */
     unsigned store_timeout_ms;  /* bound on one etcd request; 0: default */
+    const DcdEtcdSecurity *etcd_security;  /* TLS and user; NULL: none */
     const char *pool_dir;    /* NULL: no file pools */
+    const char *shared_device;  /* NULL: no device pools */
     guint offer_timeout_ms;  /* withdraw unanswered offers; 0: never */
 } DcdBrokerConfig;
 
@@ -45,6 +60,12 @@ typedef struct DcdBroker {
     char *cluster_store;     /* where the state is, when in etcd */
     char *pool_dir;
     int pool_dir_lock;       /* flock'd: one broker per pool dir */
+    DcdDevice *device;       /* --shared-device, or NULL */
+    char *node;              /* our node name in a cluster, or NULL */
+    DcdCluster cluster;      /* the other brokers sharing the store */
+    void (*mail_fn)(struct DcdBroker *b, const char *from, const char *name,
+                    const char *json, gpointer opaque);
+    gpointer mail_opaque;
     guint offer_timeout_ms;
     uint8_t id[16];
     uint64_t epoch;
@@ -52,6 +73,9 @@ typedef struct DcdBroker {
     guint maintain_source;   /* idle sync/rewrite, 0 if none */
     bool store_behind;       /* a change stands that is not saved yet */
     guint catch_up_source;   /* retries saving it, 0 if none */
+    uint64_t releases;       /* release requests so far (DcdExtent.release) */
+    DcdLatency add_latency;  /* an add's request to its ACCEPT */
+    DcdLatency release_latency;  /* a release's request to its RELEASED */
 } DcdBroker;
 
 /* Loads saved state, if any.  Hosts start disconnected. */
@@ -188,5 +212,42 @@ typedef struct DcdBrokerStats {
 void dcd_broker_stats(DcdBroker *b, DcdBrokerStats *s);
 /* Whether changes can be saved now (false: they fail with unavail). */
 bool dcd_broker_store_available(DcdBroker *b);
+
+/*
+ * What the metrics endpoint (server/metrics.c) exports, read in one go.
+ * Latencies: an add from the request to the host's ACCEPT (its extents
+ * accepted or rejected), a release from the request to the RELEASED of
+ * its last extent; offers that end otherwise (withdrawn, the host gone)
+ * and releases that end by host forget are not observed.
+ */
+typedef struct DcdBrokerMetrics {
+    DcdBrokerStats stats;
+    uint64_t pool_bytes;        /* the pools' sizes, summed */
+    unsigned extents[DCD_EXTENT_STATE__MAX];  /* live ones, by state */
+    DcdLatency add_latency, release_latency;
+    const char *store;          /* the backend's name; NULL: no state */
+    uint64_t store_requests;    /* journal writes, or etcd round trips */
+    uint64_t store_errors;      /* those that failed */
+    bool store_available;
+    /* The shared device's bytes (--shared-device); false: none. */
+    bool device;
+    uint64_t device_free, device_used;
+} DcdBrokerMetrics;
+void dcd_broker_metrics(DcdBroker *b, DcdBrokerMetrics *m);
+
+/*
+ * Messages between the brokers of a cluster (store.h): fn gets each one
+ * sent to this broker, which it drops once read.  Without fn, mail that
+ * comes is dropped unread.
+ */
+typedef void (*DcdBrokerMailFn)(DcdBroker *b, const char *from,
+                                const char *name, const char *json,
+                                gpointer opaque);
+void dcd_broker_set_mail(DcdBroker *b, DcdBrokerMailFn fn, gpointer opaque);
+bool dcd_broker_send_mail(DcdBroker *b, const char *to, const char *name,
+                          const char *json, GError **errp);
+void dcd_broker_drop_mail(DcdBroker *b, const char *from, const char *name);
+/* The node that has host id, if it is another node's; else NULL. */
+const char *dcd_broker_host_node(DcdBroker *b, uint16_t id);
 
 #endif

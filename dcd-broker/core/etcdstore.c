@@ -30,6 +30,7 @@ typedef struct DcdEtcdStore {
     DcdEtcd *etcd;
     char *node;
     char *node_key;          /* PREFIX "node/<name>" */
+    char *own;               /* "state/<name>/": where our records are */
     char *prefix_end;
     unsigned ttl_s;
     int64_t lease;
@@ -45,6 +46,12 @@ typedef struct DcdEtcdStore {
     guint soon;              /* a regain sooner than the next tick */
     bool keepalive_out;
     gint64 keepalive_sent;
+    /* Other brokers: etcd key -> value of their records and node keys. */
+    GHashTable *remote;
+    int64_t watch_rev;       /* the first revision the watch has not seen */
+    unsigned watch_gen;      /* a message of an older watch is stale */
+    bool watching;
+    bool resync;             /* etcd compacted what the watch missed */
 } DcdEtcdStore;
 
 static void known_free(gpointer p)
@@ -72,9 +79,16 @@ static int64_t known_rev(DcdEtcdStore *s, const char *key)
     return k ? k->rev : 0;
 }
 
-static char *full_key(const char *key)
+/* Records every broker may change: what lives on the shared device. */
+static bool is_shared_key(const char *key)
 {
-    return g_strconcat(DCD_ETCD_PREFIX, key, NULL);
+    return g_str_has_prefix(key, "devpool:") || g_str_equal(key, "device");
+}
+
+static char *full_key(DcdEtcdStore *s, const char *key)
+{
+    return g_strconcat(DCD_ETCD_PREFIX, is_shared_key(key) ? "shared/" :
+                       s->own, key, NULL);
 }
 
 static char *builder_text(JsonBuilder *jb)
@@ -298,25 +312,17 @@ static bool holder_is_alive_here(const DcdEtcdKv *kv)
 }
 
 /*
- * Bind the node key to our lease if no broker holds any node key: one
- * broker per state until brokers share it (docs/cluster.md).  False and
- * no error: held by *holder (a live lease), our name or another.
+ * Bind our node key to our lease if no broker holds it.  False and no
+ * error: held by *holder (a live lease).
  */
 static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
 {
     g_autoptr(JsonBuilder) jb = txn_begin();
     g_autoptr(JsonObject) reply = NULL;
     g_autofree char *value = node_value(s);
-    g_autofree char *nodes_end = dcd_etcd_prefix_end(DCD_ETCD_NODES);
     bool found;
 
-    /* Every key from NODES to its end was never created. */
-    json_builder_begin_object(jb);
-    dcd_etcd_b64(jb, "key", DCD_ETCD_NODES);
-    dcd_etcd_b64(jb, "range_end", nodes_end);
-    dcd_json_str(jb, "target", "CREATE");
-    dcd_etcd_i64(jb, "create_revision", 0);
-    json_builder_end_object(jb);
+    cmp_int(jb, s->node_key, "CREATE", "create_revision", 0);
     json_builder_end_array(jb);
     json_builder_set_member_name(jb, "success");
     json_builder_begin_array(jb);
@@ -324,14 +330,7 @@ static bool try_claim(DcdEtcdStore *s, DcdEtcdKv *holder, GError **errp)
     json_builder_end_array(jb);
     json_builder_set_member_name(jb, "failure");
     json_builder_begin_array(jb);
-    json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "request_range");
-    json_builder_begin_object(jb);
-    dcd_etcd_b64(jb, "key", DCD_ETCD_NODES);
-    dcd_etcd_b64(jb, "range_end", nodes_end);
-    dcd_etcd_i64(jb, "limit", 1);
-    json_builder_end_object(jb);
-    json_builder_end_object(jb);
+    op_range(jb, s->node_key);
     json_builder_end_array(jb);
     json_builder_end_object(jb);
     reply = call(s, "/v3/kv/txn", jb, errp);
@@ -401,15 +400,15 @@ static bool claim_node(DcdEtcdStore *s, GError **errp)
         }
         if (holder.key && (g_get_monotonic_time() > give_up ||
                            holder_is_alive_here(&holder))) {
-            g_set_error(errp, DCD_ERROR, DCD_ERR_BUSY, "the state is held"
-                        " by another broker (%s, lease %" G_GINT64_FORMAT
-                        "); one broker per node name, and for now one per"
-                        " state", holder.value, holder.lease);
+            g_set_error(errp, DCD_ERROR, DCD_ERR_BUSY, "node %s is held by"
+                        " another broker (%s, lease %" G_GINT64_FORMAT
+                        "); one broker per node name", s->node, holder.value,
+                        holder.lease);
             return false;
         }
         if (!told && holder.key) {
-            g_message("node %s: the state is held by %s; waiting up to %u s"
-                      " for its lease to run out", s->node, holder.value,
+            g_message("node %s is held by %s; waiting up to %u s for its"
+                      " lease to run out", s->node, holder.value,
                       s->ttl_s + 1);
             told = true;
         }
@@ -425,7 +424,8 @@ static bool claim_node(DcdEtcdStore *s, GError **errp)
 static bool is_record_key(const char *k)
 {
     if (!g_str_equal(k, "meta") && !g_str_has_prefix(k, "pool:") &&
-        !g_str_has_prefix(k, "host:") && !g_str_has_prefix(k, "extent:")) {
+        !g_str_has_prefix(k, "host:") && !g_str_has_prefix(k, "extent:") &&
+        !is_shared_key(k)) {
         return false;
     }
     for (const char *p = k; *p; p++) {
@@ -436,14 +436,76 @@ static bool is_record_key(const char *k)
     return true;
 }
 
+typedef enum KeyKind {
+    KEY_OURS,       /* a record of this node: *rec is its record key */
+    KEY_SHARED,     /* a shared record: *rec is its record key */
+    KEY_REMOTE,     /* a record of another node: *rec, and its *node */
+    KEY_NODE,       /* a node's liveness key: its *node */
+    KEY_MAIL,       /* a message to us: *rec its name, *node its sender */
+    KEY_NONE,       /* nothing of ours: ignored */
+} KeyKind;
+
 /*
- * Every record under the prefix: into *known (with revisions) and, if
- * all is not NULL, key -> text.  Unreadable values count in *dropped and
- * are known as such, so the next rewrite deletes them.
+ * Where an etcd key under the prefix belongs (docs/cluster.md, Key
+ * schema).  *node is a new string for KEY_REMOTE and KEY_NODE.
  */
-/* What a range answer holds, read as peer input (see read_all). */
-static void take_range(JsonObject *reply, GHashTable *known, GHashTable *all,
-                       unsigned *dropped)
+static KeyKind key_kind(const char *own, const char *ekey, const char **rec,
+                        char **node)
+{
+    const char *k = ekey + strlen(DCD_ETCD_PREFIX);
+    const char *slash;
+
+    *rec = NULL;
+    *node = NULL;
+    if (g_str_has_prefix(k, "node/")) {
+        *node = g_strdup(k + strlen("node/"));
+        return KEY_NODE;
+    }
+    if (g_str_has_prefix(k, "mail/")) {
+        /* mail/<to>/<from>/<name>: ours if <to> is us. */
+        const char *to = k + strlen("mail/");
+        const char *from = strchr(to, '/');
+        const char *name = from ? strchr(from + 1, '/') : NULL;
+        size_t own_len = strlen(own) - strlen("state/") - 1;
+
+        if (!name || !name[1] || strchr(name + 1, '/') ||
+            (size_t)(from - to) != own_len ||
+            strncmp(to, own + strlen("state/"), own_len) != 0) {
+            return KEY_NONE;
+        }
+        *node = g_strndup(from + 1, name - from - 1);
+        *rec = name + 1;
+        return KEY_MAIL;
+    }
+    if (g_str_has_prefix(k, "shared/")) {
+        *rec = k + strlen("shared/");
+        return is_shared_key(*rec) && is_record_key(*rec) ? KEY_SHARED :
+               KEY_NONE;
+    }
+    if (!g_str_has_prefix(k, "state/") ||
+        !(slash = strchr(k + strlen("state/"), '/'))) {
+        return KEY_NONE;
+    }
+    *rec = slash + 1;
+    if (is_shared_key(*rec) || !is_record_key(*rec)) {
+        return KEY_NONE;
+    }
+    if (g_str_has_prefix(k, own)) {
+        return KEY_OURS;
+    }
+    *node = g_strndup(k + strlen("state/"), slash - k - strlen("state/"));
+    return KEY_REMOTE;
+}
+
+/*
+ * What a range answer holds, read as peer input: our records and the
+ * shared ones into known (with revisions) and, if all is not NULL, record
+ * key -> text; other brokers' records and node keys into remote (etcd
+ * key -> value) if not NULL.  Unreadable values count in *dropped and are
+ * known as such, so the next rewrite deletes ours.
+ */
+static void take_range(JsonObject *reply, const char *own, GHashTable *known,
+                       GHashTable *all, GHashTable *remote, unsigned *dropped)
 {
     JsonArray *kvs;
     guint n;
@@ -453,7 +515,9 @@ static void take_range(JsonObject *reply, GHashTable *known, GHashTable *all,
     for (guint i = 0; i < n; i++) {
         g_auto(DcdEtcdKv) kv = { 0 };
         g_autoptr(GError) err = NULL;
+        g_autofree char *node = NULL;
         const char *key;
+        KeyKind kind;
         Known *k;
 
         if (!dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, i), &kv, &err) ||
@@ -463,11 +527,15 @@ static void take_range(JsonObject *reply, GHashTable *known, GHashTable *all,
             (*dropped)++;
             continue;
         }
-        key = kv.key + strlen(DCD_ETCD_PREFIX);
-        if (g_str_has_prefix(key, "node/")) {
+        kind = key_kind(own, kv.key, &key, &node);
+        if (kind == KEY_NODE || kind == KEY_REMOTE || kind == KEY_MAIL) {
+            if (remote) {
+                g_hash_table_replace(remote, g_strdup(kv.key),
+                                     g_strdup(kv.value));
+            }
             continue;
         }
-        if (!is_record_key(key)) {
+        if (kind == KEY_NONE) {
             g_warning("etcd: ignoring key %s, which is no record", kv.key);
             continue;
         }
@@ -487,8 +555,10 @@ static void take_range(JsonObject *reply, GHashTable *known, GHashTable *all,
     }
 }
 
+/* Everything under the prefix, and the revision it was read at. */
 static bool read_all(DcdEtcdStore *s, GHashTable *known, GHashTable *all,
-                     unsigned *dropped, GError **errp)
+                     GHashTable *remote, unsigned *dropped, int64_t *rev,
+                     GError **errp)
 {
     g_autoptr(JsonBuilder) jb = json_builder_new();
     g_autoptr(JsonObject) reply = NULL;
@@ -498,22 +568,26 @@ static bool read_all(DcdEtcdStore *s, GHashTable *known, GHashTable *all,
     dcd_etcd_b64(jb, "range_end", s->prefix_end);
     json_builder_end_object(jb);
     reply = call(s, "/v3/kv/range", jb, errp);
-    if (!reply) {
+    if (!reply || !dcd_etcd_revision(reply, rev, errp)) {
         return false;
     }
-    take_range(reply, known, all, dropped);
+    take_range(reply, s->own, known, all, remote, dropped);
     return true;
 }
 
-GHashTable *dcd_etcd_store_records(JsonObject *range, unsigned *dropped)
+GHashTable *dcd_etcd_store_records(JsonObject *range, const char *node,
+                                   unsigned *dropped)
 {
     g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash,
         g_str_equal, g_free, known_free);
+    g_autoptr(GHashTable) remote = g_hash_table_new_full(g_str_hash,
+        g_str_equal, g_free, g_free);
+    g_autofree char *own = g_strdup_printf("state/%s/", node);
     GHashTable *all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                             g_free);
 
     *dropped = 0;
-    take_range(range, known, all, dropped);
+    take_range(range, own, known, all, remote, dropped);
     return all;
 }
 
@@ -526,17 +600,21 @@ static GHashTable *etcd_load(DcdStore *base, unsigned *dropped,
 
     *dropped = 0;
     g_hash_table_remove_all(s->known);
-    if (!read_all(s, s->known, all, dropped, errp)) {
+    g_hash_table_remove_all(s->remote);
+    if (!read_all(s, s->known, all, s->remote, dropped, &s->watch_rev,
+                  errp)) {
         g_prefix_error(errp, "reading the state from etcd: ");
         g_hash_table_unref(all);
         return NULL;
     }
+    s->watch_rev++;
     return all;
 }
 
 /* ---- committing --------------------------------------------------------*/
 
 static gboolean on_tick(gpointer opaque);
+static void watch_start(DcdEtcdStore *s);
 
 static gboolean on_soon(gpointer opaque)
 {
@@ -623,7 +701,7 @@ static bool repair(DcdEtcdStore *s, GError **errp)
     json_builder_set_member_name(jb, "success");
     json_builder_begin_array(jb);
     for (guint i = 0; i < keys->len; i++) {
-        g_autofree char *fk = full_key(keys->pdata[i]);
+        g_autofree char *fk = full_key(s, keys->pdata[i]);
 
         op_range(jb, fk);
     }
@@ -636,7 +714,7 @@ static bool repair(DcdEtcdStore *s, GError **errp)
     cmp_fence(s, fix);
     for (guint i = 0; i < keys->len; i++) {
         g_auto(DcdEtcdKv) kv = { 0 };
-        g_autofree char *fk = full_key(keys->pdata[i]);
+        g_autofree char *fk = full_key(s, keys->pdata[i]);
         bool found;
 
         if (!dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &kv, &found,
@@ -653,7 +731,7 @@ static bool repair(DcdEtcdStore *s, GError **errp)
     json_builder_begin_array(fix);
     for (guint i = 0; i < changed->len; i++) {
         Known *k = g_hash_table_lookup(s->known, changed->pdata[i]);
-        g_autofree char *fk = full_key(changed->pdata[i]);
+        g_autofree char *fk = full_key(s, changed->pdata[i]);
 
         if (k && k->json) {
             op_put(fix, fk, k->json, 0);
@@ -738,7 +816,7 @@ static bool etcd_commit(DcdStore *base, GError **errp)
     cmp_fence(s, jb);
     g_hash_table_iter_init(&it, s->queue);
     while (g_hash_table_iter_next(&it, &key, &json)) {
-        g_autofree char *fk = full_key(key);
+        g_autofree char *fk = full_key(s, key);
 
         cmp_int(jb, fk, "MOD", "mod_revision", known_rev(s, key));
     }
@@ -747,7 +825,7 @@ static bool etcd_commit(DcdStore *base, GError **errp)
     json_builder_begin_array(jb);
     g_hash_table_iter_init(&it, s->queue);
     while (g_hash_table_iter_next(&it, &key, &json)) {
-        g_autofree char *fk = full_key(key);
+        g_autofree char *fk = full_key(s, key);
 
         if (json) {
             op_put(jb, fk, json, 0);
@@ -851,17 +929,22 @@ static bool etcd_rewrite_commit(DcdStore *base, GError **errp)
     }
     /* A change queued before the rewrite stays queued for its own commit. */
     s->queue = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    /*
+     * Our own records only: shared ones change by their own commits, and
+     * what another broker made is not ours to put back or remove.
+     */
     g_hash_table_iter_init(&it, want);
     while (g_hash_table_iter_next(&it, &key, &val)) {
         Known *k = g_hash_table_lookup(s->known, key);
 
-        if (!k || !k->json || strcmp(k->json, val) != 0) {
+        if (!is_shared_key(key) &&
+            (!k || !k->json || strcmp(k->json, val) != 0)) {
             g_hash_table_replace(s->queue, g_strdup(key), g_strdup(val));
         }
     }
     g_hash_table_iter_init(&it, s->known);
     while (g_hash_table_iter_next(&it, &key, NULL)) {
-        if (!g_hash_table_contains(want, key)) {
+        if (!is_shared_key(key) && !g_hash_table_contains(want, key)) {
             g_hash_table_replace(s->queue, g_strdup(key), NULL);
         }
     }
@@ -884,6 +967,13 @@ static bool etcd_available(const DcdStore *base)
            g_get_monotonic_time() < s->lease_until;
 }
 
+/* Every round trip counts: commits, loads and the lease's keepalives. */
+static void etcd_counts(const DcdStore *base, DcdStoreCounts *c)
+{
+    dcd_etcd_counts(((const DcdEtcdStore *)base)->etcd, &c->requests,
+                    &c->errors);
+}
+
 /* ---- keeping the lease -------------------------------------------------*/
 
 /*
@@ -900,6 +990,7 @@ static void regain(DcdEtcdStore *s)
     gpointer key, val;
     unsigned dropped = 0;
     bool same = true;
+    int64_t rev;
 
     /* Our old lease, if etcd still has it, holds the node key: end it. */
     if (s->lease) {
@@ -923,14 +1014,18 @@ static void regain(DcdEtcdStore *s)
         return;
     }
     now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, known_free);
-    if (!read_all(s, now, NULL, &dropped, &err)) {
+    if (!read_all(s, now, NULL, NULL, &dropped, &rev, &err)) {
         revoke_lease(s, s->lease);
         return;
     }
-    same = g_hash_table_size(now) == g_hash_table_size(s->known);
+    /* Our own records: shared ones others change, and the watch says. */
     g_hash_table_iter_init(&it, now);
     while (same && g_hash_table_iter_next(&it, &key, &val)) {
-        same = known_rev(s, key) == ((Known *)val)->rev;
+        same = is_shared_key(key) || known_rev(s, key) == ((Known *)val)->rev;
+    }
+    g_hash_table_iter_init(&it, s->known);
+    while (same && g_hash_table_iter_next(&it, &key, NULL)) {
+        same = is_shared_key(key) || g_hash_table_contains(now, key);
     }
     if (!same) {
         g_warning("node %s: the state in etcd changed while this broker"
@@ -984,6 +1079,9 @@ static gboolean on_tick(gpointer opaque)
     g_autoptr(JsonBuilder) jb = NULL;
     g_autofree char *body = NULL;
 
+    if (s->base.watch && !s->watching && s->reachable) {
+        watch_start(s);
+    }
     if (s->stale || s->keepalive_out) {
         return G_SOURCE_CONTINUE;
     }
@@ -1011,6 +1109,360 @@ static gboolean on_tick(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/* ---- what other brokers change -----------------------------------------*/
+
+static void tell(DcdEtcdStore *s, const char *node, const char *key,
+                 const char *json)
+{
+    if (s->base.watch) {
+        s->base.watch(&s->base, node, key, json, s->base.watch_opaque);
+    }
+}
+
+static bool readable(const char *value)
+{
+    return g_utf8_validate(value, -1, NULL) &&
+           dcd_json_check_depth(value, -1, NULL);
+}
+
+/*
+ * One change under the prefix (value NULL: deleted) at revision rev, as
+ * the watch or a resync reports it; what is news is told to the broker.
+ */
+static void take_change(DcdEtcdStore *s, const char *ekey, const char *value,
+                        int64_t rev)
+{
+    g_autofree char *node = NULL;
+    const char *rec, *old;
+    KeyKind kind = key_kind(s->own, ekey, &rec, &node);
+    Known *k;
+
+    switch (kind) {
+    case KEY_MAIL:
+        /* Told once, when it comes; its removal is no news. */
+        if (value && !g_hash_table_contains(s->remote, ekey)) {
+            g_autofree char *name = g_strconcat("mail:", rec, NULL);
+
+            g_hash_table_replace(s->remote, g_strdup(ekey), g_strdup(value));
+            if (readable(value)) {
+                tell(s, node, name, value);
+            }
+        } else if (!value) {
+            g_hash_table_remove(s->remote, ekey);
+        }
+        break;
+    case KEY_NODE:
+    case KEY_REMOTE:
+        old = g_hash_table_lookup(s->remote, ekey);
+        if (value && !readable(value)) {
+            g_warning("etcd: %s is unreadable; ignored", ekey);
+        } else if (value && g_strcmp0(old, value) != 0) {
+            g_hash_table_replace(s->remote, g_strdup(ekey), g_strdup(value));
+            tell(s, node, kind == KEY_REMOTE ? rec : NULL, value);
+        } else if (!value && g_hash_table_contains(s->remote, ekey)) {
+            g_hash_table_remove(s->remote, ekey);
+            tell(s, node, kind == KEY_REMOTE ? rec : NULL, NULL);
+        }
+        break;
+    case KEY_SHARED:
+        /* Ours (we know it at that revision) or older than what we know. */
+        k = g_hash_table_lookup(s->known, rec);
+        if (value && (!k || k->rev < rev)) {
+            if (!readable(value)) {
+                g_warning("etcd: %s is unreadable; ignored", ekey);
+                return;
+            }
+            set_known(s, rec, value, rev);
+            tell(s, NULL, rec, value);
+        } else if (!value && k && k->rev < rev) {
+            g_hash_table_remove(s->known, rec);
+            tell(s, NULL, rec, NULL);
+        }
+        break;
+    case KEY_OURS:
+        k = g_hash_table_lookup(s->known, rec);
+        if (value ? !k || k->rev < rev : k && k->rev < rev) {
+            g_warning("etcd: %s was changed by someone else; this node's"
+                      " records are its broker's alone", ekey);
+        }
+        break;
+    case KEY_NONE:
+        break;
+    }
+}
+
+/*
+ * The watch missed changes etcd no longer has (compacted): read it all
+ * and tell what differs from what we know.
+ */
+static bool resync(DcdEtcdStore *s, GError **errp)
+{
+    g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash,
+        g_str_equal, g_free, known_free);
+    g_autoptr(GHashTable) remote = g_hash_table_new_full(g_str_hash,
+        g_str_equal, g_free, g_free);
+    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer key, val;
+    unsigned dropped = 0;
+    int64_t rev;
+
+    if (!read_all(s, known, NULL, remote, &dropped, &rev, errp)) {
+        return false;
+    }
+    g_hash_table_iter_init(&it, s->remote);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (!g_hash_table_contains(remote, key)) {
+            g_ptr_array_add(gone, g_strdup(key));
+        }
+    }
+    g_hash_table_iter_init(&it, s->known);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (is_shared_key(key) && !g_hash_table_contains(known, key)) {
+            g_ptr_array_add(gone, g_strconcat(DCD_ETCD_PREFIX, "shared/",
+                                              key, NULL));
+        }
+    }
+    for (guint i = 0; i < gone->len; i++) {
+        take_change(s, gone->pdata[i], NULL, rev);
+    }
+    g_hash_table_iter_init(&it, remote);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        take_change(s, key, val, rev);
+    }
+    g_hash_table_iter_init(&it, known);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        Known *k = val;
+        g_autofree char *ek = g_strconcat(DCD_ETCD_PREFIX, "shared/", key,
+                                          NULL);
+
+        if (is_shared_key(key) && k->json) {
+            take_change(s, ek, k->json, k->rev);
+        }
+    }
+    s->watch_rev = rev + 1;
+    return true;
+}
+
+/* The shared records as etcd has them now, told as the watch would. */
+static bool etcd_refresh(DcdStore *base, GError **errp)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonObject) reply = NULL;
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
+        g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *start = g_strconcat(DCD_ETCD_PREFIX, "shared/", NULL);
+    g_autofree char *end = dcd_etcd_prefix_end(start);
+    JsonArray *kvs;
+    GHashTableIter it;
+    gpointer key;
+    int64_t rev;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", start);
+    dcd_etcd_b64(jb, "range_end", end);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/range", jb, errp);
+    if (!reply || !dcd_etcd_revision(reply, &rev, errp)) {
+        return false;
+    }
+    kvs = dcd_etcd_array(reply, "kvs");
+    for (guint i = 0; kvs && i < json_array_get_length(kvs); i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+
+        if (dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, i), &kv, NULL) &&
+            g_str_has_prefix(kv.key, start)) {
+            g_hash_table_add(seen, g_strdup(kv.key + strlen(start)));
+        }
+    }
+    /* What went first: a pool made since may reuse a gone one's bytes. */
+    g_hash_table_iter_init(&it, s->known);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (is_shared_key(key) && !g_hash_table_contains(seen, key)) {
+            g_ptr_array_add(gone, g_strconcat(start, key, NULL));
+        }
+    }
+    for (guint i = 0; i < gone->len; i++) {
+        take_change(s, gone->pdata[i], NULL, rev);
+    }
+    for (guint i = 0; kvs && i < json_array_get_length(kvs); i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+
+        if (dcd_etcd_kv_read(dcd_jsonin_object_at(kvs, i), &kv, NULL) &&
+            g_str_has_prefix(kv.key, start)) {
+            take_change(s, kv.key, kv.value, kv.mod_rev);
+        }
+    }
+    return true;
+}
+
+static char *mail_key(const char *to, const char *from, const char *name)
+{
+    return g_strdup_printf(DCD_ETCD_PREFIX "mail/%s/%s/%s", to, from, name);
+}
+
+/* Put under our lease, and only while we hold it: a fenced broker asks
+ * nothing of others, and a dead one's messages go with it. */
+static bool etcd_send(DcdStore *base, const char *to, const char *name,
+                      const char *json, GError **errp)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(JsonBuilder) jb = NULL;
+    g_autoptr(JsonObject) reply = NULL;
+    g_autofree char *key = mail_key(to, s->node, name);
+
+    if (!may_write(s, errp)) {
+        return false;
+    }
+    jb = txn_begin();
+    cmp_fence(s, jb);
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "success");
+    json_builder_begin_array(jb);
+    op_put(jb, key, json, s->lease);
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "failure");
+    json_builder_begin_array(jb);
+    op_range(jb, s->node_key);
+    json_builder_end_array(jb);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/txn", jb, errp);
+    if (!reply) {
+        return false;
+    }
+    if (!dcd_etcd_succeeded(reply)) {
+        explain_failure(s, reply, 0, errp);
+        return false;
+    }
+    return true;
+}
+
+static void on_dropped(JsonObject *reply, const GError *err, gpointer opaque)
+{
+    /* Not dropped: its sender's lease ends it, or the next start. */
+}
+
+static void etcd_drop(DcdStore *base, const char *from, const char *name)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autofree char *key = mail_key(s->node, from, name);
+    g_autofree char *body = NULL;
+
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", key);
+    json_builder_end_object(jb);
+    body = builder_text(jb);
+    dcd_etcd_call_async(s->etcd, "/v3/kv/deleterange", body, on_dropped, s);
+}
+
+typedef struct WatchCtx {
+    DcdEtcdStore *s;
+    unsigned gen;
+} WatchCtx;
+
+static void on_watch(JsonObject *result, const GError *err, gpointer opaque)
+{
+    WatchCtx *w = opaque;
+    DcdEtcdStore *s = w->s;
+    JsonArray *events;
+    int64_t rev = 0;
+    bool stale = w->gen != s->watch_gen;
+
+    if (!result) {
+        if (!stale) {
+            g_message("node %s: the watch on etcd ended (%s); it starts"
+                      " again once etcd answers", s->node, err->message);
+            s->watching = false;
+        }
+        g_free(w);
+        return;
+    }
+    if (stale) {
+        return;
+    }
+    if (json_object_get_boolean_member_with_default(result, "canceled",
+                                                    FALSE)) {
+        /* Too far behind: etcd compacted it.  Read it all instead. */
+        g_message("node %s: the watch fell behind etcd's history; reading"
+                  " the state again", s->node);
+        s->resync = true;
+        s->watching = false;
+        s->watch_gen++;
+        return;
+    }
+    events = dcd_etcd_array(result, "events");
+    for (guint i = 0; events && i < json_array_get_length(events); i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+        g_autoptr(GError) e = NULL;
+        bool deleted;
+
+        if (!dcd_etcd_event_read(dcd_jsonin_object_at(events, i), &deleted,
+                                 &kv, &e) ||
+            !g_str_has_prefix(kv.key, DCD_ETCD_PREFIX)) {
+            g_warning("etcd: ignoring a malformed watch event: %s",
+                      e ? e->message : "outside the prefix");
+            continue;
+        }
+        take_change(s, kv.key, deleted ? NULL : kv.value, kv.mod_rev);
+        s->watch_rev = MAX(s->watch_rev, kv.mod_rev + 1);
+    }
+    if (dcd_etcd_revision(result, &rev, NULL)) {
+        s->watch_rev = MAX(s->watch_rev, rev + 1);
+    }
+}
+
+static void watch_start(DcdEtcdStore *s)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autofree char *body = NULL;
+    WatchCtx *w;
+
+    if (s->resync) {
+        g_autoptr(GError) err = NULL;
+
+        if (!resync(s, &err)) {
+            g_warning("node %s: %s", s->node, err->message);
+            return;
+        }
+        s->resync = false;
+    }
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "create_request");
+    json_builder_begin_object(jb);
+    dcd_etcd_b64(jb, "key", DCD_ETCD_PREFIX);
+    dcd_etcd_b64(jb, "range_end", s->prefix_end);
+    dcd_etcd_i64(jb, "start_revision", s->watch_rev);
+    json_builder_end_object(jb);
+    json_builder_end_object(jb);
+    body = builder_text(jb);
+    w = g_new0(WatchCtx, 1);
+    w->s = s;
+    w->gen = ++s->watch_gen;
+    s->watching = true;
+    dcd_etcd_watch(s->etcd, body, on_watch, w);
+}
+
+/* What other brokers hold as of load, then the watch from there on. */
+static void etcd_watch(DcdStore *base)
+{
+    DcdEtcdStore *s = (DcdEtcdStore *)base;
+    g_autoptr(GHashTable) had = g_steal_pointer(&s->remote);
+    GHashTableIter it;
+    gpointer key, val;
+
+    /* Told as news: take_change() tells what remote does not hold yet. */
+    s->remote = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      g_free);
+    g_hash_table_iter_init(&it, had);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        take_change(s, key, val, 0);
+    }
+    watch_start(s);
+}
+
 /* ---- opening and closing -----------------------------------------------*/
 
 static void etcd_close(DcdStore *base)
@@ -1035,7 +1487,9 @@ static void etcd_close(DcdStore *base)
     g_hash_table_unref(s->queue);
     g_clear_pointer(&s->rewrite, g_hash_table_unref);
     g_clear_pointer(&s->uncertain, g_hash_table_unref);
+    g_hash_table_unref(s->remote);
     g_free(s->node);
+    g_free(s->own);
     g_free(s->node_key);
     g_free(s->prefix_end);
     g_free(s);
@@ -1053,6 +1507,11 @@ static const DcdStoreOps etcd_ops = {
     .rewrite_commit = etcd_rewrite_commit,
     .sync = etcd_sync,
     .available = etcd_available,
+    .watch = etcd_watch,
+    .refresh = etcd_refresh,
+    .send = etcd_send,
+    .drop = etcd_drop,
+    .counts = etcd_counts,
     .close = etcd_close,
 };
 
@@ -1093,7 +1552,7 @@ DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp)
                     timeout, ttl);
         return NULL;
     }
-    etcd = dcd_etcd_new(cfg->cluster_store, timeout, errp);
+    etcd = dcd_etcd_new(cfg->cluster_store, timeout, cfg->security, errp);
     if (!etcd) {
         return NULL;
     }
@@ -1104,6 +1563,9 @@ DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp)
     s->etcd = etcd;
     s->node = g_strdup(cfg->node);
     s->node_key = g_strconcat(DCD_ETCD_NODES, cfg->node, NULL);
+    s->own = g_strdup_printf("state/%s/", cfg->node);
+    s->remote = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      g_free);
     s->prefix_end = dcd_etcd_prefix_end(DCD_ETCD_PREFIX);
     s->ttl_s = ttl;
     s->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,

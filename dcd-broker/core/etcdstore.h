@@ -3,11 +3,14 @@
  * etcdstore.h - the store in etcd (docs/cluster.md): the broker's state
  * outlives its server, and brokers on several servers can share it.
  *
- * Owns: the key schema under DCD_ETCD_PREFIX (each record at
- * PREFIX<record key>; PREFIX "node/<name>" bound to this broker's lease),
- * the revision of every record key this broker last read or wrote, the
- * lease and its keepalive timer, and whether this broker may write at
- * all.  Every commit is one etcd transaction whose compares are: each
+ * Owns: the key schema under DCD_ETCD_PREFIX: PREFIX "node/<name>" bound
+ * to this broker's lease; PREFIX "state/<name>/<record key>" for the
+ * records only that node changes; PREFIX "shared/<record key>" for the
+ * shared device's (devpool:<tag>, device), which any node changes.  Also
+ * the revision of every record key of ours or shared that this broker
+ * last read, wrote or was told of, the lease and its keepalive timer,
+ * whether this broker may write at all, and the watch that tells it what
+ * other brokers change.  Every commit is one etcd transaction whose compares are: each
  * touched key at the revision this broker knows (0: absent), and the
  * node key still bound to this broker's lease (a broker that lost its
  * lease changes nothing, even late).  While etcd cannot be reached or the
@@ -29,16 +32,17 @@
 /*
  * Connects, takes the node's name (waiting up to the lease's TTL for an
  * earlier holder's lease to run out; DCD_ERR_BUSY if it does not) and
- * keeps its lease alive on the main loop.  Until brokers share a state,
- * a node key of any name holds it: one broker per state.
+ * keeps its lease alive on the main loop.  Brokers of other names share
+ * the store.
  */
 DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp);
 
 /*
- * The records of a range answer under DCD_ETCD_PREFIX, as loading reads
+ * The records of a range answer under DCD_ETCD_PREFIX, as node loads
  * them: record key -> JSON text; *dropped counts what could not be read.
  * For the fuzz target (fuzz-etcd).
  */
-GHashTable *dcd_etcd_store_records(JsonObject *range, unsigned *dropped);
+GHashTable *dcd_etcd_store_records(JsonObject *range, const char *node,
+                                   unsigned *dropped);
 
 #endif

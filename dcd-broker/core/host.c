@@ -232,5 +232,6 @@ void dcd_extent_to_wire(const DcdExtent *e, struct dcd_extent *w)
     memcpy(w->tag, e->tag.b, sizeof(w->tag));
     w->shared_seq = e->seq;
     w->region = e->region;
-    w->pool_offset = e->pool ? dcd_pool_segment(e->pool, e->seq)->offset : 0;
+    w->pool_offset = e->pool ?
+                     dcd_pool_segment(e->pool, e->seq)->fd_offset : 0;
 }

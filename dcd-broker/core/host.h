@@ -29,6 +29,8 @@ typedef struct DcdExtent {
     uint64_t group;
     bool confirmed;       /* seen in the host's HOLD after a reconnect */
     bool offer;           /* revoking an offer, not something accepted */
+    uint64_t release;     /* the release request it is in (0: none) */
+    gint64 release_us;    /* when that request came (metrics) */
 } DcdExtent;
 
 /* An offer waiting for the host's ACCEPT. */
@@ -45,6 +47,7 @@ typedef struct DcdGroup {
     GArray *waiters;      /* DcdGroupWaiter */
     guint timer;          /* withdraws the offer if unanswered; 0: none */
     bool withdrawing;     /* WITHDRAW sent, its reply not yet in */
+    gint64 started_us;    /* when the add came (metrics); 0: unknown */
 } DcdGroup;
 
 /* How the broker talks to a connected host. */

@@ -33,6 +33,7 @@ typedef struct DcdJournal {
     GString *batch;      /* records queued for dcd_store_commit() */
     unsigned batch_lines;
     bool torn;           /* a failed append is still on the journal's end */
+    DcdStoreCounts counts;       /* commits and snapshots written */
     DcdJournalWriteFn write_fn;  /* tests: writes that fail */
     gpointer write_opaque;
 
@@ -136,10 +137,12 @@ static bool journal_commit(DcdStore *base, GError **errp)
     if (!s->batch->len) {
         return true;
     }
+    s->counts.requests++;
     g_mutex_lock(&s->fd_lock);
     if (s->torn && ftruncate(s->journal_fd, s->journal_size) < 0) {
         err = errno;
         g_mutex_unlock(&s->fd_lock);
+        s->counts.errors++;
         set_write_error(s, "trimming the journal in", err, errp);
         journal_discard(base);
         return false;
@@ -157,6 +160,7 @@ static bool journal_commit(DcdStore *base, GError **errp)
     }
     g_mutex_unlock(&s->fd_lock);
     if (!ok) {
+        s->counts.errors++;
         set_write_error(s, "appending to the journal in", err, errp);
     } else {
         s->journal_size += s->batch->len;
@@ -436,8 +440,10 @@ static bool journal_rewrite_commit(DcdStore *base, GError **errp)
     bool ok;
 
     s->snapshot = NULL;
+    s->counts.requests++;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
+        s->counts.errors++;
         g_set_error(errp, DCD_ERROR, DCD_ERR_IO, "%s: %s", tmp,
                     g_strerror(errno));
         return false;
@@ -445,6 +451,7 @@ static bool journal_rewrite_commit(DcdStore *base, GError **errp)
     ok = write_all(s, fd, snap->str, snap->len) && fsync(fd) == 0;
     close(fd);
     if (!ok || rename(tmp, s->snapshot_path) < 0) {
+        s->counts.errors++;
         set_write_error(s, "writing a snapshot in", errno, errp);
         unlink(tmp);
         return false;
@@ -481,6 +488,11 @@ static bool journal_available(const DcdStore *base)
     return true;
 }
 
+static void journal_counts(const DcdStore *base, DcdStoreCounts *c)
+{
+    *c = ((const DcdJournal *)base)->counts;
+}
+
 static const DcdStoreOps journal_ops = {
     .name = "journal",
     .load = journal_load,
@@ -493,5 +505,6 @@ static const DcdStoreOps journal_ops = {
     .rewrite_commit = journal_rewrite_commit,
     .sync = journal_sync,
     .available = journal_available,
+    .counts = journal_counts,
     .close = journal_close,
 };

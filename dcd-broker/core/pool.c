@@ -26,6 +26,7 @@ static DcdPool *pool_alloc(const DcdTag *tag, uint64_t size,
     p->size = size;
     p->backing = backing;
     p->fd = -1;
+    p->fd_size = size;
     p->segments = g_array_new(FALSE, FALSE, sizeof(DcdSegment));
     cds_lfht_node_init(&p->node);
     return p;
@@ -162,6 +163,84 @@ DcdPool *dcd_pool_create(const DcdTag *tag, uint64_t size, DcdBacking backing,
     return p;
 }
 
+/*
+ * The pool's own fd on the device: a host is handed this one.  Not a dup
+ * of the device's: that one carries the broker's lock, which hosts would
+ * then keep across the broker's restart.
+ */
+static bool device_fd(DcdPool *p, DcdDevice *d, GError **errp)
+{
+    p->fd = dcd_device_reopen(d, errp);
+    p->fd_size = d->size;
+    return p->fd >= 0;
+}
+
+DcdPool *dcd_pool_create_on_device(const DcdTag *tag, uint64_t size,
+                                   DcdDevice *d, GError **errp)
+{
+    DcdPool *p;
+
+    if (size == 0 || size % DCD_DEVICE_BLOCK || size > DCD_MAX_DPA) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "pool size %"
+                    G_GUINT64_FORMAT " is not a multiple of the shared"
+                    " device's block (%u bytes)", size, DCD_DEVICE_BLOCK);
+        return NULL;
+    }
+    p = pool_alloc(tag, size, DCD_BACKING_DEVICE);
+    p->ranges = g_array_new(FALSE, FALSE, sizeof(DcdDevRange));
+    if (!dcd_device_alloc(d, size, p->ranges, errp)) {
+        dcd_pool_free(p);
+        return NULL;
+    }
+    /* A layout can cut a segment at each range: keep within its bound. */
+    if (p->ranges->len > DCD_MAX_RANGES) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_NOSPC, "shared device %s is"
+                    " cut into too many free runs for %" G_GUINT64_FORMAT
+                    " bytes (%u; at most %u)", d->path, size, p->ranges->len,
+                    DCD_MAX_RANGES);
+        goto fail;
+    }
+    if (!dcd_device_zero(d, p->ranges, errp) || !device_fd(p, d, errp)) {
+        goto fail;
+    }
+    return p;
+
+fail:
+    dcd_device_put(d, p->ranges);
+    dcd_pool_free(p);
+    return NULL;
+}
+
+DcdPool *dcd_pool_restore_on_device(const DcdTag *tag, uint64_t size,
+                                    DcdDevice *d, GArray *ranges,
+                                    GError **errp)
+{
+    DcdPool *p = pool_alloc(tag, size, DCD_BACKING_DEVICE);
+    uint64_t sum = 0;
+
+    p->ranges = ranges;
+    for (guint i = 0; i < ranges->len; i++) {
+        sum += g_array_index(ranges, DcdDevRange, i).len;
+    }
+    if (sum != size) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "device ranges add up"
+                    " to %" G_GUINT64_FORMAT " bytes, the pool has %"
+                    G_GUINT64_FORMAT, sum, size);
+        dcd_pool_free(p);
+        return NULL;
+    }
+    if (!dcd_device_claim(d, ranges, errp)) {
+        dcd_pool_free(p);
+        return NULL;
+    }
+    if (!device_fd(p, d, errp)) {
+        dcd_device_put(d, ranges);
+        dcd_pool_free(p);
+        return NULL;
+    }
+    return p;
+}
+
 DcdPool *dcd_pool_restore(const DcdTag *tag, uint64_t size, DcdBacking backing,
                           const char *path, GError **errp)
 {
@@ -257,11 +336,19 @@ void dcd_pool_free(DcdPool *p)
         close(p->fd);
     }
     g_free(p->path);
+    if (p->ranges) {
+        g_array_unref(p->ranges);
+    }
     g_array_unref(p->segments);
     if (p->requesters) {
         g_array_unref(p->requesters);
     }
     g_free(p);
+}
+
+DcdBacking dcd_pool_wire_backing(const DcdPool *p)
+{
+    return p->backing == DCD_BACKING_DEVICE ? DCD_BACKING_FILE : p->backing;
 }
 
 bool dcd_pool_has_memory(const DcdPool *p)
@@ -277,6 +364,43 @@ uint64_t dcd_pool_laid_out(const DcdPool *p)
         sum += g_array_index(p->segments, DcdSegment, i).len;
     }
     return sum;
+}
+
+/* The device range holding pool offset off, and where in it off is. */
+static const DcdDevRange *range_at(const DcdPool *p, uint64_t off,
+                                   uint64_t *into)
+{
+    for (guint i = 0; p->ranges && i < p->ranges->len; i++) {
+        const DcdDevRange *r = &g_array_index(p->ranges, DcdDevRange, i);
+
+        if (off < r->len) {
+            *into = off;
+            return r;
+        }
+        off -= r->len;
+    }
+    return NULL;
+}
+
+uint64_t dcd_pool_run_left(const DcdPool *p, uint64_t off)
+{
+    uint64_t into = 0;
+    const DcdDevRange *r;
+
+    if (!p->ranges) {
+        return G_MAXUINT64;
+    }
+    r = range_at(p, off, &into);
+    return r ? r->len - into : 0;
+}
+
+/* Where pool offset off is in the pool's fd. */
+static uint64_t fd_offset(const DcdPool *p, uint64_t off)
+{
+    uint64_t into = 0;
+    const DcdDevRange *r = p->ranges ? range_at(p, off, &into) : NULL;
+
+    return r ? r->offset + into : off;
 }
 
 bool dcd_pool_set_layout(DcdPool *p, const uint64_t *lens, unsigned n,
@@ -297,6 +421,12 @@ bool dcd_pool_set_layout(DcdPool *p, const uint64_t *lens, unsigned n,
                         G_GUINT64_FORMAT " bytes)", p->tag_str, p->size);
             return false;
         }
+        /* One extent is one run of the fd: a host maps it in one go. */
+        if (lens[i] > dcd_pool_run_left(p, off)) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "shared_seq %u of"
+                        " pool %s spans two device ranges", i, p->tag_str);
+            return false;
+        }
         off += lens[i];
     }
     if (off != p->size) {
@@ -308,7 +438,8 @@ bool dcd_pool_set_layout(DcdPool *p, const uint64_t *lens, unsigned n,
     g_array_set_size(p->segments, 0);
     off = 0;
     for (unsigned i = 0; i < n; i++) {
-        DcdSegment s = { .seq = i, .offset = off, .len = lens[i] };
+        DcdSegment s = { .seq = i, .offset = off, .len = lens[i],
+                         .fd_offset = fd_offset(p, off) };
 
         g_array_append_val(p->segments, s);
         off += lens[i];

@@ -44,9 +44,31 @@ void dcd_record_put_meta(DcdStore *s, const uint8_t id[16], uint64_t epoch)
     finish(s, "meta", jb);
 }
 
+void dcd_record_ranges(JsonBuilder *jb, const char *k, const GArray *ranges)
+{
+    json_builder_set_member_name(jb, k);
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < ranges->len; i++) {
+        const DcdDevRange *r = &g_array_index(ranges, DcdDevRange, i);
+
+        json_builder_begin_object(jb);
+        dcd_json_int(jb, "offset", r->offset);
+        dcd_json_int(jb, "len", r->len);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+}
+
+/* A device pool is shared by every broker of the device: "devpool:". */
+static char *pool_key(const DcdPool *p)
+{
+    return g_strconcat(p->backing == DCD_BACKING_DEVICE ? "devpool:" :
+                       "pool:", p->tag_str, NULL);
+}
+
 void dcd_record_put_pool(DcdStore *s, const DcdPool *p)
 {
-    g_autofree char *key = g_strconcat("pool:", p->tag_str, NULL);
+    g_autofree char *key = pool_key(p);
     JsonBuilder *jb = record();
 
     dcd_json_str(jb, "tag", p->tag_str);
@@ -61,15 +83,31 @@ void dcd_record_put_pool(DcdStore *s, const DcdPool *p)
         json_builder_add_int_value(jb, dcd_pool_segment(p, i)->len);
     }
     json_builder_end_array(jb);
+    if (p->ranges) {
+        dcd_record_ranges(jb, "device-ranges", p->ranges);
+    }
     if (p->requesters) {
         dcd_json_u16s(jb, "requesters", p->requesters);
     }
     finish(s, key, jb);
 }
 
+void dcd_record_put_device(DcdStore *s, uint64_t size)
+{
+    JsonBuilder *jb = record();
+
+    dcd_json_int(jb, "size", size);
+    finish(s, "device", jb);
+}
+
+bool dcd_record_decode_device(JsonObject *o, uint64_t *size)
+{
+    return dcd_jsonin_u64(o, "size", true, G_MAXINT64, size, NULL);
+}
+
 void dcd_record_del_pool(DcdStore *s, const DcdPool *p)
 {
-    g_autofree char *key = g_strconcat("pool:", p->tag_str, NULL);
+    g_autofree char *key = pool_key(p);
 
     dcd_store_del(s, key);
 }
@@ -139,13 +177,44 @@ void dcd_saved_pool_clear(DcdSavedPool *p)
 {
     g_clear_pointer(&p->path, g_free);
     g_clear_pointer(&p->segments, g_array_unref);
+    g_clear_pointer(&p->ranges, g_array_unref);
     g_clear_pointer(&p->requesters, g_array_unref);
+}
+
+/* A device pool's ranges: at most DCD_MAX_RANGES, each a whole block. */
+static bool decode_ranges(JsonArray *a, GArray **out, GError **errp)
+{
+    guint n = json_array_get_length(a);
+
+    if (n == 0 || n > DCD_MAX_RANGES) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "%u device ranges (1 to"
+                    " %u)", n, DCD_MAX_RANGES);
+        return false;
+    }
+    *out = g_array_sized_new(FALSE, FALSE, sizeof(DcdDevRange), n);
+    for (guint i = 0; i < n; i++) {
+        JsonObject *o = dcd_jsonin_object_at(a, i);
+        DcdDevRange r;
+
+        if (!o || !dcd_jsonin_u64(o, "offset", true, DCD_MAX_DPA, &r.offset,
+                                  NULL) ||
+            !dcd_jsonin_u64(o, "len", true, DCD_MAX_DPA, &r.len, NULL) ||
+            r.len == 0 || r.offset % DCD_DEVICE_BLOCK ||
+            r.len % DCD_DEVICE_BLOCK) {
+            g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "device range %u",
+                        i);
+            g_clear_pointer(out, g_array_unref);
+            return false;
+        }
+        g_array_append_val(*out, r);
+    }
+    return true;
 }
 
 bool dcd_record_decode_pool(JsonObject *o, DcdSavedPool *out, GError **errp)
 {
     const char *backing = "", *path = NULL;
-    JsonArray *segs = NULL;
+    JsonArray *segs = NULL, *ranges = NULL;
     guint n;
 
     memset(out, 0, sizeof(*out));
@@ -154,7 +223,20 @@ bool dcd_record_decode_pool(JsonObject *o, DcdSavedPool *out, GError **errp)
         !dcd_jsonin_str(o, "backing", true, &backing, errp) ||
         !dcd_jsonin_str(o, "path", false, &path, errp) ||
         !dcd_jsonin_array(o, "segments", true, &segs, errp) ||
+        !dcd_jsonin_array(o, "device-ranges", false, &ranges, errp) ||
         !dcd_jsonin_host_ids(o, "requesters", &out->requesters, errp)) {
+        return false;
+    }
+    /* A device pool and only a device pool names its ranges. */
+    if (dcd_backing_parse(backing, &out->backing) &&
+        (out->backing == DCD_BACKING_DEVICE) != (ranges != NULL)) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_INVAL, "device-ranges go with"
+                    " backing device, and only with it");
+        dcd_saved_pool_clear(out);
+        return false;
+    }
+    if (ranges && !decode_ranges(ranges, &out->ranges, errp)) {
+        dcd_saved_pool_clear(out);
         return false;
     }
     if (!dcd_backing_parse(backing, &out->backing) || out->size == 0 ||

@@ -82,8 +82,44 @@ const char *dcd_store_where(const DcdStore *s)
     return s->where;
 }
 
+const char *dcd_store_backend(const DcdStore *s)
+{
+    return s->ops->name;
+}
+
+void dcd_store_counts(const DcdStore *s, DcdStoreCounts *c)
+{
+    s->ops->counts(s, c);
+}
+
 void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque)
 {
     s->watch = fn;
     s->watch_opaque = opaque;
+    if (s->ops->watch) {
+        s->ops->watch(s);
+    }
+}
+
+bool dcd_store_refresh(DcdStore *s, GError **errp)
+{
+    return !s || !s->ops->refresh || s->ops->refresh(s, errp);
+}
+
+bool dcd_store_send(DcdStore *s, const char *to, const char *name,
+                    const char *json, GError **errp)
+{
+    if (!s || !s->ops->send) {
+        g_set_error(errp, DCD_ERROR, DCD_ERR_NOTSUP, "this broker shares"
+                    " no store with other brokers");
+        return false;
+    }
+    return s->ops->send(s, to, name, json, errp);
+}
+
+void dcd_store_drop(DcdStore *s, const char *from, const char *name)
+{
+    if (s && s->ops->drop) {
+        s->ops->drop(s, from, name);
+    }
 }

@@ -5,7 +5,8 @@
  * for brokers on several servers).
  *
  * Owns: the store's contract.  A store holds records, each a key
- * ("meta", "pool:<tag>", "host:<id>", "extent:<id>:<dpa>") and the JSON
+ * ("meta", "pool:<tag>", "devpool:<tag>", "device", "host:<id>",
+ * "extent:<id>:<dpa>") and the JSON
  * text of an object (record.h makes and reads them).  Changes are queued
  * (put, del) and made by one commit, all or nothing: a commit that fails
  * changes nothing and says why (DCD_ERR_NOSPC, DCD_ERR_IO, DCD_ERR_UNAVAIL
@@ -19,13 +20,32 @@
 #ifndef DCD_STORE_H
 #define DCD_STORE_H
 
+#include <stdint.h>
 #include <glib.h>
 
 typedef struct DcdStore DcdStore;
 
-/* A record another broker changed (json NULL: deleted). */
-typedef void (*DcdStoreWatchFn)(DcdStore *s, const char *key,
-                                const char *json, gpointer opaque);
+/*
+ * What a backend has asked of what keeps the state (metrics): journal
+ * writes (a commit's append, a rewrite's snapshot), or round trips to
+ * etcd, and how many of them failed.
+ */
+typedef struct DcdStoreCounts {
+    uint64_t requests, errors;
+} DcdStoreCounts;
+
+/*
+ * What another broker sharing the store changed (json NULL: deleted):
+ *   node NULL:  a shared record ("devpool:<tag>", "device"), which this
+ *               broker may change too;
+ *   node, key:  a record of that node's own (its hosts, extents, local
+ *               pools, meta), which only that node changes;
+ *   node, no key: that node's liveness record (NULL: it is gone);
+ *   node, "mail:<name>": a message that node sent this one (below).
+ */
+typedef void (*DcdStoreWatchFn)(DcdStore *s, const char *node,
+                                const char *key, const char *json,
+                                gpointer opaque);
 
 /* What a backend does; the functions below call these. */
 typedef struct DcdStoreOps {
@@ -40,6 +60,12 @@ typedef struct DcdStoreOps {
     bool (*rewrite_commit)(DcdStore *s, GError **errp);
     void (*sync)(DcdStore *s);
     bool (*available)(const DcdStore *s);
+    void (*watch)(DcdStore *s);    /* start reporting; NULL: alone */
+    bool (*refresh)(DcdStore *s, GError **errp);  /* NULL: alone */
+    bool (*send)(DcdStore *s, const char *to, const char *name,
+                 const char *json, GError **errp);  /* NULL: alone */
+    void (*drop)(DcdStore *s, const char *from, const char *name);
+    void (*counts)(const DcdStore *s, DcdStoreCounts *c);
     void (*close)(DcdStore *s);
 } DcdStoreOps;
 
@@ -51,12 +77,23 @@ struct DcdStore {
     gpointer watch_opaque;
 };
 
+/* How a broker proves itself to etcd and checks etcd (docs/cluster.md). */
+typedef struct DcdEtcdSecurity {
+    const char *cacert;      /* CAs for etcds:// servers; NULL: the system's */
+    const char *cert;        /* client certificate (etcds://), with key */
+    const char *key;
+    const char *user;        /* etcd user, or NULL: no authentication */
+    const char *password_file;  /* the user's password, mode 0600 or less */
+} DcdEtcdSecurity;
+
 typedef struct DcdStoreConfig {
     const char *state_dir;      /* the journal in this dir */
-    const char *cluster_store;  /* or etcd: "etcd://HOST:PORT[,HOST:PORT]" */
+    /* or etcd: "etcd://HOST:PORT[,HOST:PORT]", "etcds://" with TLS */
+    const char *cluster_store;
     const char *node;           /* this broker's node name (etcd) */
     unsigned lease_ttl_s;       /* 0: the default */
     unsigned timeout_ms;        /* bound on one request to etcd; 0: default */
+    const DcdEtcdSecurity *security;  /* etcd's TLS and user; NULL: none */
 } DcdStoreConfig;
 
 /* Open the backend cfg names; NULL with errp set if it cannot be. */
@@ -95,11 +132,31 @@ void dcd_store_sync(DcdStore *s);
 /* False while commits would fail with DCD_ERR_UNAVAIL (status). */
 bool dcd_store_available(const DcdStore *s);
 const char *dcd_store_where(const DcdStore *s);
+/* "journal" or "etcd". */
+const char *dcd_store_backend(const DcdStore *s);
+void dcd_store_counts(const DcdStore *s, DcdStoreCounts *c);
 
 /*
- * Changes made by other brokers sharing the store are reported to fn.
- * Declared for brokers sharing one etcd; no backend calls it yet.
+ * From now on, what other brokers sharing the store hold and change is
+ * reported to fn: first all of it as of load, then each change, in the
+ * order the store made them.  A store of one broker reports nothing.
  */
 void dcd_store_set_watch(DcdStore *s, DcdStoreWatchFn fn, gpointer opaque);
+/*
+ * Read the shared records again now, reporting what changed as the watch
+ * would (after a commit failed because one moved); blocks like a commit.
+ * True at once for a store of one broker.
+ */
+bool dcd_store_refresh(DcdStore *s, GError **errp);
+
+/*
+ * Messages between brokers sharing the store: a message to node "to"
+ * reaches its watch fn as (our node, "mail:<name>", json); it lasts until
+ * the receiver drops it or the sender's lease ends.  Sending blocks like
+ * a commit, and fails (DCD_ERR_NOTSUP) for a store of one broker.
+ */
+bool dcd_store_send(DcdStore *s, const char *to, const char *name,
+                    const char *json, GError **errp);
+void dcd_store_drop(DcdStore *s, const char *from, const char *name);
 
 #endif

@@ -12,6 +12,8 @@
 #include <json-glib/json-glib.h>
 
 #include "server/ctl.h"
+#include "server/forward.h"
+#include "core/record.h"
 #include "err.h"
 #include "dcd/json.h"
 
@@ -28,6 +30,9 @@ struct DcdCtl {
     char *host_path;
     char *ctl_path;
     guint timeout_ms;         /* idle connections are closed; 0: never */
+    DcdForward *forward;      /* other brokers' commands run here */
+    GHashTable *forwards;     /* "req-<id>" -> Client waiting for it */
+    uint64_t forward_seq;
 };
 
 typedef struct Client {
@@ -45,6 +50,7 @@ typedef struct Client {
     guint wait_timer;
     GPtrArray *wait_release;  /* DcdExtent copies still releasing, or NULL */
     GPtrArray *released;      /* DcdExtent copies in their final state */
+    char *fwd_name;           /* its command, sent to another node */
     bool monitoring;          /* gets every broker event as a line */
     guint resume_idle;
     guint close_idle;
@@ -149,9 +155,15 @@ static void build_pool(DcdCtl *ctl, JsonBuilder *jb, const DcdPool *p)
         dcd_json_int(jb, "shared-seq", s->seq);
         dcd_json_int(jb, "offset", s->offset);
         dcd_json_int(jb, "len", s->len);
+        if (p->ranges) {
+            dcd_json_int(jb, "device-offset", s->fd_offset);
+        }
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
+    if (p->ranges) {
+        dcd_record_ranges(jb, "device-ranges", p->ranges);
+    }
     dcd_json_u16s(jb, "hosts", holders);
     if (p->requesters) {
         dcd_json_u16s(jb, "requesters", p->requesters);
@@ -175,19 +187,26 @@ static void build_extent(JsonBuilder *jb, const DcdHost *h,
     dcd_json_str(jb, "tag", tag);
     dcd_json_int(jb, "shared-seq", e->seq);
     if (e->pool && e->seq < dcd_pool_nsegments(e->pool)) {
-        dcd_json_int(jb, "pool-offset",
-                     dcd_pool_segment(e->pool, e->seq)->offset);
+        const DcdSegment *s = dcd_pool_segment(e->pool, e->seq);
+
+        dcd_json_int(jb, "pool-offset", s->offset);
+        if (e->pool->ranges) {
+            dcd_json_int(jb, "device-offset", s->fd_offset);
+        }
     }
     dcd_json_str(jb, "state", dcd_extent_state_name(e->state));
     dcd_json_int(jb, "group", e->group);
     json_builder_end_object(jb);
 }
 
-static void build_host(JsonBuilder *jb, const DcdHost *h)
+static void build_host(JsonBuilder *jb, const DcdBroker *b, const DcdHost *h)
 {
     json_builder_begin_object(jb);
     dcd_json_int(jb, "host-id", h->id);
     dcd_json_str(jb, "name", h->name);
+    if (b->node) {
+        dcd_json_str(jb, "node", b->node);
+    }
     dcd_json_bool(jb, "connected", dcd_host_connected(h));
     if (dcd_host_connected(h)) {
         dcd_json_int(jb, "pid", h->pid);
@@ -209,6 +228,74 @@ static void build_host(JsonBuilder *jb, const DcdHost *h)
     json_builder_end_array(jb);
     dcd_json_int(jb, "extents", g_hash_table_size(h->extents));
     dcd_json_int(jb, "revoking", dcd_host_count_state(h, DCD_EXTENT_REVOKING));
+    json_builder_end_object(jb);
+}
+
+/* A host of another node, as its records say (no connection to see). */
+static void build_remote_host(JsonBuilder *jb, const DcdCluster *cl,
+                              const DcdRemoteHost *r)
+{
+    GHashTableIter it;
+    gpointer val;
+    unsigned n = 0;
+
+    g_hash_table_iter_init(&it, cl->extents);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        const DcdRemoteExtent *x = val;
+
+        n += x->e.host_id == r->h.id && g_str_equal(x->node, r->node);
+    }
+    json_builder_begin_object(jb);
+    dcd_json_int(jb, "host-id", r->h.id);
+    dcd_json_str(jb, "name", r->h.name);
+    dcd_json_str(jb, "node", r->node);
+    json_builder_set_member_name(jb, "regions");
+    json_builder_begin_array(jb);
+    for (unsigned i = 0; i < r->h.nregions; i++) {
+        json_builder_begin_object(jb);
+        dcd_json_int(jb, "index", i);
+        dcd_json_int(jb, "base", r->h.regions[i].base);
+        dcd_json_int(jb, "len", r->h.regions[i].len);
+        dcd_json_int(jb, "block-size", r->h.regions[i].block_size);
+        dcd_json_bool(jb, "sharable",
+                      r->h.regions[i].flags & DCD_REGION_SHARABLE);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    dcd_json_int(jb, "extents", n);
+    json_builder_end_object(jb);
+}
+
+/* An extent of another node's host; pool offsets from the shared pool. */
+static void build_remote_extent(JsonBuilder *jb, DcdBroker *b,
+                                const DcdRemoteExtent *r)
+{
+    char tag[DCD_TAG_STR_LEN];
+    DcdPool *p = dcd_broker_pool(b, &r->e.tag);
+    const DcdSegment *seg = p ? dcd_pool_segment(p, r->e.seq) : NULL;
+    g_autofree char *hk = g_strdup_printf("%s/host:%u", r->node,
+                                          r->e.host_id);
+    const DcdRemoteHost *h = g_hash_table_lookup(b->cluster.hosts, hk);
+    uint64_t base = h && r->e.region < h->h.nregions ?
+                    h->h.regions[r->e.region].base : 0;
+
+    dcd_tag_unparse(&r->e.tag, tag);
+    json_builder_begin_object(jb);
+    dcd_json_int(jb, "host-id", r->e.host_id);
+    dcd_json_str(jb, "node", r->node);
+    dcd_json_int(jb, "region", r->e.region);
+    dcd_json_int(jb, "dpa", r->e.dpa);
+    dcd_json_int(jb, "offset", r->e.dpa - base);
+    dcd_json_int(jb, "len", r->e.len);
+    dcd_json_str(jb, "tag", tag);
+    dcd_json_int(jb, "shared-seq", r->e.seq);
+    if (seg) {
+        dcd_json_int(jb, "pool-offset", seg->offset);
+        if (p->ranges) {
+            dcd_json_int(jb, "device-offset", seg->fd_offset);
+        }
+    }
+    dcd_json_str(jb, "state", dcd_extent_state_name(r->e.state));
     json_builder_end_object(jb);
 }
 
@@ -273,6 +360,7 @@ static JsonNode *cmd_status(Client *c, JsonObject *args, GError **errp)
         dcd_json_str(jb, "state-dir", b->state_dir);
     } else if (b->cluster_store) {
         dcd_json_str(jb, "cluster-store", b->cluster_store);
+        dcd_json_str(jb, "node", b->node);
     }
     if (b->store) {
         /* False while changes are refused with unavail (etcd gone). */
@@ -289,7 +377,8 @@ static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
         "size", "tag", "backing", "requesters", NULL
     };
     g_autoptr(GArray) requesters = NULL;
-    const char *backing_s = "memfd";
+    /* A broker with a shared device carves pools from it by default. */
+    const char *backing_s = c->ctl->b->device ? "device" : "memfd";
     DcdBacking backing;
     uint64_t size;
     DcdTag tag = { 0 };
@@ -304,8 +393,8 @@ static JsonNode *cmd_pool_create(Client *c, JsonObject *args, GError **errp)
         return NULL;
     }
     if (!dcd_backing_parse(backing_s, &backing)) {
-        ERR(errp, DCD_ERR_INVAL, "backing must be memfd, file or hugetlb,"
-            " not '%s'", backing_s);
+        ERR(errp, DCD_ERR_INVAL, "backing must be memfd, file, hugetlb or"
+            " device, not '%s'", backing_s);
         return NULL;
     }
     p = dcd_broker_pool_create(c->ctl->b, &tag, size, backing, requesters,
@@ -369,6 +458,8 @@ static JsonNode *cmd_host_list(Client *c, JsonObject *args, GError **errp)
     static const char *const keys[] = { NULL };
     g_autoptr(GPtrArray) hosts = NULL;
     JsonBuilder *jb;
+    GHashTableIter it;
+    gpointer val;
 
     if (!dcd_jsonin_only(args, keys, errp)) {
         return NULL;
@@ -377,7 +468,52 @@ static JsonNode *cmd_host_list(Client *c, JsonObject *args, GError **errp)
     jb = json_builder_new();
     json_builder_begin_array(jb);
     for (guint i = 0; i < hosts->len; i++) {
-        build_host(jb, hosts->pdata[i]);
+        build_host(jb, c->ctl->b, hosts->pdata[i]);
+    }
+    g_hash_table_iter_init(&it, c->ctl->b->cluster.hosts);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        build_remote_host(jb, &c->ctl->b->cluster, val);
+    }
+    json_builder_end_array(jb);
+    return finish(jb);
+}
+
+static JsonNode *cmd_node_list(Client *c, JsonObject *args, GError **errp)
+{
+    static const char *const keys[] = { NULL };
+    DcdBroker *b = c->ctl->b;
+    g_autoptr(GPtrArray) names = NULL;
+    JsonBuilder *jb;
+
+    if (!dcd_jsonin_only(args, keys, errp)) {
+        return NULL;
+    }
+    if (!b->node) {
+        ERR(errp, DCD_ERR_NOTSUP, "this broker is alone: nodes are brokers"
+            " sharing a cluster store (--cluster-store)");
+        return NULL;
+    }
+    names = dcd_cluster_node_names(&b->cluster);
+    jb = json_builder_new();
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < names->len; i++) {
+        const char *n = names->pdata[i];
+        g_autoptr(JsonObject) o = dcd_jsonin_object(
+            g_hash_table_lookup(b->cluster.nodes, n), -1, NULL);
+        const char *host = NULL;
+        uint64_t pid = 0;
+
+        json_builder_begin_object(jb);
+        dcd_json_str(jb, "node", n);
+        dcd_json_bool(jb, "self", g_str_equal(n, b->node));
+        if (o && dcd_jsonin_str(o, "hostname", false, &host, NULL) && host) {
+            dcd_json_str(jb, "hostname", host);
+        }
+        if (o && dcd_jsonin_u64(o, "pid", false, G_MAXINT32, &pid, NULL) &&
+            pid) {
+            dcd_json_int(jb, "pid", pid);
+        }
+        json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
     return finish(jb);
@@ -410,6 +546,10 @@ static void wait_cancel(Client *c)
     g_clear_pointer(&c->wait_release, g_ptr_array_unref);
     g_clear_pointer(&c->released, g_ptr_array_unref);
     g_clear_pointer(&c->wait_id, json_node_unref);
+    if (c->fwd_name) {
+        g_hash_table_remove(c->ctl->forwards, c->fwd_name);
+        g_clear_pointer(&c->fwd_name, g_free);
+    }
     c->waiting = false;
 }
 
@@ -658,6 +798,8 @@ static JsonNode *cmd_extent_list(Client *c, JsonObject *args, GError **errp)
     DcdTag tag = { 0 };
     bool all = false;
     JsonBuilder *jb;
+    GHashTableIter it;
+    gpointer val;
 
     if (!dcd_jsonin_only(args, keys, errp) ||
         !dcd_jsonin_u64(args, "host-id", false, G_MAXUINT16, &host_id, errp) ||
@@ -687,6 +829,15 @@ static JsonNode *cmd_extent_list(Client *c, JsonObject *args, GError **errp)
             build_extent(jb, h, ext->pdata[j]);
         }
     }
+    g_hash_table_iter_init(&it, c->ctl->b->cluster.extents);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        const DcdRemoteExtent *r = val;
+
+        if ((host_id == G_MAXUINT64 || r->e.host_id == host_id) &&
+            (dcd_tag_is_null(&tag) || dcd_tag_equal(&tag, &r->e.tag))) {
+            build_remote_extent(jb, c->ctl->b, r);
+        }
+    }
     json_builder_end_array(jb);
     return finish(jb);
 }
@@ -701,6 +852,7 @@ static const struct {
     { "pool-destroy", cmd_pool_destroy },
     { "host-list", cmd_host_list },
     { "host-forget", cmd_host_forget },
+    { "node-list", cmd_node_list },
     { "extent-add", cmd_extent_add },
     { "extent-release", cmd_extent_release },
     { "extent-list", cmd_extent_list },
@@ -801,6 +953,107 @@ static void send_reply(Client *c, JsonNode *id, JsonNode *result,
     send_line(c, text);
 }
 
+/* ---- commands for hosts of other nodes ---------------------------------*/
+
+static gboolean forward_timeout(gpointer opaque)
+{
+    Client *c = opaque;
+    g_autoptr(GError) err = NULL;
+
+    c->wait_timer = 0;
+    ERR(&err, DCD_ERR_TIMEOUT, "the broker of the host's node did not"
+        " answer in time; the command may still be carried out there");
+    wait_finish(c, NULL, err);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * The command names a host of another node: its broker carries it out
+ * and its reply comes back as a message (forward.h).  False if it could
+ * not be sent (*errp set).
+ */
+static bool forward_command(Client *c, const char *node, const char *name,
+                            JsonObject *args, JsonNode *id, GError **errp)
+{
+    DcdCtl *ctl = c->ctl;
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *req = NULL;
+    uint64_t ms = DEFAULT_WAIT_MS;
+    bool wait = false;
+
+    dcd_jsonin_bool(args, "wait", &wait, NULL);
+    dcd_jsonin_u64(args, "timeout-ms", false, 3600000, &ms, NULL);
+    json_builder_begin_object(jb);
+    dcd_json_str(jb, "command", name);
+    json_builder_set_member_name(jb, "arguments");
+    json_builder_add_value(jb, json_node_init_object(json_node_alloc(),
+                                                     args));
+    json_builder_end_object(jb);
+    root = json_builder_get_root(jb);
+    json = json_to_string(root, FALSE);
+    req = g_strdup_printf("req-%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT,
+                          ctl->b->epoch, ++ctl->forward_seq);
+    if (!dcd_broker_send_mail(ctl->b, node, req, json, errp)) {
+        g_prefix_error(errp, "host on node %s: ", node);
+        return false;
+    }
+    c->waiting = true;
+    c->wait_id = id ? json_node_copy(id) : NULL;
+    c->fwd_name = g_steal_pointer(&req);
+    g_hash_table_insert(ctl->forwards, c->fwd_name, c);
+    /* Its own wait, and the time a message takes both ways. */
+    c->wait_timer = g_timeout_add((wait ? ms : 0) + DEFAULT_WAIT_MS,
+                                  forward_timeout, c);
+    return true;
+}
+
+/* A reply line from another broker: {"return": ...} or {"error": ...}. */
+static void forward_done(Client *c, const char *json)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) o = dcd_jsonin_object(json, -1, &err);
+    JsonNode *ret = o ? json_object_get_member(o, "return") : NULL;
+    JsonNode *en = o ? json_object_get_member(o, "error") : NULL;
+    JsonObject *e = en && JSON_NODE_HOLDS_OBJECT(en) ?
+                    json_node_get_object(en) : NULL;
+    const char *class = NULL, *desc = NULL;
+
+    if (ret) {
+        wait_finish(c, ret, NULL);
+        return;
+    }
+    if (e && dcd_jsonin_str(e, "class", true, &class, NULL) &&
+        dcd_jsonin_str(e, "desc", true, &desc, NULL) &&
+        dcd_err_parse(class) != DCD_ERR_OK) {
+        g_set_error_literal(&err, DCD_ERROR, dcd_err_parse(class), desc);
+    } else if (!err) {
+        ERR(&err, DCD_ERR_IO, "another broker's reply does not read");
+    }
+    wait_finish(c, NULL, err);
+}
+
+/* Mail from another broker of the cluster: a command, or a reply. */
+static void on_mail(DcdBroker *b, const char *from, const char *name,
+                    const char *json, gpointer opaque)
+{
+    DcdCtl *ctl = opaque;
+
+    dcd_broker_drop_mail(b, from, name);
+    if (g_str_has_prefix(name, "req-")) {
+        dcd_forward_serve(ctl->forward, from, name, json);
+    } else if (g_str_has_prefix(name, "rep-")) {
+        g_autofree char *req = g_strconcat("req-", name + strlen("rep-"),
+                                           NULL);
+        Client *c = g_hash_table_lookup(ctl->forwards, req);
+
+        if (c) {
+            forward_done(c, json);
+        }
+    }
+}
+
 static void handle_line(Client *c, const char *line, gsize len)
 {
     g_autoptr(GError) err = NULL;
@@ -835,10 +1088,22 @@ static void handle_line(Client *c, const char *line, gsize len)
         if (!fn) {
             ERR(&err, DCD_ERR_INVAL, "unknown command '%s'", name);
         } else {
+            uint64_t host = G_MAXUINT64;
+            const char *node;
+
             if (argn) {
                 args = json_node_get_object(argn);
             }
-            result = fn(c, args, &err);
+            if (dcd_forward_allowed(name) &&
+                dcd_jsonin_u64(args, "host-id", false, G_MAXUINT16, &host,
+                               NULL) && host != G_MAXUINT64 &&
+                (node = dcd_broker_host_node(c->ctl->b, host))) {
+                if (forward_command(c, node, name, args, id, &err)) {
+                    return;
+                }
+            } else {
+                result = fn(c, args, &err);
+            }
         }
     }
     if (!result && !err) {
@@ -1040,7 +1305,7 @@ static char *event_text(DcdCtl *ctl, const DcdBrokerEvent *ev)
     } else if (ev->kind == DCD_EVENT_HOST_CONNECTED ||
                ev->kind == DCD_EVENT_HOST_DISCONNECTED) {
         json_builder_set_member_name(jb, "host");
-        build_host(jb, ev->host);
+        build_host(jb, ctl->b, ev->host);
     } else {
         json_builder_set_member_name(jb, "pool");
         build_pool(ctl, jb, ev->pool);
@@ -1115,7 +1380,10 @@ DcdCtl *dcd_ctl_new(DcdBroker *b, const char *path, const char *host_path,
     ctl->host_path = g_strdup(host_path);
     ctl->timeout_ms = DEFAULT_TIMEOUT_MS;
     ctl->clients = g_hash_table_new_full(NULL, NULL, client_free, NULL);
+    ctl->forwards = g_hash_table_new(g_str_hash, g_str_equal);
+    ctl->forward = dcd_forward_new(b, ctl);
     dcd_broker_watch(b, on_event, ctl);
+    dcd_broker_set_mail(b, on_mail, ctl);
     ctl->listener = path ? dcd_listener_new(path, pol, on_accept, on_refuse,
                                             ctl, errp) : NULL;
     if (path && !ctl->listener) {
@@ -1149,7 +1417,10 @@ void dcd_ctl_free(DcdCtl *ctl)
     }
     dcd_listener_free(ctl->listener);
     dcd_broker_unwatch(ctl->b, ctl);
+    dcd_broker_set_mail(ctl->b, NULL, NULL);
+    dcd_forward_free(ctl->forward);
     g_hash_table_unref(ctl->clients);
+    g_hash_table_unref(ctl->forwards);
     g_free(ctl->ctl_path);
     g_free(ctl->host_path);
     g_free(ctl);

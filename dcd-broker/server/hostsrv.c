@@ -77,7 +77,7 @@ static bool link_send_pool(gpointer link, DcdPool *p)
     if (fd < 0) {
         return false;
     }
-    m = dcd_msg_new_pool(0, &p->tag, p->size, p->backing,
+    m = dcd_msg_new_pool(0, &p->tag, p->fd_size, dcd_pool_wire_backing(p),
                          p->sealed ? DCD_POOL_SEALED : 0, fd);
     return dcd_wire_request(s->wire, m, log_reply, s) != 0;
 }

@@ -58,7 +58,8 @@ static GPtrArray *guest_argv(DcdQemuGuest *g, const DcdQemuGuestOpts *o,
     ARG("-device");
     ARG("cxl-type3,bus=rp0,id=cxl-dcd0,num-dc-regions=1,"
         "dc-regions-total-size=%" G_GUINT64_FORMAT ",dc-regions-sharable=1,"
-        "dcd-broker=brk,dcd-host-id=%u", dc, o->host_id);
+        "dcd-broker=brk,dcd-host-id=%u%s", dc, o->host_id,
+        o->file_pools ? ",dcd-broker-file-pools=on" : "");
     if (o->second_bridge) {
         ARG("-chardev");
         ARG("socket,id=brk2,path=%s,reconnect-ms=500", o->broker_socket);

@@ -29,6 +29,9 @@ typedef struct DcdQemuGuestOpts {
     bool second_bridge;
     unsigned second_host_id;
     unsigned mem_mb;            /* guest RAM; default 512 */
+    /* Take file pools from the broker (dcd-broker-file-pools=on): a
+     * broker with a shared device hands its pools out as the device. */
+    bool file_pools;
     /* Keep the kernel's boot-time timer check, which panics under TCG on
      * a loaded machine; the default boots with no_timer_check. */
     bool timer_check;

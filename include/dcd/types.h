@@ -51,6 +51,8 @@ typedef enum DcdBacking {
     DCD_BACKING_MEMFD = 1,
     DCD_BACKING_FILE = 2,
     DCD_BACKING_HUGETLB = 3,
+    /* Ranges of the shared device; on the wire a file (the device's fd). */
+    DCD_BACKING_DEVICE = 4,
     DCD_BACKING__MAX,
 } DcdBacking;
 

@@ -112,6 +112,8 @@ static void broker_spawn(TBroker *b)
     g_assert_no_error(err);
     g_assert_nonnull(line);
     g_assert_true(g_str_has_prefix(line, "dcd-broker: ready"));
+    g_free(b->ready);
+    b->ready = g_steal_pointer(&line);
     b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
     g_assert_no_error(err);
 }
@@ -154,6 +156,71 @@ TBroker *tbroker_start(const char *dir, ...)
     g_ptr_array_add(extra, NULL);
     o.extra = (const char *const *)extra->pdata;
     return tbroker_new(&o);
+}
+
+/* A broker that should have refused but runs on is stopped, not waited. */
+typedef struct Watchdog {
+    GSubprocess *p;
+    GMutex lock;
+    GCond cond;
+    bool done;
+} Watchdog;
+
+static gpointer watchdog(gpointer opaque)
+{
+    Watchdog *w = opaque;
+    gint64 until = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    g_mutex_lock(&w->lock);
+    while (!w->done && g_cond_wait_until(&w->cond, &w->lock, until)) {
+    }
+    if (!w->done) {
+        g_subprocess_force_exit(w->p);
+    }
+    g_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+char *tbroker_refused(const char *first, ...)
+{
+    g_autofree char *dir = g_dir_make_tmp("dcd-test-XXXXXX", NULL);
+    g_autoptr(GPtrArray) argv = NULL;
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) err = NULL;
+    Watchdog dog = { 0 };
+    GThread *t;
+    char *said = NULL;
+    va_list ap;
+
+    va_start(ap, first);
+    argv = argv_from(first, ap);
+    va_end(ap);
+    g_ptr_array_insert(argv, 0, g_strdup(g_getenv("DCD_BROKER")));
+    g_ptr_array_add(argv, g_strdup_printf("--host-socket=%s/host.sock",
+                                          dir));
+    g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s/control.sock",
+                                          dir));
+    g_ptr_array_add(argv, NULL);
+    p = g_subprocess_newv((const char *const *)argv->pdata,
+                          G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                          G_SUBPROCESS_FLAGS_STDERR_PIPE, &err);
+    g_assert_no_error(err);
+    dog.p = p;
+    t = g_thread_new("watchdog", watchdog, &dog);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &said,
+                                                &err));
+    g_mutex_lock(&dog.lock);
+    dog.done = true;
+    g_cond_signal(&dog.cond);
+    g_mutex_unlock(&dog.lock);
+    g_thread_join(t);
+    if (!g_subprocess_get_if_exited(p)) {
+        g_test_message("the broker did not refuse to start: %s", said);
+    }
+    g_assert_true(g_subprocess_get_if_exited(p));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 1);
+    trm_tree(dir);
+    return said;
 }
 
 void tbroker_stop(TBroker *b, bool kill)
@@ -208,6 +275,7 @@ void tbroker_free(TBroker *b)
     g_free(b->state_dir);
     g_free(b->pool_dir);
     g_free(b->log);
+    g_free(b->ready);
     g_ptr_array_unref(b->extra);
     g_free(b);
 }

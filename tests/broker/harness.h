@@ -30,6 +30,7 @@ typedef struct TBroker {
     GPtrArray *extra;           /* more broker args, for restarts */
     bool no_state_dir;
     DcdCtlClient *ctl;
+    char *ready;                /* its ready line, from the last start */
 } TBroker;
 
 typedef struct TBrokerOpts {
@@ -52,6 +53,11 @@ typedef struct THost {
 TBroker *tbroker_new(const TBrokerOpts *o);
 /* dir NULL: a new temporary dir.  Extra broker args may follow, NULL-ended. */
 TBroker *tbroker_start(const char *dir, ...) G_GNUC_NULL_TERMINATED;
+/*
+ * Run a broker that must refuse to start (exit status 1) with args,
+ * NULL-ended, on sockets in a new dir; returns what it said on stderr.
+ */
+char *tbroker_refused(const char *first, ...) G_GNUC_NULL_TERMINATED;
 /* Stop (SIGTERM, or SIGKILL if kill) and wait; keeps the dir. */
 void tbroker_stop(TBroker *b, bool kill);
 /* SIGKILL the running broker and wait; keeps the dir. */

@@ -183,7 +183,7 @@ static void test_etcd(void)
     s = open_store(&be);
     g_clear_pointer(&got, g_hash_table_unref);
     got = load(s);
-    tetcd_put(be.etcd, "/dcd/v1/extent:1:0", "{\"v\":\"outside\"}");
+    tetcd_put(be.etcd, "/dcd/v1/state/contract/extent:1:0", "{\"v\":\"outside\"}");
     put(s, "extent:1:0", "mine");
     put(s, "pool:z", "z");
     g_assert_false(dcd_store_commit(s, &err));

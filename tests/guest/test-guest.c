@@ -5,10 +5,13 @@
  * shared by the cases, which leave them without extents; the cases
  * that reset, power off or add a guest come last.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dcd-host/qemu-guest.h"
+#include "cluster/etcd.h"
 #include "harness.h"
 #include "relay.h"
 #include "e2e/harness.h"
@@ -84,7 +87,7 @@ static char *grun(DcdQemuGuest *g, const char *fmt, ...)
 }
 
 static DcdQemuGuest *gstart_sock(unsigned host, unsigned second,
-                                 const char *sock)
+                                 const char *sock, bool file_pools)
 {
     g_autofree char *name = g_strdup_printf("guest of host %u", host);
     DcdQemuGuestOpts o = {
@@ -96,6 +99,7 @@ static DcdQemuGuest *gstart_sock(unsigned host, unsigned second,
         .broker_socket = sock,
         .host_id = host,
         .name = name,
+        .file_pools = file_pools,
     };
     g_autoptr(GError) err = NULL;
     DcdQemuGuest *g = dcd_qemu_guest_start(&o, &err);
@@ -106,7 +110,7 @@ static DcdQemuGuest *gstart_sock(unsigned host, unsigned second,
 
 static DcdQemuGuest *gstart_opts(unsigned host, unsigned second)
 {
-    return gstart_sock(host, second, broker->host_sock);
+    return gstart_sock(host, second, broker->host_sock, false);
 }
 
 static DcdQemuGuest *gstart(unsigned host)
@@ -114,8 +118,8 @@ static DcdQemuGuest *gstart(unsigned host)
     return gstart_opts(host, 0);
 }
 
-/* Wait for the guest to boot, start the agent, see the host connected. */
-static void gready(DcdQemuGuest *g, unsigned host)
+/* Wait for the guest to boot, start the agent, see b has the host. */
+static void gready_on(DcdQemuGuest *g, TBroker *b, unsigned host)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *out = NULL;
@@ -125,7 +129,12 @@ static void gready(DcdQemuGuest *g, unsigned host)
     }
     out = grun(g, "dcd-guest watch --daemon");
     g_assert_nonnull(strstr(out, "agent ready"));
-    ewait_connected(broker, host, true);
+    ewait_connected(b, host, true);
+}
+
+static void gready(DcdQemuGuest *g, unsigned host)
+{
+    gready_on(g, broker, host);
 }
 
 /* The guests the cases share, booted side by side the first time. */
@@ -689,7 +698,7 @@ static void test_forced_release_unanswered(void)
 static void test_forced_release_cut_off(void)
 {
     TRelay *relay = trelay_new(broker->dir, broker->host_sock);
-    DcdQemuGuest *c = gstart_sock(3, 0, trelay_path(relay));
+    DcdQemuGuest *c = gstart_sock(3, 0, trelay_path(relay), false);
     g_autofree char *tag = epool(broker, 16 * MiB);
     g_autofree char *sha = NULL, *why = NULL;
     g_autoptr(JsonObject) h = NULL;
@@ -834,6 +843,103 @@ static void test_reset_and_poweroff(void)
     destroy(tag);
 }
 
+/*
+ * Brokers on two servers sharing one CXL device, each with a real guest:
+ * a device pool made on n1 reaches both guests, one's dataset is the
+ * other's (SHA-256 from inside each), and the release of n1's host goes
+ * through n2, whose broker asks n1's.
+ */
+static TBroker *node_broker(TEtcd *e, const char *node, const char *dev)
+{
+    g_autofree char *store = g_strdup_printf("--cluster-store=%s",
+                                             e->store_url);
+    g_autofree char *name = g_strdup_printf("--node=%s", node);
+    g_autofree char *device = g_strdup_printf("--shared-device=%s", dev);
+    const char *extra[] = { store, name, device, "--lease-ttl=10",
+                            "--store-timeout=2000", NULL };
+    TBrokerOpts o = { .log = true, .extra = extra, .no_state_dir = true };
+
+    return tbroker_new(&o);
+}
+
+static void test_two_brokers_one_device(void)
+{
+    TEtcd *e = tetcd_start();
+    g_autofree char *dir = g_dir_make_tmp("dcd-dev-XXXXXX", NULL);
+    g_autofree char *dev = g_build_filename(dir, "device", NULL);
+    TBroker *b1, *b2;
+    DcdQemuGuest *ga, *gb;
+    g_autofree char *tag = NULL, *sha_a = NULL, *sha_b = NULL;
+    g_autofree char *sha2_a = NULL, *sha2_b = NULL;
+    gint64 deadline;
+    int fd = open(dev, O_RDWR | O_CREAT, 0600);
+
+    g_assert_cmpint(ftruncate(fd, 256 * MiB), ==, 0);
+    close(fd);
+    b1 = node_broker(e, "n1", dev);
+    b2 = node_broker(e, "n2", dev);
+    ga = gstart_sock(21, 0, b1->host_sock, true);
+    gb = gstart_sock(22, 0, b2->host_sock, true);
+    gready_on(ga, b1, 21);
+    gready_on(gb, b2, 22);
+
+    tag = epool(b1, 32 * MiB);
+    eadd(b1, 21, tag, "free");
+    twait_count(b1, 21, tag, "accepted", 1);
+    /* n2 follows the layout n1's first add fixed. */
+    deadline = g_get_monotonic_time() + E_WAIT_US;
+    while (json_array_get_length(json_object_get_array_member(
+               epool_info(b2, tag), "segments")) == 0) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(50000);
+    }
+    eadd(b2, 22, tag, "enable-shared-access");
+    twait_count(b2, 22, tag, "accepted", 1);
+    gwait_count(ga, tag, "accepted", 1);
+    gwait_count(gb, tag, "accepted", 1);
+
+    g_free(grun(ga, "dd if=/dev/urandom bs=1M count=32 2>/dev/null | "
+                    "dcd-guest write %s", tag));
+    sha_a = gsha(ga, tag);
+    sha_b = gsha(gb, tag);
+    g_test_message("n1's guest %s, n2's guest %s", sha_a, sha_b);
+    g_assert_cmpstr(sha_a, ==, sha_b);
+    g_free(grun(gb, "dd if=/dev/urandom bs=1M count=32 2>/dev/null | "
+                    "dcd-guest write %s", tag));
+    sha2_b = gsha(gb, tag);
+    sha2_a = gsha(ga, tag);
+    g_assert_cmpstr(sha2_a, ==, sha2_b);
+    g_assert_cmpstr(sha2_a, !=, sha_a);
+
+    /* Host 21 is n1's: n2 has n1's broker release it. */
+    json_node_unref(tcall(b2, "extent-release", "{\"host-id\": 21,"
+                          " \"tag\": \"%s\", \"wait\": true}", tag));
+    g_assert_cmpuint(tcount(b1, 21, tag, "released"), ==, 1);
+    g_free(grun(gb, "dcd-guest release %s --wait", tag));
+    gwait_count(ga, NULL, "accepted", 0);
+    gwait_count(gb, NULL, "accepted", 0);
+    deadline = g_get_monotonic_time() + E_WAIT_US;
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) r = tcall_try(b2, &err, "pool-destroy",
+                                          "{\"tag\": \"%s\"}", tag);
+
+        if (r) {
+            break;
+        }
+        /* n2 hears of n1's released extents by the watch. */
+        g_assert_true(g_error_matches(err, DCD_ERROR, DCD_ERR_BUSY));
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(50000);
+    }
+    dcd_qemu_guest_stop(ga);
+    dcd_qemu_guest_stop(gb);
+    tbroker_free(b1);
+    tbroker_free(b2);
+    tetcd_free(e);
+    trm_tree(dir);
+}
+
 int main(int argc, char **argv)
 {
     const char *rig = g_getenv("DCD_GUEST_RIG");
@@ -860,6 +966,8 @@ int main(int argc, char **argv)
     g_test_add_func("/guest/forced-release-cut-off",
                     test_forced_release_cut_off);
     g_test_add_func("/guest/reset-and-poweroff", test_reset_and_poweroff);
+    g_test_add_func("/guest/two-brokers-one-device",
+                    test_two_brokers_one_device);
     rc = g_test_run();
     for (unsigned i = 0; i < G_N_ELEMENTS(guests); i++) {
         if (guests[i]) {

@@ -882,6 +882,86 @@ static void test_hugetlb_reserve(Fixture *f, gconstpointer data)
     }
 }
 
+static uint64_t in_buckets(const DcdLatency *l)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i <= DCD_LATENCY_BOUNDS; i++) {
+        n += l->buckets[i];
+    }
+    return n;
+}
+
+/*
+ * Metrics: pools and live extents by state as they are; an add observed
+ * once, at its ACCEPT, whether accepted or rejected; a release once, at
+ * the RELEASED of its last extent, however many messages that takes.
+ */
+static void test_metrics(Fixture *f, gconstpointer data)
+{
+    DcdPool *p = new_pool(f, 8 * MB);
+    DcdPool *q = new_pool(f, 2 * MB);
+    DcdDpaRange r[] = { { 0, 4 * MB }, { 4 * MB, 4 * MB } };
+    struct dcd_range first[] = { { 0, 4 * MB } };
+    struct dcd_range second[] = { { 4 * MB, 4 * MB } };
+    g_autoptr(GPtrArray) out = NULL;
+    g_autoptr(GError) err = NULL;
+    DcdBrokerMetrics m;
+    DcdGroup *g;
+
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.stats.pools, ==, 2);
+    g_assert_cmpuint(m.pool_bytes, ==, 10 * MB);
+    g_assert_cmpuint(m.stats.hosts_connected, ==, 4);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_PENDING], ==, 0);
+    g_assert_cmpuint(m.add_latency.count, ==, 0);
+    g_assert_null(m.store);         /* no state dir: nothing saved */
+    g_assert_false(m.device);       /* no shared device: nothing made up */
+
+    g = add(f, 0, p, DCD_POLICY_PRESCRIPTIVE, r, 2, DCD_ERR_OK);
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_PENDING], ==, 2);
+    g_assert_cmpuint(m.add_latency.count, ==, 0);
+    accept_all(f, 0, g);
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_PENDING], ==, 0);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_ACCEPTED], ==, 2);
+    g_assert_cmpuint(m.add_latency.count, ==, 1);
+    g_assert_cmpuint(in_buckets(&m.add_latency), ==, 1);
+    g_assert_cmpfloat(m.add_latency.sum_s, >=, 0);
+
+    /* A rejected offer is an outcome too. */
+    g = add(f, 1, q, DCD_POLICY_FREE, NULL, 0, DCD_ERR_OK);
+    g_assert_true(dcd_broker_host_accept(f->b, f->host[1], g->id, NULL, 0,
+                                         &err));
+    g_assert_no_error(err);
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.add_latency.count, ==, 2);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_PENDING], ==, 0);
+
+    out = release(f, 0, p, DCD_REMOVAL_TAG, NULL, 0, false, DCD_ERR_OK);
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_RELEASING], ==, 2);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_ACCEPTED], ==, 0);
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], first, 1,
+                                           &err));
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_RELEASING], ==, 1);
+    g_assert_cmpuint(m.release_latency.count, ==, 0);
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], second, 1,
+                                           &err));
+    g_assert_no_error(err);
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.extents[DCD_EXTENT_RELEASING], ==, 0);
+    g_assert_cmpuint(m.release_latency.count, ==, 1);
+    g_assert_cmpuint(in_buckets(&m.release_latency), ==, 1);
+    /* Released again: no request ends, nothing is observed. */
+    g_assert_true(dcd_broker_host_released(f->b, f->host[0], second, 1,
+                                           NULL));
+    dcd_broker_metrics(f->b, &m);
+    g_assert_cmpuint(m.release_latency.count, ==, 1);
+}
+
 #define ADD(path, fn) \
     g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
@@ -912,5 +992,6 @@ int main(int argc, char **argv)
     ADD("/broker/host/huge-region", test_huge_region);
     ADD("/broker/state/forced-withdraws-offer", test_forced_withdraws_offer);
     ADD("/broker/state/offer-timeout", test_offer_timeout);
+    ADD("/broker/metrics", test_metrics);
     return g_test_run();
 }

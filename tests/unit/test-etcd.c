@@ -4,13 +4,19 @@
  * and values without NULs, revisions that are numbers, answers that are
  * one JSON object not nested too deep and not too large, refusals mapped
  * to our error classes; and a member that says nothing costs the
- * timeout, no more.  A fake etcd (a thread answering canned HTTP) stands
- * in for the real one, which the cluster suite runs.
+ * timeout, no more.  With an etcd user, a token is got first and sent
+ * with every request, and a request refused for its token goes once more
+ * with a new one; a wrong password is a clear refusal.  The security
+ * options are checked before anything is sent.  A fake etcd (a thread
+ * answering canned HTTP) stands in for the real one, which the cluster
+ * suite runs (TLS too).
  */
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <glib/gstdio.h>
 
 #include "dcd/types.h"
 #include "core/etcd.h"
@@ -111,7 +117,7 @@ static void test_bad_urls(void)
     for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) err = NULL;
 
-        g_assert_null(dcd_etcd_new(bad[i], 500, &err));
+        g_assert_null(dcd_etcd_new(bad[i], 500, NULL, &err));
         g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
     }
 }
@@ -125,10 +131,33 @@ typedef struct Fake {
     const char *status;      /* "200 OK" */
     char *body;              /* the answer; NULL: say nothing at all */
     size_t body_len;
+    /* Or a status and body per request, in turn (NULL-ended pairs). */
+    const char *const *script;
+    guint next;
+    GMutex lock;
+    GPtrArray *seen;         /* "PATH AUTHORIZATION" of each request */
     gint stop;
 } Fake;
 
-static void read_request(int fd)
+/* What a request asked, as "PATH TOKEN" ("-": no Authorization). */
+static char *request_seen(const char *req)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *auth = NULL;
+    const char *sp = strchr(req, ' ');
+    const char *a = strcasestr(req, "\r\nAuthorization: ");
+
+    if (sp) {
+        path = g_strndup(sp + 1, strcspn(sp + 1, " "));
+    }
+    if (a) {
+        a += strlen("\r\nAuthorization: ");
+        auth = g_strndup(a, strcspn(a, "\r"));
+    }
+    return g_strdup_printf("%s %s", path ? path : "?", auth ? auth : "-");
+}
+
+static char *read_request(int fd)
 {
     char buf[4096];
     GString *req = g_string_new(NULL);
@@ -154,7 +183,7 @@ static void read_request(int fd)
             }
         }
     }
-    g_string_free(req, TRUE);
+    return g_string_free(req, FALSE);
 }
 
 static gpointer fake_main(gpointer opaque)
@@ -164,11 +193,22 @@ static gpointer fake_main(gpointer opaque)
     while (!g_atomic_int_get(&f->stop)) {
         int fd = accept(f->lfd, NULL, NULL);
         g_autofree char *head = NULL;
+        g_autofree char *req = NULL;
 
         if (fd < 0) {
             continue;
         }
-        read_request(fd);
+        req = read_request(fd);
+        g_mutex_lock(&f->lock);
+        g_ptr_array_add(f->seen, request_seen(req));
+        if (f->script && f->script[f->next * 2]) {
+            f->status = f->script[f->next * 2];
+            g_free(f->body);
+            f->body = g_strdup(f->script[f->next * 2 + 1]);
+            f->body_len = strlen(f->body);
+            f->next++;
+        }
+        g_mutex_unlock(&f->lock);
         if (!f->body) {
             /* Silent: hold the connection until the client gives up. */
             char c;
@@ -204,6 +244,8 @@ static Fake *fake_new(const char *status, const char *body, size_t len)
     socklen_t alen = sizeof(a);
 
     f->status = status;
+    f->seen = g_ptr_array_new_with_free_func(g_free);
+    g_mutex_init(&f->lock);
     if (body) {
         f->body = g_memdup2(body, len);
         f->body_len = len;
@@ -224,7 +266,33 @@ static void fake_free(Fake *f)
     g_thread_join(f->thread);
     close(f->lfd);
     g_free(f->body);
+    g_ptr_array_unref(f->seen);
+    g_mutex_clear(&f->lock);
     g_free(f);
+}
+
+static Fake *fake_script(const char *const *script)
+{
+    Fake *f = fake_new(NULL, NULL, 0);
+
+    /* The fake's thread reads it under the lock. */
+    g_mutex_lock(&f->lock);
+    f->script = script;
+    g_mutex_unlock(&f->lock);
+    return f;
+}
+
+/* The requests the fake has seen, one "PATH TOKEN" a line. */
+static char *fake_seen(Fake *f)
+{
+    g_autoptr(GString) all = g_string_new(NULL);
+
+    g_mutex_lock(&f->lock);
+    for (guint i = 0; i < f->seen->len; i++) {
+        g_string_append_printf(all, "%s\n", (char *)f->seen->pdata[i]);
+    }
+    g_mutex_unlock(&f->lock);
+    return g_strdup(all->str);
 }
 
 static bool last_refused;
@@ -235,7 +303,7 @@ static JsonObject *call_fake(const char *status, const char *body,
 {
     Fake *f = fake_new(status, body, len);
     g_autofree char *url = g_strdup_printf("etcd://127.0.0.1:%u", f->port);
-    DcdEtcd *c = dcd_etcd_new(url, timeout_ms, NULL);
+    DcdEtcd *c = dcd_etcd_new(url, timeout_ms, NULL, NULL);
     JsonObject *o;
 
     g_assert_nonnull(c);
@@ -342,7 +410,7 @@ static void test_refused(void)
     DcdEtcd *c;
 
     url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u", port, port);
-    c = dcd_etcd_new(url, 2000, NULL);
+    c = dcd_etcd_new(url, 2000, NULL, NULL);
     g_assert_null(dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err));
     g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
     dcd_etcd_free(c);
@@ -360,7 +428,7 @@ static void test_next_endpoint(void)
 
     url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u", dead_port(),
                           f->port);
-    c = dcd_etcd_new(url, 2000, NULL);
+    c = dcd_etcd_new(url, 2000, NULL, NULL);
     o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, &err);
     g_assert_no_error(err);
     g_assert_nonnull(o);
@@ -397,6 +465,298 @@ static void test_refused_or_not(void)
     json_object_unref(o);
 }
 
+/* Round trips and errors (metrics): one a call, endpoints tried or not. */
+static void test_counts(void)
+{
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+    const char *bad = "{\"error\": \"etcdserver: duplicate key given in txn"
+                      " request\", \"code\": 3}";
+    Fake *good = fake_new("200 OK", ok, strlen(ok));
+    Fake *no = fake_new("400 Bad Request", bad, strlen(bad));
+    g_autofree char *url = NULL, *no_url = NULL;
+    uint64_t calls, errors;
+    JsonObject *o;
+    DcdEtcd *c;
+
+    url = g_strdup_printf("etcd://127.0.0.1:%u,127.0.0.1:%u", dead_port(),
+                          good->port);
+    c = dcd_etcd_new(url, 2000, NULL, NULL);
+    dcd_etcd_counts(c, &calls, &errors);
+    g_assert_cmpuint(calls, ==, 0);
+    o = dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, NULL);
+    g_assert_nonnull(o);
+    json_object_unref(o);
+    dcd_etcd_counts(c, &calls, &errors);
+    g_assert_cmpuint(calls, ==, 1);
+    g_assert_cmpuint(errors, ==, 0);
+    dcd_etcd_free(c);
+
+    no_url = g_strdup_printf("etcd://127.0.0.1:%u", no->port);
+    c = dcd_etcd_new(no_url, 2000, NULL, NULL);
+    g_assert_null(dcd_etcd_call(c, "/v3/kv/range", "{}", NULL, NULL));
+    dcd_etcd_counts(c, &calls, &errors);
+    g_assert_cmpuint(calls, ==, 1);
+    g_assert_cmpuint(errors, ==, 1);
+    dcd_etcd_free(c);
+    fake_free(good);
+    fake_free(no);
+}
+
+/* ---- security options and authentication --------------------------------*/
+
+typedef struct Secrets {
+    char *dir;
+    char *pw;                /* mode 0600, "secret\n" */
+} Secrets;
+
+static char *file_in(const char *dir, const char *name, const char *text,
+                     int mode)
+{
+    char *path = g_build_filename(dir, name, NULL);
+
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
+    g_assert_cmpint(g_chmod(path, mode), ==, 0);
+    return path;
+}
+
+static void secrets_init(Secrets *s)
+{
+    s->dir = g_dir_make_tmp("dcd-etcd-test-XXXXXX", NULL);
+    g_assert_nonnull(s->dir);
+    s->pw = file_in(s->dir, "pw", "secret\n", 0600);
+}
+
+static void secrets_clear(Secrets *s)
+{
+    g_autoptr(GDir) d = g_dir_open(s->dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(s->dir, name, NULL);
+
+        g_unlink(path);
+    }
+    g_rmdir(s->dir);
+    g_free(s->dir);
+    g_free(s->pw);
+}
+
+/* Bad combinations and files are refused before anything is sent. */
+static void test_security_options(void)
+{
+    Secrets sx;
+    g_autofree char *open_pw = NULL, *empty_pw = NULL, *no_cert = NULL;
+    g_autofree char *missing = NULL;
+    DcdEtcdSecurity ok = { 0 };
+    struct {
+        const char *url;
+        DcdEtcdSecurity sec;
+        const char *says;
+    } bad[] = {
+        { "etcd://127.0.0.1:2379", { .cacert = "/etc/hostname" },
+          "etcds://" },
+        { "etcd://127.0.0.1:2379", { .cert = "c", .key = "k" }, "etcds://" },
+        { "etcds://127.0.0.1:2379", { .cert = "c" }, "go together" },
+        { "etcds://127.0.0.1:2379", { .key = "k" }, "go together" },
+        { "etcds://127.0.0.1:2379", { .user = "dcd" }, "go together" },
+        { "etcds://127.0.0.1:2379", { .password_file = "p" },
+          "go together" },
+        { "etcds://127.0.0.1:2379", { .user = "", .password_file = "p" },
+          "--etcd-user" },
+        { "etcds://127.0.0.1:2379", { 0 }, NULL },   /* open_pw */
+        { "etcds://127.0.0.1:2379", { 0 }, NULL },   /* empty_pw */
+        { "etcds://127.0.0.1:2379", { 0 }, NULL },   /* missing */
+        { "etcds://127.0.0.1:2379", { 0 }, NULL },   /* no_cert */
+        { "etcds://127.0.0.1:2379", { 0 }, NULL },   /* no_cert as cert */
+    };
+    DcdEtcd *c;
+
+    secrets_init(&sx);
+    open_pw = file_in(sx.dir, "open", "secret", 0644);
+    empty_pw = file_in(sx.dir, "empty", "\n", 0600);
+    no_cert = file_in(sx.dir, "no-cert.pem", "not a certificate\n", 0644);
+    missing = g_build_filename(sx.dir, "missing", NULL);
+    bad[7].sec = (DcdEtcdSecurity){ .user = "dcd", .password_file = open_pw };
+    bad[7].says = "chmod 600";
+    bad[8].sec = (DcdEtcdSecurity){ .user = "dcd",
+                                    .password_file = empty_pw };
+    bad[8].says = "empty";
+    bad[9].sec = (DcdEtcdSecurity){ .user = "dcd", .password_file = missing };
+    bad[9].says = missing;
+    bad[10].sec = (DcdEtcdSecurity){ .cacert = no_cert };
+    bad[10].says = "--etcd-cacert";
+    bad[11].sec = (DcdEtcdSecurity){ .cert = no_cert, .key = no_cert };
+    bad[11].says = "--etcd-cert";
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+
+        g_assert_null(dcd_etcd_new(bad[i].url, 500, &bad[i].sec, &err));
+        g_test_message("bad security %u: %s", i, err->message);
+        g_assert_error(err, DCD_ERROR, DCD_ERR_INVAL);
+        g_assert_nonnull(strstr(err->message, bad[i].says));
+    }
+    /* A good one; TLS with the system's CAs; no request is sent yet. */
+    ok.user = "dcd";
+    ok.password_file = sx.pw;
+    c = dcd_etcd_new("etcds://127.0.0.1:2379,localhost:2379", 500, &ok,
+                     NULL);
+    g_assert_nonnull(c);
+    dcd_etcd_free(c);
+    secrets_clear(&sx);
+}
+
+#define OK_ANSWER "{\"header\": {\"revision\": \"5\"}}"
+#define TOKEN(t) "{\"header\": {\"revision\": \"5\"}, \"token\": \"" t "\"}"
+#define BAD_TOKEN "{\"error\": \"etcdserver: invalid auth token\"," \
+                  " \"message\": \"etcdserver: invalid auth token\"," \
+                  " \"code\": 16}"
+
+/* A client as etcd user dcd, and a fake etcd answering script. */
+typedef struct AuthRig {
+    Fake *f;
+    Secrets sx;
+    DcdEtcd *c;
+} AuthRig;
+
+static void rig_init(AuthRig *r, const char *const *script)
+{
+    g_autofree char *url = NULL;
+    DcdEtcdSecurity sec = { .user = "dcd" };
+
+    r->f = fake_script(script);
+    secrets_init(&r->sx);
+    sec.password_file = r->sx.pw;
+    url = g_strdup_printf("etcd://127.0.0.1:%u", r->f->port);
+    /* Plain HTTP: it warns that the password goes in clear. */
+    g_test_expect_message("dcd-broker", G_LOG_LEVEL_WARNING,
+                          "*unencrypted*");
+    r->c = dcd_etcd_new(url, 2000, &sec, NULL);
+    g_test_assert_expected_messages();
+    g_assert_nonnull(r->c);
+}
+
+/* Checks what the fake saw, then ends the rig. */
+static void rig_end(AuthRig *r, const char *want_seen)
+{
+    g_autofree char *seen = fake_seen(r->f);
+
+    g_assert_cmpstr(seen, ==, want_seen);
+    dcd_etcd_free(r->c);
+    fake_free(r->f);
+    secrets_clear(&r->sx);
+}
+
+typedef struct Async {
+    GMainLoop *loop;
+    JsonObject *reply;
+    GError *err;
+} Async;
+
+static void on_async(JsonObject *reply, const GError *err, gpointer opaque)
+{
+    Async *a = opaque;
+
+    a->reply = reply ? json_object_ref(reply) : NULL;
+    a->err = err ? g_error_copy(err) : NULL;
+    g_main_loop_quit(a->loop);
+}
+
+/*
+ * A token first, then with every request; a token etcd refuses is
+ * replaced once and the request sent again, on either call path.
+ */
+static void test_auth_token(void)
+{
+    static const char *const script[] = {
+        "200 OK", TOKEN("t1.5"),
+        "200 OK", OK_ANSWER,
+        "401 Unauthorized", BAD_TOKEN,
+        "200 OK", TOKEN("t2.6"),
+        "200 OK", OK_ANSWER,
+        "401 Unauthorized", BAD_TOKEN,
+        "200 OK", TOKEN("t3.7"),
+        "200 OK", OK_ANSWER,
+        NULL
+    };
+    AuthRig r;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonObject) o = NULL;
+    Async a = { .loop = g_main_loop_new(NULL, FALSE) };
+
+    rig_init(&r, script);
+    o = dcd_etcd_call(r.c, "/v3/kv/range", "{}", NULL, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(o);
+    g_clear_pointer(&o, json_object_unref);
+    /* etcd forgot the token (it ran out, a member restarted). */
+    o = dcd_etcd_call(r.c, "/v3/kv/txn", "{}", NULL, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(o);
+    /* The same on the main loop. */
+    dcd_etcd_call_async(r.c, "/v3/lease/grant", "{}", on_async, &a);
+    g_main_loop_run(a.loop);
+    g_assert_no_error(a.err);
+    g_assert_nonnull(a.reply);
+    json_object_unref(a.reply);
+    g_main_loop_unref(a.loop);
+    rig_end(&r, "/v3/auth/authenticate -\n"
+                "/v3/kv/range t1.5\n"
+                "/v3/kv/txn t1.5\n"
+                "/v3/auth/authenticate -\n"
+                "/v3/kv/txn t2.6\n"
+                "/v3/lease/grant t2.6\n"
+                "/v3/auth/authenticate -\n"
+                "/v3/lease/grant t3.7\n");
+}
+
+/* A token refused again is not chased: one new token per request. */
+static void test_auth_once(void)
+{
+    static const char *const script[] = {
+        "200 OK", TOKEN("t1.5"),
+        "401 Unauthorized", BAD_TOKEN,
+        "200 OK", TOKEN("t2.6"),
+        "401 Unauthorized", BAD_TOKEN,
+        NULL
+    };
+    AuthRig r;
+    g_autoptr(GError) err = NULL;
+    bool refused = false;
+
+    rig_init(&r, script);
+    g_assert_null(dcd_etcd_call(r.c, "/v3/kv/txn", "{}", &refused, &err));
+    g_test_message("refused twice: %s", err->message);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_PERM);
+    g_assert_true(refused);
+    rig_end(&r, "/v3/auth/authenticate -\n/v3/kv/txn t1.5\n"
+                "/v3/auth/authenticate -\n/v3/kv/txn t2.6\n");
+}
+
+/* A wrong password: refused, saying so, and the request never sent. */
+static void test_auth_refused(void)
+{
+    static const char *const script[] = {
+        "400 Bad Request", "{\"error\": \"etcdserver: authentication"
+        " failed, invalid user ID or password\", \"code\": 3}",
+        NULL
+    };
+    AuthRig r;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *where = NULL;
+    bool refused = false;
+
+    rig_init(&r, script);
+    where = g_strdup_printf("http://127.0.0.1:%u", r.f->port);
+    g_assert_null(dcd_etcd_call(r.c, "/v3/kv/txn", "{}", &refused, &err));
+    g_test_message("wrong password: %s", err->message);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_PERM);
+    g_assert_nonnull(strstr(err->message, "etcd user dcd"));
+    g_assert_nonnull(strstr(err->message, "invalid user ID or password"));
+    g_assert_nonnull(strstr(err->message, where));
+    g_assert_true(refused);
+    rig_end(&r, "/v3/auth/authenticate -\n");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -410,5 +770,10 @@ int main(int argc, char **argv)
     g_test_add_func("/etcd/refused", test_refused);
     g_test_add_func("/etcd/next-endpoint", test_next_endpoint);
     g_test_add_func("/etcd/refused-or-not", test_refused_or_not);
+    g_test_add_func("/etcd/counts", test_counts);
+    g_test_add_func("/etcd/security-options", test_security_options);
+    g_test_add_func("/etcd/auth-token", test_auth_token);
+    g_test_add_func("/etcd/auth-once", test_auth_once);
+    g_test_add_func("/etcd/auth-refused", test_auth_refused);
     return g_test_run();
 }

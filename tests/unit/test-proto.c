@@ -351,8 +351,12 @@ static void test_fields(void)
     expect_fail(dcd_msg_new_pool(1, &tag_a, 4096, 0, 0, fd), DCD_ERR_PROTO,
                 "unknown backing 0");
     fd = memfd_create("t", MFD_CLOEXEC);
-    expect_fail(dcd_msg_new_pool(1, &tag_a, 4096, DCD_BACKING__MAX, 0, fd),
+    /* "device" is the broker's word: a device pool travels as a file. */
+    expect_fail(dcd_msg_new_pool(1, &tag_a, 4096, DCD_BACKING_DEVICE, 0, fd),
                 DCD_ERR_PROTO, "unknown backing 4");
+    fd = memfd_create("t", MFD_CLOEXEC);
+    expect_fail(dcd_msg_new_pool(1, &tag_a, 4096, DCD_BACKING__MAX, 0, fd),
+                DCD_ERR_PROTO, "unknown backing 5");
     fd = memfd_create("t", MFD_CLOEXEC);
     expect_fail(dcd_msg_new_pool(1, &tag_a, 0, DCD_BACKING_MEMFD, 0, fd),
                 DCD_ERR_PROTO, "POOL: size 0");

@@ -4,6 +4,7 @@
  * pools, hosts and accepted extents; a torn journal tail is dropped, not
  * believed; a second broker cannot open a state dir in use.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -243,6 +244,51 @@ static void test_compact(void)
     rm_rf(dir);
 }
 
+static ssize_t enospc_write(int fd, const void *buf, size_t len,
+                            gpointer opaque)
+{
+    errno = ENOSPC;
+    return -1;
+}
+
+/*
+ * The journal's counts (metrics): a write per commit that has something
+ * to write and per snapshot, and the ones that failed.
+ */
+static void test_counts(void)
+{
+    g_autofree char *dir = make_dir();
+    g_autoptr(GError) err = NULL;
+    DcdStore *s = dcd_journal_open(dir, &err);
+    DcdStoreCounts c;
+    unsigned dropped;
+
+    g_assert_no_error(err);
+    g_assert_cmpstr(dcd_store_backend(s), ==, "journal");
+    g_hash_table_unref(dcd_store_load(s, &dropped, &err));
+    dcd_store_counts(s, &c);
+    g_assert_cmpuint(c.requests, ==, 0);
+    g_assert_cmpuint(c.errors, ==, 0);
+    g_assert_true(dcd_store_commit(s, &err));   /* nothing to write */
+    dcd_store_put(s, "meta", "{}");
+    g_assert_true(dcd_store_commit(s, &err));
+    dcd_store_rewrite_begin(s);
+    dcd_store_put(s, "meta", "{}");
+    g_assert_true(dcd_store_rewrite_commit(s, &err));
+    dcd_store_counts(s, &c);
+    g_assert_cmpuint(c.requests, ==, 2);
+    g_assert_cmpuint(c.errors, ==, 0);
+    dcd_journal_set_write_fn(s, enospc_write, NULL);
+    dcd_store_put(s, "meta", "{}");
+    g_assert_false(dcd_store_commit(s, &err));
+    g_assert_error(err, DCD_ERROR, DCD_ERR_NOSPC);
+    dcd_store_counts(s, &c);
+    g_assert_cmpuint(c.requests, ==, 3);
+    g_assert_cmpuint(c.errors, ==, 1);
+    dcd_store_close(s);
+    rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -251,5 +297,6 @@ int main(int argc, char **argv)
     g_test_add_func("/store/lock", test_lock);
     g_test_add_func("/store/deep-record", test_deep_record);
     g_test_add_func("/store/compact", test_compact);
+    g_test_add_func("/store/counts", test_counts);
     return g_test_run();
 }

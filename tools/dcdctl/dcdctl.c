@@ -117,6 +117,20 @@ static void print_json(JsonNode *n)
     puts(s);
 }
 
+/* "3", or "3@b" for a host of another node in the cluster. */
+static char *host_cell(JsonObject *o)
+{
+    gint64 id = json_object_get_int_member(o, "host-id");
+
+    if (!json_object_has_member(o, "connected") &&
+        json_object_has_member(o, "node") &&
+        !json_object_has_member(o, "group")) {
+        return g_strdup_printf("%" G_GINT64_FORMAT "@%s", id,
+                               json_object_get_string_member(o, "node"));
+    }
+    return g_strdup_printf("%" G_GINT64_FORMAT, id);
+}
+
 static void print_extents(JsonArray *a)
 {
     static const char *const hdr[] = {
@@ -128,8 +142,7 @@ static void print_extents(JsonArray *a)
     for (guint i = 0; i < json_array_get_length(a); i++) {
         JsonObject *e = json_array_get_object_element(a, i);
 
-        table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
-                                     json_object_get_int_member(e, "host-id")));
+        table_add(t, host_cell(e));
         table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
                                      json_object_get_int_member(e, "region")));
         table_add(t, hex_cell(json_object_get_int_member(e, "dpa")));
@@ -197,17 +210,39 @@ static void print_hosts(JsonArray *a)
             g_string_append_printf(rs, "%s%s/%s%s", j ? " " : "", len, blk,
                 json_object_get_boolean_member(r, "sharable") ? "/shared" : "");
         }
-        table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
-                                     json_object_get_int_member(h, "host-id")));
+        table_add(t, host_cell(h));
         table_add(t, g_strdup(json_object_get_string_member(h, "name")));
-        table_add(t, g_strdup(json_object_get_boolean_member(h, "connected") ?
-                              "yes" : "no"));
+        table_add(t, !json_object_has_member(h, "connected") ?
+                  g_strdup_printf("on %s",
+                                  json_object_get_string_member(h, "node")) :
+                  g_strdup(json_object_get_boolean_member(h, "connected") ?
+                           "yes" : "no"));
         table_add(t, g_strdup(rs->str));
         table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
                                      json_object_get_int_member(h, "extents")));
         table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
                                      json_object_get_int_member_with_default(
                                          h, "revoking", 0)));
+    }
+    table_print(t);
+}
+
+static void print_nodes(JsonArray *a)
+{
+    static const char *const hdr[] = { "NODE", "HOSTNAME", "PID", "", NULL };
+    Table *t = table_new(hdr);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *n = json_array_get_object_element(a, i);
+
+        table_add(t, g_strdup(json_object_get_string_member(n, "node")));
+        table_add(t, g_strdup(json_object_get_string_member_with_default(
+            n, "hostname", "-")));
+        table_add(t, g_strdup_printf("%" G_GINT64_FORMAT,
+                                     json_object_get_int_member_with_default(
+                                         n, "pid", 0)));
+        table_add(t, g_strdup(json_object_get_boolean_member(n, "self") ?
+                              "(this broker)" : ""));
     }
     table_print(t);
 }
@@ -232,8 +267,9 @@ static void print_status(JsonObject *o)
                json_object_get_string_member(o, "state-dir"));
     }
     if (json_object_has_member(o, "cluster-store")) {
-        printf("cluster store %s\n",
-               json_object_get_string_member(o, "cluster-store"));
+        printf("cluster store %s, node %s\n",
+               json_object_get_string_member(o, "cluster-store"),
+               json_object_get_string_member(o, "node"));
     }
     if (json_object_has_member(o, "store-available") &&
         !json_object_get_boolean_member(o, "store-available")) {
@@ -348,7 +384,8 @@ static void build_pool_create(JsonObject *args, int argc, char **argv)
         { "tag", 't', 0, G_OPTION_ARG_STRING, &tag,
           "Tag (UUID; generated if absent)", "UUID" },
         { "backing", 'b', 0, G_OPTION_ARG_STRING, &backing,
-          "memfd (default), file or hugetlb", "KIND" },
+          "memfd, file, hugetlb or device (default: device with a shared"
+          " device, else memfd)", "KIND" },
         { "requester", 'R', 0, G_OPTION_ARG_STRING_ARRAY, &requesters,
           "Only this host may ask for the pool itself (repeatable;"
           " default: any host)", "HOST" },
@@ -589,6 +626,11 @@ static void print_hosts_node(JsonNode *n)
     print_hosts(json_node_get_array(n));
 }
 
+static void print_nodes_node(JsonNode *n)
+{
+    print_nodes(json_node_get_array(n));
+}
+
 static void print_extents_node(JsonNode *n)
 {
     print_extents(JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) :
@@ -684,6 +726,8 @@ static const Verb verbs[] = {
     { "host", "forget", "host-forget", "Declare a disconnected host gone:"
       " end its extents (its VM must be dead)", build_host_forget,
       print_extents_node },
+    { "node", "list", "node-list", "List the brokers sharing the cluster"
+      " store", build_none, print_nodes_node },
     { "extent", "add", "extent-add", "Give a host capacity of a tag",
       build_extent_add, print_extents_node },
     { "extent", "release", "extent-release", "Take capacity back",
