@@ -40,6 +40,7 @@ typedef struct BenchBroker {
     char *host_sock;
     char *ctl_sock;
     char *log;                  /* its stderr */
+    char *ready;                /* its ready line (the metrics URL) */
     DcdCtlClient *ctl;
 } BenchBroker;
 
@@ -51,6 +52,12 @@ typedef struct BenchBroker {
  */
 BenchBroker *bench_broker_start(const char *exe, char **extra,
                                 const char *dir);
+/*
+ * The same with no --state-dir: extra names where the state is kept
+ * (--cluster-store, for brokers sharing etcd).
+ */
+BenchBroker *bench_broker_start_store(const char *exe, char **extra,
+                                      const char *dir);
 /*
  * The same for a baseline build (an earlier commit, for before/after
  * figures measured side by side): only the options every build knows.
