@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check-deps check check-sanitize fuzz guest demo demo-cluster demo-qtest demo-hostsim bench bench-save storm soak clean qemu qemu-series-check
+.PHONY: all deps check-deps check check-sanitize fuzz guest demo demo-cluster demo-qtest demo-hostsim bench bench-save storm soak cluster-scale clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -101,6 +101,16 @@ storm: deps all
 
 soak: deps all
 	$(BUILD)/bench/dcd-soak --out=$(BUILD) $(SOAK_ARGS)
+
+# Extent adds against 1, 3, 8 and 32 brokers on one etcd it starts
+# (bench/README.md): a table, cluster-scale.json and its plots in
+# $(BUILD)/bench-results.
+cluster-scale: check-deps all
+	@./scripts/install-deps.sh --bench
+	mkdir -p $(BUILD)/bench-results
+	$(BUILD)/bench/cluster-scale \
+	    --output=$(BUILD)/bench-results/cluster-scale.json $(SCALE_ARGS)
+	./bench/plot.sh $(BUILD)/bench-results
 
 clean:
 	rm -rf $(BUILD) $(SAN)
