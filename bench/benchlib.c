@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
 #include <glib/gstdio.h>
 
 #include "benchlib.h"
@@ -235,24 +237,36 @@ char *bench_pool_create(BenchBroker *b, uint64_t size)
 }
 
 /* Busy while a host's RELEASED is still on its way. */
-void bench_pool_destroy(BenchBroker *b, const char *tag)
+void bench_pool_destroy_counted(BenchBroker *b, const char *tag,
+                                unsigned *state)
 {
     gint64 end = g_get_monotonic_time() + POOL_DESTROY_WAIT_US;
 
     for (;;) {
         g_autofree char *cls = NULL;
         g_autoptr(JsonNode) n = NULL;
+        bool again;
 
         bench_send(b, "pool-destroy", bench_args_tag(tag));
         n = bench_recv(b, "pool-destroy", &cls);
         if (n) {
             return;
         }
-        if (!g_str_equal(cls, "busy") || g_get_monotonic_time() > end) {
+        again = g_str_equal(cls, "busy") ||
+                (state && g_str_equal(cls, "state"));
+        if (!again || g_get_monotonic_time() > end) {
             bench_die("pool-destroy %s: %s", tag, cls);
+        }
+        if (state && g_str_equal(cls, "state")) {
+            (*state)++;
         }
         g_usleep(200);
     }
+}
+
+void bench_pool_destroy(BenchBroker *b, const char *tag)
+{
+    bench_pool_destroy_counted(b, tag, NULL);
 }
 
 unsigned bench_count_accepted(JsonArray *a)
@@ -330,6 +344,24 @@ double bench_percentile(const double *v, unsigned n, double p)
 }
 
 /* ---- machine info and JSON output -------------------------------------- */
+
+char *bench_kernel_release(void)
+{
+    struct utsname u;
+
+    return uname(&u) == 0 ? g_strdup_printf("%s %s %s", u.sysname, u.release,
+                                            u.machine) : g_strdup("unknown");
+}
+
+void bench_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
 
 char *bench_cpu_model(void)
 {

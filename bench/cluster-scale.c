@@ -30,9 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -606,35 +604,6 @@ static void release_wait(BenchBroker *b, unsigned host, const char *tag)
     json_node_unref(bench_call(b, "extent-release", a));
 }
 
-/*
- * pool-destroy, tried again while busy (a RELEASED on its way) and on
- * `state`: the broker's view of shared/device lags another broker's
- * create or destroy of a moment ago (its watch has not brought it yet),
- * and unlike a create, a destroy is not retried by the broker.  Counted
- * in *state, reported.
- */
-static void pool_destroy(BenchBroker *b, const char *tag, unsigned *state)
-{
-    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-
-    for (;;) {
-        g_autofree char *cls = NULL;
-        g_autoptr(JsonNode) n = NULL;
-
-        bench_send(b, "pool-destroy", bench_args_tag(tag));
-        n = bench_recv(b, "pool-destroy", &cls);
-        if (n) {
-            return;
-        }
-        if ((!g_str_equal(cls, "busy") && !g_str_equal(cls, "state")) ||
-            g_get_monotonic_time() > end) {
-            bench_die("pool-destroy %s: %s", tag, cls);
-        }
-        *state += g_str_equal(cls, "state");
-        g_usleep(1000);
-    }
-}
-
 /* Per op i: the host, the broker asked, the broker making the pool. */
 static unsigned op_host(const Cluster *c, bool cross, unsigned i)
 {
@@ -703,8 +672,9 @@ static void run_phase(Cluster *c, bool cross, unsigned ops, unsigned batch,
         for (unsigned i = 0; i < n; i++) {
             unsigned h = op_host(c, cross, done + i);
 
-            pool_destroy(c->b[cross ? 0 : h], tags->pdata[i],
-                         &r->destroy_state);
+            /* Refused with `state` now and then: counted, reported. */
+            bench_pool_destroy_counted(c->b[cross ? 0 : h], tags->pdata[i],
+                                       &r->destroy_state);
         }
     }
     r->probes = ops;
@@ -841,14 +811,6 @@ static void json_phase(JsonBuilder *jb, const char *k, const Phase *p,
     json_builder_end_object(jb);
 }
 
-static char *kernel_release(void)
-{
-    struct utsname u;
-
-    return uname(&u) == 0 ? g_strdup_printf("%s %s %s", u.sysname, u.release,
-                                            u.machine) : g_strdup("unknown");
-}
-
 static char *etcd_version(void)
 {
     g_autofree char *url = g_strconcat(members[0].url, "/version", NULL);
@@ -866,16 +828,6 @@ static char *etcd_version(void)
 }
 
 /* ---- main -------------------------------------------------------------- */
-
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -906,7 +858,7 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) nlist = NULL;
     g_autofree SetResult *sets = NULL;
-    g_autofree char *kernel = kernel_release();
+    g_autofree char *kernel = bench_kernel_release();
     g_autofree char *cpu = bench_cpu_model();
     g_autofree char *device = NULL;
     g_autofree char *etcd_ver = NULL;
@@ -944,7 +896,7 @@ int main(int argc, char **argv)
         g_mkdir_with_parents("bench-results", 0755);
         output = g_strdup("bench-results/cluster-scale.json");
     }
-    raise_nofile();
+    bench_raise_nofile();
     bench_init(prog);
     atexit(cleanup);
     signal(SIGINT, on_signal);
