@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all deps check-deps check check-sanitize fuzz guest demo demo-cluster demo-qtest demo-hostsim bench bench-save storm soak cluster-storm clean qemu qemu-series-check
+.PHONY: all deps check-deps check check-sanitize fuzz guest demo demo-cluster demo-qtest demo-hostsim bench bench-save storm soak cluster-storm cluster-scale clean qemu qemu-series-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -107,6 +107,16 @@ soak: deps all
 # in $(BUILD).  Needs etcd (check-deps).
 cluster-storm: check-deps all
 	$(BUILD)/bench/dcd-cluster-storm --out=$(BUILD) $(STORM_ARGS)
+
+# Extent adds against 1, 3, 8 and 32 brokers on one etcd it starts
+# (bench/README.md): a table, cluster-scale.json and its plots in
+# $(BUILD)/bench-results.
+cluster-scale: check-deps all
+	@./scripts/install-deps.sh --bench
+	mkdir -p $(BUILD)/bench-results
+	$(BUILD)/bench/cluster-scale \
+	    --output=$(BUILD)/bench-results/cluster-scale.json $(SCALE_ARGS)
+	./bench/plot.sh $(BUILD)/bench-results
 
 clean:
 	rm -rf $(BUILD) $(SAN)

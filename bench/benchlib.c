@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
 #include <glib/gstdio.h>
 
 #include "benchlib.h"
@@ -32,6 +34,14 @@ static void remove_dir(const char *dir)
 
 static void remove_live_dirs(void)
 {
+    /* Kept to look at: the brokers' logs after a failure. */
+    if (g_getenv("DCD_BENCH_KEEP")) {
+        for (guint i = 0; live_dirs && i < live_dirs->len; i++) {
+            g_printerr("%s: kept %s\n", prog,
+                       (char *)live_dirs->pdata[i]);
+        }
+        return;
+    }
     for (guint i = 0; live_dirs && i < live_dirs->len; i++) {
         remove_dir(live_dirs->pdata[i]);
     }
@@ -66,7 +76,8 @@ void bench_die_with_parent(gpointer unused)
 /* ---- the broker process ------------------------------------------------ */
 
 static BenchBroker *broker_start(const char *exe, char **extra,
-                                 const char *dir, bool baseline)
+                                 const char *dir, bool baseline,
+                                 bool state_dir)
 {
     BenchBroker *b = g_new0(BenchBroker, 1);
     g_autoptr(GSubprocessLauncher) l =
@@ -94,7 +105,10 @@ static BenchBroker *broker_start(const char *exe, char **extra,
     g_ptr_array_add(argv, g_strdup(exe));
     g_ptr_array_add(argv, g_strdup_printf("--host-socket=%s", b->host_sock));
     g_ptr_array_add(argv, g_strdup_printf("--control-socket=%s", b->ctl_sock));
-    g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s/state", b->dir));
+    if (state_dir) {
+        g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s/state",
+                                              b->dir));
+    }
     g_ptr_array_add(argv, g_strdup_printf("--pool-dir=%s", pools));
     /*
      * Benchmarks keep one control connection, idle while guests boot.  A
@@ -122,6 +136,7 @@ static BenchBroker *broker_start(const char *exe, char **extra,
     if (!line || !g_str_has_prefix(line, "dcd-broker: ready")) {
         bench_die("the broker did not start; see %s", b->log);
     }
+    b->ready = g_steal_pointer(&line);
     b->ctl = dcd_ctl_client_connect(b->ctl_sock, &err);
     if (!b->ctl) {
         bench_die("control socket: %s", err->message);
@@ -132,12 +147,18 @@ static BenchBroker *broker_start(const char *exe, char **extra,
 BenchBroker *bench_broker_start(const char *exe, char **extra,
                                 const char *dir)
 {
-    return broker_start(exe, extra, dir, false);
+    return broker_start(exe, extra, dir, false, true);
+}
+
+BenchBroker *bench_broker_start_store(const char *exe, char **extra,
+                                      const char *dir)
+{
+    return broker_start(exe, extra, dir, false, false);
 }
 
 BenchBroker *bench_broker_start_baseline(const char *exe)
 {
-    return broker_start(exe, NULL, NULL, true);
+    return broker_start(exe, NULL, NULL, true, true);
 }
 
 void bench_broker_stop(BenchBroker *b, bool keep_dir)
@@ -148,7 +169,7 @@ void bench_broker_stop(BenchBroker *b, bool keep_dir)
     g_subprocess_send_signal(b->proc, SIGTERM);
     g_subprocess_wait(b->proc, NULL, NULL);
     g_object_unref(b->proc);
-    if (!keep_dir &&
+    if (!keep_dir && !g_getenv("DCD_BENCH_KEEP") &&
         g_ptr_array_find_with_equal_func(live_dirs, b->dir, g_str_equal, &i)) {
         remove_dir(b->dir);
         g_ptr_array_remove_index(live_dirs, i);
@@ -157,6 +178,7 @@ void bench_broker_stop(BenchBroker *b, bool keep_dir)
     g_free(b->host_sock);
     g_free(b->ctl_sock);
     g_free(b->log);
+    g_free(b->ready);
     g_free(b);
 }
 
@@ -215,24 +237,36 @@ char *bench_pool_create(BenchBroker *b, uint64_t size)
 }
 
 /* Busy while a host's RELEASED is still on its way. */
-void bench_pool_destroy(BenchBroker *b, const char *tag)
+void bench_pool_destroy_counted(BenchBroker *b, const char *tag,
+                                unsigned *state)
 {
     gint64 end = g_get_monotonic_time() + POOL_DESTROY_WAIT_US;
 
     for (;;) {
         g_autofree char *cls = NULL;
         g_autoptr(JsonNode) n = NULL;
+        bool again;
 
         bench_send(b, "pool-destroy", bench_args_tag(tag));
         n = bench_recv(b, "pool-destroy", &cls);
         if (n) {
             return;
         }
-        if (!g_str_equal(cls, "busy") || g_get_monotonic_time() > end) {
+        again = g_str_equal(cls, "busy") ||
+                (state && g_str_equal(cls, "state"));
+        if (!again || g_get_monotonic_time() > end) {
             bench_die("pool-destroy %s: %s", tag, cls);
+        }
+        if (state && g_str_equal(cls, "state")) {
+            (*state)++;
         }
         g_usleep(200);
     }
+}
+
+void bench_pool_destroy(BenchBroker *b, const char *tag)
+{
+    bench_pool_destroy_counted(b, tag, NULL);
 }
 
 unsigned bench_count_accepted(JsonArray *a)
@@ -310,6 +344,24 @@ double bench_percentile(const double *v, unsigned n, double p)
 }
 
 /* ---- machine info and JSON output -------------------------------------- */
+
+char *bench_kernel_release(void)
+{
+    struct utsname u;
+
+    return uname(&u) == 0 ? g_strdup_printf("%s %s %s", u.sysname, u.release,
+                                            u.machine) : g_strdup("unknown");
+}
+
+void bench_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
 
 char *bench_cpu_model(void)
 {

@@ -40,6 +40,7 @@ typedef struct BenchBroker {
     char *host_sock;
     char *ctl_sock;
     char *log;                  /* its stderr */
+    char *ready;                /* its ready line (the metrics URL) */
     DcdCtlClient *ctl;
 } BenchBroker;
 
@@ -51,6 +52,12 @@ typedef struct BenchBroker {
  */
 BenchBroker *bench_broker_start(const char *exe, char **extra,
                                 const char *dir);
+/*
+ * The same with no --state-dir: extra names where the state is kept
+ * (--cluster-store, for brokers sharing etcd).
+ */
+BenchBroker *bench_broker_start_store(const char *exe, char **extra,
+                                      const char *dir);
 /*
  * The same for a baseline build (an earlier commit, for before/after
  * figures measured side by side): only the options every build knows.
@@ -78,6 +85,13 @@ JsonObject *bench_args_tag(const char *tag);
 char *bench_pool_create(BenchBroker *b, uint64_t size);
 /* pool-destroy, retried for up to 10 s while the pool is busy. */
 void bench_pool_destroy(BenchBroker *b, const char *tag);
+/*
+ * The same, also retried on `state` if state is not NULL (counted there):
+ * a broker of a cluster whose view of shared/device lags another
+ * broker's create or destroy refuses a destroy so, and does not retry it.
+ */
+void bench_pool_destroy_counted(BenchBroker *b, const char *tag,
+                                unsigned *state);
 /* Objects of a (extent-add's "extents", extent-list) in state accepted. */
 unsigned bench_count_accepted(JsonArray *a);
 
@@ -103,6 +117,10 @@ double bench_percentile(const double *v, unsigned n, double p);
 
 /* ---- machine info and JSON output -------------------------------------- */
 
+/* "Linux RELEASE MACHINE" from uname(2), or "unknown". */
+char *bench_kernel_release(void);
+/* RLIMIT_NOFILE up to its hard limit: many hosts, many brokers. */
+void bench_raise_nofile(void);
 /* /proc/cpuinfo's first model name, or "unknown". */
 char *bench_cpu_model(void);
 /* The build's broker: BUILD/dcd-broker/dcd-broker beside BUILD/bench. */

@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
 #include <json-glib/json-glib.h>
 
 #include "benchlib.h"
@@ -476,14 +474,6 @@ static double mib(guint64 kib)
     return kib / 1024.0;
 }
 
-static char *kernel_release(void)
-{
-    struct utsname u;
-
-    return uname(&u) == 0 ? g_strdup_printf("%s %s %s", u.sysname, u.release,
-                                            u.machine) : g_strdup("unknown");
-}
-
 static void add_sample(JsonBuilder *jb, const BenchProcSample *s)
 {
     json_builder_set_member_name(jb, "broker-cpu-s");
@@ -495,16 +485,6 @@ static void add_sample(JsonBuilder *jb, const BenchProcSample *s)
 }
 
 /* ---- main -------------------------------------------------------------- */
-
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -562,7 +542,7 @@ int main(int argc, char **argv)
     RssPoint pts[3] = { 0 };
     unsigned marks[3] = { 0, 10000, 100000 };
     unsigned nmarks = 0, rss_got = 0, nphases, max_hosts = 0, connected = 0;
-    g_autofree char *kernel = kernel_release();
+    g_autofree char *kernel = bench_kernel_release();
     g_autofree char *cpu = bench_cpu_model();
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format_iso8601(now);
@@ -578,7 +558,7 @@ int main(int argc, char **argv)
         g_printerr("dcd-bench: %s\n", err->message);
         return 2;
     }
-    raise_nofile();
+    bench_raise_nofile();
     bench_init("dcd-bench");
     if (host_proc) {
         burst = MAX(burst, 1);

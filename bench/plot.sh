@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # bench/plot.sh DIR - draw the benchmark results in DIR as PNG pictures
-# beside their JSON: latency against the number of hosts or VMs.  Needs
-# jq and gnuplot (scripts/install-deps.sh --bench installs them).
+# beside their JSON: latency against the number of hosts, VMs or
+# brokers.  Needs jq and gnuplot (scripts/install-deps.sh --bench
+# installs them).
 set -eu
 
 dir=${1:?usage: bench/plot.sh RESULTS_DIR}
@@ -107,4 +108,70 @@ plot "$tmp/guest-add.dat" using 1:2 with linespoints title "add p50 (poll 5 ms)"
      30 with lines dashtype 2 title "hot-plug attach, published: about 30 ms"
 GP
     echo "plot: $dir/guest-add.png"
+fi
+
+if [ -f "$dir/cluster-scale.json" ]; then
+    # brokers, then p50 and p99 in ms of: same-node add, cross-node add
+    # (none with one broker: "?"), etcd's own write (in the same phase)
+    jq -r '.sets[] | [.brokers,
+           (.["same-node"].add["p50-us"] / 1000),
+           (.["same-node"].add["p99-us"] / 1000),
+           (if .["cross-node"] then .["cross-node"].add["p50-us"] / 1000
+            else "?" end),
+           (if .["cross-node"] then .["cross-node"].add["p99-us"] / 1000
+            else "?" end),
+           (.["same-node"]["etcd-write"]["p50-us"] / 1000),
+           (.["same-node"]["etcd-write"]["p99-us"] / 1000)] |
+           map(tostring) | join(" ")' \
+        "$dir/cluster-scale.json" >"$tmp/cluster-scale.dat"
+    load=$(jq -r '.machine["loadavg-at-start"][0] // 0 | . * 100 | round / 100' "$dir/cluster-scale.json")
+    gnuplot <<GP
+set terminal pngcairo size 800,500
+set output "$dir/cluster-scale.png"
+set title "extent add in a cluster vs etcd's own write (2 cores, load $load)"
+set xlabel "brokers (one etcd of 3 members, one machine)"
+set ylabel "ms (log)"
+set logscale x 2
+set logscale y
+set datafile missing "?"
+set key top left
+set grid
+plot "$tmp/cluster-scale.dat" using 1:2 with linespoints title "same-node add p50", \
+     "$tmp/cluster-scale.dat" using 1:3 with linespoints title "same-node add p99", \
+     "$tmp/cluster-scale.dat" using 1:4 with linespoints title "cross-node add p50", \
+     "$tmp/cluster-scale.dat" using 1:5 with linespoints title "cross-node add p99", \
+     "$tmp/cluster-scale.dat" using 1:6 with linespoints dashtype 2 title "etcd write p50", \
+     "$tmp/cluster-scale.dat" using 1:7 with linespoints dashtype 2 title "etcd write p99"
+GP
+    echo "plot: $dir/cluster-scale.png"
+    # What an add costs: etcd requests and watch messages per add, and
+    # the add in etcd writes over the journal's single broker.
+    jq -r '.sets[] | [.brokers,
+           .["same-node"]["etcd-requests-per-add"],
+           .["same-node"]["etcd-watch-messages-per-add"],
+           .["same-node"]["extra-round-trips-vs-journal"],
+           (.["cross-node"]["etcd-requests-per-add"] // "?"),
+           (.["cross-node"]["etcd-watch-messages-per-add"] // "?"),
+           (.["cross-node"]["extra-round-trips-vs-journal"] // "?")] |
+           map(tostring) | join(" ")' \
+        "$dir/cluster-scale.json" >"$tmp/cluster-cost.dat"
+    gnuplot <<GP
+set terminal pngcairo size 800,500
+set output "$dir/cluster-scale-cost.png"
+set title "per extent add: etcd requests, watch messages, extra round trips"
+set xlabel "brokers"
+set ylabel "per add (log)"
+set logscale x 2
+set logscale y
+set datafile missing "?"
+set key top left
+set grid
+plot "$tmp/cluster-cost.dat" using 1:2 with linespoints title "etcd requests, same-node", \
+     "$tmp/cluster-cost.dat" using 1:5 with linespoints title "etcd requests, cross-node", \
+     "$tmp/cluster-cost.dat" using 1:3 with linespoints title "watch messages sent, same-node", \
+     "$tmp/cluster-cost.dat" using 1:6 with linespoints title "watch messages sent, cross-node", \
+     "$tmp/cluster-cost.dat" using 1:4 with linespoints dashtype 2 title "extra round trips (latency), same-node", \
+     "$tmp/cluster-cost.dat" using 1:7 with linespoints dashtype 2 title "extra round trips (latency), cross-node"
+GP
+    echo "plot: $dir/cluster-scale-cost.png"
 fi

@@ -860,7 +860,8 @@ static DcdPool *pool_create_once(DcdBroker *b, const DcdTag *tag,
     return p;
 }
 
-/* How often a device pool is carved again after another broker won. */
+/* How often a change of a device pool is tried again, another broker's
+ * having come first. */
 #define DEVICE_RACE_TRIES 8
 
 DcdPool *dcd_broker_pool_create(DcdBroker *b, const DcdTag *tag,
@@ -937,7 +938,8 @@ static char *holders_text(DcdBroker *b, const DcdPool *p)
     return g_string_free(who, FALSE);
 }
 
-bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
+static bool pool_destroy_once(DcdBroker *b, const DcdTag *tag,
+                              GError **errp)
 {
     DcdPool *p = need_pool(b, tag, errp);
 
@@ -967,6 +969,26 @@ bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
     notify(b, DCD_EVENT_POOL_DESTROYED, NULL, p, NULL);
     dcd_registry_del_pool(&b->reg, p);
     return true;
+}
+
+bool dcd_broker_pool_destroy(DcdBroker *b, const DcdTag *tag, GError **errp)
+{
+    /* As a create: another broker changed the shared records first. */
+    for (unsigned i = 1;; i++) {
+        g_autoptr(GError) err = NULL;
+        DcdPool *p = dcd_registry_pool(&b->reg, tag);
+        bool shared = p && p->ranges;
+
+        if (pool_destroy_once(b, tag, &err)) {
+            return true;
+        }
+        if (!shared || i == DEVICE_RACE_TRIES ||
+            !g_error_matches(err, DCD_ERROR, DCD_ERR_STATE) ||
+            !dcd_store_refresh(b->store, NULL)) {
+            g_propagate_error(errp, g_steal_pointer(&err));
+            return false;
+        }
+    }
 }
 
 /* ---- adding capacity -------------------------------------------------- */

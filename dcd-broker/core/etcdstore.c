@@ -36,6 +36,11 @@ typedef struct DcdEtcdStore {
     int64_t lease;
     gint64 lease_until;      /* monotonic us: the lease may be gone after */
     GHashTable *known;       /* record key -> Known */
+    /*
+     * Record keys this broker deleted -> the revision of the delete:
+     * until the watch has passed it, an older put it brings is stale.
+     */
+    GHashTable *gone;
     GHashTable *queue;       /* record key -> JSON text, or NULL: delete */
     GHashTable *rewrite;     /* record key -> JSON text, during a rewrite */
     GHashTable *uncertain;   /* keys of a transaction of unknown outcome */
@@ -70,6 +75,36 @@ static void set_known(DcdEtcdStore *s, const char *key, const char *json,
     k->json = g_strdup(json);
     k->rev = rev;
     g_hash_table_replace(s->known, g_strdup(key), k);
+}
+
+/* We deleted key at rev (or put it back: rev 0). */
+static void set_gone(DcdEtcdStore *s, const char *key, int64_t rev)
+{
+    g_hash_table_remove(s->known, key);
+    g_hash_table_replace(s->gone, g_strdup(key), g_memdup2(&rev,
+                                                          sizeof(rev)));
+}
+
+/* An event at rev on key is older than our delete of it. */
+static bool stale_echo(DcdEtcdStore *s, const char *key, int64_t rev)
+{
+    const int64_t *del = g_hash_table_lookup(s->gone, key);
+
+    return del && rev <= *del;
+}
+
+/* The watch has seen everything before rev: tombstones older go. */
+static void forget_gone(DcdEtcdStore *s)
+{
+    GHashTableIter it;
+    gpointer val;
+
+    g_hash_table_iter_init(&it, s->gone);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        if (*(const int64_t *)val < s->watch_rev) {
+            g_hash_table_iter_remove(&it);
+        }
+    }
 }
 
 static int64_t known_rev(DcdEtcdStore *s, const char *key)
@@ -765,7 +800,7 @@ static bool repair(DcdEtcdStore *s, GError **errp)
             if (k && k->json) {
                 k->rev = rev;
             } else {
-                g_hash_table_remove(s->known, changed->pdata[i]);
+                set_gone(s, changed->pdata[i], rev);
             }
         }
     }
@@ -873,7 +908,7 @@ static bool etcd_commit(DcdStore *base, GError **errp)
         if (json) {
             set_known(s, key, json, rev);
         } else {
-            g_hash_table_remove(s->known, key);
+            set_gone(s, key, rev);
         }
     }
     etcd_discard(base);
@@ -1167,6 +1202,9 @@ static void take_change(DcdEtcdStore *s, const char *ekey, const char *value,
     case KEY_SHARED:
         /* Ours (we know it at that revision) or older than what we know. */
         k = g_hash_table_lookup(s->known, rec);
+        if (stale_echo(s, rec, rev)) {
+            break;
+        }
         if (value && (!k || k->rev < rev)) {
             if (!readable(value)) {
                 g_warning("etcd: %s is unreadable; ignored", ekey);
@@ -1181,7 +1219,8 @@ static void take_change(DcdEtcdStore *s, const char *ekey, const char *value,
         break;
     case KEY_OURS:
         k = g_hash_table_lookup(s->known, rec);
-        if (value ? !k || k->rev < rev : k && k->rev < rev) {
+        if (!stale_echo(s, rec, rev) &&
+            (value ? !k || k->rev < rev : k && k->rev < rev)) {
             g_warning("etcd: %s was changed by someone else; this node's"
                       " records are its broker's alone", ekey);
         }
@@ -1412,6 +1451,7 @@ static void on_watch(JsonObject *result, const GError *err, gpointer opaque)
     if (dcd_etcd_revision(result, &rev, NULL)) {
         s->watch_rev = MAX(s->watch_rev, rev + 1);
     }
+    forget_gone(s);
 }
 
 static void watch_start(DcdEtcdStore *s)
@@ -1484,6 +1524,7 @@ static void etcd_close(DcdStore *base)
         dcd_etcd_free(s->etcd);
     }
     g_hash_table_unref(s->known);
+    g_hash_table_unref(s->gone);
     g_hash_table_unref(s->queue);
     g_clear_pointer(&s->rewrite, g_hash_table_unref);
     g_clear_pointer(&s->uncertain, g_hash_table_unref);
@@ -1570,6 +1611,7 @@ DcdStore *dcd_etcd_store_open(const DcdStoreConfig *cfg, GError **errp)
     s->ttl_s = ttl;
     s->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                      known_free);
+    s->gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     s->queue = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                      g_free);
     s->reachable = true;

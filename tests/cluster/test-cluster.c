@@ -993,6 +993,29 @@ static void test_device_race(void)
         } while (n != 32 && g_get_monotonic_time() < deadline);
         g_assert_cmpuint(n, ==, 32);
     }
+    /*
+     * Destroyed through the three brokers in turn, each one a change the
+     * next may not have heard of yet: every one goes through.
+     */
+    {
+        g_autoptr(JsonNode) l = tcall(t->b[0], "pool-list", "{}");
+        JsonArray *a = json_node_get_array(l);
+
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            json_node_unref(tcall(t->b[i % 3], "pool-destroy",
+                                  "{\"tag\": \"%s\"}",
+                                  json_object_get_string_member(
+                                      json_array_get_object_element(a, i),
+                                      "tag")));
+        }
+    }
+    /* No broker took an echo of its own writes for someone else's. */
+    for (unsigned i = 0; i < 3; i++) {
+        g_autofree char *log = NULL;
+
+        g_assert_true(g_file_get_contents(t->b[i]->log, &log, NULL, NULL));
+        g_assert_null(strstr(log, "changed by someone else"));
+    }
     trio_free(t);
 }
 

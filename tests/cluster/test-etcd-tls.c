@@ -307,6 +307,14 @@ int main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /*
+     * A broker talking TLS has GnuTLS loaded by dlopen (glib-networking),
+     * and LeakSanitizer (GCC 12's, on glibc 2.36) cannot walk the dynamic
+     * thread-local storage of such a process: its tracer dies at exit.
+     * These brokers are still run under ASan and UBSan in a sanitizer
+     * build; their leaks are checked by the cluster suite's others.
+     */
+    g_setenv("LSAN_OPTIONS", "detect_leaks=0", FALSE);
     certs = tcerts_new();
     g_test_add_func("/cluster-tls/usage", test_usage);
     g_test_add_func("/cluster-tls/client-cert", test_client_cert);
