@@ -349,6 +349,27 @@ static void destroy(const char *tag)
 
 /* ---- cases -------------------------------------------------------------- */
 
+/*
+ * The command channel itself: each long command leaves orphans (PID 1's
+ * children then) that end while the next line is being read, as the
+ * agent's daemon or a background job may; every line must arrive whole.
+ */
+static void test_command_channel(void)
+{
+    DcdQemuGuest *g = guest(0);
+
+    for (unsigned i = 0; i < 60; i++) {
+        g_autofree char *pad = g_strnfill(400 + i % 200, 'x');
+        g_autofree char *token = g_strdup_printf("line-%03u-%s-%03u", i, pad,
+                                                 i);
+        g_autofree char *out = grun(g, "(usleep %u &); (usleep %u &);"
+                                    " echo %s", (i * 7919) % 5000,
+                                    (i * 104729) % 9000, token);
+
+        g_assert_cmpstr(g_strstrip(out), ==, token);
+    }
+}
+
 static void test_one_guest(void)
 {
     DcdQemuGuest *g = guest(0);
@@ -953,6 +974,7 @@ int main(int argc, char **argv)
         return 1;
     }
     broker = ebroker_start();
+    g_test_add_func("/guest/command-channel", test_command_channel);
     g_test_add_func("/guest/one-guest", test_one_guest);
     g_test_add_func("/guest/two-guests-share", test_two_guests_share);
     g_test_add_func("/guest/release-waits-for-holder", test_release_waits);
