@@ -343,6 +343,23 @@ double bench_percentile(const double *v, unsigned n, double p)
     return v[MIN(MAX(rank, 1), n) - 1];
 }
 
+void bench_stats(double *v, unsigned n, BenchStats *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->n = n;
+    if (!n) {
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        s->mean += v[i] / n;
+    }
+    qsort(v, n, sizeof(double), bench_cmp_double);
+    s->p50 = bench_percentile(v, n, 0.50);
+    s->p99 = bench_percentile(v, n, 0.99);
+    s->min = v[0];
+    s->max = v[n - 1];
+}
+
 /* ---- machine info and JSON output -------------------------------------- */
 
 char *bench_kernel_release(void)

@@ -114,6 +114,12 @@ double bench_now_us(void);
 int bench_cmp_double(const void *a, const void *b);
 /* Nearest-rank percentile (p in [0, 1]) of n sorted values. */
 double bench_percentile(const double *v, unsigned n, double p);
+/* What the tables show of n samples (v is sorted in place). */
+typedef struct BenchStats {
+    unsigned n;
+    double mean, p50, p99, min, max;
+} BenchStats;
+void bench_stats(double *v, unsigned n, BenchStats *s);
 
 /* ---- machine info and JSON output -------------------------------------- */
 

@@ -549,34 +549,13 @@ static void cluster_stop(Cluster *c)
 
 /* ---- one phase: adds of one kind --------------------------------------- */
 
-typedef struct Stats {
-    unsigned n;
-    double p50, p99, mean, max;
-} Stats;
-
-static void stats(double *v, unsigned n, Stats *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->n = n;
-    if (!n) {
-        return;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        s->mean += v[i] / n;
-    }
-    qsort(v, n, sizeof(double), bench_cmp_double);
-    s->p50 = bench_percentile(v, n, 0.50);
-    s->p99 = bench_percentile(v, n, 0.99);
-    s->max = v[n - 1];
-}
-
 typedef struct Phase {
     bool run;
     unsigned brokers;
     bool cross;
     unsigned ops, failed;
     double wall_s;              /* timed parts: adds and probes */
-    Stats add, etcd;            /* us */
+    BenchStats add, etcd;       /* us */
     Counts d;                   /* over the timed parts */
     double probes;              /* our own txns among d.txn */
     unsigned destroy_state;     /* pool-destroys refused with state */
@@ -678,8 +657,8 @@ static void run_phase(Cluster *c, bool cross, unsigned ops, unsigned batch,
         }
     }
     r->probes = ops;
-    stats(lat, ops, &r->add);
-    stats(probe, ops, &r->etcd);
+    bench_stats(lat, ops, &r->add);
+    bench_stats(probe, ops, &r->etcd);
     getloadavg(r->load, 3);
 }
 
@@ -738,7 +717,8 @@ static void print_phase(const char *what, const Phase *p, double journal,
            calls_per_add(p), p->d.broker_cpu_s * 1e3 / p->ops);
 }
 
-static void json_stats(JsonBuilder *jb, const char *k, const Stats *s)
+static void json_stats(JsonBuilder *jb, const char *k,
+                       const BenchStats *s)
 {
     json_builder_set_member_name(jb, k);
     json_builder_begin_object(jb);

@@ -265,6 +265,7 @@ static void run_latency(BenchBroker *b, Hosts *hs, unsigned nhosts,
                         unsigned ops, unsigned batch, LatResult *r)
 {
     g_autofree double *lat = g_new0(double, ops);
+    BenchStats st;
     g_autoptr(GPtrArray) tags = g_ptr_array_new_with_free_func(g_free);
     BenchProcSample s0, s1, p0;
     guint64 released = hosts_get(hs, &hs->released);
@@ -316,13 +317,11 @@ static void run_latency(BenchBroker *b, Hosts *hs, unsigned nhosts,
     }
     bench_proc_sample(b->pid, &r->end);
     r->cpu_phase_s = r->end.cpu_s - p0.cpu_s;
-    for (unsigned i = 0; i < ops; i++) {
-        r->mean_us += lat[i] / ops;
-    }
-    qsort(lat, ops, sizeof(double), bench_cmp_double);
-    r->p50_us = bench_percentile(lat, ops, 0.50);
-    r->p99_us = bench_percentile(lat, ops, 0.99);
-    r->max_us = lat[ops - 1];
+    bench_stats(lat, ops, &st);
+    r->mean_us = st.mean;
+    r->p50_us = st.p50;
+    r->p99_us = st.p99;
+    r->max_us = st.max;
 }
 
 /* ---- RSS phase --------------------------------------------------------- */

@@ -518,24 +518,16 @@ static void upstream_add(Vm **vms, unsigned n, Sample *s)
 
 /* ---- statistics and output --------------------------------------------- */
 
-typedef struct Stats {
-    double p50, p99, mean, min, max;
-} Stats;
+typedef BenchStats Stats;
 
 static void stats_of(const Sample *s, unsigned n, size_t field, Stats *st)
 {
     g_autofree double *v = g_new(double, n);
 
-    memset(st, 0, sizeof(*st));
     for (unsigned i = 0; i < n; i++) {
         v[i] = *(const double *)((const char *)&s[i] + field);
-        st->mean += v[i] / n;
     }
-    qsort(v, n, sizeof(double), bench_cmp_double);
-    st->p50 = bench_percentile(v, n, 0.50);
-    st->p99 = bench_percentile(v, n, 0.99);
-    st->min = v[0];
-    st->max = v[n - 1];
+    bench_stats(v, n, st);
 }
 
 /* Per-VM stage means of a path over a phase. */

@@ -18,18 +18,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 broker=$build/dcd-broker/dcd-broker
 dcdctl=$build/tools/dcdctl/dcdctl
-guestvm=$build/examples/guest-vm
-initramfs=$build/guest/initramfs.cpio.gz
-rig=${DCD_GUEST_CACHE:-$here/guest/cache}
-qemu=${DCD_QEMU:-$here/qemu/build/qemu-system-x86_64}
 t0=$(date +%s)
 # shellcheck source=examples/lib.sh
 . "$here/examples/lib.sh"
-need "$broker" "$dcdctl" "$guestvm"
-[ -x "$qemu" ] || die "no QEMU at $qemu; run 'make qemu' (qemu/build.sh) or set DCD_QEMU"
-[ -f "$rig/vmlinuz" ] || die "no guest rig in $rig; run 'make guest'"
+need_guests
 command -v etcd >/dev/null || die "no etcd; run 'scripts/install-deps.sh --cluster'"
-ninja -C "$build" guest/initramfs.cpio.gz >/dev/null
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

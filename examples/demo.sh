@@ -19,17 +19,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 broker=$build/dcd-broker/dcd-broker
 dcdctl=$build/tools/dcdctl/dcdctl
-guestvm=$build/examples/guest-vm
-initramfs=$build/guest/initramfs.cpio.gz
-rig=${DCD_GUEST_CACHE:-$here/guest/cache}
-qemu=${DCD_QEMU:-$here/qemu/build/qemu-system-x86_64}
 t0=$(date +%s)
 # shellcheck source=examples/lib.sh
 . "$here/examples/lib.sh"
-need "$broker" "$dcdctl" "$guestvm"
-[ -x "$qemu" ] || die "no QEMU at $qemu; run 'make qemu' (qemu/build.sh) or set DCD_QEMU"
-[ -f "$rig/vmlinuz" ] || die "no guest rig in $rig; run 'make guest'"
-ninja -C "$build" guest/initramfs.cpio.gz >/dev/null
+need_guests
 
 start_vm() { # id fd_in fd_out
 	start_vm_on "$1" "$work/host.sock" "$2" "$3" "VM $1"

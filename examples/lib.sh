@@ -68,8 +68,21 @@ new_pool() { # size
 }
 
 
-# A real guest (guest-vm; $guestvm, $qemu, $rig and $initramfs set by the
-# demo) in the background; its shell through two FIFOs.
+# For a demo with real guests ($here and $build set): the guest program,
+# its initramfs, the rig and QEMU, each checked.
+need_guests() {
+	guestvm=$build/examples/guest-vm
+	initramfs=$build/guest/initramfs.cpio.gz
+	rig=${DCD_GUEST_CACHE:-$here/guest/cache}
+	qemu=${DCD_QEMU:-$here/qemu/build/qemu-system-x86_64}
+	need "$broker" "$dcdctl" "$guestvm"
+	[ -x "$qemu" ] || die "no QEMU at $qemu; run 'make qemu' (qemu/build.sh) or set DCD_QEMU"
+	[ -f "$rig/vmlinuz" ] || die "no guest rig in $rig; run 'make guest'"
+	ninja -C "$build" guest/initramfs.cpio.gz >/dev/null
+}
+
+# A real guest (need_guests first) in the background; its shell through
+# two FIFOs.
 start_vm_on() { # id socket fd_in fd_out label [guest-vm options...]
 	local id=$1 sock=$2 fin=$3 fout=$4 label=$5 line
 	shift 5
