@@ -159,7 +159,10 @@ static void node_start(Storm *s, Node *n)
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
         G_SUBPROCESS_FLAGS_STDOUT_PIPE);
 
-    g_subprocess_launcher_set_stderr_file_path(l, log);
+    /* Appended: what each start of a broker said, in order. */
+    g_subprocess_launcher_take_stderr_fd(l, open(log, O_WRONLY | O_CREAT |
+                                                 O_APPEND | O_CLOEXEC,
+                                                 0600));
     g_subprocess_launcher_set_child_setup(l, bench_die_with_parent, NULL,
                                           NULL);
     n->proc = g_subprocess_launcher_spawnv(
@@ -581,22 +584,27 @@ static bool settle(Storm *s)
 
     for (;;) {
         HostView v = { .s = s };
-        bool ok = true;
+        g_autoptr(GString) missing = g_string_new(NULL);
 
         for (unsigned i = 0; i < NNODES; i++) {
-            ok &= available(&s->nodes[i]);
+            if (!available(&s->nodes[i])) {
+                g_string_append_printf(missing, " broker %s",
+                                       s->nodes[i].name);
+            }
         }
         bench_host_thread_call(s->ht, view_cb, &v);
         for (unsigned i = 0; i < NHOSTS; i++) {
-            ok &= v.connected[i];
+            if (!v.connected[i]) {
+                g_string_append_printf(missing, " host %u", i);
+            }
         }
         view_clear(&v);
-        if (ok) {
+        if (!missing->len) {
             return true;
         }
         if (g_get_monotonic_time() > deadline) {
-            violation(s, "settle", "brokers or hosts not back in %d s",
-                      SETTLE_S);
+            violation(s, "settle", "not back in %d s:%s", SETTLE_S,
+                      missing->str);
             return false;
         }
         g_usleep(100000);
@@ -953,6 +961,7 @@ int main(int argc, char **argv)
         opt_broker = bench_default_broker();
     }
     printf("seed %" G_GINT64_FORMAT "\n", opt_seed);
+    fflush(stdout);
     s.rng = g_rand_new_with_seed(opt_seed);
     s.pools = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                     pool_free);
@@ -1018,10 +1027,12 @@ int main(int argc, char **argv)
     for (unsigned i = 0; s.etcd[i]; i++) {
         tetcd_free(s.etcd[i]);
     }
-    {
+    if (!s.examples->len) {
         g_autofree char *rm = g_strdup_printf("rm -rf '%s'", s.dir);
 
         g_spawn_command_line_sync(rm, NULL, NULL, NULL, NULL);
+    } else {
+        printf("the brokers' logs are in %s\n", s.dir);
     }
     return s.examples->len ? 1 : 0;
 }

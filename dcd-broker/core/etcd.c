@@ -577,6 +577,24 @@ static void on_read(GObject *src, GAsyncResult *res, gpointer opaque)
                                     k->cancel, on_read, k);
 }
 
+/*
+ * The request cannot have reached etcd: another endpoint may take it.
+ * Anything else (a connection cut after the request went out, a member
+ * killed mid-answer) may have applied it there, and a txn sent again
+ * elsewhere would then fail its compares on its own first landing.
+ */
+static bool undelivered(const GError *err)
+{
+    return err && (g_error_matches(err, G_IO_ERROR,
+                                   G_IO_ERROR_CONNECTION_REFUSED) ||
+                   g_error_matches(err, G_IO_ERROR,
+                                   G_IO_ERROR_HOST_UNREACHABLE) ||
+                   g_error_matches(err, G_IO_ERROR,
+                                   G_IO_ERROR_NETWORK_UNREACHABLE) ||
+                   err->domain == G_RESOLVER_ERROR ||
+                   err->domain == G_TLS_ERROR);
+}
+
 static void on_sent(GObject *src, GAsyncResult *res, gpointer opaque)
 {
     Call *k = opaque;
@@ -589,13 +607,19 @@ static void on_sent(GObject *src, GAsyncResult *res, gpointer opaque)
     if (!k->in) {
         /* Another endpoint, while there is time and one left to try. */
         if (!k->timed_out && !g_cancellable_is_cancelled(k->cancel) &&
-            ++k->tries < k->c->endpoints->len) {
+            undelivered(err) && ++k->tries < k->c->endpoints->len) {
             k->c->current = (k->c->current + 1) % k->c->endpoints->len;
             drop_round(k);
             call_start(k);
             return;
         }
         set_unreachable(k, err);
+        /* Its outcome unknown (the caller is told so): the next call
+         * goes to the next endpoint. */
+        if (!k->timed_out && !undelivered(err) &&
+            k->c->endpoints->len > 1) {
+            k->c->current = (k->c->current + 1) % k->c->endpoints->len;
+        }
         call_done(k);
         return;
     }

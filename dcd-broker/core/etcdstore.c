@@ -712,6 +712,49 @@ static void explain_failure(DcdEtcdStore *s, JsonObject *reply, guint i,
 }
 
 /*
+ * A commit failed its compares on a key, not on the lease: say which key
+ * moved, and from what to what (one more read, on this failure only).
+ */
+static void name_moved(DcdEtcdStore *s, GError **errp)
+{
+    g_autoptr(JsonBuilder) jb = txn_begin();
+    g_autoptr(JsonObject) reply = NULL;
+    g_autoptr(GPtrArray) keys = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init(&it, s->queue);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        g_ptr_array_add(keys, key);
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "success");
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < keys->len; i++) {
+        g_autofree char *fk = full_key(s, keys->pdata[i]);
+
+        op_range(jb, fk);
+    }
+    json_builder_end_array(jb);
+    json_builder_end_object(jb);
+    reply = call(s, "/v3/kv/txn", jb, NULL);
+    for (guint i = 0; reply && i < keys->len; i++) {
+        g_auto(DcdEtcdKv) kv = { 0 };
+        bool found = false;
+
+        if (dcd_etcd_range_one(dcd_etcd_txn_range(reply, i), &kv, &found,
+                               NULL) &&
+            (found ? kv.mod_rev : 0) != known_rev(s, keys->pdata[i])) {
+            g_prefix_error(errp, "%s is at revision %" G_GINT64_FORMAT
+                           " in etcd, %" G_GINT64_FORMAT " here: ",
+                           (char *)keys->pdata[i], found ? kv.mod_rev : 0,
+                           known_rev(s, keys->pdata[i]));
+            return;
+        }
+    }
+}
+
+/*
  * A transaction whose outcome we could not learn may have landed:
  * before anything else is written, every key it touched is put back to
  * what this broker knows, so the store holds what was acknowledged.
@@ -893,7 +936,11 @@ static bool etcd_commit(DcdStore *base, GError **errp)
         return false;
     }
     if (!dcd_etcd_succeeded(reply)) {
-        explain_failure(s, reply, 0, errp);
+        explain_failure(s, reply, 0, &err);
+        if (err->code == DCD_ERR_STATE) {
+            name_moved(s, &err);
+        }
+        g_propagate_error(errp, g_steal_pointer(&err));
         etcd_discard(base);
         return false;
     }

@@ -209,6 +209,11 @@ static gpointer fake_main(gpointer opaque)
             f->next++;
         }
         g_mutex_unlock(&f->lock);
+        if (g_strcmp0(f->status, "HANGUP") == 0) {
+            /* The request read, the member gone before it answers. */
+            close(fd);
+            continue;
+        }
         if (!f->body) {
             /* Silent: hold the connection until the client gives up. */
             char c;
@@ -466,6 +471,40 @@ static void test_refused_or_not(void)
 }
 
 /* Round trips and errors (metrics): one a call, endpoints tried or not. */
+/*
+ * A member that takes a txn and is gone before it answers may have
+ * applied it: the call fails as of unknown outcome (unavail, not
+ * refused) instead of sending it to the next member, where its compares
+ * would fail on its own first landing; the next call goes there.
+ */
+static void test_no_resend(void)
+{
+    const char *ok = "{\"header\": {\"revision\": \"5\"}}";
+    Fake *gone = fake_new("HANGUP", "", 0);
+    Fake *next = fake_new("200 OK", ok, strlen(ok));
+    g_autofree char *url = g_strdup_printf("etcd://127.0.0.1:%u,"
+                                           "127.0.0.1:%u", gone->port,
+                                           next->port);
+    DcdEtcd *c = dcd_etcd_new(url, 2000, NULL, NULL);
+    g_autoptr(GError) err = NULL;
+    bool refused = true;
+    JsonObject *o;
+
+    g_assert_null(dcd_etcd_call(c, "/v3/kv/txn", "{}", &refused, &err));
+    g_test_message("member gone mid-txn: %s", err->message);
+    g_assert_error(err, DCD_ERROR, DCD_ERR_UNAVAIL);
+    g_assert_false(refused);
+    g_assert_cmpuint(gone->seen->len, ==, 1);
+    g_assert_cmpuint(next->seen->len, ==, 0);
+    o = dcd_etcd_call(c, "/v3/kv/txn", "{}", NULL, NULL);
+    g_assert_nonnull(o);
+    json_object_unref(o);
+    g_assert_cmpuint(next->seen->len, ==, 1);
+    dcd_etcd_free(c);
+    fake_free(gone);
+    fake_free(next);
+}
+
 static void test_counts(void)
 {
     const char *ok = "{\"header\": {\"revision\": \"5\"}}";
@@ -771,6 +810,7 @@ int main(int argc, char **argv)
     g_test_add_func("/etcd/next-endpoint", test_next_endpoint);
     g_test_add_func("/etcd/refused-or-not", test_refused_or_not);
     g_test_add_func("/etcd/counts", test_counts);
+    g_test_add_func("/etcd/no-resend", test_no_resend);
     g_test_add_func("/etcd/security-options", test_security_options);
     g_test_add_func("/etcd/auth-token", test_auth_token);
     g_test_add_func("/etcd/auth-once", test_auth_once);
