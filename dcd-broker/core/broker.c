@@ -601,6 +601,20 @@ static void rcu_unuse(void)
     }
 }
 
+/* Has p the layout of these lengths (shared_seq order)? */
+static bool same_layout(const DcdPool *p, const GArray *lens)
+{
+    if (dcd_pool_nsegments(p) != lens->len) {
+        return false;
+    }
+    for (guint i = 0; i < lens->len; i++) {
+        if (dcd_pool_segment(p, i)->len != g_array_index(lens, uint64_t, i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Another broker made, laid out or destroyed a pool of the device. */
 static void shared_pool_changed(DcdBroker *b, const char *key,
                                 const char *json)
@@ -655,12 +669,19 @@ static void shared_pool_changed(DcdBroker *b, const char *key,
         notify(b, DCD_EVENT_POOL_CREATED, NULL, p, NULL);
         return;
     }
-    /* Its first add elsewhere fixed the layout this broker follows. */
-    if (!dcd_pool_nsegments(p) && sp.segments->len &&
-        !dcd_pool_set_layout(p, (uint64_t *)sp.segments->data,
-                             sp.segments->len, &err)) {
-        g_warning("another broker's layout of pool %s: %s", p->tag_str,
-                  err->message);
+    /*
+     * A first add elsewhere fixed the layout this broker follows, or laid
+     * the pool out again once nobody held it.
+     */
+    if (sp.segments->len && !same_layout(p, sp.segments)) {
+        if (p->holders) {
+            g_critical("pool %s was laid out again by another broker while"
+                       " %u extent(s) here hold it", p->tag_str, p->holders);
+        } else if (!dcd_pool_set_layout(p, (uint64_t *)sp.segments->data,
+                                        sp.segments->len, &err)) {
+            g_warning("another broker's layout of pool %s: %s", p->tag_str,
+                      err->message);
+        }
     }
     if (sp.requesters || p->requesters) {
         g_clear_pointer(&p->requesters, g_array_unref);
@@ -1123,15 +1144,17 @@ static bool place_shared(const DcdAddArgs *a, DcdHost *h, DcdSpace *s,
 }
 
 /* Where a new allocation of the whole pool goes; also its layout. */
-static bool place_new(const DcdAddArgs *a, DcdHost *h, DcdSpace *s,
-                      DcdPool *p, GArray *place, GError **errp)
+static bool place_new(DcdBroker *b, const DcdAddArgs *a, DcdHost *h,
+                      DcdSpace *s, DcdPool *p, GArray *place, GError **errp)
 {
     char need[16], have[16];
+    /* Held on any node: its layout is fixed (a new one would differ). */
+    unsigned held = p->holders + remote_holders(b, p);
 
-    if (p->holders) {
+    if (held) {
         ERR(errp, DCD_ERR_EXIST, "tag %s is already allocated (%u extents"
             " held); give another host access with enable-shared-access",
-            p->tag_str, p->holders);
+            p->tag_str, held);
         return false;
     }
     if (p->size % s->block) {
@@ -1324,7 +1347,7 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
     }
     s = &h->regions[a->region];
     if (shared ? !place_shared(a, h, s, p, place, errp) :
-                 !place_new(a, h, s, p, place, errp)) {
+                 !place_new(b, a, h, s, p, place, errp)) {
         return NULL;
     }
     put_ranges(s, place); /* checked; dcd_host_add_extent() takes them */

@@ -887,6 +887,19 @@ static void test_shared_device(void)
     g_assert_false(g_str_has_prefix(said, "ok"));
     thost_kill(dup);
 
+    /*
+     * Host 2 lets it go; n3, which then holds none of it, may not lay it
+     * out again for a first add while n1's and n2's hosts hold it.
+     */
+    json_node_unref(tcall(t->b[2], "extent-release", "{\"host-id\": 2,"
+                          " \"tag\": \"%s\", \"wait\": true}", tag));
+    g_free(msg);
+    msg = tcall_fail(t->b[2], DCD_ERR_EXIST, "extent-add", "{\"host-id\": 2,"
+                     " \"tag\": \"%s\", \"policy\": \"free\"}", tag);
+    g_test_message("a first add again on n3: %s", msg);
+    g_assert_nonnull(strstr(msg, "already allocated"));
+    add_wait(t->b[2], t->h[2], tag, "enable-shared-access");
+
     /* Released from n2 (two of them on other nodes), then destroyed. */
     for (unsigned i = 0; i < 3; i++) {
         g_autoptr(JsonNode) n = tcall(t->b[1], "extent-release",
@@ -897,6 +910,31 @@ static void test_shared_device(void)
 
         g_assert_cmpstr(json_object_get_string_member(
             json_array_get_object_element(x, 0), "state"), ==, "released");
+    }
+    wait_no_extents(t->b[1], tag);
+    /*
+     * Held nowhere, it may be laid out anew (two extents now), and every
+     * node follows: host 0 shares it from n1 at the new layout.
+     */
+    wait_no_extents(t->b[0], tag);
+    json_node_unref(tcall(t->b[1], "extent-add", "{\"host-id\": 1, \"tag\":"
+                          " \"%s\", \"policy\": \"prescriptive\", \"extents\":"
+                          " [{\"offset\": 0, \"len\": 4194304}, {\"offset\":"
+                          " 16777216, \"len\": 4194304}], \"wait\": true}",
+                          tag));
+    g_free(view);
+    view = pool_view(t->b[1], tag);
+    g_assert_nonnull(strstr(view, "seq1@"));
+    wait_pool_view(t->b[0], tag, view);
+    wait_pool_view(t->b[2], tag, view);
+    json_node_unref(tcall(t->b[0], "extent-add", "{\"host-id\": 0, \"tag\":"
+                          " \"%s\", \"policy\": \"enable-shared-access\","
+                          " \"wait\": true}", tag));
+    g_assert_cmpuint(tcount(t->b[0], 0, tag, "accepted"), ==, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        json_node_unref(tcall(t->b[1], "extent-release", "{\"host-id\": %u,"
+                              " \"tag\": \"%s\", \"wait\": true}", i,
+                              tag));
     }
     wait_no_extents(t->b[1], tag);
     json_node_unref(tcall(t->b[1], "pool-destroy", "{\"tag\": \"%s\"}",
