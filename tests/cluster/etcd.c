@@ -140,15 +140,42 @@ static void launch_member(TEtcd *e)
     g_assert_no_error(err);
 }
 
-static void wait_member(TEtcd *e)
+/* Our member's process still runs (not gone, not a zombie). */
+static bool member_runs(TEtcd *e)
+{
+    const char *id = e->proc ? g_subprocess_get_identifier(e->proc) : NULL;
+    g_autofree char *path = id ? g_strdup_printf("/proc/%s/stat", id) : NULL;
+    g_autofree char *stat = NULL;
+    const char *paren;
+
+    if (!path || !g_file_get_contents(path, &stat, NULL, NULL)) {
+        return false;
+    }
+    paren = strrchr(stat, ')');
+    return paren && paren[1] == ' ' && paren[2] != 'Z';
+}
+
+/*
+ * Until our member answers.  False if it died first (a port it was given
+ * was taken meanwhile: the kernel's free port is only free when asked).
+ * What answers must be ours, not another etcd on a port we were given.
+ */
+static bool wait_member(TEtcd *e)
 {
     gint64 deadline = g_get_monotonic_time() + READY_US;
+    g_autofree char *peer = g_strdup_printf("127.0.0.1:%u", e->peer_port);
 
     while (g_get_monotonic_time() < deadline) {
         g_autofree char *out = NULL;
+        g_autofree char *members = NULL;
 
-        if (run_etcdctl(e, &out, "endpoint", "health", NULL)) {
-            return;
+        if (!member_runs(e)) {
+            return false;
+        }
+        if (run_etcdctl(e, &out, "endpoint", "health", NULL) &&
+            run_etcdctl(e, &members, "member", "list", NULL) &&
+            strstr(members, peer)) {
+            return true;
         }
         g_usleep(100000);
     }
@@ -159,7 +186,44 @@ static void wait_member(TEtcd *e)
 static void spawn_member(TEtcd *e)
 {
     launch_member(e);
-    wait_member(e);
+    if (!wait_member(e)) {
+        g_error("etcd %s died at start (log: %s)", e->name, e->log);
+    }
+}
+
+/* A lone member; on ports that turn out taken, again on others. */
+static void spawn_alone(TEtcd *e)
+{
+    for (unsigned i = 0;; i++) {
+        launch_member(e);
+        if (wait_member(e)) {
+            return;
+        }
+        if (i == 4) {
+            g_error("etcd %s died at start 5 times (log: %s)", e->name,
+                    e->log);
+        }
+        g_subprocess_wait(e->proc, NULL, NULL);
+        g_clear_object(&e->proc);
+        /* What it made of its data dir names the ports it was given. */
+        {
+            g_autofree char *data = g_build_filename(e->dir, "data", NULL);
+
+            trm_tree(data);
+        }
+        e->client_port = free_port();
+        do {
+            e->peer_port = free_port();
+        } while (e->peer_port == e->client_port);
+        g_free(e->endpoint);
+        e->endpoint = g_strdup_printf("127.0.0.1:%u", e->client_port);
+        g_free(e->store_url);
+        e->store_url = g_strdup_printf("%s://%s", e->certs ? "etcds" :
+                                       "etcd", e->endpoint);
+        g_free(e->initial_cluster);
+        e->initial_cluster = g_strdup_printf("%s=http://127.0.0.1:%u",
+                                             e->name, e->peer_port);
+    }
 }
 
 static TEtcd *member_new(unsigned i)
@@ -194,7 +258,7 @@ TEtcd *tetcd_start(void)
     e->initial_cluster = g_strdup_printf("m0=http://127.0.0.1:%u",
                                          e->peer_port);
     e->token = g_strdup(e->dir);
-    spawn_member(e);
+    spawn_alone(e);
     return e;
 }
 
@@ -211,7 +275,7 @@ TEtcd *tetcd_start_tls(const TCerts *certs, const char *const *flags)
     e->initial_cluster = g_strdup_printf("m0=http://127.0.0.1:%u",
                                          e->peer_port);
     e->token = g_strdup(e->dir);
-    spawn_member(e);
+    spawn_alone(e);
     return e;
 }
 
@@ -265,7 +329,10 @@ TEtcd **tetcd_start_cluster(unsigned n, char **store_url)
     }
     /* Each answers once a leader is elected, so all run first. */
     for (unsigned i = 0; i < n; i++) {
-        wait_member(m[i]);
+        if (!wait_member(m[i])) {
+            g_error("etcd %s died at start (log: %s)", m[i]->name,
+                    m[i]->log);
+        }
     }
     *store_url = g_strdup(url->str);
     return m;
