@@ -715,15 +715,18 @@ static void explain_failure(DcdEtcdStore *s, JsonObject *reply, guint i,
  * A commit failed its compares on a key, not on the lease: say which key
  * moved, and from what to what (one more read, on this failure only).
  */
-static void name_moved(DcdEtcdStore *s, GError **errp)
+/*
+ * The record keys of table (into *keys, in the order read) as etcd has
+ * them now: one txn of a range each; response i is keys[i]'s.
+ */
+static JsonObject *read_keys(DcdEtcdStore *s, GHashTable *table,
+                             GPtrArray *keys, GError **errp)
 {
     g_autoptr(JsonBuilder) jb = txn_begin();
-    g_autoptr(JsonObject) reply = NULL;
-    g_autoptr(GPtrArray) keys = g_ptr_array_new();
     GHashTableIter it;
     gpointer key;
 
-    g_hash_table_iter_init(&it, s->queue);
+    g_hash_table_iter_init(&it, table);
     while (g_hash_table_iter_next(&it, &key, NULL)) {
         g_ptr_array_add(keys, key);
     }
@@ -737,7 +740,14 @@ static void name_moved(DcdEtcdStore *s, GError **errp)
     }
     json_builder_end_array(jb);
     json_builder_end_object(jb);
-    reply = call(s, "/v3/kv/txn", jb, NULL);
+    return call(s, "/v3/kv/txn", jb, errp);
+}
+
+static void name_moved(DcdEtcdStore *s, GError **errp)
+{
+    g_autoptr(GPtrArray) keys = g_ptr_array_new();
+    g_autoptr(JsonObject) reply = read_keys(s, s->queue, keys, NULL);
+
     for (guint i = 0; reply && i < keys->len; i++) {
         g_auto(DcdEtcdKv) kv = { 0 };
         bool found = false;
@@ -761,31 +771,14 @@ static void name_moved(DcdEtcdStore *s, GError **errp)
  */
 static bool repair(DcdEtcdStore *s, GError **errp)
 {
-    g_autoptr(JsonBuilder) jb = txn_begin();
     g_autoptr(JsonBuilder) fix = txn_begin();
     g_autoptr(JsonObject) reply = NULL;
     g_autoptr(JsonObject) fixed = NULL;
     g_autoptr(GPtrArray) keys = g_ptr_array_new();
     g_autoptr(GPtrArray) changed = g_ptr_array_new();
-    GHashTableIter it;
-    gpointer key;
     int64_t rev;
 
-    g_hash_table_iter_init(&it, s->uncertain);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        g_ptr_array_add(keys, key);
-    }
-    json_builder_end_array(jb);
-    json_builder_set_member_name(jb, "success");
-    json_builder_begin_array(jb);
-    for (guint i = 0; i < keys->len; i++) {
-        g_autofree char *fk = full_key(s, keys->pdata[i]);
-
-        op_range(jb, fk);
-    }
-    json_builder_end_array(jb);
-    json_builder_end_object(jb);
-    reply = call(s, "/v3/kv/txn", jb, errp);
+    reply = read_keys(s, s->uncertain, keys, errp);
     if (!reply) {
         return false;
     }
