@@ -36,8 +36,11 @@ qemu-series-check: qemu
 guest: deps
 	./guest/rig/rig.sh
 
+# On failure, each failed test's first error lines come last, where
+# whoever reads only the end of the output sees them.
+DIGEST = || { ./scripts/failure-digest.py $(1); exit 1; }
 check: check-deps all qemu guest
-	$(MESON) test -C $(BUILD) --print-errorlogs
+	$(MESON) test -C $(BUILD) --print-errorlogs $(call DIGEST,$(BUILD))
 
 # The suites that need no QEMU, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; the broker processes they start are
@@ -50,7 +53,7 @@ check-sanitize: check-deps
 	ninja -C $(SAN)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 		$(MESON) test -C $(SAN) --suite unit --suite broker --suite fuzz \
-		--suite cluster --print-errorlogs
+		--suite cluster --print-errorlogs $(call DIGEST,$(SAN))
 
 # libFuzzer with ASan and UBSan (fuzz/README.md): every target for
 # FUZZ_SECONDS, one after the other, from the committed corpus.  New
