@@ -15,7 +15,8 @@
 static bool send_line(GSocketConnection *conn, const char *line,
                       GError **errp)
 {
-    g_autofree char *l = g_strconcat(line, "\n", NULL);
+    /* "LENGTH COMMAND": the guest runs only a line that arrived whole */
+    g_autofree char *l = g_strdup_printf("%zu %s\n", strlen(line), line);
 
     return g_output_stream_write_all(
         g_io_stream_get_output_stream(G_IO_STREAM(conn)), l, strlen(l), NULL,
@@ -111,6 +112,12 @@ int main(int argc, char **argv)
            (line = g_data_input_stream_read_line_utf8(in, NULL, NULL, &err))) {
         guint64 rc;
 
+        if (g_str_has_prefix(line, "=== mangled ")) {
+            fprintf(stderr, "guest-sh: the command did not arrive whole; "
+                    "the guest got %s\n", line + 12);
+            g_free(line);
+            return 2;
+        }
         if (g_str_has_prefix(line, "=== rc ") &&
             g_ascii_string_to_unsigned(line + 7, 10, 0, 255, &rc, NULL)) {
             g_free(line);

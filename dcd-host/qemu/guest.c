@@ -12,6 +12,7 @@
 
 #define READY "=== ready "
 #define RC "=== rc "
+#define MANGLED "=== mangled "
 #define BLACKLIST "modprobe.blacklist=cxl_acpi,cxl_pci,cxl_port,cxl_mem"
 /* a guest writing more than this for one command is broken */
 #define OUTPUT_MAX (16u << 20)
@@ -167,9 +168,14 @@ static char *read_line(DcdQemuGuest *g, gint64 deadline, GError **errp)
     }
     line = g_data_input_stream_read_line_utf8(g->in, NULL, NULL, &err);
     if (!line) {
-        ERR(errp, DCD_HOST_ERR_IO, "%s: the guest's command channel %s%s",
-            g->vm.name, err ? "failed: " : "closed",
-            err ? err->message : "");
+        g_autofree char *how = NULL;
+
+        /* a closed channel is most often a QEMU that died: say how */
+        dcd_qemu_guest_wait_exit(g, 2000);
+        how = dcd_qemu_vm_exit_text(&g->vm);
+        dcd_qemu_vm_fail(&g->vm, errp, "%s the guest's command channel%s%s "
+                         "(%s)", err ? "failed on" : "closed",
+                         err ? ": " : "", err ? err->message : "", how);
         g_clear_error(&err);
     }
     return line;
@@ -213,13 +219,16 @@ int dcd_qemu_guest_run(DcdQemuGuest *g, const char *line, char **out,
     gint64 deadline = g_get_monotonic_time() + timeout_ms * 1000ll;
     g_autoptr(GString) text = g_string_new(NULL);
     GOutputStream *os = g_io_stream_get_output_stream(g->cmd);
+    g_autofree char *framed = NULL;
 
     if (strchr(line, '\n')) {
         ERR(errp, DCD_HOST_ERR_INVALID, "one command line at a time");
         return -1;
     }
-    if (!g_output_stream_write_all(os, line, strlen(line), NULL, NULL, errp) ||
-        !g_output_stream_write_all(os, "\n", 1, NULL, NULL, errp)) {
+    /* the length lets the guest refuse a line that did not arrive whole */
+    framed = g_strdup_printf("%zu %s\n", strlen(line), line);
+    if (!g_output_stream_write_all(os, framed, strlen(framed), NULL, NULL,
+                                   errp)) {
         return -1;
     }
     for (;;) {
@@ -228,6 +237,11 @@ int dcd_qemu_guest_run(DcdQemuGuest *g, const char *line, char **out,
 
         if (!l) {
             g_prefix_error(errp, "'%s': ", line);
+            return -1;
+        }
+        if (g_str_has_prefix(l, MANGLED)) {
+            ERR(errp, DCD_HOST_ERR_IO, "%s: '%s' did not arrive whole; the "
+                "guest got %s", g->vm.name, line, l + strlen(MANGLED));
             return -1;
         }
         if (g_str_has_prefix(l, RC) &&

@@ -21,6 +21,8 @@ GIOStream *dcd_qemu_vm_accept(DcdQemuVm *q, GSocket *l, const char *what,
 /* Fail with what QEMU said. */
 bool dcd_qemu_vm_fail(DcdQemuVm *q, GError **errp, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
+/* "exited with status N", "killed by signal N (name)" or "still running". */
+char *dcd_qemu_vm_exit_text(DcdQemuVm *q);
 /* dcd_qemu_vm_stop() without freeing q itself. */
 bool dcd_qemu_vm_end(DcdQemuVm *q);
 

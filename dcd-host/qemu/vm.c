@@ -5,6 +5,7 @@
  * appear and a QEMU that dies early is noticed at once.
  */
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,8 +70,11 @@ GIOStream *dcd_qemu_vm_accept(DcdQemuVm *q, GSocket *l, const char *what,
         while (g_main_context_iteration(NULL, FALSE)) {
         }
         if (q->exited || g_get_monotonic_time() > deadline) {
+            g_autofree char *how = q->exited ? dcd_qemu_vm_exit_text(q)
+                                             : g_strdup("timed out");
+
             dcd_qemu_vm_fail(q, errp, "%s before connecting its %s socket",
-                    q->exited ? "exited" : "timed out", what);
+                             how, what);
             return NULL;
         }
     }
@@ -107,7 +111,22 @@ static void qemu_exited(GObject *src, GAsyncResult *res, gpointer opaque)
     DcdQemuVm *q = opaque;
 
     g_subprocess_wait_finish(G_SUBPROCESS(src), res, NULL);
+    q->wait_status = g_subprocess_get_status(G_SUBPROCESS(src));
     q->exited = true;
+}
+
+char *dcd_qemu_vm_exit_text(DcdQemuVm *q)
+{
+    int st = q->wait_status;
+
+    if (!q->exited) {
+        return g_strdup("still running");
+    }
+    if (WIFSIGNALED(st)) {
+        return g_strdup_printf("killed by signal %d (%s)", WTERMSIG(st),
+                               g_strsignal(WTERMSIG(st)));
+    }
+    return g_strdup_printf("exited with status %d", WEXITSTATUS(st));
 }
 
 /* Run the default context (the child watch) until QEMU is gone. */

@@ -35,6 +35,7 @@ typedef struct DcdQemuVmOpts {
 typedef struct DcdQemuVm {
     GSubprocess *proc;
     bool exited;
+    int wait_status;            /* as waitpid() gives it, once exited */
     char *dir;
     char *name;                 /* "QEMU" or "QEMU (name)" */
     char *dc_file;              /* the volatile-dc-memdev's file, if any */

@@ -350,24 +350,79 @@ static void destroy(const char *tag)
 /* ---- cases -------------------------------------------------------------- */
 
 /*
- * The command channel itself: each long command leaves orphans (PID 1's
- * children then) that end while the next line is being read, as the
- * agent's daemon or a background job may; every line must arrive whole.
+ * The command channel itself: orphans (PID 1's children then) end all the
+ * time, as the agent's daemon or a background job may, while command lines
+ * arrive in pieces, as they do from a busy host; every line must arrive
+ * whole.  A signal that interrupts the shell's line read mid-line loses
+ * what it had read.
  */
+/* Write s to g's command channel as it is. */
+static void gwrite_raw(DcdQemuGuest *g, const char *s)
+{
+    g_assert_true(g_output_stream_write_all(
+        g_io_stream_get_output_stream(g->cmd), s, strlen(s), NULL, NULL,
+        NULL));
+}
+
+/* The output of a command sent with gwrite_raw(), up to its "=== rc 0". */
+static char *gread_answer(DcdQemuGuest *g)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    for (;;) {
+        g_autofree char *l = g_data_input_stream_read_line_utf8(g->in, NULL,
+                                                                NULL, NULL);
+
+        g_assert_nonnull(l);
+        if (g_str_has_prefix(l, "=== ")) {
+            g_assert_cmpstr(l, ==, "=== rc 0");
+            return g_string_free(g_steal_pointer(&out), FALSE);
+        }
+        g_string_append_printf(out, "%s\n", l);
+    }
+}
+
 static void test_command_channel(void)
 {
     DcdQemuGuest *g = guest(0);
 
+    g_free(grun(g, "sh -c 'echo $$ >/run/orphans.pid; while :; do"
+                " (usleep 100 &); usleep 200; done' </dev/null >/dev/null"
+                " 2>&1 &"));
     for (unsigned i = 0; i < 60; i++) {
-        g_autofree char *pad = g_strnfill(400 + i % 200, 'x');
+        g_autofree char *pad = g_strnfill(100 + i * 7, 'x');
         g_autofree char *token = g_strdup_printf("line-%03u-%s-%03u", i, pad,
                                                  i);
-        g_autofree char *out = grun(g, "(usleep %u &); (usleep %u &);"
-                                    " echo %s", (i * 7919) % 5000,
-                                    (i * 104729) % 9000, token);
+        g_autofree char *line = g_strdup_printf("%zu echo %s\n",
+                                                strlen(token) + 5, token);
+        size_t cut = 5 + i % 20;
+        g_autofree char *head = g_strndup(line, cut);
+        g_autofree char *out = NULL;
 
+        gwrite_raw(g, head);
+        g_usleep((i % 4) * 10000);
+        gwrite_raw(g, line + cut);
+        out = gread_answer(g);
         g_assert_cmpstr(g_strstrip(out), ==, token);
     }
+    g_free(grun(g, "kill $(cat /run/orphans.pid)"));
+}
+
+/* A line that does not arrive whole is refused, never run in part. */
+static void test_command_mangled(void)
+{
+    DcdQemuGuest *g = guest(0);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *rest = NULL;
+
+    gwrite_raw(g, "99 touch /tmp/mangled-ran\n");
+    /* the answer to the cut line comes first, then true's own */
+    g_assert_cmpint(dcd_qemu_guest_run(g, "true", NULL, CMD_MS, &err), ==, -1);
+    g_assert_nonnull(strstr(err->message, "did not arrive whole; the guest "
+                            "got 25 99 touch /tmp/mangled-ran"));
+    rest = gread_answer(g);
+    g_assert_cmpstr(rest, ==, "");
+    g_assert_cmpint(grun_rc(g, NULL, "test -e /tmp/mangled-ran"), ==, 1);
 }
 
 static void test_one_guest(void)
@@ -856,7 +911,15 @@ static void test_reset_and_poweroff(void)
     destroy(asked);
 
     /* power-off from inside the guest: the same */
-    dcd_qemu_guest_run(b, "poweroff -f", NULL, 2000, NULL);
+    {
+        g_autoptr(GError) gone = NULL;
+
+        /* the channel closes with QEMU, and the error says how it ended */
+        g_assert_cmpint(dcd_qemu_guest_run(b, "poweroff -f", NULL, 30000,
+                                           &gone), ==, -1);
+        g_assert_nonnull(strstr(gone->message, "closed the guest's command "
+                                "channel (exited with status 0)"));
+    }
     g_assert_true(dcd_qemu_guest_wait_exit(b, 30000));
     twait_count(broker, 2, tag, "accepted", 0);
     dcd_qemu_guest_stop(b);
@@ -975,6 +1038,7 @@ int main(int argc, char **argv)
     }
     broker = ebroker_start();
     g_test_add_func("/guest/command-channel", test_command_channel);
+    g_test_add_func("/guest/command-mangled", test_command_mangled);
     g_test_add_func("/guest/one-guest", test_one_guest);
     g_test_add_func("/guest/two-guests-share", test_two_guests_share);
     g_test_add_func("/guest/release-waits-for-holder", test_release_waits);
