@@ -349,13 +349,6 @@ static void destroy(const char *tag)
 
 /* ---- cases -------------------------------------------------------------- */
 
-/*
- * The command channel itself: orphans (PID 1's children then) end all the
- * time, as the agent's daemon or a background job may, while command lines
- * arrive in pieces, as they do from a busy host; every line must arrive
- * whole.  A signal that interrupts the shell's line read mid-line loses
- * what it had read.
- */
 /* Write s to g's command channel as it is. */
 static void gwrite_raw(DcdQemuGuest *g, const char *s)
 {
@@ -382,6 +375,13 @@ static char *gread_answer(DcdQemuGuest *g)
     }
 }
 
+/*
+ * The command channel itself: orphans (PID 1's children then) end all the
+ * time, as the agent's daemon or a background job may, while command lines
+ * arrive in pieces, as they do from a busy host; every line must arrive
+ * whole.  A signal that interrupts the shell's line read mid-line loses
+ * what it had read.
+ */
 static void test_command_channel(void)
 {
     DcdQemuGuest *g = guest(0);
