@@ -40,7 +40,7 @@ need_root() {
 pkgs="gcc make pkgconf ninja-build python3 python3-setuptools python3-venv
       libglib2.0-dev uuid-dev liburcu-dev libjson-glib-dev seabios
       device-tree-compiler libsystemd-dev systemd bash-completion
-      libsoup-3.0-dev"
+      libsoup-3.0-dev python3-docutils"
 if $cluster; then
 	pkgs="$pkgs etcd-server etcd-client openssl"
 fi
