@@ -39,6 +39,7 @@ typedef struct Held {
 struct DcdHostClient {
     char *socket_path;
     uint16_t host_id;
+    uint16_t max_group;
     char *name;
     struct dcd_region regions[DCD_MAX_REGIONS];
     unsigned nregions;
@@ -800,14 +801,16 @@ static void send_hello(DcdHostClient *h)
 {
     ReqCtx *c = g_new0(ReqCtx, 1);
     bool holds = g_hash_table_size(h->pools) || h->extents->len;
+    DcdMsg *m = dcd_msg_new_hello(0, h->host_id, h->name, h->regions,
+                                  h->nregions,
+                                  holds ? DCD_HELLO_RECONNECT : 0);
 
+    if (h->max_group) {
+        dcd_msg_hello_set_limits(m, h->max_group);
+    }
     c->h = h;
     c->group = holds; /* remembers that this HELLO is a reconnect */
-    if (!dcd_wire_request(h->w, dcd_msg_new_hello(0, h->host_id, h->name,
-                                                  h->regions, h->nregions,
-                                                  holds ? DCD_HELLO_RECONNECT
-                                                        : 0),
-                          hello_done, c)) {
+    if (!dcd_wire_request(h->w, m, hello_done, c)) {
         g_free(c);
     }
 }
@@ -889,6 +892,7 @@ DcdHostClient *dcd_hostclient_new(const DcdHostClientConfig *cfg,
                          cfg->nregions <= DCD_MAX_REGIONS, NULL);
     h->socket_path = g_strdup(cfg->socket_path);
     h->host_id = cfg->host_id;
+    h->max_group = cfg->max_group;
     h->name = g_strdup(cfg->name ? cfg->name : "");
     memcpy(h->regions, cfg->regions, cfg->nregions * sizeof(*cfg->regions));
     h->nregions = cfg->nregions;

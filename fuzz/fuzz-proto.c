@@ -64,7 +64,10 @@ static DcdMsg *rebuild(const DcdMsg *m)
         struct dcd_hello *h2;
 
         r = dcd_msg_new_hello(id, h->host_id, h->name, h->regions,
-                              h->nregions, h->flags);
+                              h->nregions, h->flags & ~DCD_HELLO_LIMITS);
+        if (dcd_hello_limits(h)) {
+            dcd_msg_hello_set_limits(r, dcd_hello_limits(h)->max_group);
+        }
         /* The builder says what we speak; a peer may say otherwise. */
         h2 = DCD_MSG_VIEW(r, struct dcd_hello);
         h2->version_min = h->version_min;

@@ -197,6 +197,13 @@ static DcdMsg *proto_msg(unsigned i, const char **name)
     case 26:
         *name = "withdraw-reply";
         return dcd_msg_new_ack(DCD_MSG_WITHDRAW, 12);
+    case 27: {
+        DcdMsg *m = dcd_msg_new_hello(1, 2, "limits", two_regions, 2, 0);
+
+        *name = "hello-limits";
+        dcd_msg_hello_set_limits(m, 100);
+        return m;
+    }
     default:
         return NULL;
     }

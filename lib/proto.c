@@ -85,6 +85,7 @@ static const Field region_fields[] = {
     { 0, 8 }, { 8, 8 }, { 16, 8 }, { 24, 4 }, { 28, 4 }, { 0, 0 }
 };
 static const Field hello_fields[] = { { 0, 2 }, { 2, 2 }, { 4, 2 }, { 0, 0 } };
+static const Field limits_fields[] = { { 0, 2 }, { 2, 2 }, { 4, 4 }, { 0, 0 } };
 static const Field hello_reply_fields[] = {
     { 0, 2 }, { 2, 2 }, { 4, 4 }, { 24, 8 }, { 0, 0 }
 };
@@ -106,18 +107,26 @@ static const Field release_req_fields[] = {
     { 18, 2 }, { 20, 2 }, { 22, 2 }, { 0, 0 }
 };
 
-/* Shape of one payload: a fixed part, then entries of one kind. */
+/*
+ * Shape of one payload: a fixed part, then entries of one kind, then a
+ * trailer if a flag of the fixed part (one byte at flag_off) says so.
+ */
 typedef struct Layout {
     size_t fixed;
     const Field *fixed_fields;
     size_t entry;                /* 0: no entries */
     const Field *entry_fields;
+    size_t trailer;              /* 0: none */
+    const Field *trailer_fields;
+    uint8_t flag_off, flag;
 } Layout;
 
 static const Layout empty_layout = { 0, NULL, 0, NULL };
 
 static const Layout request_layouts[DCD_MSG__MAX] = {
-    [DCD_MSG_HELLO] = { 40, hello_fields, 32, region_fields },
+    [DCD_MSG_HELLO] = { 40, hello_fields, 32, region_fields,
+                        sizeof(struct dcd_hello_limits), limits_fields,
+                        offsetof(struct dcd_hello, flags), DCD_HELLO_LIMITS },
     [DCD_MSG_ERROR] = { 8, error_fields, 1, NULL },
     [DCD_MSG_PING] = { 0, NULL, 0, NULL },
     [DCD_MSG_POOL] = { 32, pool_fields, 0, NULL },
@@ -193,13 +202,26 @@ static void swap_fields(uint8_t *p, const Field *f, bool to_wire)
     }
 }
 
+/* Does the (fixed part of the) payload @p announce @l's trailer? */
+static size_t trailer_of(const Layout *l, const uint8_t *p)
+{
+    return l->trailer && (p[l->flag_off] & l->flag) ? l->trailer : 0;
+}
+
 static void swap_payload(uint8_t *p, size_t len, const Layout *l,
                          bool to_wire)
 {
+    size_t trailer;
+
     if (len < l->fixed) {
         return;
     }
+    trailer = trailer_of(l, p);
     swap_fields(p, l->fixed_fields, to_wire);
+    if (trailer && len >= l->fixed + trailer) {
+        swap_fields(p + len - trailer, l->trailer_fields, to_wire);
+        len -= trailer;
+    }
     if (!l->entry_fields) {
         return;
     }
@@ -300,6 +322,32 @@ DcdMsg *dcd_msg_new_hello(uint32_t id, uint16_t host_id, const char *name,
         memcpy(h->regions, regions, nregions * sizeof(struct dcd_region));
     }
     return m;
+}
+
+void dcd_msg_hello_set_limits(DcdMsg *m, uint16_t max_group)
+{
+    struct dcd_hello *h = m->payload;
+    struct dcd_hello_limits *l;
+    size_t at = m->hdr.len;
+
+    g_return_if_fail(m->hdr.type == DCD_MSG_HELLO &&
+                     !(h->flags & DCD_HELLO_LIMITS) && max_group);
+    m->hdr.len += sizeof(*l);
+    m->payload = g_realloc(m->payload, m->hdr.len + 1);
+    memset((uint8_t *)m->payload + at, 0, sizeof(*l) + 1);
+    h = m->payload;
+    h->flags |= DCD_HELLO_LIMITS;
+    h->version_min = MAX(h->version_min, DCD_HELLO_LIMITS_VERSION);
+    l = (struct dcd_hello_limits *)((uint8_t *)m->payload + at);
+    l->max_group = max_group;
+}
+
+const struct dcd_hello_limits *dcd_hello_limits(const struct dcd_hello *h)
+{
+    if (!(h->flags & DCD_HELLO_LIMITS)) {
+        return NULL;
+    }
+    return (const struct dcd_hello_limits *)&h->regions[h->nregions];
 }
 
 DcdMsg *dcd_msg_new_hello_reply(uint32_t id, uint16_t version,
@@ -744,8 +792,25 @@ static bool check_hello(const struct dcd_hello *h, GError **errp)
         return proto_fail(errp, "HELLO: bad version range %u..%u",
                           h->version_min, h->version_max);
     }
-    if (h->flags & ~DCD_HELLO_RECONNECT) {
+    if (h->flags & ~(DCD_HELLO_RECONNECT | DCD_HELLO_LIMITS)) {
         return proto_fail(errp, "HELLO: unknown flags 0x%x", h->flags);
+    }
+    if (h->flags & DCD_HELLO_LIMITS) {
+        const struct dcd_hello_limits *l = dcd_hello_limits(h);
+
+        /* A version 2 reader would take the limits for a malformed HELLO */
+        if (h->version_min < DCD_HELLO_LIMITS_VERSION) {
+            return proto_fail(errp, "HELLO: limits need version %u or later, "
+                              "but the host offers %u..%u",
+                              DCD_HELLO_LIMITS_VERSION, h->version_min,
+                              h->version_max);
+        }
+        if (l->max_group == 0) {
+            return proto_fail(errp, "HELLO: at most 0 extents in a group");
+        }
+        if (l->reserved || l->reserved2) {
+            return proto_fail(errp, "HELLO: limits reserved fields not 0");
+        }
     }
     if (!check_name(h->name, errp)) {
         return false;
@@ -992,7 +1057,7 @@ static bool check_size(const struct dcd_hdr *h, const Layout *l,
     if (h->type == DCD_MSG_HELLO && count == 0) {
         return proto_fail(errp, "HELLO: no regions");
     }
-    need = l->fixed + (size_t)count * l->entry;
+    need = l->fixed + (size_t)count * l->entry + trailer_of(l, p);
     if (h->len != need) {
         return proto_fail(errp, "%s: count %u needs %zu bytes, got %u",
                           name, count, need, h->len);

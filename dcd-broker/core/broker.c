@@ -1351,6 +1351,13 @@ DcdGroup *dcd_broker_extent_add(DcdBroker *b, const DcdAddArgs *a,
         return NULL;
     }
     put_ranges(s, place); /* checked; dcd_host_add_extent() takes them */
+    /* A tag reaches a host as one group: it must take that many at once */
+    if (h->max_group && place->len > h->max_group) {
+        ERR(errp, DCD_ERR_NOSPC, "the add needs %u extents, but host %u "
+            "takes at most %u in one group", place->len, h->id,
+            h->max_group);
+        return NULL;
+    }
     if (!shared) {
         old_layout = g_array_copy(p->segments);
         if (!set_layout(p, place, errp)) {
@@ -1688,6 +1695,7 @@ DcdHost *dcd_broker_host_attach(DcdBroker *b, const DcdHelloArgs *a,
     h->pid = a->pid;
     h->uid = a->uid;
     h->version = a->version;
+    h->max_group = a->max_group;
     h->reconnecting = a->reconnect;
     notify(b, DCD_EVENT_HOST_CONNECTED, h, NULL, NULL);
     return h;

@@ -126,6 +126,7 @@ typedef struct DcdHelloArgs {
     unsigned nregions;
     bool reconnect;
     uint16_t version;        /* negotiated; 2 acknowledges withdrawals */
+    uint16_t max_group;      /* most extents in one group; 0: no limit */
     pid_t pid;
     uid_t uid;
 } DcdHelloArgs;

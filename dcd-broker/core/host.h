@@ -76,6 +76,8 @@ struct DcdHost {
     uid_t uid;
     bool reconnecting;        /* waiting for the last HOLD */
     uint16_t version;         /* the session's protocol version */
+    uint16_t max_group;       /* the session's most extents in a group,
+                               * 0: no limit but the protocol's */
     GHashTable *handed;       /* tag strings whose memory this session
                                * handed back and the broker checked */
 

@@ -210,6 +210,9 @@ static void build_host(JsonBuilder *jb, const DcdBroker *b, const DcdHost *h)
     dcd_json_bool(jb, "connected", dcd_host_connected(h));
     if (dcd_host_connected(h)) {
         dcd_json_int(jb, "pid", h->pid);
+        if (h->max_group) {
+            dcd_json_int(jb, "max-group", h->max_group);
+        }
     }
     json_builder_set_member_name(jb, "regions");
     json_builder_begin_array(jb);

@@ -191,6 +191,7 @@ static void on_hello(Session *s, DcdMsg *m)
         .nregions = h->nregions, .pid = s->pid, .uid = s->uid,
         .reconnect = h->flags & DCD_HELLO_RECONNECT,
         .version = version,
+        .max_group = dcd_hello_limits(h) ? dcd_hello_limits(h)->max_group : 0,
     };
     s->host = dcd_broker_host_attach(s->srv->b, &a, &link_ops, s, &err);
     if (!s->host) {

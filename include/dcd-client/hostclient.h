@@ -47,6 +47,11 @@ typedef struct DcdHostClientConfig {
      * ignores Forced Release would.  Its broker must keep counting them.
      */
     bool ignore_forced;
+    /*
+     * The most extents it takes in one group, told to the broker in HELLO
+     * (protocol version 3); 0: no limit of its own
+     */
+    uint16_t max_group;
     GMainContext *ctx;     /* NULL: the thread-default context */
 } DcdHostClientConfig;
 

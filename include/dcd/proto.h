@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dcd/proto.h - dcd-broker host protocol, version 2.
+ * dcd/proto.h - dcd-broker host protocol, version 3.
  *
  * Owns: the byte layout of every message on the host socket (between
  * dcd-broker and a host: a QEMU CXL Type 3 device or dcd-hostsim), the
@@ -31,10 +31,11 @@ G_BEGIN_DECLS
  * Protocol versions (negotiated in HELLO).  2 makes every one-way
  * transition acknowledged: WITHDRAW of an offer, and RELEASED after a
  * forced RELEASE.  1 confirmed neither, so a host that may still map a
- * range could not be told from one that does not: it is refused.
+ * range could not be told from one that does not: it is refused.  3
+ * lets HELLO carry the host's limits (the most extents in one group).
  * The header's own version field is the header format, always 1.
  */
-#define DCD_PROTO_VERSION 2
+#define DCD_PROTO_VERSION 3
 #define DCD_PROTO_VERSION_MIN 2
 #define DCD_HDR_VERSION 1
 
@@ -113,8 +114,14 @@ struct dcd_region {
     uint32_t reserved;     /* 0 */
 };
 
-/* HELLO request: 40 bytes + nregions * 32. */
+/*
+ * HELLO request: 40 bytes + nregions * 32, then with DCD_HELLO_LIMITS (only
+ * in a HELLO whose version_min is 3 or more) an 8-byte struct
+ * dcd_hello_limits.
+ */
 #define DCD_HELLO_RECONNECT (1u << 0) /* host holds extents; HOLD follows */
+#define DCD_HELLO_LIMITS (1u << 1)    /* struct dcd_hello_limits follows */
+#define DCD_HELLO_LIMITS_VERSION 3
 struct dcd_hello {
     uint16_t version_min;
     uint16_t version_max;
@@ -123,6 +130,13 @@ struct dcd_hello {
     uint8_t flags;         /* DCD_HELLO_* */
     char name[DCD_NAME_LEN]; /* printable ASCII, NUL-padded */
     struct dcd_region regions[];
+};
+
+/* What a host takes at most; after the regions of a HELLO. */
+struct dcd_hello_limits {
+    uint16_t max_group;    /* extents in one offered group, >= 1 */
+    uint16_t reserved;     /* 0 */
+    uint32_t reserved2;    /* 0 */
 };
 
 /* HELLO reply: 32 bytes. */
@@ -252,6 +266,11 @@ int dcd_msg_take_fd(DcdMsg *m, unsigned i);
 DcdMsg *dcd_msg_new_hello(uint32_t id, uint16_t host_id, const char *name,
                           const struct dcd_region *regions, unsigned nregions,
                           uint8_t flags);
+/*
+ * Give @hello (from dcd_msg_new_hello()) the host's limits: at most
+ * @max_group extents in one group.  It then speaks version 3 and up only.
+ */
+void dcd_msg_hello_set_limits(DcdMsg *hello, uint16_t max_group);
 DcdMsg *dcd_msg_new_hello_reply(uint32_t id, uint16_t version,
                                 const uint8_t broker_id[16],
                                 uint64_t epoch);
@@ -317,6 +336,8 @@ bool dcd_regions_check(const struct dcd_region *regions, unsigned n,
  */
 bool dcd_hello_pick_version(const struct dcd_hello *h, uint16_t *version,
                             GError **errp);
+/* The limits of a checked HELLO request, or NULL if it has none. */
+const struct dcd_hello_limits *dcd_hello_limits(const struct dcd_hello *h);
 
 /*
  * Typed views of a checked payload.  The payload buffer has one spare

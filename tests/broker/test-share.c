@@ -573,7 +573,7 @@ static void test_version_1_refused(void)
     er = DCD_MSG_VIEW(e, struct dcd_error);
     g_assert_cmpuint(er->code, ==, DCD_ERR_VERSION);
     g_assert_nonnull(g_strstr_len(er->text, er->text_len,
-                                  "host speaks 1..1, broker 2..2"));
+                                  "host speaks 1..1, broker 2..3"));
     /* then the broker hangs up */
     g_assert_cmpint(read(fd, &end, 1), ==, 0);
     close(fd);
@@ -581,6 +581,48 @@ static void test_version_1_refused(void)
 }
 
 /* Peers are checked with SO_PEERCRED; needs root to act as another uid. */
+/*
+ * A host that takes at most 2 extents in one group (HELLO limits,
+ * version 3) is never offered a larger one: the add is refused whole,
+ * and the host and the pool are left as they were
+ */
+static void test_max_group(void)
+{
+    TBroker *b = tbroker_start(NULL, NULL);
+    THost *h = thost_start(b, 0, "--max-group", "2", NULL);
+    g_autofree char *tag = tpool(b, "{\"size\": 6291456}");
+    g_autofree char *why = NULL;
+    const char *three = "[{\"offset\": 0, \"len\": 2097152},"
+                        " {\"offset\": 4194304, \"len\": 2097152},"
+                        " {\"offset\": 8388608, \"len\": 2097152}]";
+
+    wait_connected(h);
+    why = tcall_fail(b, DCD_ERR_NOSPC, "extent-add",
+                     "{\"host-id\": 0, \"tag\": \"%s\", \"policy\":"
+                     " \"prescriptive\", \"extents\": %s}", tag, three);
+    g_assert_nonnull(strstr(why, "needs 3 extents, but host 0 takes at most "
+                            "2 in one group"));
+    g_assert_cmpuint(tcount(b, 0, tag, "pending"), ==, 0);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 0);
+    /* one extent, and two, are taken */
+    add_wait(b, 0, tag, "contiguous", NULL);
+    g_assert_cmpuint(tcount(b, 0, tag, "accepted"), ==, 1);
+    thost_quit(h);
+
+    h = thost_start(b, 1, "--max-group", "2", NULL);
+    wait_connected(h);
+    {
+        g_autofree char *tag2 = tpool(b, "{\"size\": 4194304}");
+
+        add_wait(b, 1, tag2, "prescriptive",
+                 "[{\"offset\": 0, \"len\": 2097152},"
+                 " {\"offset\": 4194304, \"len\": 2097152}]");
+        g_assert_cmpuint(tcount(b, 1, tag2, "accepted"), ==, 2);
+    }
+    thost_quit(h);
+    tbroker_free(b);
+}
+
 static void test_wrong_uid(void)
 {
     TBroker *b;
@@ -640,5 +682,6 @@ int main(int argc, char **argv)
     g_test_add_func("/broker/security/malformed-peer", test_malformed_peer);
     g_test_add_func("/broker/security/wrong-uid", test_wrong_uid);
     g_test_add_func("/broker/host/version-1-refused", test_version_1_refused);
+    g_test_add_func("/broker/host/max-group", test_max_group);
     return g_test_run();
 }

@@ -129,11 +129,16 @@ GArray *egive(TBroker *b, EVm *v, const char *tag, const char *policy)
 
 EVm *evm_start(TBroker *b, unsigned host)
 {
+    return evm_start_props(b, host, "");
+}
+
+EVm *evm_start_props(TBroker *b, unsigned host, const char *more)
+{
     EVm *v = g_new0(EVm, 1);
     g_autofree char *chr = g_strdup_printf(
         "socket,id=brk,path=%s,reconnect-ms=500", b->host_sock);
     g_autofree char *props = g_strdup_printf(
-        ",dc-regions-sharable=1,dcd-broker=brk,dcd-host-id=%u", host);
+        ",dc-regions-sharable=1,dcd-broker=brk,dcd-host-id=%u%s", host, more);
     g_autofree char *name = g_strdup_printf("host %u", host);
     const char *extra[] = { "-chardev", chr, NULL };
     TQemuOpts o = {

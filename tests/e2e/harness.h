@@ -64,6 +64,8 @@ typedef struct EVm {
  * broker shows the host connected.
  */
 EVm *evm_start(TBroker *b, unsigned host);
+/* The same, with @more appended to the device's properties (",a=b") */
+EVm *evm_start_props(TBroker *b, unsigned host, const char *more);
 /* quit over QMP (or SIGKILL if it does not go) and clean up. */
 void evm_quit(EVm *v);
 /* SIGKILL and clean up. */

@@ -219,6 +219,43 @@ out:
     tbroker_free(b);
 }
 
+/*
+ * A device with dcd-broker-max-group=2 says so in its HELLO: the broker
+ * lists the limit, refuses an add that would give the host 3 extents in
+ * one group, and gives it 2
+ */
+static void test_max_group(void)
+{
+    TBroker *b = ebroker_start();
+    EVm *v = evm_start_props(b, 0, ",dcd-broker-max-group=2");
+    g_autofree char *tag = epool(b, 6 * MiB);
+    g_autofree char *two = epool(b, 4 * MiB);
+    g_autofree char *why = NULL;
+    g_autoptr(GArray) e = NULL;
+    g_autoptr(JsonObject) host = ehost(b, 0);
+
+    g_assert_cmpint(json_object_get_int_member(host, "max-group"), ==, 2);
+    why = tcall_fail(b, DCD_ERR_NOSPC, "extent-add",
+                     "{\"host-id\": 0, \"tag\": \"%s\", \"policy\":"
+                     " \"prescriptive\", \"extents\": ["
+                     "{\"offset\": 0, \"len\": 2097152},"
+                     "{\"offset\": 4194304, \"len\": 2097152},"
+                     "{\"offset\": 8388608, \"len\": 2097152}]}", tag);
+    g_assert_nonnull(strstr(why, "host 0 takes at most 2 in one group"));
+    {
+        g_autoptr(JsonNode) n = tcall(b, "extent-add",
+            "{\"host-id\": 0, \"tag\": \"%s\", \"policy\":"
+            " \"prescriptive\", \"extents\": ["
+            "{\"offset\": 0, \"len\": 2097152},"
+            "{\"offset\": 4194304, \"len\": 2097152}]}", two);
+    }
+    e = evm_accept(v);
+    g_assert_cmpuint(e->len, ==, 2);
+    twait_count(b, 0, two, "accepted", 2);
+    evm_quit(v);
+    tbroker_free(b);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -227,5 +264,6 @@ int main(int argc, char **argv)
     g_test_add_func("/e2e/edges/forced-host-gone", test_forced_gone);
     g_test_add_func("/e2e/edges/late-answer", test_late_answer);
     g_test_add_func("/e2e/edges/stale-events", test_stale_events);
+    g_test_add_func("/e2e/edges/max-group", test_max_group);
     return g_test_run();
 }

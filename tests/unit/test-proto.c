@@ -464,13 +464,70 @@ static void test_hello(void)
     g_assert_error(err, DCD_ERROR, DCD_ERR_VERSION);
 }
 
+static struct dcd_hello_limits *limits_of(DcdMsg *m)
+{
+    return (struct dcd_hello_limits *)((uint8_t *)m->payload + m->hdr.len -
+                                       sizeof(struct dcd_hello_limits));
+}
+
+/* Version 3: a HELLO may end with the host's limits */
+static void test_hello_limits(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DcdMsg) r = NULL;
+    DcdMsg *m = mk_hello();
+    g_autofree uint8_t *buf = NULL;
+    size_t len;
+    uint16_t v;
+
+    g_assert_null(dcd_hello_limits(m->payload));
+
+    dcd_msg_hello_set_limits(m, 100);
+    g_assert_cmpuint(m->hdr.len, ==, 40 + 2 * 32 + 8);
+    r = wire_trip(m, &err);
+    g_assert_no_error(err);
+    assert_same(m, r);
+    /* after the regions, little-endian; the host now speaks 3 only */
+    buf = dcd_msg_encode(m, &len);
+    g_assert_cmpuint(len, ==, DCD_HDR_SIZE + 40 + 2 * 32 + 8);
+    g_assert_cmpuint(buf[DCD_HDR_SIZE + 104], ==, 100);
+    g_assert_cmpuint(buf[DCD_HDR_SIZE + 105], ==, 0);
+    g_assert_cmpuint(dcd_hello_limits(r->payload)->max_group, ==, 100);
+    g_assert_cmpuint(DCD_MSG_VIEW(r, struct dcd_hello)->version_min, ==, 3);
+    g_assert_true(dcd_hello_pick_version(r->payload, &v, NULL));
+    g_assert_cmpuint(v, ==, 3);
+    dcd_msg_free(m);
+
+    /* limits a version 2 reader would not expect */
+    m = mk_hello();
+    dcd_msg_hello_set_limits(m, 100);
+    DCD_MSG_VIEW(m, struct dcd_hello)->version_min = 2;
+    expect_fail(m, DCD_ERR_PROTO, "limits need version 3 or later");
+    m = mk_hello();
+    dcd_msg_hello_set_limits(m, 100);
+    limits_of(m)->max_group = 0;
+    expect_fail(m, DCD_ERR_PROTO, "at most 0 extents");
+    m = mk_hello();
+    dcd_msg_hello_set_limits(m, 100);
+    limits_of(m)->reserved2 = 1;
+    expect_fail(m, DCD_ERR_PROTO, "limits reserved");
+    /* the flag without the bytes, and the bytes without the flag */
+    m = mk_hello();
+    DCD_MSG_VIEW(m, struct dcd_hello)->flags = DCD_HELLO_LIMITS;
+    expect_fail(m, DCD_ERR_PROTO, "needs 112 bytes, got 104");
+    m = mk_hello();
+    dcd_msg_hello_set_limits(m, 100);
+    DCD_MSG_VIEW(m, struct dcd_hello)->flags = 0;
+    expect_fail(m, DCD_ERR_PROTO, "needs 104 bytes, got 112");
+}
+
 static void test_hello_reply(void)
 {
     uint8_t bid[16] = { 0 };
     DcdMsg *m = dcd_msg_new_hello_reply(1, DCD_PROTO_VERSION, bid, 1);
 
-    ((struct dcd_hello_reply *)m->payload)->version = 3;
-    expect_fail(m, DCD_ERR_VERSION, "chose version 3");
+    ((struct dcd_hello_reply *)m->payload)->version = DCD_PROTO_VERSION + 1;
+    expect_fail(m, DCD_ERR_VERSION, "chose version 4");
     m = dcd_msg_new_hello_reply(1, DCD_PROTO_VERSION, bid, 1);
     ((struct dcd_hello_reply *)m->payload)->flags = 1;
     expect_fail(m, DCD_ERR_PROTO, "HELLO reply");
@@ -536,6 +593,7 @@ int main(int argc, char **argv)
     g_test_add_func("/proto/fields", test_fields);
     g_test_add_func("/proto/error-text", test_error_text);
     g_test_add_func("/proto/hello", test_hello);
+    g_test_add_func("/proto/hello-limits", test_hello_limits);
     g_test_add_func("/proto/hello-reply", test_hello_reply);
     g_test_add_func("/proto/count-and-names", test_count_and_names);
     g_test_add_func("/proto/fd-ownership", test_fd_ownership);

@@ -187,6 +187,7 @@ static void test_records(void)
         { "CXLDCDBExtent", sizeof(struct dcd_extent), NULL },
         { "CXLDCDBRegion", sizeof(struct dcd_region), NULL },
         { "CXLDCDBHello", sizeof(struct dcd_hello), "HELLO" },
+        { "CXLDCDBHelloLimits", sizeof(struct dcd_hello_limits), NULL },
         { "CXLDCDBHelloReply", sizeof(struct dcd_hello_reply), NULL },
         { "CXLDCDBError", sizeof(struct dcd_error), "ERROR" },
         { "CXLDCDBPool", sizeof(struct dcd_pool), "POOL" },

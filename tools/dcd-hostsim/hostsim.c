@@ -848,13 +848,15 @@ int main(int argc, char **argv)
     g_autofree char *name = NULL;
     g_auto(GStrv) region_args = NULL;
     g_auto(GStrv) reject_tag_args = NULL;
-    gint host_id = 0;
+    gint host_id = 0, max_group = 0;
     gboolean reject = FALSE, manual = FALSE, reconnect = FALSE;
     gboolean verbose = FALSE, version = FALSE;
     GOptionEntry entries[] = {
         { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path,
           "Broker host socket", "PATH" },
         { "host-id", 0, 0, G_OPTION_ARG_INT, &host_id, "Host id", "N" },
+        { "max-group", 0, 0, G_OPTION_ARG_INT, &max_group,
+          "Take at most N extents in one group (HELLO limits)", "N" },
         { "name", 0, 0, G_OPTION_ARG_STRING, &name, "Device name", "NAME" },
         { "region", 0, 0, G_OPTION_ARG_STRING_ARRAY, &region_args,
           "DC region (repeatable)", "BASE:LEN[:BLOCK][:private]" },
@@ -904,6 +906,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcd-hostsim: bad host id %d\n", host_id);
         return 2;
     }
+    if (max_group < 0 || max_group > G_MAXUINT16) {
+        fprintf(stderr, "dcd-hostsim: bad --max-group %d (1 to %u; 0: no "
+                "limit)\n", max_group, G_MAXUINT16);
+        return 2;
+    }
     s.host_id = host_id;
     s.verbose = verbose;
     g_log_set_default_handler(log_handler, &s);
@@ -947,6 +954,7 @@ int main(int argc, char **argv)
 
     cfg.socket_path = socket_path;
     cfg.host_id = host_id;
+    cfg.max_group = max_group;
     cfg.name = name;
     cfg.regions = (struct dcd_region *)regions->data;
     cfg.nregions = regions->len;
