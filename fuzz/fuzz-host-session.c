@@ -18,7 +18,9 @@
  *                                    size or pool; bit 5 seals the memfd;
  *                                    bits 6-7 the count (1, 1, 2 or 9)
  *   HELLO      u8                    a valid HELLO: bits 0-1 host id, bit 2
- *                                    RECONNECT, bits 3-4 a region layout
+ *                                    RECONNECT, bits 3-4 a region layout,
+ *                                    bit 5 limits (version 3): at most
+ *                                    1 + bits 6-7 extents in a group
  *   POOL_NEW   u8                    FM: pool-create (tag, size, backing,
  *                                    requesters from the bits)
  *   POOL_DEL   u8                    FM: pool-destroy of tag (u8 % 4)
@@ -40,6 +42,11 @@
  *   PUMP                             run the main loop until it is idle
  *   POOL_BACK  u8                    hand a pool fd the broker sent back
  *                                    (POOL request, host -> broker)
+ *   HANG_UP                          hang up at once, before the broker
+ *                                    has read what was sent (a request
+ *                                    and the end of the connection reach
+ *                                    it together; its reply finds no
+ *                                    peer), and start a new session
  *
  * What the broker sends is read after each op and must decode with the
  * protocol's own checks (a broker must never send a malformed message);
@@ -192,14 +199,28 @@ static void collect(GArray *cur, uint64_t *cur_id, uint64_t id,
 }
 
 /* With FUZZ_VERBOSE, what the broker says (to debug a reproducer). */
+static bool verbose(void)
+{
+    static int on = -1;
+
+    if (on < 0) {
+        on = g_getenv("FUZZ_VERBOSE") != NULL;
+    }
+    return on;
+}
+
+/* ... and why the FM's requests were refused */
+static void trace_fm(const char *what, const GError *err)
+{
+    if (verbose() && err) {
+        g_printerr("fm: %s: %s: %s\n", what, dcd_err_name(err->code),
+                   err->message);
+    }
+}
+
 static void trace(const DcdMsg *m)
 {
-    static int verbose = -1;
-
-    if (verbose < 0) {
-        verbose = g_getenv("FUZZ_VERBOSE") != NULL;
-    }
-    if (!verbose) {
+    if (!verbose()) {
         return;
     }
     if (m->hdr.type == DCD_MSG_ERROR) {
@@ -428,10 +449,14 @@ static void op_send_fd(Fx *fx, FuzzIn *in)
 static void op_hello(Fx *fx, uint8_t v)
 {
     unsigned l = (v >> 3) & 3;
+    DcdMsg *m = dcd_msg_new_hello(0, v & 3, "fuzz-host", layouts[l],
+                                  layout_n[l],
+                                  v & 4 ? DCD_HELLO_RECONNECT : 0);
 
-    send_msg(fx, dcd_msg_new_hello(0, v & 3, "fuzz-host", layouts[l],
-                                   layout_n[l],
-                                   v & 4 ? DCD_HELLO_RECONNECT : 0));
+    if (v & 0x20) {
+        dcd_msg_hello_set_limits(m, 1 + (v >> 6));
+    }
+    send_msg(fx, m);
 }
 
 static void op_pool_new(Fx *fx, uint8_t v)
@@ -469,13 +494,15 @@ static void op_add(Fx *fx, FuzzIn *in)
 {
     DcdDpaRange r[MAX_RANGES];
     DcdAddArgs a = { .host_id = fuzz_u8(in) & 7 };
+    g_autoptr(GError) err = NULL;
 
     fuzz_tag(fuzz_u8(in), &a.tag);
     a.region = fuzz_u8(in) % DCD_MAX_REGIONS;
     a.policy = fuzz_u8(in) % DCD_POLICY__MAX;
     a.nranges = read_ranges(in, r);
     a.ranges = r;
-    dcd_broker_extent_add(fx->b, &a, NULL);
+    dcd_broker_extent_add(fx->b, &a, &err);
+    trace_fm("extent-add", err);
 }
 
 static void op_release(Fx *fx, FuzzIn *in)
@@ -640,6 +667,14 @@ static void run(Fx *fx, FuzzIn *in)
             break;
         case HS_POOL_BACK:
             op_pool_back(fx, fuzz_u8(in));
+            break;
+        case HS_HANG_UP:
+            if (fx->sock >= 0) {
+                close(fx->sock);
+                fx->sock = -1;
+            }
+            session_end(fx);
+            session_start(fx);
             break;
         }
     }

@@ -121,6 +121,7 @@ enum {
     HS_RECONNECT,
     HS_PUMP,
     HS_POOL_BACK,
+    HS_HANG_UP,
     HS__MAX,
 };
 

@@ -420,6 +420,7 @@ static void host_seeds(void)
     static const uint16_t t1_two[] = { 0, 512, 1024, 512 };
     static const uint16_t first[] = { 0, 64 };
     static const uint16_t bad_range[] = { 3, 5 };
+    static const uint16_t three[] = { 0, 64, 128, 64, 256, 128 };
     struct dcd_range rr[2] = {
         { .dpa = 0, .len = 1 * MB }, { .dpa = 2 * MB, .len = 3 * MB },
     };
@@ -443,6 +444,26 @@ static void host_seeds(void)
            release(s, 0, 0, false, false, 0, NULL, 0);
            op1(s, HS_RELEASED, 0);
            op(s, HS_PUMP));
+    /* at most 2 extents in a group (HELLO limits): 3 are refused */
+    SCRIPT("hello-limits", op1(s, HS_HELLO, hello_arg(0, false, 0) | 0x60);
+           add(s, 0, 0, 0, DCD_POLICY_PRESCRIPTIVE, three, 3);
+           add(s, 0, 0, 0, DCD_POLICY_PRESCRIPTIVE, two, 2);
+           op1(s, HS_ACCEPT, 0));
+    /* a request and the hang-up reach the broker together */
+    SCRIPT("hang-up-mid-accept", op1(s, HS_HELLO, hello_arg(0, false, 0));
+           add(s, 0, 0, 0, DCD_POLICY_FREE, NULL, 0);
+           op1(s, HS_ACCEPT, 0);
+           op(s, HS_HANG_UP);
+           op1(s, HS_HELLO, hello_arg(0, true, 0));
+           op1(s, HS_HOLD, 0));
+    SCRIPT("hang-up-mid-released",
+           op1(s, HS_HELLO, hello_arg(0, false, 0));
+           add(s, 0, 0, 0, DCD_POLICY_FREE, NULL, 0);
+           op1(s, HS_ACCEPT, 0);
+           op(s, HS_PUMP);
+           release(s, 0, 0, false, true, 0, NULL, 0);
+           op1(s, HS_RELEASED, 0);
+           op(s, HS_HANG_UP));
     SCRIPT("reject-all", op1(s, HS_HELLO, hello_arg(0, false, 0));
            add(s, 0, 0, 0, DCD_POLICY_CONTIGUOUS, NULL, 0);
            op1(s, HS_ACCEPT, 1));
