@@ -5,8 +5,8 @@
 # each with its cover letter, in qemu/mail/ (generated, git-ignored):
 #
 #   qemu/mail/1-fixes/          patches 1-8   (Fixes: and stable Cc)
-#   qemu/mail/2-tagged-memory/  patches 9-17  (credit to the RFC)
-#   qemu/mail/3-broker/         patches 18-32
+#   qemu/mail/2-tagged-memory/  patches 9-18  (credit to the RFC)
+#   qemu/mail/3-broker/         patches 19-33
 #
 # Cover letters come from qemu/mail-covers/<part>.txt (first line: the
 # subject, the rest: the body).  Reads qemu/src as exported: run
@@ -29,8 +29,8 @@ die() { echo "qemu-mail: error: $*" >&2; exit 1; }
 	die "qemu/src is not what qemu/patches holds; run qemu/export.sh"
 
 mapfile -t commits < <(git -C "$SRC" rev-list --reverse upstream..HEAD)
-[ "${#commits[@]}" -eq 32 ] ||
-	die "expected 32 patches, qemu/src has ${#commits[@]}"
+[ "${#commits[@]}" -eq 33 ] ||
+	die "expected 33 patches, qemu/src has ${#commits[@]}"
 
 RFC_LINK="https://lore.kernel.org/all/20251127225526.700-1-alireza.sanaee@huawei.com/"
 STABLE="Cc: qemu-stable@nongnu.org"
@@ -49,7 +49,7 @@ trailers() {
 	4|6) printf 'Fixes: %s\n' "$EXT_LIST" ;;
 	5) printf 'Fixes: %s\n' "$QMP_IF" ;;
 	7|8) printf 'Fixes: %s\n%s\n' "$ADD_RSP" "$STABLE" ;;
-	9|1[0-7])
+	9|1[0-8])
 		printf 'Suggested-by: Alireza Sanaee <alireza.sanaee@huawei.com>\n'
 		printf 'Link: %s\n' "$RFC_LINK" ;;
 	esac
@@ -95,5 +95,5 @@ PY
 }
 
 part 1-fixes 1 8
-part 2-tagged-memory 9 17
-part 3-broker 18 32
+part 2-tagged-memory 9 18
+part 3-broker 19 33

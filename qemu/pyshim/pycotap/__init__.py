@@ -3,9 +3,9 @@
 
 QEMU's configure insists on a Python package named pycotap (a TAP runner
 for its functional tests), but Debian does not package it and QEMU's
-bundled wheels are stripped from the +ds source.  dcd-broker does not run
-QEMU's functional tests; this small TAP runner only satisfies the check
-and is good enough to run a unittest suite with TAP output.
+bundled wheels are stripped from the +ds source.  This small TAP runner
+satisfies the check and runs the series' one functional test
+(qemu/functional.sh) with TAP output.
 """
 import enum
 import sys
