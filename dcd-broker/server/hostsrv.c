@@ -174,6 +174,7 @@ static void reply_result(Session *s, const DcdMsg *req, bool ok,
 static void on_hello(Session *s, DcdMsg *m)
 {
     struct dcd_hello *h = DCD_MSG_VIEW(m, struct dcd_hello);
+    const struct dcd_hello_limits *limits = dcd_hello_limits(h);
     g_autoptr(GError) err = NULL;
     char name[DCD_NAME_LEN + 1];
     uint16_t version;
@@ -191,7 +192,7 @@ static void on_hello(Session *s, DcdMsg *m)
         .nregions = h->nregions, .pid = s->pid, .uid = s->uid,
         .reconnect = h->flags & DCD_HELLO_RECONNECT,
         .version = version,
-        .max_group = dcd_hello_limits(h) ? dcd_hello_limits(h)->max_group : 0,
+        .max_group = limits ? limits->max_group : 0,
     };
     s->host = dcd_broker_host_attach(s->srv->b, &a, &link_ops, s, &err);
     if (!s->host) {
