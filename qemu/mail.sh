@@ -6,7 +6,7 @@
 #
 #   qemu/mail/1-fixes/          patches 1-8   (Fixes: and stable Cc)
 #   qemu/mail/2-tagged-memory/  patches 9-18  (credit to the RFC)
-#   qemu/mail/3-broker/         patches 19-34
+#   qemu/mail/3-broker/         patches 19-37
 #
 # Cover letters come from qemu/mail-covers/<part>.txt (first line: the
 # subject, the rest: the body).  Reads qemu/src as exported: run
@@ -29,8 +29,8 @@ die() { echo "qemu-mail: error: $*" >&2; exit 1; }
 	die "qemu/src is not what qemu/patches holds; run qemu/export.sh"
 
 mapfile -t commits < <(git -C "$SRC" rev-list --reverse upstream..HEAD)
-[ "${#commits[@]}" -eq 34 ] ||
-	die "expected 34 patches, qemu/src has ${#commits[@]}"
+[ "${#commits[@]}" -eq 37 ] ||
+	die "expected 37 patches, qemu/src has ${#commits[@]}"
 
 RFC_LINK="https://lore.kernel.org/all/20251127225526.700-1-alireza.sanaee@huawei.com/"
 STABLE="Cc: qemu-stable@nongnu.org"
@@ -96,4 +96,4 @@ PY
 
 part 1-fixes 1 8
 part 2-tagged-memory 9 18
-part 3-broker 19 34
+part 3-broker 19 37
