@@ -4,9 +4,10 @@
 # qemu/mail.sh - the series as three mailable `git format-patch` series,
 # each with its cover letter, in qemu/mail/ (generated, git-ignored):
 #
-#   qemu/mail/1-fixes/          patches 1-8   (Fixes: and stable Cc)
-#   qemu/mail/2-tagged-memory/  patches 9-18  (credit to the RFC)
-#   qemu/mail/3-broker/         patches 19-37
+#   qemu/mail/1-fixes/          patches 1-9   (the qtest helpers, then the
+#                                              fixes with Fixes: and stable Cc)
+#   qemu/mail/2-tagged-memory/  patches 10-19 (credit to the RFC)
+#   qemu/mail/3-broker/         patches 20-36
 #
 # Cover letters come from qemu/mail-covers/<part>.txt (first line: the
 # subject, the rest: the body).  Reads qemu/src as exported: run
@@ -29,13 +30,13 @@ die() { echo "qemu-mail: error: $*" >&2; exit 1; }
 	die "qemu/src is not what qemu/patches holds; run qemu/export.sh"
 
 mapfile -t commits < <(git -C "$SRC" rev-list --reverse upstream..HEAD)
-[ "${#commits[@]}" -eq 37 ] ||
-	die "expected 37 patches, qemu/src has ${#commits[@]}"
+[ "${#commits[@]}" -eq 36 ] ||
+	die "expected 36 patches, qemu/src has ${#commits[@]}"
 
 RFC_LINK="https://lore.kernel.org/all/20251127225526.700-1-alireza.sanaee@huawei.com/"
 STABLE="Cc: qemu-stable@nongnu.org"
 
-# Upstream commits that introduced what patches 1-8 fix (from the
+# Upstream commits that introduced what patches 2-9 fix (from the
 # qemu-devel pull request of July 2024 that merged the DCD emulation)
 ADD_RSP='16fd1b1216a2 ("hw/cxl/cxl-mailbox-utils: Add mailbox commands to support add/release dynamic capacity response")'
 QMP_IF='d0b9b28a5b9f ("hw/cxl/events: Add qmp interfaces to add/release dynamic capacity extents")'
@@ -44,12 +45,12 @@ EXT_LIST='1c9221f19e62 ("hw/mem/cxl_type3: Add DC extent list representative and
 # trailers <patch number>: one per line, "Key: value"
 trailers() {
 	case $1 in
-	1) printf 'Fixes: %s\nFixes: %s\n%s\n' "$ADD_RSP" "$QMP_IF" "$STABLE" ;;
-	2|3) printf '%s\n' "$STABLE" ;;
-	4|6) printf 'Fixes: %s\n' "$EXT_LIST" ;;
-	5) printf 'Fixes: %s\n' "$QMP_IF" ;;
-	7|8) printf 'Fixes: %s\n%s\n' "$ADD_RSP" "$STABLE" ;;
-	9|1[0-8])
+	2) printf 'Fixes: %s\nFixes: %s\n%s\n' "$ADD_RSP" "$QMP_IF" "$STABLE" ;;
+	3|4) printf '%s\n' "$STABLE" ;;
+	5|7) printf 'Fixes: %s\n' "$EXT_LIST" ;;
+	6) printf 'Fixes: %s\n' "$QMP_IF" ;;
+	8|9) printf 'Fixes: %s\n%s\n' "$ADD_RSP" "$STABLE" ;;
+	1[0-9])
 		printf 'Suggested-by: Alireza Sanaee <alireza.sanaee@huawei.com>\n'
 		printf 'Link: %s\n' "$RFC_LINK" ;;
 	esac
@@ -94,6 +95,6 @@ PY
 	echo "qemu-mail: $name: patches $first-$last, $(( ${#files[@]} + 1 )) files in ${dir#"$QDIR/../"}"
 }
 
-part 1-fixes 1 8
-part 2-tagged-memory 9 18
-part 3-broker 19 37
+part 1-fixes 1 9
+part 2-tagged-memory 10 19
+part 3-broker 20 36
