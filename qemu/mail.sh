@@ -7,7 +7,7 @@
 #   qemu/mail/1-fixes/          patches 1-9   (the qtest helpers, then the
 #                                              fixes with Fixes: and stable Cc)
 #   qemu/mail/2-tagged-memory/  patches 10-19 (credit to the RFC)
-#   qemu/mail/3-broker/         patches 20-36
+#   qemu/mail/3-broker/         patches 20-35
 #
 # Cover letters come from qemu/mail-covers/<part>.txt (first line: the
 # subject, the rest: the body).  Reads qemu/src as exported: run
@@ -30,8 +30,8 @@ die() { echo "qemu-mail: error: $*" >&2; exit 1; }
 	die "qemu/src is not what qemu/patches holds; run qemu/export.sh"
 
 mapfile -t commits < <(git -C "$SRC" rev-list --reverse upstream..HEAD)
-[ "${#commits[@]}" -eq 36 ] ||
-	die "expected 36 patches, qemu/src has ${#commits[@]}"
+[ "${#commits[@]}" -eq 35 ] ||
+	die "expected 35 patches, qemu/src has ${#commits[@]}"
 
 RFC_LINK="https://lore.kernel.org/all/20251127225526.700-1-alireza.sanaee@huawei.com/"
 STABLE="Cc: qemu-stable@nongnu.org"
@@ -97,4 +97,4 @@ PY
 
 part 1-fixes 1 9
 part 2-tagged-memory 10 19
-part 3-broker 20 36
+part 3-broker 20 35
